@@ -1,0 +1,147 @@
+import express, { type Request, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Config } from './config/load.js';
+import { canonicalInstant, durationMs } from './core/time.js';
+import { ApiError } from './errors.js';
+import { bearerAuth } from './http/auth.js';
+import { errorHandler } from './http/errors.js';
+import { decidedJson, deployJson, historyJson } from './http/views.js';
+import { alertmanagerPayload, toAlertGroup } from './ingest/alertmanager.js';
+import { deployEvent, toDeploy } from './ingest/deploy.js';
+import { parseBody, problemsOf } from './ingest/validate.js';
+import type { Metrics } from './metrics.js';
+import type { Pipeline } from './pipeline.js';
+import type { Store } from './store/store.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  pipeline: Pipeline;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+/** The express app. It never listens: main.ts does, and tests drive it with supertest. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, store, pipeline, metrics, log, now } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(observe(metrics, log));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await store.ping();
+      const outbox = await store.outboxStats(now());
+      res.json({ status: 'ready', outbox: { depth: outbox.depth, oldestDueAgeSeconds: outbox.oldestDueAgeMs / 1000 } });
+    } catch (err) {
+      log.error({ err }, 'readiness: database unavailable');
+      res.status(503).json({ status: 'unavailable', reason: 'database unavailable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const v1 = express.Router();
+  v1.use(bearerAuth(config.tokens));
+  const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
+
+  v1.post('/alertmanager', ...json, async (req, res) => {
+    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
+    const result = await pipeline.receiveAlerts(group);
+    res.json({
+      accepted: group.alerts.length,
+      newEpisodes: result.newEpisodes,
+      resolved: result.resolved,
+      repeats: result.repeats,
+      decisions: result.decided.map(decidedJson),
+    });
+  });
+
+  v1.post('/preview', ...json, async (req, res) => {
+    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
+    res.json({ decisions: (await pipeline.preview(group)).map(decidedJson) });
+  });
+
+  v1.post('/deploys', ...json, async (req, res) => {
+    const deploy = toDeploy(parseBody(deployEvent, req.body), { environment: config.defaultEnvironment, now: now() });
+    const { created, deploy: stored } = await pipeline.receiveDeploy(deploy);
+    res
+      .status(created ? 201 : 200)
+      .location(`/v1/deploys/${encodeURIComponent(stored.id)}`)
+      .json(deployJson(stored));
+  });
+
+  v1.get('/deploys', async (req, res) => {
+    const q = parseQuery(deployQuery, req);
+    const deploys = await store.listDeploys({
+      ...(q.service === undefined ? {} : { service: q.service }),
+      ...(q.environment === undefined ? {} : { environment: q.environment }),
+      ...(q.since === undefined ? {} : { since: sinceMs(q.since, now()) }),
+      limit: q.limit,
+    });
+    res.json({ deploys: deploys.map(deployJson) });
+  });
+
+  v1.get('/deploys/:id', async (req, res) => {
+    const deploy = await store.getDeploy(req.params.id);
+    if (!deploy) throw new ApiError('not_found', `No deploy with id "${req.params.id}".`);
+    res.json(deployJson(deploy));
+  });
+
+  v1.get('/alerts/:fingerprint', async (req, res) => {
+    const history = await store.alertHistory(req.params.fingerprint);
+    if (history.length === 0) throw new ApiError('not_found', `No alert with fingerprint "${req.params.fingerprint}".`);
+    res.json(historyJson(req.params.fingerprint, history));
+  });
+
+  app.use('/v1', v1);
+  app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
+  app.use(errorHandler(log));
+  return app;
+}
+
+const since = z.string().refine((s) => canonicalInstant(s) !== undefined || durationMs(s) !== undefined, {
+  error: 'must be an RFC 3339 time or an ISO-8601 duration back from now, such as PT24H',
+});
+
+const deployQuery = z.strictObject({
+  service: z.string().min(1).optional(),
+  environment: z.string().min(1).optional(),
+  since: since.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+function sinceMs(text: string, now: number): number {
+  return canonicalInstant(text)?.ms ?? now - (durationMs(text) as number);
+}
+
+function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.output<S> {
+  const result = schema.safeParse(req.query);
+  if (result.success) return result.data;
+  throw new ApiError('invalid_query', undefined, { problems: problemsOf(result.error) });
+}
+
+const requireJson: RequestHandler = (req, _res, next) => {
+  next(req.is('application/json') ? undefined : new ApiError('unsupported_media_type'));
+};
+
+/** Request metrics and one structured log line per request (never headers or bodies: they carry secrets). */
+function observe(metrics: Metrics, log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      metrics.httpRequests.observe({ method: req.method, route, code: String(res.statusCode) }, seconds);
+      log.debug({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+    });
+    next();
+  };
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import { main } from './main.js';
+
+const USAGE = `usage:
+  changepager [serve]              start the service (config: $CHANGEPAGER_CONFIG or ${DEFAULT_CONFIG_PATH})
+  changepager check-config FILE    validate a config file; exits 1 listing every problem`;
+
+async function run(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await main();
+      return -1; // keep running
+    case 'check-config': {
+      const file = rest[0];
+      if (!file || rest.length > 1) {
+        process.stderr.write(`${USAGE}\n`);
+        return 2;
+      }
+      try {
+        const config = loadConfig({ path: file, env: process.env });
+        process.stdout.write(
+          `${file}: OK (${Object.keys(config.services).length} services, ${config.directory.people.length} people, ${config.tokens.length} tokens)\n`,
+        );
+        return 0;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        return 1;
+      }
+    }
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

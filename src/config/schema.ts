@@ -1,0 +1,117 @@
+import { IANAZone } from 'luxon';
+import { z } from 'zod';
+import { durationMs } from '../core/time.js';
+
+// The YAML config as written by people: snake_case keys as in Alertmanager's and Prometheus' own files.
+// Every object is strict, so a misspelt key is an error with its path instead of a setting silently ignored.
+
+const isoDuration = z
+  .string()
+  .refine((s) => durationMs(s) !== undefined, { error: 'must be an ISO-8601 duration such as PT1H or PT2M' });
+
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a 24-hour time such as 09:00' });
+
+const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+
+const timezone = z
+  .string()
+  .refine((s) => IANAZone.isValidZone(s), { error: 'must be an IANA timezone such as Europe/Berlin' });
+
+const labelList = z.array(z.string().min(1)).min(1);
+
+const policyMode = z.enum(['author', 'author+oncall', 'notify', 'shadow', 'off']);
+
+const serviceOverride = z.strictObject({
+  window: isoDuration.optional(),
+  skew: isoDuration.optional(),
+  policy: policyMode.optional(),
+  include_merger: z.boolean().optional(),
+  // The service label itself cannot be per service: it is what finds the service.
+  labels: z.strictObject({ environment: labelList.optional(), host: labelList.optional() }).optional(),
+});
+
+const defaults = z.strictObject({
+  window: isoDuration.default('PT1H'),
+  skew: isoDuration.default('PT2M'),
+  policy: policyMode.default('author'),
+  include_merger: z.boolean().default(true),
+  labels: z
+    .strictObject({
+      service: labelList.default(['service', 'app', 'job']),
+      environment: labelList.default(['env', 'environment']),
+      host: labelList.default(['pod', 'host']),
+    })
+    .prefault({}),
+});
+
+const email = z.email().transform((s) => s.toLowerCase());
+
+const person = z.strictObject({
+  email,
+  name: z.string().optional(),
+  emails: z.array(email).default([]),
+  logins: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .transform((s) => s.toLowerCase()),
+    )
+    .default([]),
+  pagerduty_user_id: z.string().min(1).optional(),
+  slack_user_id: z.string().min(1).optional(),
+  timezone: timezone.optional(),
+  working_hours: z
+    .strictObject({
+      days: z.array(weekday).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+      start: clock,
+      end: clock,
+    })
+    .optional(),
+});
+
+/** A secret is named by the environment variable or the file that holds it, never written in the YAML. */
+const secretRef = z.union([
+  z.strictObject({ name: z.string().min(1), token_env: z.string().min(1) }),
+  z.strictObject({ name: z.string().min(1), token_file: z.string().min(1) }),
+]);
+
+export const configFileSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
+  database: z.strictObject({ path: z.string().min(1).default('./data/changepager.db') }).prefault({}),
+  default_environment: z.string().min(1).default('production'),
+  http: z
+    .strictObject({
+      body_limit_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(5 * 1024 * 1024),
+    })
+    .prefault({}),
+  auth: z.strictObject({ tokens: z.array(secretRef).default([]) }).prefault({}),
+  defaults: defaults.prefault({}),
+  services: z.record(z.string().min(1), serviceOverride).default({}),
+  people: z.array(person).default([]),
+  bots: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .transform((s) => s.toLowerCase()),
+    )
+    .default(['dependabot', 'renovate']),
+  delivery: z
+    .strictObject({
+      poll_interval: isoDuration.default('PT1S'),
+      max_backoff: isoDuration.default('PT1M'),
+    })
+    .prefault({}),
+});
+
+export type ConfigFile = z.output<typeof configFileSchema>;

@@ -1,0 +1,277 @@
+import { type Directory, findPerson, isBot, isWorkingTime, resolveEmail } from './people.js';
+import { clockUtc, humanGap } from './time.js';
+import type {
+  Alert,
+  Decision,
+  Deploy,
+  Identity,
+  LabelNames,
+  ReasonCode,
+  ServicePolicy,
+  Suspect,
+  Target,
+} from './types.js';
+
+/** Where an alert comes from, read off its labels. */
+export interface AlertLocation {
+  service?: string;
+  environment: string;
+  /** Host names the alert may be claimed by: the instance label without its port, and the host labels. */
+  hosts: string[];
+}
+
+/** The deploys that can explain an alert, as the store finds them for (service, environment, startsAt). */
+export interface DeployCandidates {
+  /** `at` in [startsAt − window, startsAt + skew], latest first. */
+  inWindow: Deploy[];
+  /** The first deploy after startsAt + skew: its existence means the alert started before it. */
+  nextAfter?: Deploy;
+  /** The last deploy before startsAt − window, so the reason can say how long ago it was. */
+  lastBefore?: Deploy;
+}
+
+export const ONCALL: Target = { kind: 'oncall' };
+
+export function firstLabel(labels: Record<string, string>, names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const value = labels[name];
+    if (value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** Reads service, environment and hosts off an alert's labels, with the label names policy gives. */
+export function locateAlert(
+  labels: Record<string, string>,
+  serviceLabels: readonly string[],
+  policyFor: (service: string | undefined) => ServicePolicy,
+  defaultEnvironment: string,
+): AlertLocation {
+  const service = firstLabel(labels, serviceLabels);
+  const names: LabelNames = policyFor(service).labels;
+  const environment = firstLabel(labels, names.environment) ?? defaultEnvironment;
+  const hosts = new Set<string>();
+  const instance = labels.instance;
+  if (instance) hosts.add(hostOfInstance(instance));
+  for (const name of names.host) {
+    const value = labels[name];
+    if (value) hosts.add(value);
+  }
+  return service === undefined ? { environment, hosts: [...hosts] } : { service, environment, hosts: [...hosts] };
+}
+
+/** "db1:9100" → "db1", "[::1]:9100" → "::1", "10.0.0.7" → "10.0.0.7". */
+export function hostOfInstance(instance: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(instance);
+  if (bracketed?.[1]) return bracketed[1];
+  const colons = instance.split(':').length - 1;
+  if (colons === 1) return instance.slice(0, instance.lastIndexOf(':'));
+  return instance;
+}
+
+export interface CorrelateInput {
+  alert: Alert;
+  location: AlertLocation;
+  candidates: DeployCandidates;
+  policy: ServicePolicy;
+  directory: Directory;
+  now: number;
+}
+
+/**
+ * Decides whom an alert episode pages, and why. Pure: everything it needs is passed in, `now` included.
+ * Any doubt ends in paging on-call: that is what would have happened without changepager.
+ */
+export function correlate(input: CorrelateInput): Decision {
+  const { alert, location, candidates, policy } = input;
+  const base = {
+    environment: location.environment,
+    policy: policy.mode,
+    suspects: [],
+    responders: [],
+    notify: [],
+    wouldPage: [],
+  };
+  const started = clockUtc(alert.startsAtMs);
+
+  if (location.service === undefined) {
+    return {
+      ...base,
+      reason: 'no_service_label',
+      sentence: `The alert has none of the labels that name a service, so changepager cannot tell what changed; paging on-call.`,
+      targets: [ONCALL],
+    };
+  }
+  const service = location.service;
+  const where = { ...base, service };
+  if (policy.mode === 'off') {
+    return {
+      ...where,
+      reason: 'policy_off',
+      sentence: `changepager is off for ${service}; paging on-call.`,
+      targets: [ONCALL],
+    };
+  }
+
+  const claimed = candidates.inWindow.find((d) => claims(d, location.hosts));
+  if (!claimed) {
+    return { ...where, ...unattributed(input, service, started), targets: [ONCALL] };
+  }
+
+  const facts = (by: string) =>
+    `${service} deploy ${claimed.version}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}`;
+  const attributed = { ...where, deployId: claimed.id };
+
+  if (claimed.changes.length > 1) {
+    const suspects = claimed.changes.map((c) => suspect('author', c.author, input.directory));
+    return {
+      ...attributed,
+      reason: 'ambiguous_bundle',
+      sentence: `${facts('')}. That deploy bundled ${claimed.changes.length} changes (${suspects.map(nameOf).join(', ')}), so it is not clear whose change it is; paging on-call and telling every author.`,
+      suspects,
+      targets: [ONCALL],
+      notify: unique(suspects.map((s) => s.email)),
+    };
+  }
+
+  return { ...attributed, ...ownerDecision(input, claimed, facts) };
+}
+
+type Attribution = Pick<
+  Decision,
+  'reason' | 'sentence' | 'suspects' | 'targets' | 'responders' | 'notify' | 'wouldPage'
+>;
+
+function ownerDecision(input: CorrelateInput, deploy: Deploy, facts: (by: string) => string): Attribution {
+  const { policy, directory, now } = input;
+  const change = deploy.changes[0];
+  if (!change) throw new Error(`deploy ${deploy.id} has no changes`); // the deploy schema requires one
+  const author = suspect('author', change.author, directory);
+  const merger = change.mergedBy ? suspect('merger', change.mergedBy, directory) : undefined;
+  // A bot's change (dependabot, renovate) belongs to the human who merged it.
+  const botAuthored = isBot(change.author, directory.bots);
+  const owner = botAuthored ? merger : author;
+  const suspects = merger && merger.email !== author.email ? [author, merger] : [author];
+  const what = facts(
+    botAuthored
+      ? ` by ${nameOf(author)}, merged by ${merger ? nameOf(merger) : 'nobody named'}`
+      : ` by ${nameOf(author)}`,
+  );
+  const none = { suspects, responders: [], wouldPage: [] };
+
+  if (!owner?.email) {
+    return {
+      ...none,
+      reason: 'no_person_for_author',
+      sentence: `${what}. changepager knows no email or person for ${owner ? nameOf(owner) : 'its owner'}; paging on-call.`,
+      targets: [ONCALL],
+      notify: unique(suspects.map((s) => s.email)),
+    };
+  }
+  const who = owner.email;
+  const ownerTarget: Target = { kind: 'person', email: who };
+  const mergerEmail = policy.includeMerger && merger?.email && merger.email !== who ? merger.email : undefined;
+  const notify = unique([who, mergerEmail]);
+  const responders = mergerEmail ? [mergerEmail] : [];
+
+  if (policy.mode === 'notify') {
+    return {
+      ...none,
+      reason: 'author_notified',
+      sentence: `${what}. This service's policy is notify: paging on-call and telling ${who}.`,
+      targets: [ONCALL],
+      notify,
+    };
+  }
+  if (policy.mode === 'shadow') {
+    return {
+      ...none,
+      reason: 'shadow',
+      sentence: `${what}. Shadow mode: paging on-call; changepager would have paged ${who}.`,
+      targets: [ONCALL],
+      notify,
+      wouldPage: [ownerTarget],
+    };
+  }
+  if (!isWorkingTime(findPerson({ email: who }, directory.people), now)) {
+    return {
+      ...none,
+      reason: 'author_outside_working_hours',
+      sentence: `${what}. It is outside ${who}'s working hours, so on-call is paged and ${who} is told.`,
+      targets: [ONCALL],
+      notify,
+    };
+  }
+  if (policy.mode === 'author+oncall') {
+    return {
+      ...none,
+      reason: 'author_and_oncall_paged',
+      sentence: `${what}. Paging ${who} and on-call.`,
+      targets: [ownerTarget, ONCALL],
+      responders,
+      notify,
+    };
+  }
+  return {
+    ...none,
+    reason: 'author_paged',
+    sentence: `${what}. Paging ${who}.`,
+    targets: [ownerTarget],
+    responders,
+    notify,
+  };
+}
+
+function unattributed(input: CorrelateInput, service: string, started: string): Pick<Decision, 'reason' | 'sentence'> {
+  const { candidates, alert, location, policy } = input;
+  const env = location.environment;
+  if (candidates.inWindow.length > 0) {
+    const canary = candidates.inWindow[0] as Deploy;
+    const hosts = location.hosts.length > 0 ? location.hosts.join(', ') : 'no host label';
+    return {
+      reason: 'canary_host_mismatch',
+      sentence: `${service} deploy ${canary.version} at ${clockUtc(canary.at)} went only to ${canary.hosts.join(', ')}, and the alert (started ${started}) comes from ${hosts}; paging on-call.`,
+    };
+  }
+  if (candidates.nextAfter) {
+    const next = candidates.nextAfter;
+    return {
+      reason: 'alert_started_before_deploy',
+      sentence: `The alert started at ${started}, ${humanGap(next.at - alert.startsAtMs)} before ${service} deploy ${next.version} at ${clockUtc(next.at)}, so that deploy did not cause it; paging on-call.`,
+    };
+  }
+  const last = candidates.lastBefore;
+  const previously = last ? ` (the last was ${last.version}, ${humanGap(alert.startsAtMs - last.at)} before)` : '';
+  return {
+    reason: 'no_deploy_in_window',
+    sentence: `No ${service} deploy to ${env} in the ${humanGap(policy.windowMs)} before the alert started at ${started}${previously}; paging on-call.`,
+  };
+}
+
+function claims(deploy: Deploy, alertHosts: readonly string[]): boolean {
+  return deploy.hosts.length === 0 || alertHosts.some((h) => deploy.hosts.includes(h));
+}
+
+function matchedHost(deploy: Deploy, alertHosts: readonly string[]): string {
+  return alertHosts.find((h) => deploy.hosts.includes(h)) ?? '';
+}
+
+function gapPhrase(ms: number): string {
+  if (Math.abs(ms) < 1000) return 'at the same time';
+  return ms >= 0 ? `${humanGap(ms)} later` : `${humanGap(ms)} earlier (within the clock skew allowed)`;
+}
+
+function suspect(role: Suspect['role'], identity: Identity, directory: Directory): Suspect {
+  const email = resolveEmail(identity, directory);
+  return email === undefined ? { role, identity } : { role, identity, email };
+}
+
+function nameOf(s: Suspect): string {
+  return s.email ?? s.identity.email ?? s.identity.login ?? s.identity.name ?? 'unknown';
+}
+
+function unique(emails: readonly (string | undefined)[]): string[] {
+  return [...new Set(emails.filter((e): e is string => e !== undefined))];
+}
+
+export type { ReasonCode };

@@ -1,0 +1,145 @@
+// Domain types. Wire formats (Alertmanager JSON, deploy JSON, YAML config) are mapped onto these at the edges
+// (src/ingest, src/config); nothing in src/core knows about HTTP, SQL or zod.
+
+export type Stage = 'canary' | 'partial' | 'full';
+
+/** Someone named in a change: the author or the merger. At least one of email and login is set. */
+export interface Identity {
+  email?: string;
+  login?: string;
+  name?: string;
+}
+
+export interface Change {
+  author: Identity;
+  mergedBy?: Identity;
+  commit?: { sha?: string; url?: string; message?: string };
+  pullRequest?: { number?: number; url?: string; title?: string };
+}
+
+export interface Deploy {
+  id: string;
+  service: string;
+  environment: string;
+  version: string;
+  previousVersion?: string;
+  stage: Stage;
+  percent?: number;
+  /** Empty: the deploy claims every instance of the service. Otherwise only alerts from these hosts. */
+  hosts: string[];
+  /** Epoch milliseconds. */
+  at: number;
+  receivedAt: number;
+  changes: Change[];
+}
+
+export type AlertStatus = 'firing' | 'resolved';
+
+/** One alert as Alertmanager reported it, with the group it arrived in. */
+export interface Alert {
+  fingerprint: string;
+  /** Canonical UTC form of Alertmanager's startsAt, nanoseconds kept: with the fingerprint it names an episode. */
+  startsAt: string;
+  startsAtMs: number;
+  /** Epoch ms; undefined while firing (Alertmanager sends Go's zero time then). */
+  endsAtMs?: number;
+  status: AlertStatus;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  generatorURL: string;
+}
+
+export interface AlertGroup {
+  groupKey: string;
+  receiver: string;
+  externalURL: string;
+  truncatedAlerts: number;
+  alerts: Alert[];
+}
+
+export type PolicyMode = 'author' | 'author+oncall' | 'notify' | 'shadow' | 'off';
+
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+export interface WorkingHours {
+  days: Weekday[];
+  /** Minutes after local midnight; end may be smaller than start for hours that span midnight. */
+  startMinute: number;
+  endMinute: number;
+}
+
+export interface Person {
+  /** The primary email: how pages and DMs name this person. */
+  email: string;
+  name?: string;
+  /** Other emails this person commits with. */
+  emails: string[];
+  logins: string[];
+  pagerdutyUserId?: string;
+  slackUserId?: string;
+  timezone?: string;
+  workingHours?: WorkingHours;
+}
+
+export interface LabelNames {
+  service: string[];
+  environment: string[];
+  /** Labels holding a bare host or pod name; the instance label is also read, without its port. */
+  host: string[];
+}
+
+export interface ServicePolicy {
+  /** Milliseconds before the alert's start in which a deploy is a suspect. */
+  windowMs: number;
+  /** Milliseconds after the alert's start a deploy may still be stamped, for clocks that disagree. */
+  skewMs: number;
+  mode: PolicyMode;
+  includeMerger: boolean;
+  labels: LabelNames;
+}
+
+/** Who receives a page. On-call is the service's normal PagerDuty route; a person is paged directly. */
+export type Target = { kind: 'oncall' } | { kind: 'person'; email: string };
+
+/** A person changepager has named for a decision, with the role they played in the change. */
+export interface Suspect {
+  role: 'author' | 'merger';
+  identity: Identity;
+  /** The configured person this identity resolved to, when there is one. */
+  email?: string;
+}
+
+export type ReasonCode =
+  | 'author_paged'
+  | 'author_and_oncall_paged'
+  | 'author_notified'
+  | 'shadow'
+  | 'author_outside_working_hours'
+  | 'ambiguous_bundle'
+  | 'no_deploy_in_window'
+  | 'alert_started_before_deploy'
+  | 'canary_host_mismatch'
+  | 'no_service_label'
+  | 'no_person_for_author'
+  | 'policy_off'
+  | 'correlation_error';
+
+/** What changepager decided for one alert episode, and why. Pure data: see core/correlate.ts. */
+export interface Decision {
+  reason: ReasonCode;
+  /** One sentence a paged engineer understands. */
+  sentence: string;
+  service?: string;
+  environment: string;
+  policy: PolicyMode;
+  deployId?: string;
+  suspects: Suspect[];
+  /** Pages to open or join. Never empty for a firing alert: on-call is the floor. */
+  targets: Target[];
+  /** Emails of people added as responders to the owner's page (the merger, when policy includes them). */
+  responders: string[];
+  /** Emails of people to DM about it (authors, merger), whether or not they are paged. */
+  notify: string[];
+  /** In shadow mode: whom changepager would have paged. */
+  wouldPage: Target[];
+}

@@ -1,0 +1,88 @@
+import type { Decision, Deploy } from '../core/types.js';
+import type { DecidedAlert } from '../pipeline.js';
+import type { EpisodeHistory } from '../store/store.js';
+
+// Domain → JSON for responses. Times are RFC 3339 strings; nothing here carries a secret.
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function deployJson(d: Deploy) {
+  return {
+    id: d.id,
+    service: d.service,
+    environment: d.environment,
+    version: d.version,
+    previousVersion: d.previousVersion ?? null,
+    stage: d.stage,
+    percent: d.percent ?? null,
+    hosts: d.hosts,
+    at: iso(d.at),
+    receivedAt: iso(d.receivedAt),
+    changes: d.changes,
+  };
+}
+
+export function decisionJson(d: Decision) {
+  return {
+    reason: d.reason,
+    sentence: d.sentence,
+    service: d.service ?? null,
+    environment: d.environment,
+    policy: d.policy,
+    deployId: d.deployId ?? null,
+    suspects: d.suspects,
+    targets: d.targets,
+    responders: d.responders,
+    notify: d.notify,
+    wouldPage: d.wouldPage,
+  };
+}
+
+export function decidedJson({ alert, decision }: DecidedAlert) {
+  return {
+    fingerprint: alert.fingerprint,
+    startsAt: alert.startsAt,
+    status: alert.status,
+    alertname: alert.labels.alertname ?? null,
+    decision: decisionJson(decision),
+  };
+}
+
+export function historyJson(fingerprint: string, history: EpisodeHistory[]) {
+  return {
+    fingerprint,
+    episodes: history.map(({ episode: e, pages, deliveries }) => ({
+      startsAt: e.startsAt,
+      endsAt: iso(e.endsAtMs),
+      status: e.status,
+      labels: e.labels,
+      annotations: e.annotations,
+      generatorURL: e.generatorURL,
+      groupKey: e.groupKey,
+      receiver: e.receiver,
+      externalURL: e.externalURL,
+      firstSeenAt: iso(e.firstSeenAt),
+      lastSeenAt: iso(e.lastSeenAt),
+      decision: { ...decisionJson(e.decision), decidedAt: iso(e.decision.decidedAt) },
+      pages: pages.map((p) => ({
+        id: p.id,
+        target: p.target,
+        service: p.service,
+        status: p.status,
+        dedupKey: p.dedupKey,
+        openedAt: iso(p.openedAt),
+        resolvedAt: iso(p.resolvedAt),
+        delivered: p.delivered,
+      })),
+      deliveries: deliveries.map((d) => ({
+        page: d.ref,
+        attempt: d.attempt,
+        at: iso(d.at),
+        channel: d.channel,
+        outcome: d.outcome,
+        detail: d.detail,
+        durationMs: d.durationMs,
+      })),
+    })),
+  };
+}

@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import { type Config, policyFor } from './config/load.js';
+import { correlate, locateAlert, ONCALL } from './core/correlate.js';
+import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
+import type { Metrics } from './metrics.js';
+import { type AlertWrite, episodeKey, type RecordResult, type Store } from './store/store.js';
+
+// The flow of DESIGN.md, top to bottom: receive (http/routes.ts validated and authenticated the request) →
+// decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts) → deliver (outbox worker,
+// woken by onCommitted) → record (the worker writes every attempt).
+
+export interface PipelineDeps {
+  config: Config;
+  store: Store;
+  now: () => number;
+  log: Logger;
+  metrics: Metrics;
+  /** Called after a commit that may have enqueued deliveries. */
+  onCommitted: () => void;
+}
+
+export interface DecidedAlert {
+  alert: Alert;
+  decision: Decision;
+}
+
+export function createPipeline(deps: PipelineDeps) {
+  const { config, store, now, log, metrics } = deps;
+
+  /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
+  async function decide(alerts: readonly Alert[]): Promise<DecidedAlert[]> {
+    const at = now();
+    const decided: DecidedAlert[] = [];
+    for (const alert of alerts) {
+      const location = locateAlert(
+        alert.labels,
+        config.serviceLabels,
+        (s) => policyFor(config, s),
+        config.defaultEnvironment,
+      );
+      const policy = policyFor(config, location.service);
+      // Store failures propagate: the request must fail so that Alertmanager sends it again.
+      const candidates =
+        location.service === undefined || policy.mode === 'off'
+          ? { inWindow: [] }
+          : await store.findDeployCandidates({
+              service: location.service,
+              environment: location.environment,
+              startsAtMs: alert.startsAtMs,
+              windowMs: policy.windowMs,
+              skewMs: policy.skewMs,
+            });
+      let decision: Decision;
+      try {
+        decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+      } catch (err) {
+        log.error({ err, fingerprint: alert.fingerprint }, 'correlation failed; paging on-call');
+        decision = {
+          reason: 'correlation_error',
+          sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
+          ...(location.service === undefined ? {} : { service: location.service }),
+          environment: location.environment,
+          policy: policy.mode,
+          suspects: [],
+          targets: [ONCALL],
+          responders: [],
+          notify: [],
+          wouldPage: [],
+        };
+      }
+      decided.push({ alert, decision });
+    }
+    return decided;
+  }
+
+  return {
+    async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
+      const result = await store.saveDeploy(deploy);
+      metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });
+      if (result.created) {
+        log.info(
+          { deploy: deploy.id, service: deploy.service, version: deploy.version, stage: deploy.stage },
+          'deploy recorded',
+        );
+      }
+      return result;
+    },
+
+    /** Records an Alertmanager notification; resolves once it is durable, which is when the caller may answer 2xx. */
+    async receiveAlerts(group: AlertGroup): Promise<RecordResult & { decided: DecidedAlert[] }> {
+      // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided.
+      const known = await store.knownEpisodes(group.alerts);
+      const decided = await decide(group.alerts.filter((a) => !known.has(episodeKey(a))));
+      const decisions = new Map(decided.map((d) => [episodeKey(d.alert), d.decision]));
+      const writes: AlertWrite[] = group.alerts.map((alert) => {
+        const decision = decisions.get(episodeKey(alert));
+        return decision ? { alert, decision } : { alert };
+      });
+      const result = await store.recordAlerts(group, writes, now());
+      deps.onCommitted();
+
+      metrics.alertsReceived.inc({ result: 'new' }, result.newEpisodes);
+      metrics.alertsReceived.inc({ result: 'resolved' }, result.resolved);
+      metrics.alertsReceived.inc({ result: 'repeat' }, result.repeats);
+      for (const { alert, decision } of decided) {
+        metrics.decisions.inc({ reason: decision.reason, policy: decision.policy });
+        log.info(
+          {
+            fingerprint: alert.fingerprint,
+            startsAt: alert.startsAt,
+            reason: decision.reason,
+            deploy: decision.deployId,
+          },
+          decision.sentence,
+        );
+      }
+      return { ...result, decided };
+    },
+
+    /** The decisions a notification would get, with nothing stored or delivered. */
+    async preview(group: AlertGroup): Promise<DecidedAlert[]> {
+      return decide(group.alerts);
+    },
+  };
+}
+
+export type Pipeline = ReturnType<typeof createPipeline>;

@@ -1,0 +1,106 @@
+// Versioned schema. Each entry runs once, in order, inside a transaction; PRAGMA user_version records how far a
+// database has come. Never edit a released entry: append a new one.
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE deploys (
+    id TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    version TEXT NOT NULL,
+    previous_version TEXT,
+    stage TEXT NOT NULL,
+    percent REAL,
+    hosts TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    changes TEXT NOT NULL
+  ) STRICT;
+  -- Correlation is one seek on this index: the deploys of (service, environment) around an alert's start.
+  CREATE INDEX deploys_by_service_time ON deploys (service, environment, at);
+  CREATE INDEX deploys_by_time ON deploys (at);
+
+  CREATE TABLE episodes (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    starts_at_ms INTEGER NOT NULL,
+    ends_at_ms INTEGER,
+    status TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    generator_url TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    external_url TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    UNIQUE (fingerprint, starts_at)
+  ) STRICT;
+
+  CREATE TABLE decisions (
+    episode_id INTEGER PRIMARY KEY REFERENCES episodes (id),
+    reason TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    service TEXT,
+    environment TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    deploy_id TEXT,
+    suspects TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    responders TEXT NOT NULL,
+    notify TEXT NOT NULL,
+    would_page TEXT NOT NULL,
+    decided_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX decisions_by_deploy ON decisions (deploy_id) WHERE deploy_id IS NOT NULL;
+
+  CREATE TABLE pages (
+    id INTEGER PRIMARY KEY,
+    group_key TEXT NOT NULL,
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    target TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    dedup_key TEXT NOT NULL UNIQUE,
+    delivered TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (group_key, service, target, seq)
+  ) STRICT;
+
+  CREATE TABLE page_members (
+    page_id INTEGER NOT NULL REFERENCES pages (id),
+    episode_id INTEGER NOT NULL REFERENCES episodes (id),
+    PRIMARY KEY (page_id, episode_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX page_members_by_episode ON page_members (episode_id);
+
+  -- Work still to deliver. A row is retired only after its delivery is recorded, so a crash redelivers it.
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ref INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    UNIQUE (kind, ref)
+  ) STRICT;
+  CREATE INDEX outbox_by_due ON outbox (due_at);
+
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ref INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX deliveries_by_ref ON deliveries (kind, ref);
+  `,
+];

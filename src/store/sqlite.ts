@@ -1,0 +1,486 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { DeployCandidates } from '../core/correlate.js';
+import { pageDedupKey } from '../core/dedup-key.js';
+import type { Alert, AlertStatus, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
+import { MIGRATIONS } from './migrations.js';
+import {
+  type AlertWrite,
+  type DeliveryRecord,
+  type EpisodeHistory,
+  type EpisodeRecord,
+  episodeKey,
+  type OutboxItem,
+  type PageRecord,
+  type PageStatus,
+  parseTargetKey,
+  type RecordResult,
+  StorageError,
+  type Store,
+  targetKey,
+} from './store.js';
+
+type Row = Record<string, unknown>;
+
+/**
+ * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
+ * private in-memory database: the one-line store for tests.
+ */
+export function openSqliteStore(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return translateErrors(new SqliteStore(db));
+}
+
+/**
+ * SQLite reports a full disk, a read-only file or a lock as SqliteError with a SQLITE_* code. Callers only need
+ * to know "storage failed, retry later", so those become StorageError; anything else is a bug and stays as is.
+ */
+function translateErrors(store: SqliteStore): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await value.apply(target, args);
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+            throw new StorageError(`database: ${code}: ${(err as Error).message}`, { cause: err });
+          }
+          throw err;
+        }
+      };
+    },
+  });
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this changepager (${MIGRATIONS.length})`);
+  }
+  MIGRATIONS.slice(current).forEach((sql, i) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${current + i + 1}`);
+    })();
+  });
+}
+
+class SqliteStore implements Store {
+  private readonly q;
+
+  constructor(private readonly db: Database.Database) {
+    this.q = {
+      insertDeploy: db.prepare(
+        `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes)
+         VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes)
+         ON CONFLICT (id) DO NOTHING`,
+      ),
+      deployById: db.prepare('SELECT * FROM deploys WHERE id = ?'),
+      deploysInWindow: db.prepare(
+        `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
+      ),
+      deployAfter: db.prepare(
+        'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
+      ),
+      deployBefore: db.prepare(
+        'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
+      ),
+      episodeByKey: db.prepare('SELECT id, status FROM episodes WHERE fingerprint = ? AND starts_at = ?'),
+      insertEpisode: db.prepare(
+        `INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations, generator_url,
+           group_key, receiver, external_url, first_seen_at, last_seen_at)
+         VALUES (@fingerprint, @starts_at, @starts_at_ms, @ends_at_ms, @status, @labels, @annotations, @generator_url,
+           @group_key, @receiver, @external_url, @now, @now)`,
+      ),
+      insertDecision: db.prepare(
+        `INSERT INTO decisions (episode_id, reason, sentence, service, environment, policy, deploy_id, suspects, targets,
+           responders, notify, would_page, decided_at)
+         VALUES (@episode_id, @reason, @sentence, @service, @environment, @policy, @deploy_id, @suspects, @targets,
+           @responders, @notify, @would_page, @decided_at)`,
+      ),
+      resolveEpisode: db.prepare(
+        `UPDATE episodes SET status = 'resolved', ends_at_ms = ?, last_seen_at = ? WHERE id = ?`,
+      ),
+      touchEpisode: db.prepare('UPDATE episodes SET last_seen_at = ? WHERE id = ?'),
+      openPage: db.prepare(
+        `SELECT id FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
+      ),
+      lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM pages WHERE group_key = ? AND service = ? AND target = ?'),
+      insertPage: db.prepare(
+        `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
+         VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`,
+      ),
+      addMember: db.prepare('INSERT OR IGNORE INTO page_members (page_id, episode_id) VALUES (?, ?)'),
+      pagesOfEpisode: db.prepare(
+        'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
+      ),
+      firingMembers: db.prepare(
+        `SELECT COUNT(*) AS n FROM page_members m JOIN episodes e ON e.id = m.episode_id
+         WHERE m.page_id = ? AND e.status = 'firing'`,
+      ),
+      resolvePage: db.prepare(`UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`),
+      enqueue: db.prepare(
+        `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
+      ),
+      episodesByFingerprint: db.prepare(
+        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
+           d.responders, d.notify, d.would_page, d.decided_at
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ? ORDER BY e.starts_at_ms DESC`,
+      ),
+      membersOfPage: db.prepare(
+        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
+           d.responders, d.notify, d.would_page, d.decided_at
+         FROM page_members m JOIN episodes e ON e.id = m.episode_id JOIN decisions d ON d.episode_id = e.id
+         WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
+      ),
+      pageById: db.prepare('SELECT * FROM pages WHERE id = ?'),
+      deliveriesOf: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id'),
+      due: db.prepare('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
+      nextDue: db.prepare('SELECT MIN(due_at) AS due FROM outbox'),
+      insertDelivery: db.prepare(
+        `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      reschedule: db.prepare('UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?'),
+      retire: db.prepare('DELETE FROM outbox WHERE id = ? AND generation = ?'),
+      bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
+      setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
+      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
+      ping: db.prepare('SELECT 1'),
+    };
+  }
+
+  async saveDeploy(deploy: Deploy) {
+    const info = this.q.insertDeploy.run(deployRow(deploy));
+    if (info.changes === 1) return { created: true, deploy };
+    return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+  }
+
+  async getDeploy(id: string) {
+    const row = this.q.deployById.get(id) as Row | undefined;
+    return row && toDeploy(row);
+  }
+
+  async listDeploys(query: { service?: string; environment?: string; since?: number; limit: number }) {
+    const filters: [string, unknown][] = [];
+    if (query.service !== undefined) filters.push(['service = ?', query.service]);
+    if (query.environment !== undefined) filters.push(['environment = ?', query.environment]);
+    if (query.since !== undefined) filters.push(['at >= ?', query.since]);
+    const where = filters.map(([sql]) => sql);
+    const args = filters.map(([, arg]) => arg);
+    const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, query.limit) as Row[]).map(toDeploy);
+  }
+
+  async findDeployCandidates(q: {
+    service: string;
+    environment: string;
+    startsAtMs: number;
+    windowMs: number;
+    skewMs: number;
+  }): Promise<DeployCandidates> {
+    const from = q.startsAtMs - q.windowMs;
+    const to = q.startsAtMs + q.skewMs;
+    const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, from, to) as Row[]).map(toDeploy);
+    const result: DeployCandidates = { inWindow };
+    const after = this.q.deployAfter.get(q.service, q.environment, to) as Row | undefined;
+    if (after) result.nextAfter = toDeploy(after);
+    if (inWindow.length === 0) {
+      const before = this.q.deployBefore.get(q.service, q.environment, from) as Row | undefined;
+      if (before) result.lastBefore = toDeploy(before);
+    }
+    return result;
+  }
+
+  async knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]) {
+    const known = new Set<string>();
+    for (const a of alerts) if (this.q.episodeByKey.get(a.fingerprint, a.startsAt)) known.add(episodeKey(a));
+    return known;
+  }
+
+  async recordAlerts(
+    group: { groupKey: string; receiver: string; externalURL: string },
+    writes: readonly AlertWrite[],
+    now: number,
+  ): Promise<RecordResult> {
+    return this.db
+      .transaction(() => {
+        const result: RecordResult = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
+        const touched = new Set<number>();
+        for (const { alert, decision } of writes) {
+          const existing = this.q.episodeByKey.get(alert.fingerprint, alert.startsAt) as
+            | { id: number; status: AlertStatus }
+            | undefined;
+          if (!existing) {
+            if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
+            const episodeId = this.insertEpisode(group, alert, decision, now);
+            result.newEpisodes++;
+            if (alert.status === 'firing') {
+              for (const pageId of this.joinPages(group.groupKey, episodeId, decision, now)) touched.add(pageId);
+            }
+          } else if (existing.status === 'firing' && alert.status === 'resolved') {
+            this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
+            result.resolved++;
+            for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
+              const pageId = page.id as number;
+              const { n } = this.q.firingMembers.get(pageId) as { n: number };
+              if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
+            }
+          } else {
+            // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
+            // episode, since a real re-fire comes with a new startsAt.
+            this.q.touchEpisode.run(now, existing.id);
+            result.repeats++;
+          }
+        }
+        for (const pageId of touched) this.q.enqueue.run('page', pageId, now, now);
+        result.pagesTouched = touched.size;
+        return result;
+      })
+      .immediate();
+  }
+
+  private insertEpisode(
+    group: { groupKey: string; receiver: string; externalURL: string },
+    alert: Alert,
+    decision: Decision,
+    now: number,
+  ): number {
+    const info = this.q.insertEpisode.run({
+      fingerprint: alert.fingerprint,
+      starts_at: alert.startsAt,
+      starts_at_ms: alert.startsAtMs,
+      ends_at_ms: alert.endsAtMs ?? null,
+      status: alert.status,
+      labels: JSON.stringify(alert.labels),
+      annotations: JSON.stringify(alert.annotations),
+      generator_url: alert.generatorURL,
+      group_key: group.groupKey,
+      receiver: group.receiver,
+      external_url: group.externalURL,
+      now,
+    });
+    const episodeId = Number(info.lastInsertRowid);
+    this.q.insertDecision.run({
+      episode_id: episodeId,
+      reason: decision.reason,
+      sentence: decision.sentence,
+      service: decision.service ?? null,
+      environment: decision.environment,
+      policy: decision.policy,
+      deploy_id: decision.deployId ?? null,
+      suspects: JSON.stringify(decision.suspects),
+      targets: JSON.stringify(decision.targets),
+      responders: JSON.stringify(decision.responders),
+      notify: JSON.stringify(decision.notify),
+      would_page: JSON.stringify(decision.wouldPage),
+      decided_at: now,
+    });
+    return episodeId;
+  }
+
+  /** Adds a new firing episode to the open page of each of its targets, opening pages where there is none. */
+  private joinPages(groupKey: string, episodeId: number, decision: Decision, now: number): number[] {
+    const service = decision.service ?? '';
+    return decision.targets.map((t) => {
+      const target = targetKey(t);
+      let page = this.q.openPage.get(groupKey, service, target) as { id: number } | undefined;
+      if (!page) {
+        const { seq } = this.q.lastSeq.get(groupKey, service, target) as { seq: number | null };
+        const next = (seq ?? 0) + 1;
+        const dedupKey = pageDedupKey({ groupKey, service, target, seq: next });
+        const info = this.q.insertPage.run(groupKey, service, decision.environment, target, next, now, dedupKey);
+        page = { id: Number(info.lastInsertRowid) };
+      }
+      this.q.addMember.run(page.id, episodeId);
+      return page.id;
+    });
+  }
+
+  async alertHistory(fingerprint: string): Promise<EpisodeHistory[]> {
+    return (this.q.episodesByFingerprint.all(fingerprint) as Row[]).map((row) => {
+      const episode = toEpisode(row);
+      const pages = (this.q.pagesOfEpisode.all(episode.id) as Row[]).map(toPage);
+      const deliveries = pages.flatMap((p) => (this.q.deliveriesOf.all('page', p.id) as Row[]).map(toDelivery));
+      return { episode, pages, deliveries };
+    });
+  }
+
+  async dueOutbox(now: number, limit: number): Promise<OutboxItem[]> {
+    return (this.q.due.all(now, limit) as Row[]).map((r) => ({
+      id: r.id as number,
+      kind: r.kind as OutboxItem['kind'],
+      ref: r.ref as number,
+      generation: r.generation as number,
+      attempts: r.attempts as number,
+      createdAt: r.created_at as number,
+      dueAt: r.due_at as number,
+    }));
+  }
+
+  async nextDueAt() {
+    const { due } = this.q.nextDue.get() as { due: number | null };
+    return due ?? undefined;
+  }
+
+  async pageWithMembers(pageId: number) {
+    const row = this.q.pageById.get(pageId) as Row | undefined;
+    if (!row) return undefined;
+    return { page: toPage(row), members: (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode) };
+  }
+
+  async recordAttempt(
+    item: OutboxItem,
+    attempt: { at: number; channel: string; outcome: string; detail: string; durationMs: number },
+    next: { retryAt: number } | { delivered?: Record<string, string> },
+  ) {
+    this.db
+      .transaction(() => {
+        this.q.insertDelivery.run(
+          item.kind,
+          item.ref,
+          item.attempts + 1,
+          attempt.at,
+          attempt.channel,
+          attempt.outcome,
+          attempt.detail,
+          Math.round(attempt.durationMs),
+        );
+        if ('retryAt' in next) {
+          this.q.reschedule.run(next.retryAt, item.id);
+          return;
+        }
+        if (next.delivered && item.kind === 'page') {
+          const row = this.q.pageById.get(item.ref) as Row | undefined;
+          const merged = { ...JSON.parse((row?.delivered as string) ?? '{}'), ...next.delivered };
+          this.q.setDelivered.run(JSON.stringify(merged), item.ref);
+        }
+        // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
+        if (this.q.retire.run(item.id, item.generation).changes === 0) this.q.bumpAttempts.run(item.id);
+      })
+      .immediate();
+  }
+
+  async outboxStats(now: number) {
+    const { depth, oldest } = this.q.stats.get() as { depth: number; oldest: number | null };
+    return { depth, oldestDueAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
+  }
+
+  async ping() {
+    this.q.ping.get();
+  }
+
+  async close() {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function deployRow(d: Deploy) {
+  return {
+    id: d.id,
+    service: d.service,
+    environment: d.environment,
+    version: d.version,
+    previous_version: d.previousVersion ?? null,
+    stage: d.stage,
+    percent: d.percent ?? null,
+    hosts: JSON.stringify(d.hosts),
+    at: d.at,
+    received_at: d.receivedAt,
+    changes: JSON.stringify(d.changes),
+  };
+}
+
+function toDeploy(r: Row): Deploy {
+  const d: Deploy = {
+    id: r.id as string,
+    service: r.service as string,
+    environment: r.environment as string,
+    version: r.version as string,
+    stage: r.stage as Stage,
+    hosts: JSON.parse(r.hosts as string),
+    at: r.at as number,
+    receivedAt: r.received_at as number,
+    changes: JSON.parse(r.changes as string),
+  };
+  if (r.previous_version !== null) d.previousVersion = r.previous_version as string;
+  if (r.percent !== null) d.percent = r.percent as number;
+  return d;
+}
+
+function toEpisode(r: Row): EpisodeRecord {
+  const decision: EpisodeRecord['decision'] = {
+    reason: r.reason as ReasonCode,
+    sentence: r.sentence as string,
+    environment: r.environment as string,
+    policy: r.policy as PolicyMode,
+    suspects: JSON.parse(r.suspects as string),
+    targets: JSON.parse(r.targets as string),
+    responders: JSON.parse(r.responders as string),
+    notify: JSON.parse(r.notify as string),
+    wouldPage: JSON.parse(r.would_page as string),
+    decidedAt: r.decided_at as number,
+  };
+  if (r.service !== null) decision.service = r.service as string;
+  if (r.deploy_id !== null) decision.deployId = r.deploy_id as string;
+  const e: EpisodeRecord = {
+    id: r.id as number,
+    fingerprint: r.fingerprint as string,
+    startsAt: r.starts_at as string,
+    startsAtMs: r.starts_at_ms as number,
+    status: r.status as AlertStatus,
+    labels: JSON.parse(r.labels as string),
+    annotations: JSON.parse(r.annotations as string),
+    generatorURL: r.generator_url as string,
+    groupKey: r.group_key as string,
+    receiver: r.receiver as string,
+    externalURL: r.external_url as string,
+    firstSeenAt: r.first_seen_at as number,
+    lastSeenAt: r.last_seen_at as number,
+    decision,
+  };
+  if (r.ends_at_ms !== null) e.endsAtMs = r.ends_at_ms as number;
+  return e;
+}
+
+function toPage(r: Row): PageRecord {
+  const p: PageRecord = {
+    id: r.id as number,
+    groupKey: r.group_key as string,
+    service: r.service as string,
+    environment: r.environment as string,
+    target: parseTargetKey(r.target as string),
+    seq: r.seq as number,
+    status: r.status as PageStatus,
+    openedAt: r.opened_at as number,
+    dedupKey: r.dedup_key as string,
+    delivered: JSON.parse(r.delivered as string),
+  };
+  if (r.resolved_at !== null) p.resolvedAt = r.resolved_at as number;
+  return p;
+}
+
+function toDelivery(r: Row): DeliveryRecord {
+  return {
+    kind: r.kind as DeliveryRecord['kind'],
+    ref: r.ref as number,
+    attempt: r.attempt as number,
+    at: r.at as number,
+    channel: r.channel as string,
+    outcome: r.outcome as DeliveryRecord['outcome'],
+    detail: r.detail as string,
+    durationMs: r.duration_ms as number,
+  };
+}
