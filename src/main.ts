@@ -26,8 +26,8 @@ export interface StartOptions {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** The composition root: store, pipeline, worker and HTTP server, started and wired together. */
-export async function startService({ config, log, now = Date.now, notifier }: StartOptions): Promise<Service> {
+/** The composition root: store, metrics, outbox worker, pipeline and the express app, wired but not started. */
+export function compose({ config, log, now = Date.now, notifier }: StartOptions) {
   const store = openSqliteStore(config.databasePath);
   const metrics = createMetrics(store, now);
   const worker = new OutboxWorker({
@@ -41,7 +41,15 @@ export async function startService({ config, log, now = Date.now, notifier }: St
   });
   const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => worker.kick() });
   const app = createApp({ config, store, pipeline, metrics, log, now });
+  return { store, metrics, worker, pipeline, app };
+}
 
+export type Composed = ReturnType<typeof compose>;
+
+/** Composes the service, listens, and starts the outbox worker. */
+export async function startService(options: StartOptions): Promise<Service> {
+  const { config, log, notifier } = options;
+  const { store, worker, app } = compose(options);
   let host = config.listen.host;
   if (config.tokens.length === 0 && !LOOPBACK.has(host)) {
     log.warn(

@@ -49,6 +49,8 @@ function translateErrors(store: SqliteStore): Store {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
+        // After close() (shutdown under way) a request must fail as retryable, not as a bug.
+        if (!target.isOpen() && prop !== 'close') throw new StorageError('database: the database is closed');
         try {
           return await value.apply(target, args);
         } catch (err) {
@@ -376,6 +378,10 @@ class SqliteStore implements Store {
   async outboxStats(now: number) {
     const { depth, oldest } = this.q.stats.get() as { depth: number; oldest: number | null };
     return { depth, oldestDueAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
+  }
+
+  isOpen(): boolean {
+    return this.db.open;
   }
 
   async ping() {

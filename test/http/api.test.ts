@@ -1,0 +1,309 @@
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { amPayload, createHarness, designDeploy, fakeClock, fixture, type Harness, TOKEN } from '../support/harness.js';
+
+const auth = { Authorization: `Bearer ${TOKEN}` };
+
+describe('HTTP API', () => {
+  let h: Harness;
+  const clock = fakeClock('2026-11-26T11:20:00Z');
+
+  beforeEach(() => {
+    clock.set('2026-11-26T11:20:00Z');
+    h = createHarness({ now: clock.now });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const post = (path: string, body: unknown) =>
+    request(h.app)
+      .post(path)
+      .set(auth)
+      .send(body as object);
+  const get = (path: string) => request(h.app).get(path).set(auth);
+
+  describe('the DESIGN.md walk-through', () => {
+    it('names alice for an alert that started 7 minutes after her deploy, and says why', async () => {
+      expect((await post('/v1/deploys', designDeploy())).status).toBe(201);
+      const res = await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'aaaa000000000001', startsAt: '2026-11-26T11:09:00Z' }]),
+      );
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ accepted: 1, newEpisodes: 1 });
+
+      const alert = await get('/v1/alerts/aaaa000000000001');
+      expect(alert.status).toBe(200);
+      const decision = alert.body.episodes[0].decision;
+      expect(decision.reason).toBe('author_paged');
+      expect(decision.targets).toEqual([{ kind: 'person', email: 'alice@example.com' }]);
+      expect(decision.deployId).toBe('gha-run-8812731');
+      expect(decision.sentence).toContain('alice@example.com');
+      expect(decision.sentence).toContain('7 min later');
+      expect(decision.sentence).toContain('2026.11.26-3f2a9c1');
+    });
+
+    it('routes an alert that started before the deploy to on-call, and the answer says so', async () => {
+      await post('/v1/deploys', designDeploy());
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'aaaa000000000002', startsAt: '2026-11-26T10:55:00Z' }]),
+      );
+      const decision = (await get('/v1/alerts/aaaa000000000002')).body.episodes[0].decision;
+      expect(decision.reason).toBe('alert_started_before_deploy');
+      expect(decision.targets).toEqual([{ kind: 'oncall' }]);
+      expect(decision.sentence).toMatch(/started at 10:55 UTC, 7 min before checkout deploy/);
+    });
+
+    it('previews the same decision and stores nothing', async () => {
+      await post('/v1/deploys', designDeploy());
+      const payload = amPayload([{ fingerprint: 'aaaa000000000003', startsAt: '2026-11-26T11:09:00Z' }]);
+      const preview = await post('/v1/preview', payload);
+      expect(preview.status).toBe(200);
+      expect(preview.body.decisions[0].decision.reason).toBe('author_paged');
+      expect(preview.body.decisions[0].decision.targets).toEqual([{ kind: 'person', email: 'alice@example.com' }]);
+      expect((await get('/v1/alerts/aaaa000000000003')).status).toBe(404);
+      expect((await h.store.outboxStats(clock.now())).depth).toBe(0);
+
+      await post('/v1/alertmanager', payload);
+      const stored = (await get('/v1/alerts/aaaa000000000003')).body.episodes[0].decision;
+      expect(stored.sentence).toBe(preview.body.decisions[0].decision.sentence);
+    });
+  });
+
+  describe('Alertmanager ingest', () => {
+    it('records the HA duplicate pair as one episode with one page delivered', async () => {
+      const first = await post('/v1/alertmanager', fixture('am025-ha-duplicate-1.json'));
+      const second = await post('/v1/alertmanager', fixture('am025-ha-duplicate-2.json'));
+      expect(first.body).toMatchObject({ newEpisodes: 1, repeats: 0 });
+      expect(second.body).toMatchObject({ newEpisodes: 0, repeats: 1 });
+      await h.worker.drain();
+      const history = (await get('/v1/alerts/3014f051e839123b')).body;
+      expect(history.episodes).toHaveLength(1);
+      expect(history.episodes[0].pages).toHaveLength(1);
+      expect(history.episodes[0].deliveries).toHaveLength(1);
+      expect(history.episodes[0].deliveries[0]).toMatchObject({ channel: 'log', outcome: 'delivered' });
+    });
+
+    it('takes the real 0.25 firing then resolved requests: one page opened, then resolved', async () => {
+      await post('/v1/alertmanager', fixture('am025-firing.json'));
+      await h.worker.drain();
+      await post('/v1/alertmanager', fixture('am025-firing.json')); // the repeat at group_interval
+      const resolved = await post('/v1/alertmanager', fixture('am025-resolved.json'));
+      expect(resolved.body).toMatchObject({ resolved: 2, newEpisodes: 0 });
+      await h.worker.drain();
+
+      const episode = (await get('/v1/alerts/b45cbdc885ceb0ce')).body.episodes[0];
+      expect(episode.status).toBe('resolved');
+      expect(episode.endsAt).toBe('2026-11-26T11:45:29.000Z');
+      expect(episode.startsAt).toBe('2026-11-26T11:44:24.659410610Z');
+      // No service label in that capture: on-call is paged, and both alerts of the group share the page.
+      expect(episode.decision.reason).toBe('no_service_label');
+      expect(episode.pages).toEqual([expect.objectContaining({ status: 'resolved', target: { kind: 'oncall' } })]);
+      expect(episode.deliveries.map((d: { detail: string }) => d.detail)).toEqual(['trigger logged', 'resolve logged']);
+      const other = (await get('/v1/alerts/6821856431429ee9')).body.episodes[0];
+      expect(other.pages[0].id).toBe(episode.pages[0].id);
+    });
+
+    it('opens a new page when a fingerprint fires again with a new startsAt after resolving', async () => {
+      const fp = 'bbbb000000000001';
+      await post('/v1/alertmanager', amPayload([{ fingerprint: fp, startsAt: '2026-11-26T11:00:00Z' }]));
+      await post(
+        '/v1/alertmanager',
+        amPayload([
+          { fingerprint: fp, startsAt: '2026-11-26T11:00:00Z', status: 'resolved', endsAt: '2026-11-26T11:05:00Z' },
+        ]),
+      );
+      await post('/v1/alertmanager', amPayload([{ fingerprint: fp, startsAt: '2026-11-26T11:10:00Z' }]));
+      const episodes = (await get(`/v1/alerts/${fp}`)).body.episodes;
+      expect(episodes.map((e: { status: string }) => e.status)).toEqual(['firing', 'resolved']);
+      expect(episodes[0].pages[0].dedupKey).not.toBe(episodes[1].pages[0].dedupKey);
+    });
+
+    it('lists every problem of a malformed payload with its path, and stores nothing', async () => {
+      const bad = amPayload([{ fingerprint: 'cccc000000000001', startsAt: '2026-11-26T11:00:00Z' }]) as Record<
+        string,
+        unknown
+      >;
+      bad.version = '3';
+      delete bad.groupKey;
+      const alerts = bad.alerts as Record<string, unknown>[];
+      (alerts[0] as Record<string, unknown>).startsAt = 'yesterday';
+      ((alerts[0] as Record<string, unknown>).labels as Record<string, unknown>).severity = 5;
+      const res = await post('/v1/alertmanager', bad);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_payload');
+      const paths = res.body.details.problems.map((p: { path: string }) => p.path).sort();
+      expect(paths).toEqual(['alerts.0.labels.severity', 'alerts.0.startsAt', 'groupKey', 'version']);
+      expect((await get('/v1/alerts/cccc000000000001')).status).toBe(404);
+    });
+
+    it.each([
+      ['a body that is not JSON', 'application/json', '{"version": "4",', 400, 'invalid_json'],
+      ['a body that is not JSON at all (text/plain)', 'text/plain', 'hello', 415, 'unsupported_media_type'],
+      ['a JSON array instead of an object', 'application/json', '[]', 400, 'invalid_payload'],
+      ['a JSON string', 'application/json', '"4"', 400, 'invalid_json'],
+    ])('rejects %s', async (_intent, type, body, status, code) => {
+      const res = await request(h.app).post('/v1/alertmanager').set(auth).set('Content-Type', type).send(body);
+      expect(res.status).toBe(status);
+      expect(res.body.error).toBe(code);
+    });
+
+    it('answers 413 for a body over the configured limit', async () => {
+      await h.close();
+      h = createHarness({ now: clock.now, yaml: 'http: { body_limit_bytes: 1024 }\n' });
+      const big = amPayload([
+        { fingerprint: 'dddd000000000001', startsAt: '2026-11-26T11:00:00Z', labels: { pad: 'x'.repeat(2000) } },
+      ]);
+      const res = await post('/v1/alertmanager', big);
+      expect(res.status).toBe(413);
+      expect(res.body.error).toBe('payload_too_large');
+    });
+  });
+
+  describe('deploys', () => {
+    it('answers 201 for a new id and 200 with the stored event, unchanged, for a repeat', async () => {
+      expect((await post('/v1/deploys', designDeploy())).status).toBe(201);
+      const again = await post('/v1/deploys', designDeploy({ version: 'something-else' }));
+      expect(again.status).toBe(200);
+      expect(again.body.version).toBe('2026.11.26-3f2a9c1');
+      expect((await get('/v1/deploys/gha-run-8812731')).body.version).toBe('2026.11.26-3f2a9c1');
+    });
+
+    it('names both missing fields of a deploy without version and changes', async () => {
+      const { version: _v, changes: _c, ...rest } = designDeploy();
+      const res = await post('/v1/deploys', rest);
+      expect(res.status).toBe(400);
+      expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['changes', 'version']);
+      expect((await get('/v1/deploys')).body.deploys).toEqual([]);
+    });
+
+    it('requires an email or a login for each author, and http(s) links', async () => {
+      const res = await post(
+        '/v1/deploys',
+        designDeploy({ changes: [{ author: { name: 'Nobody' }, commit: { url: 'javascript:alert(1)' } }] }),
+      );
+      expect(res.status).toBe(400);
+      const problems = res.body.details.problems;
+      expect(problems).toContainEqual({ path: 'changes.0.author', message: 'needs an email or a login' });
+      expect(problems.map((p: { path: string }) => p.path)).toContain('changes.0.commit.url');
+    });
+
+    it('fills the documented defaults: environment from config, stage full, at = time received', async () => {
+      const res = await post('/v1/deploys', {
+        service: 'cart',
+        version: 'v9',
+        changes: [{ author: { login: 'carol' } }],
+      });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ environment: 'production', stage: 'full', at: '2026-11-26T11:20:00.000Z' });
+      expect(res.body.id).toMatch(/^dep-/);
+      expect(res.headers.location).toBe(`/v1/deploys/${res.body.id}`);
+    });
+
+    it('lists deploys filtered by service, environment and since, newest first', async () => {
+      await post('/v1/deploys', designDeploy({ id: 'd1', at: '2026-11-26T09:00:00Z' }));
+      await post('/v1/deploys', designDeploy({ id: 'd2', at: '2026-11-26T11:00:00Z' }));
+      await post('/v1/deploys', designDeploy({ id: 'd3', service: 'cart', at: '2026-11-26T11:00:00Z' }));
+      await post('/v1/deploys', designDeploy({ id: 'd4', environment: 'staging', at: '2026-11-26T11:00:00Z' }));
+      const ids = async (q: string) => (await get(`/v1/deploys${q}`)).body.deploys.map((d: { id: string }) => d.id);
+      expect(await ids('?service=checkout&environment=production')).toEqual(['d2', 'd1']);
+      expect((await ids('?service=checkout&since=PT1H')).sort()).toEqual(['d2', 'd4']);
+      expect(await ids('?since=2026-11-26T10:00:00Z&service=cart')).toEqual(['d3']);
+    });
+
+    it('rejects a bad query with every problem listed', async () => {
+      const res = await get('/v1/deploys?since=yesterday&limit=0');
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_query');
+      expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['limit', 'since']);
+    });
+
+    it('answers 404 for an unknown deploy and an unknown alert', async () => {
+      expect((await get('/v1/deploys/nope')).body).toMatchObject({ error: 'not_found' });
+      expect((await get('/v1/alerts/0123456789abcdef')).status).toBe(404);
+    });
+  });
+
+  describe('authentication', () => {
+    const routes: [string, string][] = [
+      ['post', '/v1/alertmanager'],
+      ['post', '/v1/deploys'],
+      ['get', '/v1/deploys'],
+      ['get', '/v1/deploys/x'],
+      ['get', '/v1/alerts/x'],
+      ['post', '/v1/preview'],
+    ];
+    it.each(routes)(
+      '%s %s answers 401 without a token, with a wrong one, and with one off by its last character',
+      async (method, path) => {
+        for (const header of [undefined, 'Bearer wrong', `Bearer ${TOKEN.slice(0, -1)}x`, `Basic ${TOKEN}`, TOKEN]) {
+          const req = method === 'post' ? request(h.app).post(path).send({}) : request(h.app).get(path);
+          const res = await (header ? req.set('Authorization', header) : req);
+          expect(res.status, String(header)).toBe(401);
+          expect(res.body.error).toBe('unauthorized');
+          expect(res.headers['www-authenticate']).toContain('Bearer');
+        }
+      },
+    );
+
+    it('accepts any token listed in config as well as CHANGEPAGER_TOKEN', async () => {
+      await h.close();
+      h = createHarness({
+        now: clock.now,
+        yaml: 'auth: { tokens: [ { name: ci, token_env: CI_TOKEN } ] }\n',
+        env: { CI_TOKEN: 'ci-secret' },
+      });
+      expect((await request(h.app).get('/v1/deploys').set('Authorization', 'Bearer ci-secret')).status).toBe(200);
+      expect((await request(h.app).get('/v1/deploys').set(auth)).status).toBe(200);
+    });
+
+    it('leaves /healthz, /readyz and /metrics open for probes and scrapers', async () => {
+      expect((await request(h.app).get('/healthz')).status).toBe(200);
+      expect((await request(h.app).get('/readyz')).status).toBe(200);
+      expect((await request(h.app).get('/metrics')).status).toBe(200);
+    });
+  });
+
+  describe('operations', () => {
+    it('reports outbox depth in /readyz and counts alerts in /metrics', async () => {
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'eeee000000000001', startsAt: '2026-11-26T11:00:00Z' }]),
+      );
+      const ready = await request(h.app).get('/readyz');
+      expect(ready.body).toMatchObject({ status: 'ready', outbox: { depth: 1 } });
+      const metrics = (await request(h.app).get('/metrics')).text;
+      expect(metrics).toContain('changepager_alerts_received_total{result="new"} 1');
+      expect(metrics).toContain('changepager_decisions_total{reason="no_deploy_in_window",policy="author"} 1');
+      expect(metrics).toContain('changepager_outbox_depth 1');
+      await h.worker.drain();
+      expect((await request(h.app).get('/readyz')).body.outbox.depth).toBe(0);
+    });
+
+    it('answers 503 from /readyz and storage_unavailable from ingest when the database is gone', async () => {
+      await h.store.close();
+      expect((await request(h.app).get('/readyz')).status).toBe(503);
+      const res = await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'eeee000000000002', startsAt: '2026-11-26T11:00:00Z' }]),
+      );
+      expect(res.status).toBe(503);
+      expect(res.body.error).toBe('storage_unavailable');
+    });
+
+    it('answers an unknown route with a JSON 404', async () => {
+      const res = await request(h.app).get('/nope');
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ error: 'not_found', message: 'No route GET /nope.' });
+    });
+
+    it('never writes the token to the log', async () => {
+      await post('/v1/deploys', designDeploy());
+      await request(h.app).get('/v1/deploys').set('Authorization', 'Bearer wrong-token');
+      expect(h.logs.join('\n')).not.toContain(TOKEN);
+      expect(h.logs.join('\n')).not.toContain('wrong-token');
+    });
+  });
+});

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { amPayload, createHarness, designDeploy, fakeClock, TOKEN } from '../support/harness.js';
+
+const auth = { Authorization: `Bearer ${TOKEN}` };
+
+describe('SQLite store', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'changepager-store-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('finds every deploy, episode, decision, page and delivery again after the file is closed and reopened', async () => {
+    const dir = tempDir();
+    const clock = fakeClock('2026-11-26T11:20:00Z');
+    const first = createHarness({ dir, now: clock.now });
+    await request(first.app).post('/v1/deploys').set(auth).send(designDeploy());
+    await request(first.app)
+      .post('/v1/alertmanager')
+      .set(auth)
+      .send(amPayload([{ fingerprint: 'ffff000000000001', startsAt: '2026-11-26T11:09:00Z' }]));
+    await first.worker.drain();
+    const before = (await request(first.app).get('/v1/alerts/ffff000000000001').set(auth)).body;
+    await first.close();
+
+    const second = createHarness({ dir, now: clock.now });
+    const after = (await request(second.app).get('/v1/alerts/ffff000000000001').set(auth)).body;
+    expect(after).toEqual(before);
+    expect(after.episodes[0].decision.targets).toEqual([{ kind: 'person', email: 'alice@example.com' }]);
+    expect(after.episodes[0].deliveries).toHaveLength(1);
+    expect((await request(second.app).get('/v1/deploys/gha-run-8812731').set(auth)).body.version).toBe(
+      '2026.11.26-3f2a9c1',
+    );
+    await second.close();
+  });
+
+  it('keeps an undelivered page in the outbox across a restart, so it is delivered after it', async () => {
+    const dir = tempDir();
+    const clock = fakeClock('2026-11-26T11:20:00Z');
+    const first = createHarness({ dir, now: clock.now });
+    await request(first.app)
+      .post('/v1/alertmanager')
+      .set(auth)
+      .send(amPayload([{ fingerprint: 'ffff000000000002', startsAt: '2026-11-26T11:09:00Z' }]));
+    await first.close(); // never drained: as if the process died after the 2xx
+
+    const second = createHarness({ dir, now: clock.now });
+    expect((await second.store.outboxStats(clock.now())).depth).toBe(1);
+    await second.worker.drain();
+    const history = (await request(second.app).get('/v1/alerts/ffff000000000002').set(auth)).body;
+    expect(history.episodes[0].deliveries).toEqual([
+      expect.objectContaining({ outcome: 'delivered', detail: 'trigger logged' }),
+    ]);
+    expect((await second.store.outboxStats(clock.now())).depth).toBe(0);
+    await second.close();
+  });
+
+  it('runs migrations once and refuses a database from a newer changepager', async () => {
+    const path = join(tempDir(), 'db.sqlite');
+    await openSqliteStore(path).close();
+    await openSqliteStore(path).close(); // second open: nothing to migrate, no error
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(path);
+    raw.pragma('user_version = 999');
+    raw.close();
+    expect(() => openSqliteStore(path)).toThrow(/schema version 999 is newer/);
+  });
+
+  it('finds correlation candidates with one index seek (the query plan uses the service/time index)', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const path = join(tempDir(), 'db.sqlite');
+    await openSqliteStore(path).close();
+    const raw = new Database(path);
+    const plan = raw
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC',
+      )
+      .all('checkout', 'production', 0, 1) as { detail: string }[];
+    raw.close();
+    expect(plan.map((p) => p.detail).join('\n')).toMatch(/SEARCH deploys USING INDEX deploys_by_service_time/);
+  });
+});
