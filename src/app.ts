@@ -101,6 +101,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(historyJson(req.params.fingerprint, history));
   });
 
+  v1.get('/people/unmapped', async (_req, res) => {
+    const people = await store.listUnmapped();
+    res.json({
+      people: people.map((p) => ({
+        who: p.who,
+        reason: p.reason,
+        count: p.count,
+        firstSeenAt: new Date(p.firstSeenAt).toISOString(),
+        lastSeenAt: new Date(p.lastSeenAt).toISOString(),
+      })),
+    });
+  });
+
   app.use('/v1', v1);
   app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler(log));

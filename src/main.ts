@@ -3,12 +3,16 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
 import { createLogNotifier } from './deliver/log-notifier.js';
-import type { PageNotifier } from './deliver/notifier.js';
-import { OutboxWorker } from './deliver/worker.js';
+import type { OutboxHandler, PageNotifier } from './deliver/notifier.js';
+import { createPagerDutyClient } from './deliver/pagerduty/client.js';
+import { changeEventHandler, createPagerDutyNotifier } from './deliver/pagerduty/notifier.js';
+import { createUserDirectory } from './deliver/pagerduty/users.js';
+import { OutboxWorker, pageHandler } from './deliver/worker.js';
 import { createLogger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite.js';
+import type { OutboxKind, Store } from './store/store.js';
 
 export interface Service {
   server: Server;
@@ -32,7 +36,7 @@ export function compose({ config, log, now = Date.now, notifier }: StartOptions)
   const metrics = createMetrics(store, now);
   const worker = new OutboxWorker({
     store,
-    notifier: notifier ?? createLogNotifier(log.child({ component: 'log-notifier' })),
+    handlers: deliveryHandlers({ config, log, now, store, metrics, notifier }),
     log: log.child({ component: 'outbox' }),
     metrics,
     now,
@@ -42,6 +46,36 @@ export function compose({ config, log, now = Date.now, notifier }: StartOptions)
   const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => worker.kick() });
   const app = createApp({ config, store, pipeline, metrics, log, now });
   return { store, metrics, worker, pipeline, app };
+}
+
+/** PagerDuty when it is configured, else the log: the embedded default that needs no credentials. */
+function deliveryHandlers(deps: {
+  config: Config;
+  log: Logger;
+  now: () => number;
+  store: Store;
+  metrics: Metrics;
+  notifier?: PageNotifier | undefined;
+}): Partial<Record<OutboxKind, OutboxHandler>> {
+  const { config, log, now, store, metrics } = deps;
+  const pd = config.pagerduty;
+  if (deps.notifier) return { page: pageHandler(store, deps.notifier) };
+  if (!pd) return { page: pageHandler(store, createLogNotifier(log.child({ component: 'log-notifier' }))) };
+  const client = createPagerDutyClient(pd, now);
+  const users = createUserDirectory({ client, people: config.directory.people, ttlMs: pd.userCacheTtlMs, now });
+  const getDeploy = (id: string) => store.getDeploy(id);
+  const notifier = createPagerDutyNotifier({
+    config,
+    pd,
+    client,
+    users,
+    getDeploy,
+    recordUnmapped: (who, reason) => store.recordUnmapped(who, reason, now()),
+    metrics,
+    log: log.child({ component: 'pagerduty' }),
+    now,
+  });
+  return { page: pageHandler(store, notifier), change: changeEventHandler({ pd, client, getDeploy }) };
 }
 
 export type Composed = ReturnType<typeof compose>;
@@ -68,7 +102,8 @@ export async function startService(options: StartOptions): Promise<Service> {
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
-  log.info({ url, database: config.databasePath, delivery: notifier?.channel ?? 'log' }, 'changepager listening');
+  const delivery = notifier?.channel ?? (config.pagerduty ? 'pagerduty' : 'log');
+  log.info({ url, database: config.databasePath, delivery }, 'changepager listening');
 
   let stopping: Promise<void> | undefined;
   return {

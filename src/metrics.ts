@@ -37,9 +37,27 @@ export function createMetrics(store: Store, now: () => number) {
       labelNames: ['channel', 'outcome'] as const,
       registers: [registry],
     }),
+    pages: new Counter({
+      name: 'changepager_pages_total',
+      help: 'PagerDuty page actions by route (author incident, on-call event, fallback to on-call) and action.',
+      labelNames: ['route', 'action'] as const,
+      registers: [registry],
+    }),
+    deliveryFailures: new Counter({
+      name: 'changepager_delivery_failures_total',
+      help: 'Failed delivery requests by channel and reason (timeout, network, http_429, http_5xx, http_4xx).',
+      labelNames: ['channel', 'reason'] as const,
+      registers: [registry],
+    }),
+    unmappedPeople: new Counter({
+      name: 'changepager_unmapped_people_total',
+      help: 'Times a page could not go to a person by name: no email, or no PagerDuty user for it.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     timeToDeliver: new Histogram({
       name: 'changepager_time_to_deliver_seconds',
-      help: 'From the outbox row being written to its successful delivery.',
+      help: 'From the outbox row being written (the alert accepted) to the receiver acknowledging delivery.',
       labelNames: ['channel'] as const,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],

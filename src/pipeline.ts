@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Config, policyFor } from './config/load.js';
+import { type Config, pagerdutyFor, policyFor } from './config/load.js';
 import { correlate, locateAlert, ONCALL } from './core/correlate.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
@@ -73,9 +73,23 @@ export function createPipeline(deps: PipelineDeps) {
     return decided;
   }
 
+  /** Authors a page could not go to because changepager knows no email or person for them. */
+  async function recordUnreachable(decision: Decision): Promise<void> {
+    for (const s of decision.suspects.filter((s) => s.email === undefined)) {
+      const who = s.identity.login ?? s.identity.email ?? s.identity.name ?? 'unknown';
+      metrics.unmappedPeople.inc({ reason: 'no_email' });
+      await store
+        .recordUnmapped(who, 'no_email', now())
+        .catch((err) => log.error({ err }, 'cannot record an unmapped person'));
+    }
+  }
+
   return {
     async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
-      const result = await store.saveDeploy(deploy);
+      const pd = config.pagerduty;
+      const sendChangeEvent = Boolean(pd?.changeEvents && pagerdutyFor(pd, deploy.service).routingKey);
+      const result = await store.saveDeploy(deploy, { sendChangeEvent });
+      if (result.created && sendChangeEvent) deps.onCommitted();
       metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });
       if (result.created) {
         log.info(
@@ -104,6 +118,7 @@ export function createPipeline(deps: PipelineDeps) {
       metrics.alertsReceived.inc({ result: 'repeat' }, result.repeats);
       for (const { alert, decision } of decided) {
         metrics.decisions.inc({ reason: decision.reason, policy: decision.policy });
+        if (decision.reason === 'no_person_for_author') await recordUnreachable(decision);
         log.info(
           {
             fingerprint: alert.fingerprint,

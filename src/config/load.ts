@@ -12,6 +12,30 @@ export interface ApiToken {
   secret: string;
 }
 
+/** Where one service's pages go in PagerDuty. */
+export interface PagerDutyRoute {
+  /** PagerDuty service on which incidents for a person are created (REST). */
+  serviceId?: string;
+  /** Events API v2 integration key: the service's normal on-call. */
+  routingKey?: string;
+}
+
+export interface PagerDutyConfig {
+  /** host[:port] of the Events API: the client always speaks https to it. */
+  eventsHost: string;
+  apiUrl: string;
+  apiToken?: string;
+  from?: string;
+  /** PEM text of extra CAs to trust. */
+  ca?: string;
+  timeoutMs: number;
+  fallbackAfterMs: number;
+  userCacheTtlMs: number;
+  changeEvents: boolean;
+  defaults: PagerDutyRoute;
+  services: Readonly<Record<string, PagerDutyRoute>>;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -24,6 +48,8 @@ export interface Config {
   services: Readonly<Record<string, ServicePolicy>>;
   directory: Directory;
   delivery: { pollIntervalMs: number; maxBackoffMs: number };
+  /** Absent: pages are written to the log (the embedded default). */
+  pagerduty?: PagerDutyConfig;
 }
 
 /** A config that cannot be used, with every problem found, each prefixed by its path in the file. */
@@ -68,19 +94,23 @@ export function parseConfig(
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
     );
   }
+  const problems: string[] = [];
+  if (env.PORT !== undefined && !(/^\d{1,5}$/.test(env.PORT) && Number(env.PORT) <= 65535)) {
+    problems.push(`PORT (environment): "${env.PORT}" is not a port number`);
+  }
   const parsed = configFileSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
-    throw new ConfigError(
-      path,
-      parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
-    );
+    // Secrets are read only from a well-formed file; the structural problems come first, all of them.
+    throw new ConfigError(path, [
+      ...parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
+      ...problems,
+    ]);
   }
-  const problems: string[] = [];
   const file = parsed.data;
-  const tokens = resolveTokens(file, env, readFile, problems);
+  const secrets = { env, readFile, problems };
+  const tokens = resolveTokens(file, secrets);
+  const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    problems.push(`PORT (environment): "${env.PORT}" is not a port number`);
   if (problems.length > 0) throw new ConfigError(path, problems);
 
   const defaults = toPolicy(file.defaults, file.defaults.labels);
@@ -92,12 +122,13 @@ export function parseConfig(
         skew: override.skew ?? file.defaults.skew,
         policy: override.policy ?? file.defaults.policy,
         include_merger: override.include_merger ?? file.defaults.include_merger,
+        compare_url: override.compare_url ?? file.defaults.compare_url,
       },
       { ...file.defaults.labels, ...override.labels },
     );
   }
 
-  return deepFreeze({
+  const config: Config = {
     listen: { host: env.HOST ?? file.listen.host, port },
     databasePath: file.database.path,
     defaultEnvironment: file.default_environment,
@@ -111,7 +142,93 @@ export function parseConfig(
       pollIntervalMs: durationMs(file.delivery.poll_interval) as number,
       maxBackoffMs: durationMs(file.delivery.max_backoff) as number,
     },
-  });
+  };
+  if (pd) config.pagerduty = pd;
+  return deepFreeze(config);
+}
+
+/** The PagerDuty route of a service: its own keys over the defaults. */
+export function pagerdutyFor(pd: PagerDutyConfig, service: string): PagerDutyRoute {
+  return { ...pd.defaults, ...pd.services[service] };
+}
+
+interface SecretSources {
+  env: LoadOptions['env'];
+  readFile: (path: string) => string;
+  problems: string[];
+}
+
+/** Reads the secret named by `<name>_env` or `<name>_file` in `obj`; records a problem when it cannot. */
+function readSecret(
+  obj: object,
+  name: string,
+  at: string,
+  { env, readFile, problems }: SecretSources,
+): string | undefined {
+  const fields = obj as Record<string, string | undefined>;
+  const fromEnv = fields[`${name}_env`];
+  const fromFile = fields[`${name}_file`];
+  if (fromEnv !== undefined) {
+    const value = env[fromEnv];
+    if (!value) problems.push(`${at}.${name}_env: environment variable ${fromEnv} is not set or empty`);
+    return value || undefined;
+  }
+  if (fromFile !== undefined) {
+    try {
+      const value = readFile(fromFile).trim();
+      if (!value) problems.push(`${at}.${name}_file: ${fromFile} is empty`);
+      return value || undefined;
+    } catch (err) {
+      problems.push(`${at}.${name}_file: cannot read ${fromFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return undefined;
+}
+
+function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyConfig | undefined {
+  const section = file.pagerduty;
+  if (!section) return undefined;
+  const route = (p: NonNullable<ConfigFile['defaults']['pagerduty']>, at: string): PagerDutyRoute => {
+    const r: PagerDutyRoute = {};
+    if (p.service_id) r.serviceId = p.service_id;
+    const key = readSecret(p, 'routing_key', at, secrets);
+    if (key) r.routingKey = key;
+    return r;
+  };
+  const defaults = file.defaults.pagerduty ? route(file.defaults.pagerduty, 'defaults.pagerduty') : {};
+  if (!defaults.routingKey && !file.defaults.pagerduty?.routing_key_env && !file.defaults.pagerduty?.routing_key_file) {
+    // Every alert must be able to reach someone: on-call through the Events API is the floor.
+    secrets.problems.push(
+      'defaults.pagerduty: set routing_key_env or routing_key_file: on-call pages need a default routing key',
+    );
+  }
+  const services: Record<string, PagerDutyRoute> = {};
+  for (const [name, svc] of Object.entries(file.services)) {
+    if (svc.pagerduty) services[name] = route(svc.pagerduty, `services.${name}.pagerduty`);
+  }
+  const pd: PagerDutyConfig = {
+    eventsHost: new URL(section.events_url).host,
+    apiUrl: section.api_url,
+    timeoutMs: durationMs(section.request_timeout) as number,
+    fallbackAfterMs: durationMs(section.author_fallback_after) as number,
+    userCacheTtlMs: durationMs(section.user_cache_ttl) as number,
+    changeEvents: section.change_events,
+    defaults,
+    services,
+  };
+  const token = readSecret(section, 'api_token', 'pagerduty', secrets);
+  if (token) pd.apiToken = token;
+  if (section.from) pd.from = section.from;
+  if (section.ca_file) {
+    try {
+      pd.ca = secrets.readFile(section.ca_file);
+    } catch (err) {
+      secrets.problems.push(
+        `pagerduty.ca_file: cannot read ${section.ca_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+  }
+  return pd;
 }
 
 /** The policy for a service: its own section, else the defaults. */
@@ -119,40 +236,27 @@ export function policyFor(config: Config, service: string | undefined): ServiceP
   return (service !== undefined && config.services[service]) || config.defaults;
 }
 
-function resolveTokens(
-  file: ConfigFile,
-  env: LoadOptions['env'],
-  readFile: (path: string) => string,
-  problems: string[],
-): ApiToken[] {
+function resolveTokens(file: ConfigFile, secrets: SecretSources): ApiToken[] {
   const tokens: ApiToken[] = [];
-  if (env.CHANGEPAGER_TOKEN) tokens.push({ name: 'CHANGEPAGER_TOKEN', secret: env.CHANGEPAGER_TOKEN });
+  if (secrets.env.CHANGEPAGER_TOKEN) tokens.push({ name: 'CHANGEPAGER_TOKEN', secret: secrets.env.CHANGEPAGER_TOKEN });
   file.auth.tokens.forEach((ref, i) => {
-    const at = `auth.tokens.${i}`;
-    if ('token_env' in ref) {
-      const value = env[ref.token_env];
-      if (!value) problems.push(`${at}.token_env: environment variable ${ref.token_env} is not set or empty`);
-      else tokens.push({ name: ref.name, secret: value });
-      return;
-    }
-    try {
-      const value = readFile(ref.token_file).trim();
-      if (!value) problems.push(`${at}.token_file: ${ref.token_file} is empty`);
-      else tokens.push({ name: ref.name, secret: value });
-    } catch (err) {
-      problems.push(
-        `${at}.token_file: cannot read ${ref.token_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      );
-    }
+    const secret = readSecret(ref, 'token', `auth.tokens.${i}`, secrets);
+    if (secret) tokens.push({ name: ref.name, secret });
   });
   return tokens;
 }
 
 function toPolicy(
-  p: { window: string; skew: string; policy: ServicePolicy['mode']; include_merger: boolean },
+  p: {
+    window: string;
+    skew: string;
+    policy: ServicePolicy['mode'];
+    include_merger: boolean;
+    compare_url?: string | undefined;
+  },
   labels: LabelNames,
 ): ServicePolicy {
-  return {
+  const policy: ServicePolicy = {
     // Validated by the schema, so these are numbers.
     windowMs: durationMs(p.window) as number,
     skewMs: durationMs(p.skew) as number,
@@ -160,6 +264,8 @@ function toPolicy(
     includeMerger: p.include_merger,
     labels: { service: labels.service, environment: labels.environment, host: labels.host },
   };
+  if (p.compare_url !== undefined) policy.compareUrl = p.compare_url;
+  return policy;
 }
 
 function toPerson(p: ConfigFile['people'][number]): Person {

@@ -21,11 +21,35 @@ const labelList = z.array(z.string().min(1)).min(1);
 
 const policyMode = z.enum(['author', 'author+oncall', 'notify', 'shadow', 'off']);
 
+/**
+ * Where a service's pages go in PagerDuty: the Events API v2 routing key of its integration (on-call pages) and
+ * the PagerDuty service id on which incidents for a person are created. The key is a secret: env or file only.
+ */
+const pagerdutyService = z
+  .strictObject({
+    service_id: z.string().min(1).optional(),
+    routing_key_env: z.string().min(1).optional(),
+    routing_key_file: z.string().min(1).optional(),
+  })
+  .refine((p) => !(p.routing_key_env && p.routing_key_file), {
+    error: 'set routing_key_env or routing_key_file, not both',
+  });
+
+/** A URL template; {service} {environment} {old} {new} {from} {to} are filled in (see core/links.ts). */
+const urlTemplate = z
+  .string()
+  .regex(/^https?:\/\//, { error: 'must be an http(s) URL template' })
+  .refine((s) => !/\{(?!service\}|environment\}|old\}|new\}|from\}|to\})[^}]*\}/.test(s), {
+    error: 'only {service} {environment} {old} {new} {from} {to} can be filled in',
+  });
+
 const serviceOverride = z.strictObject({
   window: isoDuration.optional(),
   skew: isoDuration.optional(),
   policy: policyMode.optional(),
   include_merger: z.boolean().optional(),
+  compare_url: urlTemplate.optional(),
+  pagerduty: pagerdutyService.optional(),
   // The service label itself cannot be per service: it is what finds the service.
   labels: z.strictObject({ environment: labelList.optional(), host: labelList.optional() }).optional(),
 });
@@ -35,6 +59,8 @@ const defaults = z.strictObject({
   skew: isoDuration.default('PT2M'),
   policy: policyMode.default('author'),
   include_merger: z.boolean().default(true),
+  compare_url: urlTemplate.optional(),
+  pagerduty: pagerdutyService.optional(),
   labels: z
     .strictObject({
       service: labelList.default(['service', 'app', 'job']),
@@ -71,10 +97,37 @@ const person = z.strictObject({
 });
 
 /** A secret is named by the environment variable or the file that holds it, never written in the YAML. */
-const secretRef = z.union([
-  z.strictObject({ name: z.string().min(1), token_env: z.string().min(1) }),
-  z.strictObject({ name: z.string().min(1), token_file: z.string().min(1) }),
-]);
+const secretRef = z.union(
+  [
+    z.strictObject({ name: z.string().min(1), token_env: z.string().min(1) }),
+    z.strictObject({ name: z.string().min(1), token_file: z.string().min(1) }),
+  ],
+  { error: 'each token needs a name and one of token_env or token_file (secrets never go in this file)' },
+);
+
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) base URL' })
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const pagerduty = z
+  .strictObject({
+    // @pagerduty/pdjs sends events over https only, to a host; the REST API may be any base URL.
+    events_url: z
+      .url({ protocol: /^https$/, error: 'must be an https URL (the PagerDuty client sends events over https only)' })
+      .default('https://events.pagerduty.com'),
+    api_url: baseUrl.default('https://api.pagerduty.com'),
+    api_token_env: z.string().min(1).optional(),
+    api_token_file: z.string().min(1).optional(),
+    /** The PagerDuty user (email) recorded as acting on incidents: REST requires a From header. */
+    from: z.email().optional(),
+    /** Extra CA certificates (PEM) to trust, for a TLS-intercepting proxy or a staging stand-in. */
+    ca_file: z.string().min(1).optional(),
+    request_timeout: isoDuration.default('PT10S'),
+    author_fallback_after: isoDuration.default('PT60S'),
+    user_cache_ttl: isoDuration.default('PT1H'),
+    change_events: z.boolean().default(true),
+  })
+  .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' });
 
 export const configFileSchema = z.strictObject({
   listen: z
@@ -98,6 +151,7 @@ export const configFileSchema = z.strictObject({
   defaults: defaults.prefault({}),
   services: z.record(z.string().min(1), serviceOverride).default({}),
   people: z.array(person).default([]),
+  pagerduty: pagerduty.optional(),
   bots: z
     .array(
       z

@@ -60,8 +60,11 @@ export function locateAlert(
   return service === undefined ? { environment, hosts: [...hosts] } : { service, environment, hosts: [...hosts] };
 }
 
-/** "db1:9100" → "db1", "[::1]:9100" → "::1", "10.0.0.7" → "10.0.0.7". */
+/** "db1:9100" → "db1", "[::1]:9100" → "::1", "10.0.0.7" → "10.0.0.7", "https://shop.example.com/x" → "shop.example.com". */
 export function hostOfInstance(instance: string): string {
+  // Blackbox probes use the probed URL as the instance.
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(instance);
+  if (url?.[1]) return hostOfInstance(url[1].replace(/^[^@]*@/, ''));
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(instance);
   if (bracketed?.[1]) return bracketed[1];
   const colons = instance.split(':').length - 1;

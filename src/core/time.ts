@@ -1,6 +1,7 @@
 import { DateTime, Duration } from 'luxon';
 
-const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
+const RFC3339 =
+  /^(\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)(?:\.(\d{1,9}))?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/i;
 
 /**
  * The canonical UTC spelling of an RFC 3339 instant, with all nine fractional digits: the same instant always
@@ -34,7 +35,7 @@ export function durationMs(text: string): number | undefined {
 /** "7 min", "2 h 5 min", "40 s": how far apart two instants are, for reason sentences. */
 export function humanGap(ms: number): string {
   const abs = Math.abs(ms);
-  if (abs < 60_000) return `${Math.round(abs / 1000)} s`;
+  if (Math.round(abs / 1000) < 60) return `${Math.round(abs / 1000)} s`;
   const minutes = Math.round(abs / 60_000);
   if (minutes < 60) return `${minutes} min`;
   const h = Math.floor(minutes / 60);

@@ -96,6 +96,8 @@ export interface ServicePolicy {
   mode: PolicyMode;
   includeMerger: boolean;
   labels: LabelNames;
+  /** URL template of the side-by-side comparison of old and new version (core/links.ts fills it). */
+  compareUrl?: string;
 }
 
 /** Who receives a page. On-call is the service's normal PagerDuty route; a person is paged directly. */

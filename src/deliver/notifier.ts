@@ -4,9 +4,26 @@ import type { PageWithMembers } from '../store/store.js';
  * What one delivery attempt came to. Like Alertmanager's notify.Notifier (`Notify → (retry bool, err)`), a
  * failure says whether trying again can help; `retryAfterMs` carries a server's own hint (Retry-After).
  */
-export type DeliveryResult =
-  | { ok: true; detail: string; delivered?: Record<string, string> }
-  | { ok: false; retry: boolean; detail: string; retryAfterMs?: number };
+export type DeliveryResult = (
+  | { ok: true }
+  | {
+      ok: false;
+      retry: boolean;
+      retryAfterMs?: number;
+      /** Retry no later than this (epoch ms), whatever the backoff says: a deadline such as the author fallback. */
+      retryBy?: number;
+    }
+) & {
+  detail: string;
+  /** Delivery state to remember for the next attempt (an incident id, "fell back to on-call"), even on failure. */
+  delivered?: Record<string, string>;
+};
+
+/** Delivers one kind of outbox row, named by its ref (a page id, a deploy id). */
+export interface OutboxHandler {
+  readonly channel: string;
+  handle(ref: string): Promise<DeliveryResult>;
+}
 
 /** Brings one page to the state its members call for: opened (or updated) while any fires, resolved after. */
 export interface PageNotifier {

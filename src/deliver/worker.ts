@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import type { OutboxItem, Store } from '../store/store.js';
-import type { DeliveryResult, PageNotifier } from './notifier.js';
+import type { OutboxItem, OutboxKind, Store } from '../store/store.js';
+import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
 
 export interface WorkerOptions {
   store: Store;
-  notifier: PageNotifier;
+  handlers: Partial<Record<OutboxKind, OutboxHandler>>;
   log: Logger;
   metrics: Metrics;
   now: () => number;
@@ -25,6 +25,8 @@ export interface WorkerOptions {
  */
 export class OutboxWorker {
   private readonly inFlight = new Set<number>();
+  /** Rows whose attempt could not be recorded (database unwritable): held back so they are not resent in a loop. */
+  private readonly heldUntil = new Map<number, number>();
   private running = false;
   private wake: (() => void) | undefined;
   private kicked = false;
@@ -54,7 +56,16 @@ export class OutboxWorker {
   /** Runs one pass over the due rows and waits for them: for tests and the drain at shutdown. */
   async drain(): Promise<void> {
     const due = await this.opts.store.dueOutbox(this.opts.now(), 1000);
-    await Promise.all(due.filter((i) => !this.inFlight.has(i.id)).map((i) => this.deliver(i)));
+    await Promise.all(due.filter((i) => this.takeable(i)).map((i) => this.deliver(i)));
+  }
+
+  private takeable(item: OutboxItem): boolean {
+    if (this.inFlight.has(item.id)) return false;
+    const held = this.heldUntil.get(item.id);
+    if (held === undefined) return true;
+    if (held > this.opts.now()) return false;
+    this.heldUntil.delete(item.id);
+    return true;
   }
 
   private async run(): Promise<void> {
@@ -64,7 +75,7 @@ export class OutboxWorker {
       try {
         const free = limit - this.inFlight.size;
         const due = free > 0 ? await this.opts.store.dueOutbox(this.opts.now(), free + this.inFlight.size) : [];
-        for (const item of due.filter((i) => !this.inFlight.has(i.id)).slice(0, free)) {
+        for (const item of due.filter((i) => this.takeable(i)).slice(0, free)) {
           const p = this.deliver(item).finally(() => {
             pending.delete(p);
             this.kick();
@@ -106,55 +117,48 @@ export class OutboxWorker {
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
-    const { store, notifier, log, metrics, now } = this.opts;
+    const { store, log, metrics, now } = this.opts;
+    const handler = this.opts.handlers[item.kind];
+    const channel = handler?.channel ?? item.kind;
     this.inFlight.add(item.id);
     const started = now();
     try {
-      const result = await this.attempt(item);
-      const attempt = {
-        at: started,
-        channel: notifier.channel,
-        outcome: result.ok ? 'delivered' : result.retry ? 'retry' : 'failed',
+      const result = await this.attempt(item, handler);
+      const outcome = result.ok ? 'delivered' : result.retry ? 'retry' : 'failed';
+      const attempt = { at: started, channel, outcome, detail: result.detail, durationMs: now() - started } as const;
+      metrics.deliveryAttempts.inc({ channel, outcome });
+      const delivered = result.delivered ? { delivered: result.delivered } : {};
+      const where = {
+        outbox: item.id,
+        kind: item.kind,
+        ref: item.ref,
+        attempt: item.attempts + 1,
         detail: result.detail,
-        durationMs: now() - started,
-      } as const;
-      metrics.deliveryAttempts.inc({ channel: notifier.channel, outcome: attempt.outcome });
+      };
       if (!result.ok && result.retry) {
-        const retryAt = now() + this.backoff(item.attempts, result.retryAfterMs);
-        log.warn(
-          {
-            outbox: item.id,
-            kind: item.kind,
-            ref: item.ref,
-            attempt: item.attempts + 1,
-            detail: result.detail,
-            retryAt,
-          },
-          'delivery failed; will retry',
-        );
-        await store.recordAttempt(item, attempt, { retryAt });
+        let retryAt = Math.ceil(now() + this.backoff(item.attempts, result.retryAfterMs));
+        if (result.retryBy !== undefined) retryAt = Math.min(retryAt, Math.max(result.retryBy, now()));
+        log.warn({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery failed; will retry');
+        await store.recordAttempt(item, attempt, { retryAt, ...delivered });
         return;
       }
-      if (!result.ok)
-        log.error(
-          { outbox: item.id, kind: item.kind, ref: item.ref, detail: result.detail },
-          'delivery failed permanently',
-        );
-      else metrics.timeToDeliver.observe({ channel: notifier.channel }, (now() - item.createdAt) / 1000);
-      await store.recordAttempt(item, attempt, result.ok && result.delivered ? { delivered: result.delivered } : {});
+      if (result.ok) metrics.timeToDeliver.observe({ channel }, (now() - item.createdAt) / 1000);
+      else log.error(where, 'delivery failed permanently');
+      await store.recordAttempt(item, attempt, delivered);
     } catch (err) {
-      // Recording failed (the database is unwritable): the row stays and is tried again by a later pass.
+      // Recording failed (the database is unwritable): the row stays and is tried again after a pause.
       log.error({ err, outbox: item.id }, 'outbox: cannot record a delivery attempt');
+      this.heldUntil.set(item.id, now() + this.opts.maxBackoffMs);
     } finally {
       this.inFlight.delete(item.id);
     }
   }
 
-  private async attempt(item: OutboxItem): Promise<DeliveryResult> {
+  private async attempt(item: OutboxItem, handler: OutboxHandler | undefined): Promise<DeliveryResult> {
+    // A row nobody can deliver now (its integration was configured off) stays visible instead of vanishing.
+    if (!handler) return { ok: false, retry: true, detail: `no integration delivers ${item.kind} rows now` };
     try {
-      const page = await this.opts.store.pageWithMembers(item.ref);
-      if (!page) return { ok: false, retry: false, detail: `page ${item.ref} does not exist` };
-      return await this.opts.notifier.deliver(page);
+      return await handler.handle(item.ref);
     } catch (err) {
       // A bug or an unexpected throw in a notifier must not lose the page: treat it as retryable.
       return { ok: false, retry: true, detail: `unexpected error: ${(err as Error).message}` };
@@ -168,4 +172,16 @@ export class OutboxWorker {
     const jittered = ceiling / 2 + (random() * ceiling) / 2;
     return Math.max(jittered, Math.min(retryAfterMs, this.opts.maxBackoffMs * 10));
   }
+}
+
+/** Delivers page rows: loads the page with its members and hands it to the notifier. */
+export function pageHandler(store: Store, notifier: PageNotifier): OutboxHandler {
+  return {
+    channel: notifier.channel,
+    async handle(ref) {
+      const page = await store.pageWithMembers(Number(ref));
+      if (!page) return { ok: false, retry: false, detail: `page ${ref} does not exist` };
+      return notifier.deliver(page);
+    },
+  };
 }

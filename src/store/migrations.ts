@@ -81,7 +81,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
-    ref INTEGER NOT NULL,
+    ref TEXT NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
@@ -93,7 +93,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
-    ref INTEGER NOT NULL,
+    ref TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     at INTEGER NOT NULL,
     channel TEXT NOT NULL,
@@ -102,5 +102,16 @@ export const MIGRATIONS: readonly string[] = [
     duration_ms INTEGER NOT NULL
   ) STRICT;
   CREATE INDEX deliveries_by_ref ON deliveries (kind, ref);
+
+  -- People a page could not reach by name: authors without an email or a PagerDuty user. Counted, so the
+  -- people section can be completed where it matters most.
+  CREATE TABLE unmapped_people (
+    who TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (who, reason)
+  ) STRICT, WITHOUT ROWID;
   `,
 ];

@@ -161,13 +161,24 @@ class SqliteStore implements Store {
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
       stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
       ping: db.prepare('SELECT 1'),
+      upsertUnmapped: db.prepare(
+        `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
+         ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
+      ),
+      unmapped: db.prepare('SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC'),
     };
   }
 
-  async saveDeploy(deploy: Deploy) {
-    const info = this.q.insertDeploy.run(deployRow(deploy));
-    if (info.changes === 1) return { created: true, deploy };
-    return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+  async saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
+    return this.db
+      .transaction(() => {
+        if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
+          if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
+          return { created: true, deploy };
+        }
+        return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+      })
+      .immediate();
   }
 
   async getDeploy(id: string) {
@@ -247,7 +258,7 @@ class SqliteStore implements Store {
             result.repeats++;
           }
         }
-        for (const pageId of touched) this.q.enqueue.run('page', pageId, now, now);
+        for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
         result.pagesTouched = touched.size;
         return result;
       })
@@ -315,7 +326,7 @@ class SqliteStore implements Store {
     return (this.q.episodesByFingerprint.all(fingerprint) as Row[]).map((row) => {
       const episode = toEpisode(row);
       const pages = (this.q.pagesOfEpisode.all(episode.id) as Row[]).map(toPage);
-      const deliveries = pages.flatMap((p) => (this.q.deliveriesOf.all('page', p.id) as Row[]).map(toDelivery));
+      const deliveries = pages.flatMap((p) => (this.q.deliveriesOf.all('page', String(p.id)) as Row[]).map(toDelivery));
       return { episode, pages, deliveries };
     });
   }
@@ -324,7 +335,7 @@ class SqliteStore implements Store {
     return (this.q.due.all(now, limit) as Row[]).map((r) => ({
       id: r.id as number,
       kind: r.kind as OutboxItem['kind'],
-      ref: r.ref as number,
+      ref: r.ref as string,
       generation: r.generation as number,
       attempts: r.attempts as number,
       createdAt: r.created_at as number,
@@ -346,7 +357,7 @@ class SqliteStore implements Store {
   async recordAttempt(
     item: OutboxItem,
     attempt: { at: number; channel: string; outcome: string; detail: string; durationMs: number },
-    next: { retryAt: number } | { delivered?: Record<string, string> },
+    next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
     this.db
       .transaction(() => {
@@ -360,19 +371,33 @@ class SqliteStore implements Store {
           attempt.detail,
           Math.round(attempt.durationMs),
         );
-        if ('retryAt' in next) {
+        if (next.delivered && item.kind === 'page') {
+          const row = this.q.pageById.get(Number(item.ref)) as Row | undefined;
+          const merged = { ...JSON.parse((row?.delivered as string) ?? '{}'), ...next.delivered };
+          this.q.setDelivered.run(JSON.stringify(merged), Number(item.ref));
+        }
+        if (next.retryAt !== undefined) {
           this.q.reschedule.run(next.retryAt, item.id);
           return;
-        }
-        if (next.delivered && item.kind === 'page') {
-          const row = this.q.pageById.get(item.ref) as Row | undefined;
-          const merged = { ...JSON.parse((row?.delivered as string) ?? '{}'), ...next.delivered };
-          this.q.setDelivered.run(JSON.stringify(merged), item.ref);
         }
         // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
         if (this.q.retire.run(item.id, item.generation).changes === 0) this.q.bumpAttempts.run(item.id);
       })
       .immediate();
+  }
+
+  async recordUnmapped(who: string, reason: string, now: number) {
+    this.q.upsertUnmapped.run(who, reason, now, now);
+  }
+
+  async listUnmapped() {
+    return (this.q.unmapped.all() as Row[]).map((r) => ({
+      who: r.who as string,
+      reason: r.reason as string,
+      count: r.count as number,
+      firstSeenAt: r.first_seen_at as number,
+      lastSeenAt: r.last_seen_at as number,
+    }));
   }
 
   async outboxStats(now: number) {
@@ -481,7 +506,7 @@ function toPage(r: Row): PageRecord {
 function toDelivery(r: Row): DeliveryRecord {
   return {
     kind: r.kind as DeliveryRecord['kind'],
-    ref: r.ref as number,
+    ref: r.ref as string,
     attempt: r.attempt as number,
     at: r.at as number,
     channel: r.channel as string,

@@ -50,12 +50,14 @@ export interface PageWithMembers {
   members: EpisodeRecord[];
 }
 
-export type OutboxKind = 'page';
+/** page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event. */
+export type OutboxKind = 'page' | 'change';
 
 export interface OutboxItem {
   id: number;
   kind: OutboxKind;
-  ref: number;
+  /** The page id, or the deploy id. */
+  ref: string;
   /** Bumped whenever the subject changes again while the row waits, so an older delivery does not retire it. */
   generation: number;
   attempts: number;
@@ -75,7 +77,7 @@ export interface AttemptRecord {
 
 export interface DeliveryRecord extends AttemptRecord {
   kind: OutboxKind;
-  ref: number;
+  ref: string;
   attempt: number;
 }
 
@@ -105,14 +107,25 @@ export interface DeployQuery {
   limit: number;
 }
 
+export interface UnmappedPerson {
+  who: string;
+  reason: string;
+  count: number;
+  firstSeenAt: number;
+  lastSeenAt: number;
+}
+
 export interface OutboxStats {
   depth: number;
   oldestDueAgeMs: number;
 }
 
 export interface Store {
-  /** Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged). */
-  saveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }>;
+  /**
+   * Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged).
+   * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event.
+   */
+  saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
   getDeploy(id: string): Promise<Deploy | undefined>;
   listDeploys(query: DeployQuery): Promise<Deploy[]>;
   findDeployCandidates(q: {
@@ -137,14 +150,18 @@ export interface Store {
   nextDueAt(): Promise<number | undefined>;
   pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
   /**
-   * Records a delivery attempt and what follows from it, in one transaction: `retryAt` reschedules the row;
-   * otherwise the row is retired (unless its subject changed meanwhile), and `delivered` is merged into the page.
+   * Records a delivery attempt and what follows from it, in one transaction: `delivered` is merged into the
+   * page's delivery state; `retryAt` reschedules the row, otherwise it is retired (unless its subject changed
+   * meanwhile, in which case it stays due).
    */
   recordAttempt(
     item: OutboxItem,
     attempt: AttemptRecord,
-    next: { retryAt: number } | { delivered?: Record<string, string> },
+    next: { retryAt?: number; delivered?: Record<string, string> },
   ): Promise<void>;
+  /** Counts a person changepager could not reach by name (no email, no PagerDuty user). */
+  recordUnmapped(who: string, reason: string, now: number): Promise<void>;
+  listUnmapped(): Promise<UnmappedPerson[]>;
   outboxStats(now: number): Promise<OutboxStats>;
 
   /** Throws when the database cannot be read. */

@@ -1,0 +1,497 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Config, ConfigError, loadConfig, parseConfig, policyFor } from '../../src/config/load.js';
+
+// Config is validated whole at start-up, unknown keys rejected, each problem reported with its path, then frozen
+// (DESIGN "Examples to follow" 7, after Alertmanager config/config.go and its config/testdata good and bad files).
+
+const SHIPPED = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+const HOUR = 60 * MIN;
+
+const tmp = mkdtempSync(join(tmpdir(), 'changepager-config-test-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function parse(yaml: string, env: Record<string, string | undefined> = {}): Config {
+  return parseConfig(yaml, { path: 'test.yaml', env });
+}
+
+/** The ConfigError a call throws; fails the test when it throws nothing or something else. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+/** The path each problem is reported at: the text before the first ": ". */
+const pathsOf = (e: ConfigError) => e.problems.map((p) => p.slice(0, p.indexOf(': ')));
+
+describe('the shipped config/changepager.yaml', () => {
+  it('loads without any environment', () => {
+    const config = loadConfig({ path: SHIPPED, env: {} });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.tokens).toEqual([]);
+    expect(config.defaults).toEqual({
+      windowMs: HOUR,
+      skewMs: 2 * MIN,
+      mode: 'author',
+      includeMerger: true,
+      labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['pod', 'host'] },
+    });
+    expect(config.directory.bots).toEqual(['dependabot', 'renovate']);
+  });
+
+  it('says what the built-in defaults are: it loads to the same config as an empty file', () => {
+    expect(loadConfig({ path: SHIPPED, env: {} })).toEqual(parse(''));
+  });
+});
+
+describe('defaults', () => {
+  const empty = parse('');
+  it.each([
+    { intent: 'listens on loopback only', get: (c: Config) => c.listen, value: { host: '127.0.0.1', port: 8080 } },
+    { intent: 'database under ./data', get: (c: Config) => c.databasePath, value: './data/changepager.db' },
+    { intent: 'environment production', get: (c: Config) => c.defaultEnvironment, value: 'production' },
+    { intent: 'body limit 5 MiB', get: (c: Config) => c.bodyLimitBytes, value: 5 * 1024 * 1024 },
+    { intent: 'no API token', get: (c: Config) => c.tokens, value: [] },
+    {
+      intent: 'service labels service, app, job',
+      get: (c: Config) => c.serviceLabels,
+      value: ['service', 'app', 'job'],
+    },
+    { intent: 'window 1 h', get: (c: Config) => c.defaults.windowMs, value: HOUR },
+    { intent: 'skew 2 min', get: (c: Config) => c.defaults.skewMs, value: 2 * MIN },
+    { intent: 'policy author', get: (c: Config) => c.defaults.mode, value: 'author' },
+    { intent: 'merger included', get: (c: Config) => c.defaults.includeMerger, value: true },
+    {
+      intent: 'environment labels env, environment',
+      get: (c: Config) => c.defaults.labels.environment,
+      value: ['env', 'environment'],
+    },
+    { intent: 'host labels pod, host', get: (c: Config) => c.defaults.labels.host, value: ['pod', 'host'] },
+    { intent: 'no per-service sections', get: (c: Config) => c.services, value: {} },
+    { intent: 'no people', get: (c: Config) => c.directory.people, value: [] },
+    { intent: 'bots dependabot and renovate', get: (c: Config) => c.directory.bots, value: ['dependabot', 'renovate'] },
+    {
+      intent: 'delivery polls every second, backs off up to a minute',
+      get: (c: Config) => c.delivery,
+      value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
+    },
+  ])('an empty file: $intent', ({ get, value }) => {
+    expect(get(empty)).toEqual(value);
+  });
+
+  it('a partly written section keeps the defaults of the keys it leaves out', () => {
+    const config = parse('defaults:\n  window: PT30M\n  labels:\n    host: [node]\n');
+    expect(config.defaults).toEqual({
+      windowMs: 30 * MIN,
+      skewMs: 2 * MIN,
+      mode: 'author',
+      includeMerger: true,
+      labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['node'] },
+    });
+  });
+
+  it('people: emails and logins lower-cased, working hours in minutes, weekdays by default', () => {
+    const config = parse(
+      [
+        'people:',
+        '  - email: Alice@Example.com',
+        '    emails: [ALICE@users.example.com]',
+        '    logins: [Alice]',
+        '    timezone: Asia/Tokyo',
+        '    working_hours: { start: "09:30", end: "18:00" }',
+      ].join('\n'),
+    );
+    expect(config.directory.people).toEqual([
+      {
+        email: 'alice@example.com',
+        emails: ['alice@users.example.com'],
+        logins: ['alice'],
+        timezone: 'Asia/Tokyo',
+        workingHours: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], startMinute: 9 * 60 + 30, endMinute: 18 * 60 },
+      },
+    ]);
+  });
+
+  it('bots are lower-cased', () => {
+    expect(parse('bots: [Dependabot, Snyk-Bot]').directory.bots).toEqual(['dependabot', 'snyk-bot']);
+  });
+});
+
+describe('per-service overrides', () => {
+  const config = parse(
+    [
+      'defaults:',
+      '  window: PT45M',
+      '  skew: PT5M',
+      '  policy: author+oncall',
+      '  include_merger: false',
+      '  labels: { environment: [env], host: [pod, node] }',
+      'services:',
+      '  checkout:',
+      '    window: PT30M',
+      '    policy: notify',
+      '    labels: { host: [container] }',
+      '  payments: {}',
+    ].join('\n'),
+  );
+
+  it('a service inherits every default it does not override', () => {
+    expect(config.services.checkout).toEqual({
+      windowMs: 30 * MIN,
+      skewMs: 5 * MIN,
+      mode: 'notify',
+      includeMerger: false,
+      labels: { service: ['service', 'app', 'job'], environment: ['env'], host: ['container'] },
+    });
+  });
+
+  it('an empty service section is the defaults', () => {
+    expect(config.services.payments).toEqual(config.defaults);
+  });
+
+  it.each([
+    { intent: 'a configured service gets its own section', service: 'checkout', windowMs: 30 * MIN, mode: 'notify' },
+    { intent: 'an unknown service gets the defaults', service: 'search', windowMs: 45 * MIN, mode: 'author+oncall' },
+    { intent: 'no service gets the defaults', service: undefined, windowMs: 45 * MIN, mode: 'author+oncall' },
+  ])('policyFor: $intent', ({ service, windowMs, mode }) => {
+    const p = policyFor(config, service);
+    expect(p.windowMs).toBe(windowMs);
+    expect(p.mode).toBe(mode);
+  });
+
+  it('the service label cannot be set per service (it is what finds the service)', () => {
+    const e = configError(() => parse('services:\n  checkout:\n    labels: { service: [app] }\n'));
+    expect(e.problems).toEqual(['services.checkout.labels: Unrecognized key: "service"']);
+  });
+});
+
+describe('problems are all reported, each with its path', () => {
+  const yaml = [
+    'listen: { host: 127.0.0.1 }',
+    'retention: P30D',
+    'defaults:',
+    '  window: 1h',
+    'services:',
+    '  checkout:',
+    '    windw: PT30M',
+    'people:',
+    '  - email: alice@example.com',
+    '    timezone: Mars/Olympus_Mons',
+    '    working_hours: { start: "9am", end: "18:00" }',
+  ].join('\n');
+
+  it.each([
+    { intent: 'an unknown key at the top level', path: '(top level)', says: '"retention"' },
+    { intent: 'an unknown key under services.checkout', path: 'services.checkout', says: '"windw"' },
+    { intent: 'a duration that is not ISO-8601', path: 'defaults.window', says: 'ISO-8601 duration' },
+    { intent: 'a timezone that does not exist', path: 'people.0.timezone', says: 'IANA timezone' },
+    { intent: 'a working-hours clock that is not HH:MM', path: 'people.0.working_hours.start', says: '24-hour time' },
+  ])('$intent', ({ path, says }) => {
+    const e = configError(() => parse(yaml));
+    const problem = e.problems.find((p) => p.startsWith(`${path}: `));
+    expect(problem).toBeDefined();
+    expect(problem).toContain(says);
+  });
+
+  it('lists every problem and nothing else, and the message repeats each one', () => {
+    const e = configError(() => parse(yaml));
+    expect(pathsOf(e).sort()).toEqual(
+      [
+        '(top level)',
+        'defaults.window',
+        'people.0.timezone',
+        'people.0.working_hours.start',
+        'services.checkout',
+      ].sort(),
+    );
+    expect(e.name).toBe('ConfigError');
+    expect(e.file).toBe('test.yaml');
+    expect(e.message).toMatch(/^test\.yaml: 5 problem\(s\)\n/);
+    for (const p of e.problems) expect(e.message).toContain(`  - ${p}`);
+  });
+
+  it.each([
+    { intent: 'a YAML syntax error', yaml: 'listen: {host: 127.0.0.1\n', says: /^YAML: / },
+    { intent: 'a key written twice', yaml: 'bots: [a]\nbots: [b]\n', says: /^YAML: .*unique/ },
+    { intent: 'a document that is not a mapping', yaml: 'just some text\n', says: /^\(top level\): .*expected object/ },
+    { intent: 'a list where a mapping belongs', yaml: 'services: [checkout]\n', says: /^services: / },
+    {
+      intent: 'a policy that does not exist',
+      yaml: 'defaults: { policy: page-everyone }\n',
+      says: /^defaults\.policy: /,
+    },
+    {
+      intent: 'a weekday that does not exist',
+      yaml: 'people: [{ email: a@example.com, working_hours: { days: [funday], start: "09:00", end: "17:00" } }]\n',
+      says: /^people\.0\.working_hours\.days\.0: /,
+    },
+    {
+      intent: 'hour 24 is not a clock time',
+      yaml: 'people: [{ email: a@example.com, working_hours: { start: "09:00", end: "24:00" } }]\n',
+      says: /^people\.0\.working_hours\.end: /,
+    },
+    { intent: 'a port out of range in the file', yaml: 'listen: { port: 80800 }\n', says: /^listen\.port: / },
+    { intent: 'a person without a valid email', yaml: 'people: [{ email: alice }]\n', says: /^people\.0\.email: / },
+  ])('rejected: $intent', ({ yaml: text, says }) => {
+    const e = configError(() => parse(text));
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatch(says);
+  });
+});
+
+describe('API tokens', () => {
+  const AM_SECRET = 'am-secret-4f1c9e0b7d2a';
+  const ENV_SECRET = 'env-secret-9a8b7c6d5e4f';
+
+  it('a token_env whose variable is missing is a problem naming the variable, never a secret', () => {
+    const yaml = [
+      'auth:',
+      '  tokens:',
+      '    - { name: alertmanager, token_env: CP_AM_TOKEN }',
+      '    - { name: deployer, token_env: CP_DEPLOY_TOKEN }',
+    ].join('\n');
+    const e = configError(() => parse(yaml, { CP_AM_TOKEN: AM_SECRET, CHANGEPAGER_TOKEN: ENV_SECRET }));
+    expect(e.problems).toEqual(['auth.tokens.1.token_env: environment variable CP_DEPLOY_TOKEN is not set or empty']);
+    const everything = `${e.message}\n${JSON.stringify(e.problems)}\n${String(e.stack)}`;
+    expect(everything).not.toContain(AM_SECRET);
+    expect(everything).not.toContain(ENV_SECRET);
+  });
+
+  it('an empty variable counts as missing', () => {
+    const e = configError(() => parse('auth: { tokens: [{ name: am, token_env: CP_AM_TOKEN }] }', { CP_AM_TOKEN: '' }));
+    expect(e.problems).toEqual(['auth.tokens.0.token_env: environment variable CP_AM_TOKEN is not set or empty']);
+  });
+
+  it('a secret written into the file itself is rejected without being echoed', () => {
+    const e = configError(() => parse('auth: { tokens: [{ name: inline, token: s3cr3t-in-yaml }] }'));
+    expect(pathsOf(e)).toEqual(['auth.tokens.0']);
+    expect(e.message).not.toContain('s3cr3t-in-yaml');
+  });
+
+  it('token_env and token_file are read, CHANGEPAGER_TOKEN comes first', () => {
+    const file = join(tmp, 'deployer-token');
+    writeFileSync(file, 'file-secret-0123\n');
+    const config = parse(
+      `auth:\n  tokens:\n    - { name: alertmanager, token_env: CP_AM_TOKEN }\n    - { name: deployer, token_file: ${JSON.stringify(file)} }\n`,
+      { CP_AM_TOKEN: AM_SECRET, CHANGEPAGER_TOKEN: ENV_SECRET },
+    );
+    expect(config.tokens).toEqual([
+      { name: 'CHANGEPAGER_TOKEN', secret: ENV_SECRET },
+      { name: 'alertmanager', secret: AM_SECRET },
+      { name: 'deployer', secret: 'file-secret-0123' },
+    ]);
+  });
+
+  it.each([
+    {
+      intent: 'CHANGEPAGER_TOKEN alone adds one token',
+      env: { CHANGEPAGER_TOKEN: ENV_SECRET },
+      tokens: [{ name: 'CHANGEPAGER_TOKEN', secret: ENV_SECRET }],
+    },
+    { intent: 'an empty CHANGEPAGER_TOKEN adds none', env: { CHANGEPAGER_TOKEN: '' }, tokens: [] },
+    { intent: 'no CHANGEPAGER_TOKEN, no token', env: {}, tokens: [] },
+  ])('$intent', ({ env, tokens }) => {
+    expect(parse('', env).tokens).toEqual(tokens);
+  });
+
+  it('a token_file that does not exist is a problem with its path and the error code', () => {
+    const missing = join(tmp, 'no-such-token');
+    const e = configError(() =>
+      parse(`auth: { tokens: [{ name: deployer, token_file: ${JSON.stringify(missing)} }] }`),
+    );
+    expect(e.problems).toEqual([`auth.tokens.0.token_file: cannot read ${missing}: ENOENT`]);
+  });
+
+  it('an empty token_file is a problem', () => {
+    const empty = join(tmp, 'empty-token');
+    writeFileSync(empty, '  \n');
+    const e = configError(() => parse(`auth: { tokens: [{ name: deployer, token_file: ${JSON.stringify(empty)} }] }`));
+    expect(e.problems).toEqual([`auth.tokens.0.token_file: ${empty} is empty`]);
+  });
+});
+
+describe('HOST and PORT', () => {
+  const yaml = 'listen: { host: 127.0.0.1, port: 9095 }';
+  it.each([
+    { intent: 'neither set: the file decides', env: {}, listen: { host: '127.0.0.1', port: 9095 } },
+    { intent: 'HOST overrides the host', env: { HOST: '0.0.0.0' }, listen: { host: '0.0.0.0', port: 9095 } },
+    { intent: 'PORT overrides the port', env: { PORT: '9090' }, listen: { host: '127.0.0.1', port: 9090 } },
+    { intent: 'PORT 0 asks for any free port', env: { PORT: '0' }, listen: { host: '127.0.0.1', port: 0 } },
+    { intent: 'both', env: { HOST: '::', PORT: '65535' }, listen: { host: '::', port: 65535 } },
+  ])('$intent', ({ env, listen }) => {
+    expect(parse(yaml, env).listen).toEqual(listen);
+  });
+
+  it.each([
+    { intent: 'not a number', port: 'http' },
+    { intent: 'above 65535', port: '70000' },
+    { intent: 'negative', port: '-1' },
+    { intent: 'a fraction', port: '80.5' },
+    { intent: 'empty (would silently mean any free port)', port: '' },
+    { intent: 'hexadecimal', port: '0x1F90' },
+    { intent: 'exponent notation', port: '1e3' },
+  ])('an invalid PORT is a problem: $intent', ({ port }) => {
+    const e = configError(() => parse(yaml, { PORT: port }));
+    expect(e.problems).toEqual([`PORT (environment): "${port}" is not a port number`]);
+  });
+
+  it('an invalid PORT and a missing token variable are reported together', () => {
+    const e = configError(() => parse('auth: { tokens: [{ name: am, token_env: CP_AM_TOKEN }] }', { PORT: 'http' }));
+    expect(pathsOf(e).sort()).toEqual(['PORT (environment)', 'auth.tokens.0.token_env']);
+  });
+});
+
+describe('the returned config is frozen, all the way down', () => {
+  const config = parse(
+    [
+      'services:',
+      '  checkout: { policy: notify }',
+      'people:',
+      '  - email: alice@example.com',
+      '    logins: [alice]',
+      '    working_hours: { start: "09:00", end: "18:00" }',
+    ].join('\n'),
+    { CHANGEPAGER_TOKEN: 'frozen-secret' },
+  );
+
+  it.each([
+    { what: 'the config', value: config },
+    { what: 'listen', value: config.listen },
+    { what: 'tokens', value: config.tokens },
+    { what: 'a token', value: config.tokens[0] },
+    { what: 'serviceLabels', value: config.serviceLabels },
+    { what: 'defaults', value: config.defaults },
+    { what: 'defaults.labels.host', value: config.defaults.labels.host },
+    { what: 'services', value: config.services },
+    { what: 'services.checkout.labels.environment', value: config.services.checkout?.labels.environment },
+    { what: 'directory.people', value: config.directory.people },
+    { what: 'a person', value: config.directory.people[0] },
+    { what: 'a person’s working days', value: config.directory.people[0]?.workingHours?.days },
+    { what: 'directory.bots', value: config.directory.bots },
+    { what: 'delivery', value: config.delivery },
+  ])('$what', ({ value }) => {
+    expect(value).toBeDefined();
+    expect(Object.isFrozen(value)).toBe(true);
+  });
+
+  it('a write throws instead of silently changing the running config', () => {
+    expect(() => {
+      (config.listen as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(() => (config.directory.bots as string[]).push('evil')).toThrow(TypeError);
+    expect(config.listen.port).toBe(8080);
+  });
+});
+
+describe('example files (test/fixtures/config)', () => {
+  it('good.yaml loads with every section applied', () => {
+    const config = loadConfig({ path: join(FIXTURES, 'good.yaml'), env: { CP_ALERTMANAGER_TOKEN: 'am-token' } });
+    expect(config.listen).toEqual({ host: '0.0.0.0', port: 9095 });
+    expect(config.defaultEnvironment).toBe('prod-eu');
+    expect(config.bodyLimitBytes).toBe(1024 * 1024);
+    expect(config.tokens).toEqual([{ name: 'alertmanager', secret: 'am-token' }]);
+    expect(config.serviceLabels).toEqual(['service', 'app']);
+    expect(config.defaults).toMatchObject({
+      windowMs: 45 * MIN,
+      skewMs: 3 * MIN,
+      mode: 'author+oncall',
+      includeMerger: false,
+    });
+    expect(config.services.checkout).toMatchObject({
+      windowMs: 30 * MIN,
+      skewMs: 3 * MIN,
+      mode: 'notify',
+      includeMerger: false,
+    });
+    expect(config.services.payments).toMatchObject({ mode: 'shadow', includeMerger: true });
+    expect(config.services.payments?.labels).toEqual({
+      service: ['service', 'app'],
+      environment: ['stage'],
+      host: ['pod', 'host', 'node'],
+    });
+    expect(config.services['legacy-billing']?.mode).toBe('off');
+    expect(config.directory.people.map((p) => p.email)).toEqual([
+      'alice@example.com',
+      'bob@example.com',
+      'carol@example.com',
+    ]);
+    expect(config.directory.people[0]).toMatchObject({
+      logins: ['alice', 'alice-gh'],
+      pagerdutyUserId: 'PABC123',
+      slackUserId: 'U0123ABCD',
+      timezone: 'Asia/Tokyo',
+    });
+    expect(config.directory.people[1]?.workingHours).toEqual({
+      days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+      startMinute: 22 * 60,
+      endMinute: 6 * 60,
+    });
+    expect(config.directory.bots).toEqual(['dependabot', 'renovate', 'snyk-bot']);
+    expect(config.delivery).toEqual({ pollIntervalMs: 2 * SEC, maxBackoffMs: 5 * MIN });
+  });
+
+  it('good.yaml without its token variable is rejected, naming the variable', () => {
+    const e = configError(() => loadConfig({ path: join(FIXTURES, 'good.yaml'), env: {} }));
+    expect(e.problems).toEqual([
+      'auth.tokens.0.token_env: environment variable CP_ALERTMANAGER_TOKEN is not set or empty',
+    ]);
+  });
+
+  it('bad.yaml is rejected with every one of its problems, at its path', () => {
+    const path = join(FIXTURES, 'bad.yaml');
+    const e = configError(() => loadConfig({ path, env: {} }));
+    expect(e.file).toBe(path);
+    expect(pathsOf(e).sort()).toEqual(
+      [
+        '(top level)',
+        'auth.tokens.0',
+        'defaults.policy',
+        'defaults.window',
+        'listen.port',
+        'people.0.email',
+        'people.0.timezone',
+        'people.0.working_hours.start',
+        'people.1.working_hours.days.1',
+        'people.1.working_hours.end',
+        'services.checkout',
+        'services.checkout.include_merger',
+      ].sort(),
+    );
+    expect(e.problems).toContain('(top level): Unrecognized key: "retention"');
+    expect(e.problems).toContain('services.checkout: Unrecognized key: "windw"');
+    expect(e.message).not.toContain('s3cr3t-inline-value');
+  });
+
+  it('a file that cannot be read is a ConfigError, not a crash', () => {
+    const path = join(FIXTURES, 'does-not-exist.yaml');
+    const e = configError(() => loadConfig({ path, env: {} }));
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatch(/^cannot read the file: .*ENOENT/);
+  });
+
+  it('loadConfig reads through an injected readFile', () => {
+    const files: Record<string, string> = { '/etc/cp.yaml': 'default_environment: staging\n' };
+    const config = loadConfig({
+      path: '/etc/cp.yaml',
+      env: {},
+      readFile: (p) => {
+        const text = files[p];
+        if (text === undefined) throw new Error(`ENOENT: ${p}`);
+        return text;
+      },
+    });
+    expect(config.defaultEnvironment).toBe('staging');
+  });
+});
