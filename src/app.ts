@@ -49,6 +49,11 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   const v1 = express.Router();
+  v1.use((req, res, next) => {
+    // express resets req.baseUrl once the router is done; the request metric wants the full route.
+    res.locals.routeBase = req.baseUrl;
+    next();
+  });
   v1.use(bearerAuth(config.tokens));
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
@@ -151,7 +156,7 @@ function observe(metrics: Metrics, log: Logger): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const route = req.route ? `${res.locals.routeBase ?? ''}${req.route.path}` : 'unmatched';
       metrics.httpRequests.observe({ method: req.method, route, code: String(res.statusCode) }, seconds);
       log.debug({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });

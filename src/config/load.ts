@@ -129,7 +129,7 @@ export function parseConfig(
   }
 
   const config: Config = {
-    listen: { host: env.HOST ?? file.listen.host, port },
+    listen: { host: env.HOST || file.listen.host, port },
     databasePath: file.database.path,
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,

@@ -278,6 +278,9 @@ describe('HTTP API', () => {
       expect(metrics).toContain('changepager_alerts_received_total{result="new"} 1');
       expect(metrics).toContain('changepager_decisions_total{reason="no_deploy_in_window",policy="author"} 1');
       expect(metrics).toContain('changepager_outbox_depth 1');
+      expect(metrics).toMatch(
+        /changepager_http_request_duration_seconds_count\{method="POST",route="\/v1\/alertmanager",code="200"\} 1/,
+      );
       await h.worker.drain();
       expect((await request(h.app).get('/readyz')).body.outbox.depth).toBe(0);
     });
