@@ -6,6 +6,10 @@ import { canonicalInstant, durationMs } from './core/time.js';
 import { ApiError } from './errors.js';
 import { bearerAuth } from './http/auth.js';
 import { errorHandler } from './http/errors.js';
+import { flaggerRoute } from './http/flagger.js';
+import { openApiDocument } from './http/openapi.js';
+import { statsRoute } from './http/stats.js';
+import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson, historyJson } from './http/views.js';
 import { alertmanagerPayload, toAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, toDeploy } from './ingest/deploy.js';
@@ -13,6 +17,7 @@ import { parseBody, problemsOf } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
+import { createUi, timelineApi } from './ui/routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +26,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   now: () => number;
+  /** Slack interactivity (Bolt's receiver): mounted before any body parser, as it verifies the raw body. */
+  slackRouter?: express.Router;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -30,6 +37,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(observe(metrics, log));
+  if (deps.slackRouter) app.use(deps.slackRouter);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -54,7 +62,13 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals.routeBase = req.baseUrl;
     next();
   });
-  v1.use(bearerAuth(config.tokens));
+  // Registered before the bearer middleware: the API description is public (it holds no data), and Flagger,
+  // which cannot send headers, may authenticate in its body (http/flagger.ts).
+  v1.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(deployQuery));
+  });
+  v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now }));
+  v1.use(bearerAuth(config.tokens, { now }));
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
   v1.post('/alertmanager', ...json, async (req, res) => {
@@ -94,6 +108,10 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ deploys: deploys.map(deployJson) });
   });
 
+  v1.get('/deploys/:id/verdict', verdictRoute({ config, store, now }));
+  v1.get('/stats', statsRoute({ store, now }));
+  v1.get('/timeline', timelineApi({ config, store, now, log }));
+
   v1.get('/deploys/:id', async (req, res) => {
     const deploy = await store.getDeploy(req.params.id);
     if (!deploy) throw new ApiError('not_found', `No deploy with id "${req.params.id}".`);
@@ -120,6 +138,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use('/v1', v1);
+  // The timeline page (src/ui): /, /services/{name}, /login, /logout and its static files under /ui/.
+  app.use(createUi({ config, store, now, log }));
   app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler(log));
   return app;

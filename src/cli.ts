@@ -1,17 +1,30 @@
 #!/usr/bin/env node
+import { processIo } from './cli/io.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
-import { main } from './main.js';
 
 const USAGE = `usage:
   changepager [serve]              start the service (config: $CHANGEPAGER_CONFIG or ${DEFAULT_CONFIG_PATH})
-  changepager check-config FILE    validate a config file; exits 1 listing every problem`;
+  changepager check-config FILE    validate a config file; exits 1 listing every problem
+  changepager deploy --service S … tell changepager what shipped (from a pipeline; --help for options)
+  changepager verdict ID [--wait]  canary gate: exits 0 healthy, 1 failing, 2 pending/timed out`;
 
 async function run(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      // Loaded here so that the pipeline commands (deploy, verdict) never load the server and its database.
+      const { main } = await import('./main.js');
       await main();
       return -1; // keep running
+    }
+    case 'deploy': {
+      const { runDeploy } = await import('./cli/deploy.js');
+      return runDeploy(rest, processIo());
+    }
+    case 'verdict': {
+      const { runVerdict } = await import('./cli/verdict.js');
+      return runVerdict(rest, processIo());
+    }
     case 'check-config': {
       const file = rest[0];
       if (!file || rest.length > 1) {

@@ -9,9 +9,14 @@ export const ERRORS = {
   },
   invalid_query: { status: 400, message: 'The query string is invalid; every problem is listed in details.' },
   unauthorized: { status: 401, message: 'A valid bearer token is required: Authorization: Bearer <token>.' },
+  forbidden: { status: 403, message: 'This token is read-only: it may read (GET) but not change anything.' },
   not_found: { status: 404, message: 'No such resource.' },
   payload_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json.' },
+  no_deploy_for_rollout: {
+    status: 422,
+    message: 'No recent deploy event of this service to attach the rollout stage to; send the deploy event first.',
+  },
   storage_unavailable: { status: 503, message: 'The database could not store the request; retry later.' },
   internal: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

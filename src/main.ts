@@ -2,12 +2,16 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
-import { createLogNotifier } from './deliver/log-notifier.js';
-import type { OutboxHandler, PageNotifier } from './deliver/notifier.js';
-import { createPagerDutyClient } from './deliver/pagerduty/client.js';
+import { createLogNotifier, logDmHandler } from './deliver/log-notifier.js';
+import type { OutboxHandler } from './deliver/notifier.js';
+import { createPagerDutyClient, type PagerDutyClient } from './deliver/pagerduty/client.js';
 import { changeEventHandler, createPagerDutyNotifier } from './deliver/pagerduty/notifier.js';
 import { createUserDirectory } from './deliver/pagerduty/users.js';
-import { OutboxWorker, pageHandler } from './deliver/worker.js';
+import { createSlackInteractivity } from './deliver/slack/actions.js';
+import { createSlackClient } from './deliver/slack/client.js';
+import { slackDmHandler } from './deliver/slack/notifier.js';
+import { createSlackDirectory } from './deliver/slack/users.js';
+import { type Delivery, lanes, OutboxWorker, pageHandler } from './deliver/worker.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
@@ -17,7 +21,7 @@ import type { OutboxKind, Store } from './store/store.js';
 export interface Service {
   server: Server;
   url: string;
-  worker: OutboxWorker;
+  worker: Delivery;
   stop(): Promise<void>;
 }
 
@@ -25,49 +29,75 @@ export interface StartOptions {
   config: Config;
   log: Logger;
   now?: () => number;
-  notifier?: PageNotifier;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** The composition root: store, metrics, outbox worker, pipeline and the express app, wired but not started. */
-export function compose({ config, log, now = Date.now, notifier }: StartOptions) {
+/** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
+export function compose({ config, log, now = Date.now }: StartOptions) {
   const store = openSqliteStore(config.databasePath);
   const metrics = createMetrics(store, now);
-  const worker = new OutboxWorker({
+  const pd = config.pagerduty && { config: config.pagerduty, client: createPagerDutyClient(config.pagerduty, now) };
+  const lane = (kinds: OutboxKind[], handlers: Partial<Record<OutboxKind, OutboxHandler>>, concurrency: number) =>
+    new OutboxWorker({
+      store,
+      handlers,
+      kinds,
+      concurrency,
+      log: log.child({ component: 'outbox', lane: kinds.join('+') }),
+      metrics,
+      now,
+      pollIntervalMs: config.delivery.pollIntervalMs,
+      maxBackoffMs: config.delivery.maxBackoffMs,
+    });
+  const slack = config.slack && createSlack({ config, log, now, store, metrics });
+  // Slack has a lane of its own: a slow or failing Slack can never take a slot a page needs.
+  const delivery = lanes([
+    lane(['page', 'change'], pagerdutyHandlers({ config, log, now, store, metrics, pd }), 8),
+    lane(['dm'], { dm: slack?.dm ?? logDmHandler(store, log.child({ component: 'log-notifier' })) }, 4),
+  ]);
+  const interactivity =
+    slack && config.slack
+      ? createSlackInteractivity({ ...slack.deps, ...(pd ? { pd } : {}), kick: () => delivery.kick() })
+      : undefined;
+  const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => delivery.kick() });
+  const app = createApp({
+    config,
     store,
-    handlers: deliveryHandlers({ config, log, now, store, metrics, notifier }),
-    log: log.child({ component: 'outbox' }),
+    pipeline,
     metrics,
+    log,
     now,
-    pollIntervalMs: config.delivery.pollIntervalMs,
-    maxBackoffMs: config.delivery.maxBackoffMs,
+    ...(interactivity?.router ? { slackRouter: interactivity.router } : {}),
   });
-  const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => worker.kick() });
-  const app = createApp({ config, store, pipeline, metrics, log, now });
-  return { store, metrics, worker, pipeline, app };
+  return { store, metrics, worker: delivery, pipeline, app, interactivity };
 }
 
-/** PagerDuty when it is configured, else the log: the embedded default that needs no credentials. */
-function deliveryHandlers(deps: {
+interface Parts {
   config: Config;
   log: Logger;
   now: () => number;
   store: Store;
   metrics: Metrics;
-  notifier?: PageNotifier | undefined;
-}): Partial<Record<OutboxKind, OutboxHandler>> {
-  const { config, log, now, store, metrics } = deps;
-  const pd = config.pagerduty;
-  if (deps.notifier) return { page: pageHandler(store, deps.notifier) };
+}
+
+/** PagerDuty when it is configured, else the log: the embedded default that needs no credentials. */
+function pagerdutyHandlers(
+  parts: Parts & { pd: { config: NonNullable<Config['pagerduty']>; client: PagerDutyClient } | undefined },
+): Partial<Record<OutboxKind, OutboxHandler>> {
+  const { config, log, now, store, metrics, pd } = parts;
   if (!pd) return { page: pageHandler(store, createLogNotifier(log.child({ component: 'log-notifier' }))) };
-  const client = createPagerDutyClient(pd, now);
-  const users = createUserDirectory({ client, people: config.directory.people, ttlMs: pd.userCacheTtlMs, now });
+  const users = createUserDirectory({
+    client: pd.client,
+    people: config.directory.people,
+    ttlMs: pd.config.userCacheTtlMs,
+    now,
+  });
   const getDeploy = (id: string) => store.getDeploy(id);
   const notifier = createPagerDutyNotifier({
     config,
-    pd,
-    client,
+    pd: pd.config,
+    client: pd.client,
     users,
     getDeploy,
     recordUnmapped: (who, reason) => store.recordUnmapped(who, reason, now()),
@@ -75,15 +105,32 @@ function deliveryHandlers(deps: {
     log: log.child({ component: 'pagerduty' }),
     now,
   });
-  return { page: pageHandler(store, notifier), change: changeEventHandler({ pd, client, getDeploy }) };
+  return {
+    page: pageHandler(store, notifier),
+    change: changeEventHandler({ pd: pd.config, client: pd.client, getDeploy }),
+  };
+}
+
+function createSlack(parts: Parts) {
+  const slack = parts.config.slack;
+  if (!slack) return undefined;
+  const client = createSlackClient(slack);
+  const directory = createSlackDirectory({
+    client,
+    people: parts.config.directory.people,
+    ttlMs: slack.userCacheTtlMs,
+    now: parts.now,
+  });
+  const deps = { ...parts, slack, client, directory, log: parts.log.child({ component: 'slack' }) };
+  return { deps, dm: slackDmHandler(deps) };
 }
 
 export type Composed = ReturnType<typeof compose>;
 
 /** Composes the service, listens, and starts the outbox worker. */
 export async function startService(options: StartOptions): Promise<Service> {
-  const { config, log, notifier } = options;
-  const { store, worker, app } = compose(options);
+  const { config, log } = options;
+  const { store, worker, app, interactivity } = compose(options);
   let host = config.listen.host;
   if (config.tokens.length === 0 && !LOOPBACK.has(host)) {
     log.warn(
@@ -102,7 +149,11 @@ export async function startService(options: StartOptions): Promise<Service> {
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
-  const delivery = notifier?.channel ?? (config.pagerduty ? 'pagerduty' : 'log');
+  await interactivity?.start();
+  const delivery = {
+    pages: config.pagerduty ? 'pagerduty' : 'log',
+    dms: config.slack ? `slack (${config.slack.mode})` : 'log',
+  };
   log.info({ url, database: config.databasePath, delivery }, 'changepager listening');
 
   let stopping: Promise<void> | undefined;
@@ -113,6 +164,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     stop() {
       stopping ??= (async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await interactivity?.stop();
         await worker.stop();
         await store.close();
       })();

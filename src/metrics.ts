@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerHygieneGauges } from './http/stats.js';
 import type { Store } from './store/store.js';
 
 /** The service's Prometheus metrics, on a registry of its own so each app (and each test) has a fresh set. */
@@ -55,6 +56,12 @@ export function createMetrics(store: Store, now: () => number) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    feedback: new Counter({
+      name: 'changepager_feedback_total',
+      help: 'Feedback from the people told about a decision, by kind (not_my_change).',
+      labelNames: ['kind', 'service'] as const,
+      registers: [registry],
+    }),
     timeToDeliver: new Histogram({
       name: 'changepager_time_to_deliver_seconds',
       help: 'From the outbox row being written (the alert accepted) to the receiver acknowledging delivery.',
@@ -63,6 +70,7 @@ export function createMetrics(store: Store, now: () => number) {
       registers: [registry],
     }),
   };
+  registerHygieneGauges(registry, store, now);
   new Gauge({
     name: 'changepager_outbox_depth',
     help: 'Deliveries waiting in the outbox.',

@@ -10,6 +10,14 @@ export const DEFAULT_CONFIG_PATH = 'config/changepager.yaml';
 export interface ApiToken {
   name: string;
   secret: string;
+  /** Absent means write. A read token may GET (and see the timeline page) but gets 403 on POST routes. */
+  role?: 'read' | 'write';
+}
+
+/** The timeline page's login: how long a session lasts and when its cookie is marked Secure. */
+export interface SessionConfig {
+  ttlMs: number;
+  cookieSecure: 'auto' | 'always' | 'never';
 }
 
 /** Where one service's pages go in PagerDuty. */
@@ -36,6 +44,19 @@ export interface PagerDutyConfig {
   services: Readonly<Record<string, PagerDutyRoute>>;
 }
 
+export interface SlackConfig {
+  mode: 'http' | 'socket';
+  botToken: string;
+  signingSecret?: string;
+  appToken?: string;
+  apiUrl: string;
+  botId?: string;
+  botUserId?: string;
+  timeoutMs: number;
+  userCacheTtlMs: number;
+  threadWindowMs: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -43,6 +64,7 @@ export interface Config {
   defaultEnvironment: string;
   bodyLimitBytes: number;
   tokens: readonly ApiToken[];
+  session: SessionConfig;
   serviceLabels: readonly string[];
   defaults: ServicePolicy;
   services: Readonly<Record<string, ServicePolicy>>;
@@ -50,6 +72,8 @@ export interface Config {
   delivery: { pollIntervalMs: number; maxBackoffMs: number };
   /** Absent: pages are written to the log (the embedded default). */
   pagerduty?: PagerDutyConfig;
+  /** Absent: DMs are written to the log. */
+  slack?: SlackConfig;
 }
 
 /** A config that cannot be used, with every problem found, each prefixed by its path in the file. */
@@ -110,6 +134,7 @@ export function parseConfig(
   const secrets = { env, readFile, problems };
   const tokens = resolveTokens(file, secrets);
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
+  const slack = file.slack && resolveSlack(file.slack, secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   if (problems.length > 0) throw new ConfigError(path, problems);
 
@@ -134,6 +159,7 @@ export function parseConfig(
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
     tokens,
+    session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
     serviceLabels: file.defaults.labels.service,
     defaults,
     services,
@@ -144,6 +170,7 @@ export function parseConfig(
     },
   };
   if (pd) config.pagerduty = pd;
+  if (slack) config.slack = slack;
   return deepFreeze(config);
 }
 
@@ -183,6 +210,26 @@ function readSecret(
     }
   }
   return undefined;
+}
+
+function resolveSlack(section: NonNullable<ConfigFile['slack']>, secrets: SecretSources): SlackConfig | undefined {
+  const botToken = readSecret(section, 'bot_token', 'slack', secrets);
+  const signingSecret = readSecret(section, 'signing_secret', 'slack', secrets);
+  const appToken = readSecret(section, 'app_token', 'slack', secrets);
+  if (!botToken) return undefined; // readSecret recorded the problem
+  const slack: SlackConfig = {
+    mode: section.mode,
+    botToken,
+    apiUrl: section.api_url.endsWith('/') ? section.api_url : `${section.api_url}/`,
+    timeoutMs: durationMs(section.request_timeout) as number,
+    userCacheTtlMs: durationMs(section.user_cache_ttl) as number,
+    threadWindowMs: durationMs(section.thread_window) as number,
+  };
+  if (signingSecret) slack.signingSecret = signingSecret;
+  if (appToken) slack.appToken = appToken;
+  if (section.bot_id) slack.botId = section.bot_id;
+  if (section.bot_user_id) slack.botUserId = section.bot_user_id;
+  return slack;
 }
 
 function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyConfig | undefined {
@@ -241,7 +288,7 @@ function resolveTokens(file: ConfigFile, secrets: SecretSources): ApiToken[] {
   if (secrets.env.CHANGEPAGER_TOKEN) tokens.push({ name: 'CHANGEPAGER_TOKEN', secret: secrets.env.CHANGEPAGER_TOKEN });
   file.auth.tokens.forEach((ref, i) => {
     const secret = readSecret(ref, 'token', `auth.tokens.${i}`, secrets);
-    if (secret) tokens.push({ name: ref.name, secret });
+    if (secret) tokens.push({ name: ref.name, secret, ...(ref.role === 'read' ? { role: 'read' as const } : {}) });
   });
   return tokens;
 }

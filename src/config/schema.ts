@@ -97,10 +97,13 @@ const person = z.strictObject({
 });
 
 /** A secret is named by the environment variable or the file that holds it, never written in the YAML. */
+/** read: GET routes and the timeline page only (dashboards); write (the default): everything. */
+const tokenRole = z.enum(['read', 'write']).optional();
+
 const secretRef = z.union(
   [
-    z.strictObject({ name: z.string().min(1), token_env: z.string().min(1) }),
-    z.strictObject({ name: z.string().min(1), token_file: z.string().min(1) }),
+    z.strictObject({ name: z.string().min(1), token_env: z.string().min(1), role: tokenRole }),
+    z.strictObject({ name: z.string().min(1), token_file: z.string().min(1), role: tokenRole }),
   ],
   { error: 'each token needs a name and one of token_env or token_file (secrets never go in this file)' },
 );
@@ -129,6 +132,35 @@ const pagerduty = z
   })
   .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' });
 
+const slack = z
+  .strictObject({
+    /** http: Slack calls POST /slack/events (needs a public URL); socket: changepager connects out to Slack. */
+    mode: z.enum(['http', 'socket']).default('http'),
+    bot_token_env: z.string().min(1).optional(),
+    bot_token_file: z.string().min(1).optional(),
+    signing_secret_env: z.string().min(1).optional(),
+    signing_secret_file: z.string().min(1).optional(),
+    app_token_env: z.string().min(1).optional(),
+    app_token_file: z.string().min(1).optional(),
+    /** The Web API base URL, with its trailing slash; tests point it at a stand-in. */
+    api_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://slack.com/api/'),
+    /** The bot's ids: when both are set, Bolt skips its auth.test call at start-up. */
+    bot_id: z.string().min(1).optional(),
+    bot_user_id: z.string().min(1).optional(),
+    request_timeout: isoDuration.default('PT10S'),
+    user_cache_ttl: isoDuration.default('PT1H'),
+    /** Alerts from the same deploy within this time thread under the first DM instead of each starting one. */
+    thread_window: isoDuration.default('PT10M'),
+  })
+  .refine((s) => !(s.bot_token_env && s.bot_token_file), { error: 'set bot_token_env or bot_token_file, not both' })
+  .refine((s) => s.bot_token_env || s.bot_token_file, { error: 'set bot_token_env or bot_token_file' })
+  .refine((s) => s.mode !== 'http' || s.signing_secret_env || s.signing_secret_file, {
+    error: 'mode http needs signing_secret_env or signing_secret_file (Slack signs every request)',
+  })
+  .refine((s) => s.mode !== 'socket' || s.app_token_env || s.app_token_file, {
+    error: 'mode socket needs app_token_env or app_token_file (an xapp- token with connections:write)',
+  });
+
 export const configFileSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -147,11 +179,20 @@ export const configFileSchema = z.strictObject({
         .default(5 * 1024 * 1024),
     })
     .prefault({}),
-  auth: z.strictObject({ tokens: z.array(secretRef).default([]) }).prefault({}),
+  auth: z
+    .strictObject({
+      tokens: z.array(secretRef).default([]),
+      /** How long a timeline-page login lasts before the form asks for the token again. */
+      session_ttl: isoDuration.default('PT12H'),
+      /** Secure flag of the login cookie: auto sets it when the request came over https (X-Forwarded-Proto too). */
+      cookie_secure: z.enum(['auto', 'always', 'never']).default('auto'),
+    })
+    .prefault({}),
   defaults: defaults.prefault({}),
   services: z.record(z.string().min(1), serviceOverride).default({}),
   people: z.array(person).default([]),
   pagerduty: pagerduty.optional(),
+  slack: slack.optional(),
   bots: z
     .array(
       z

@@ -1,3 +1,4 @@
+import { describeChange, kindOf } from './change.js';
 import { type Directory, findPerson, isBot, isWorkingTime, resolveEmail } from './people.js';
 import { clockUtc, humanGap } from './time.js';
 import type {
@@ -122,7 +123,7 @@ export function correlate(input: CorrelateInput): Decision {
   }
 
   const facts = (by: string) =>
-    `${service} deploy ${claimed.version}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}`;
+    `${service} ${describeChange(claimed)}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}`;
   const attributed = { ...where, deployId: claimed.id };
 
   if (claimed.changes.length > 1) {
@@ -233,14 +234,14 @@ function unattributed(input: CorrelateInput, service: string, started: string): 
     const hosts = location.hosts.length > 0 ? location.hosts.join(', ') : 'no host label';
     return {
       reason: 'canary_host_mismatch',
-      sentence: `${service} deploy ${canary.version} at ${clockUtc(canary.at)} went only to ${canary.hosts.join(', ')}, and the alert (started ${started}) comes from ${hosts}; paging on-call.`,
+      sentence: `${service} ${describeChange(canary)} at ${clockUtc(canary.at)} went only to ${canary.hosts.join(', ')}, and the alert (started ${started}) comes from ${hosts}; paging on-call.`,
     };
   }
   if (candidates.nextAfter) {
     const next = candidates.nextAfter;
     return {
       reason: 'alert_started_before_deploy',
-      sentence: `The alert started at ${started}, ${humanGap(next.at - alert.startsAtMs)} before ${service} deploy ${next.version} at ${clockUtc(next.at)}, so that deploy did not cause it; paging on-call.`,
+      sentence: `The alert started at ${started}, ${humanGap(next.at - alert.startsAtMs)} before ${service} ${describeChange(next)} at ${clockUtc(next.at)}, so that ${kindOf(next) === 'deploy' ? 'deploy' : 'change'} did not cause it; paging on-call.`,
     };
   }
   const last = candidates.lastBefore;

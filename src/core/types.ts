@@ -17,10 +17,40 @@ export interface Change {
   pullRequest?: { number?: number; url?: string; title?: string };
 }
 
+/** What changed: a new version of the code, a feature flag flipped, or a configuration change. */
+export type ChangeKind = 'deploy' | 'flag' | 'config';
+
+/** A flag value as flag systems report it. */
+export type FlagValue = boolean | string | number;
+
+/** A feature flag flip: `from` is absent for a flag that did not exist before. */
+export interface FlagChange {
+  key: string;
+  from?: FlagValue;
+  to: FlagValue;
+}
+
+/** A configuration change: at least one of key and description is set. */
+export interface ConfigChange {
+  key?: string;
+  description?: string;
+}
+
 export interface Deploy {
   id: string;
+  /** Absent means 'deploy' (events stored before kinds existed, and deploys built in tests). */
+  kind?: ChangeKind;
+  /** Set when kind is 'flag'. */
+  flag?: FlagChange;
+  /** Set when kind is 'config'. */
+  config?: ConfigChange;
   service: string;
   environment: string;
+  /**
+   * The version that shipped. Flags and config changes need not send one: ingest derives `flag:<key>=<to>`
+   * (so the stages of one flag rollout share it, as a deploy's stages share theirs) and `config:<key>@<at>`
+   * (each config change its own rollout, unless the sender gives its stages one version).
+   */
   version: string;
   previousVersion?: string;
   stage: Stage;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { PageWithMembers } from '../store/store.js';
-import type { DeliveryResult, PageNotifier } from './notifier.js';
+import type { PageWithMembers, Store } from '../store/store.js';
+import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
 
 /**
  * The embedded default when no PagerDuty credentials are configured: each page is written to the log as a
@@ -31,6 +31,30 @@ export function createLogNotifier(log: Logger): PageNotifier {
         `${action} page for ${page.target.kind === 'person' ? page.target.email : 'on-call'}`,
       );
       return { ok: true, detail: `${action} logged`, delivered: { log: action } };
+    },
+  };
+}
+
+/** DMs in the embedded default: who would be told what, written to the log. */
+export function logDmHandler(store: Store, log: Logger): OutboxHandler {
+  return {
+    channel: 'log',
+    async handle(ref) {
+      const ctx = await store.dmWithContext(Number(ref), 0);
+      if (!ctx) return { ok: false, retry: false, detail: `DM ${ref} does not exist` };
+      if (ctx.dm.delivered.state === ctx.episode.status) return { ok: true, detail: 'DM is up to date' };
+      log.info(
+        {
+          event: 'dm',
+          to: ctx.dm.email,
+          fingerprint: ctx.episode.fingerprint,
+          status: ctx.episode.status,
+          reason: ctx.episode.decision.reason,
+          deploy: ctx.dm.deployId,
+        },
+        `DM to ${ctx.dm.email}: ${ctx.episode.decision.sentence}`,
+      );
+      return { ok: true, detail: 'DM logged', delivered: { state: ctx.episode.status } };
     },
   };
 }

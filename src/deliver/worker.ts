@@ -15,6 +15,8 @@ export interface WorkerOptions {
   maxBackoffMs: number;
   /** Deliveries in flight at once. */
   concurrency?: number;
+  /** The kinds of row this worker takes; all when absent. One worker per lane keeps Slack out of PagerDuty's way. */
+  kinds?: readonly OutboxKind[];
   /** Random source for jitter; injected so tests can pin it. */
   random?: () => number;
 }
@@ -23,7 +25,33 @@ export interface WorkerOptions {
  * Drains the outbox. Rows are retired only after the attempt is recorded, so a crash at any point means the
  * row is delivered again after restart; the page's dedup key makes that second delivery harmless.
  */
-export class OutboxWorker {
+/** What the rest of the service sees of delivery: one worker, or several lanes driven together. */
+export interface Delivery {
+  start(): void;
+  kick(): void;
+  stop(): Promise<void>;
+  drain(): Promise<void>;
+}
+
+/** Several workers (lanes) started, kicked, stopped and drained as one. */
+export function lanes(workers: readonly OutboxWorker[]): Delivery {
+  return {
+    start: () => {
+      for (const w of workers) w.start();
+    },
+    kick: () => {
+      for (const w of workers) w.kick();
+    },
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+    },
+    drain: async () => {
+      await Promise.all(workers.map((w) => w.drain()));
+    },
+  };
+}
+
+export class OutboxWorker implements Delivery {
   private readonly inFlight = new Set<number>();
   /** Rows whose attempt could not be recorded (database unwritable): held back so they are not resent in a loop. */
   private readonly heldUntil = new Map<number, number>();
@@ -55,7 +83,7 @@ export class OutboxWorker {
 
   /** Runs one pass over the due rows and waits for them: for tests and the drain at shutdown. */
   async drain(): Promise<void> {
-    const due = await this.opts.store.dueOutbox(this.opts.now(), 1000);
+    const due = await this.opts.store.dueOutbox(this.opts.now(), 1000, this.opts.kinds);
     await Promise.all(due.filter((i) => this.takeable(i)).map((i) => this.deliver(i)));
   }
 
@@ -74,7 +102,8 @@ export class OutboxWorker {
     while (this.running) {
       try {
         const free = limit - this.inFlight.size;
-        const due = free > 0 ? await this.opts.store.dueOutbox(this.opts.now(), free + this.inFlight.size) : [];
+        const due =
+          free > 0 ? await this.opts.store.dueOutbox(this.opts.now(), free + this.inFlight.size, this.opts.kinds) : [];
         for (const item of due.filter((i) => this.takeable(i)).slice(0, free)) {
           const p = this.deliver(item).finally(() => {
             pending.delete(p);
@@ -97,7 +126,7 @@ export class OutboxWorker {
     }
     let delay = this.opts.pollIntervalMs;
     try {
-      const next = await this.opts.store.nextDueAt();
+      const next = await this.opts.store.nextDueAt(this.opts.kinds);
       // A row due now is in flight or waiting for a free slot; a finishing delivery kicks the loop, so only a
       // row due later shortens the wait.
       if (next !== undefined && next > this.opts.now()) delay = Math.min(delay, next - this.opts.now());

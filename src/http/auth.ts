@@ -1,29 +1,117 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { ApiToken } from '../config/load.js';
 import { ApiError } from '../errors.js';
+import { readSession, SESSION_COOKIES } from './session.js';
+
+/** Who made a request: the configured token's name and what it may do. */
+export interface Caller {
+  name: string;
+  role: 'read' | 'write';
+  via: 'bearer' | 'session' | 'open';
+}
+
+/** Methods that change nothing: a read token may use them, and so may a login cookie. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+const OPEN: Caller = { name: 'open', role: 'write', via: 'open' };
+
+export interface TokenCheck {
+  /** No token configured: everything is open (main.ts then listens on loopback only). */
+  readonly open: boolean;
+  /** The token in an `Authorization: Bearer` header. */
+  bearer(header: string | undefined): Caller | undefined;
+  /** A token typed into the login form; `secret` is what a session is signed with. */
+  token(offered: string): (Caller & { secret: string }) | undefined;
+  /** A session cookie value: unexpired and signed with one of the configured tokens. */
+  session(value: string | undefined, now: number): Caller | undefined;
+}
 
 /**
- * Bearer-token authentication. Tokens are compared as SHA-256 digests with timingSafeEqual, and every configured
- * token is compared on every request, so neither the length nor the position of a match shows in the timing.
- * With no token configured the service only listens on loopback (see main.ts) and this lets everything through.
+ * Token comparison. Tokens are compared as SHA-256 digests with timingSafeEqual, and every configured token is
+ * compared on every request, so neither the length nor the position of a match shows in the timing.
  */
-export function bearerAuth(tokens: readonly ApiToken[]): RequestHandler {
-  const digests = tokens.map((t) => ({ name: t.name, digest: sha256(t.secret) }));
+export function tokenCheck(tokens: readonly ApiToken[]): TokenCheck {
+  const known = tokens.map((t) => ({
+    name: t.name,
+    role: t.role ?? 'write',
+    secret: t.secret,
+    digest: sha256(t.secret),
+  }));
+  const match = (offered: string | undefined) => {
+    const digest = sha256(offered ?? '');
+    let found: (typeof known)[number] | undefined;
+    for (const k of known) if (timingSafeEqual(k.digest, digest) && offered !== undefined) found = k;
+    return found;
+  };
+  return {
+    open: known.length === 0,
+    bearer(header) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+      const k = match(m?.[1]);
+      return k && { name: k.name, role: k.role, via: 'bearer' };
+    },
+    token(offered) {
+      const k = match(offered.trim() || undefined);
+      return k && { name: k.name, role: k.role, via: 'session', secret: k.secret };
+    },
+    session(value, now) {
+      const k = readSession(value, now, known);
+      return k && { name: k.name, role: k.role, via: 'session' };
+    },
+  };
+}
+
+/**
+ * Who is calling: the bearer header when there is one (a wrong header is not rescued by a cookie), else, for
+ * GET and HEAD only, the timeline page's login cookie. A cookie never authorises a POST, so a page on another
+ * site cannot make a logged-in browser change anything (SameSite=Strict is the second line of defence).
+ */
+export function callerOf(check: TokenCheck, req: Request, now: number): Caller | undefined {
+  if (check.open) return OPEN;
+  const header = req.get('authorization');
+  if (header !== undefined) return check.bearer(header);
+  if (!SAFE_METHODS.has(req.method)) return undefined;
+  return check.session(cookieValue(req, SESSION_COOKIES), now);
+}
+
+/**
+ * Authentication for /v1: a bearer token (or, on GET, the login cookie); 401 without one, 403 when a read-only
+ * token tries to change something. With no token configured the service only listens on loopback (see main.ts)
+ * and this lets everything through.
+ */
+export function bearerAuth(tokens: readonly ApiToken[], opts: { now?: () => number } = {}): RequestHandler {
+  const check = tokenCheck(tokens);
+  const now = opts.now ?? Date.now;
   return (req, res, next) => {
-    if (digests.length === 0) return next();
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const offered = sha256(match?.[1] ?? '');
-    let who: string | undefined;
-    for (const d of digests) if (timingSafeEqual(d.digest, offered) && match) who = d.name;
-    if (who === undefined) {
+    const caller = callerOf(check, req, now());
+    if (!caller) {
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       return next(new ApiError('unauthorized'));
     }
-    res.locals.tokenName = who;
+    if (caller.role === 'read' && !SAFE_METHODS.has(req.method)) return next(new ApiError('forbidden'));
+    res.locals.tokenName = caller.name;
+    res.locals.caller = caller;
     next();
   };
+}
+
+/** The value of the first of `names` present in the Cookie header (no cookie-parser: this is all we read). */
+export function cookieValue(req: Request, names: readonly string[]): string | undefined {
+  const header = req.get('cookie');
+  if (!header) return undefined;
+  const jar = new Map<string, string>();
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!jar.has(name)) jar.set(name, part.slice(eq + 1).trim());
+  }
+  for (const name of names) {
+    const value = jar.get(name);
+    if (value !== undefined) return value;
+  }
+  return undefined;
 }
 
 function sha256(text: string): Buffer {

@@ -1,3 +1,4 @@
+import { kindOf } from '../core/change.js';
 import type { Decision, Deploy } from '../core/types.js';
 import type { DecidedAlert } from '../pipeline.js';
 import type { EpisodeHistory } from '../store/store.js';
@@ -9,6 +10,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 export function deployJson(d: Deploy) {
   return {
     id: d.id,
+    kind: kindOf(d),
     service: d.service,
     environment: d.environment,
     version: d.version,
@@ -19,6 +21,8 @@ export function deployJson(d: Deploy) {
     at: iso(d.at),
     receivedAt: iso(d.receivedAt),
     changes: d.changes,
+    flag: d.flag ?? null,
+    config: d.config ?? null,
   };
 }
 
@@ -63,7 +67,11 @@ export function historyJson(fingerprint: string, history: EpisodeHistory[]) {
       externalURL: e.externalURL,
       firstSeenAt: iso(e.firstSeenAt),
       lastSeenAt: iso(e.lastSeenAt),
-      decision: { ...decisionJson(e.decision), decidedAt: iso(e.decision.decidedAt) },
+      decision: {
+        ...decisionJson(e.decision),
+        decidedAt: iso(e.decision.decidedAt),
+        feedback: e.decision.feedback ? { ...e.decision.feedback, at: iso(e.decision.feedback.at) } : null,
+      },
       pages: pages.map((p) => ({
         id: p.id,
         target: p.target,

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { canonicalInstant } from '../core/time.js';
 import type { Alert, AlertGroup } from '../core/types.js';
+import { rfc3339 } from './validate.js';
 
 // Alertmanager's webhook payload, version 4 (notify/webhook/webhook.go, template/template.go). Fields newer
 // releases add (notification_reason, routeLabels) are ignored: looseObject keeps the schema forward compatible.
 
 const labelSet = z.record(z.string(), z.string());
 // Go encodes time.Time as RFC 3339 with up to nine fractional digits, sometimes with a non-Z offset.
-const timestamp = z.iso.datetime({ offset: true });
+const timestamp = rfc3339;
 
 const wireAlert = z.looseObject({
   status: z.enum(['firing', 'resolved']),

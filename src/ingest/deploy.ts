@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { derivedVersion } from '../core/change.js';
 import { canonicalInstant } from '../core/time.js';
 import type { Change, Deploy, Identity } from '../core/types.js';
+import { rfc3339 } from './validate.js';
 
-// The deploy event contract of DESIGN.md. Unknown fields are ignored so that deploy systems can send more.
+// The change event contract of DESIGN.md: a deploy (the default kind), a feature flag flip or a config change.
+// Unknown fields are ignored so that deploy systems can send more.
 
 const link = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
@@ -26,41 +29,121 @@ const change = z.looseObject({
     .optional(),
 });
 
-export const deployEvent = z.looseObject({
-  id: z.string().min(1).max(256).optional(),
+// Fields every change event has, whatever its kind.
+const common = {
+  id: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('Idempotency key: the same id again answers 200 and changes nothing. Generated when absent.'),
   service: z.string().min(1),
-  environment: z.string().min(1).optional(),
-  version: z.string().min(1),
+  environment: z.string().min(1).optional().describe('Defaults to the configured default_environment.'),
   previousVersion: z.string().min(1).optional(),
-  stage: z.enum(['canary', 'partial', 'full']).default('full'),
+  stage: z
+    .enum(['canary', 'partial', 'full'])
+    .default('full')
+    .describe('Each stage event of a rollout (same service, environment and version) restarts its window.'),
   percent: z.number().min(0).max(100).optional(),
-  hosts: z.array(z.string().min(1)).default([]),
-  at: z.iso.datetime({ offset: true }).optional(),
-  changes: z.array(change).min(1, { error: 'needs at least one change' }),
+  hosts: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('When set, the event claims only alerts from these hosts (a canary).'),
+  at: rfc3339.optional().describe('When it shipped; defaults to the time received.'),
+};
+
+const changes = z.array(change).min(1, { error: 'needs at least one change' });
+const flagValue = z.union([z.boolean(), z.string(), z.number()]);
+
+const deployVariant = z.looseObject({
+  kind: z.literal('deploy').optional().describe('deploy (the default), flag or config.'),
+  ...common,
+  version: z.string().min(1),
+  changes,
+});
+
+/** A flag or config change names its author either as `author` (the usual case) or as `changes`. */
+function oneAuthorField(e: { changes?: unknown; author?: unknown }, ctx: z.core.$RefinementCtx): void {
+  if (e.changes !== undefined && e.author !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['author'], message: 'give either author or changes, not both' });
+  } else if (e.changes === undefined && e.author === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['author'], message: 'needs the person who made the change (author)' });
+  }
+}
+
+// `when` makes the author check run even when other fields failed, so one answer lists every problem.
+const always = { when: () => true };
+
+const flagVariant = z
+  .looseObject({
+    kind: z.literal('flag'),
+    ...common,
+    version: z.string().min(1).optional().describe('Defaults to flag:<key>=<to>.'),
+    flag: z.looseObject({ key: z.string().min(1), from: flagValue.optional(), to: flagValue }),
+    author: identity.optional().describe('Who flipped the flag.'),
+    changes: changes.optional(),
+  })
+  .check(z.superRefine(oneAuthorField, always));
+
+const configVariant = z
+  .looseObject({
+    kind: z.literal('config'),
+    ...common,
+    version: z.string().min(1).optional().describe('Defaults to config:<key>@<at>.'),
+    config: z
+      .looseObject({ key: z.string().min(1).optional(), description: z.string().min(1).optional() })
+      .refine((c) => c.key !== undefined || c.description !== undefined, {
+        error: 'needs a key or a description',
+      }),
+    author: identity.optional().describe('Who changed the configuration.'),
+    changes: changes.optional(),
+  })
+  .check(z.superRefine(oneAuthorField, always));
+
+export const deployEvent = z.discriminatedUnion('kind', [deployVariant, flagVariant, configVariant], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'kind must be deploy, flag or config' : undefined),
 });
 
 export type DeployEvent = z.output<typeof deployEvent>;
 
-/** Maps a validated deploy event onto the domain, filling the documented defaults. */
+/** Maps a validated change event onto the domain, filling the documented defaults. */
 export function toDeploy(event: DeployEvent, defaults: { environment: string; now: number }): Deploy {
+  const at = event.at === undefined ? defaults.now : (canonicalInstant(event.at)?.ms ?? defaults.now);
   const deploy: Deploy = {
     // Without an id a retry cannot be recognised; the client is told the id it got.
     id: event.id ?? `dep-${randomUUID()}`,
+    kind: event.kind ?? 'deploy',
     service: event.service,
     environment: event.environment ?? defaults.environment,
-    version: event.version,
+    version: '',
     stage: event.stage,
     hosts: event.hosts,
-    at: event.at === undefined ? defaults.now : (canonicalInstant(event.at)?.ms ?? defaults.now),
+    at,
     receivedAt: defaults.now,
-    changes: event.changes.map(toChange),
+    changes: [],
   };
-  if (event.previousVersion !== undefined) deploy.previousVersion = event.previousVersion;
+  if (event.kind === 'flag' || event.kind === 'config') {
+    if (event.kind === 'flag') deploy.flag = pick(event.flag, ['key', 'from', 'to']) as Deploy['flag'];
+    else deploy.config = pick(event.config, ['key', 'description']);
+    const derived = derivedVersion({ ...deploy, at });
+    deploy.version = event.version ?? derived.version;
+    const previous = event.previousVersion ?? (event.version === undefined ? derived.previousVersion : undefined);
+    if (previous !== undefined) deploy.previousVersion = previous;
+    deploy.changes = event.changes
+      ? event.changes.map(toChange)
+      : event.author
+        ? [{ author: toIdentity(event.author) }]
+        : [];
+  } else {
+    deploy.version = event.version;
+    if (event.previousVersion !== undefined) deploy.previousVersion = event.previousVersion;
+    deploy.changes = event.changes.map(toChange);
+  }
   if (event.percent !== undefined) deploy.percent = event.percent;
   return deploy;
 }
 
-function toChange(c: DeployEvent['changes'][number]): Change {
+function toChange(c: z.output<typeof change>): Change {
   const out: Change = { author: toIdentity(c.author) };
   if (c.mergedBy) out.mergedBy = toIdentity(c.mergedBy);
   if (c.commit) out.commit = pick(c.commit, ['sha', 'url', 'message']);

@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { canonicalInstant } from '../core/time.js';
 import { ApiError, type ProblemDetail } from '../errors.js';
 
 /** Parses a request body with a wire schema; a failure lists every problem, each with its path. */
@@ -11,3 +12,12 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
 export function problemsOf(error: z.ZodError): ProblemDetail[] {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
 }
+
+/**
+ * An RFC 3339 instant as changepager can store it. zod accepts any number of fractional digits; canonicalInstant
+ * (an episode's identity, a deploy's time) takes at most nine, so a tenth must be a 400 here rather than a crash
+ * or a silently substituted time later (found by test/fuzz: it was a 500, which Alertmanager retries for ever).
+ */
+export const rfc3339 = z.iso
+  .datetime({ offset: true, abort: true })
+  .refine((s) => canonicalInstant(s) !== undefined, { error: 'must be RFC 3339 with at most nine fractional digits' });

@@ -114,4 +114,38 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (who, reason)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  -- Slack DMs: one per (episode, person told). delivered holds the Slack channel and ts once posted, so the
+  -- message can be threaded under and updated.
+  CREATE TABLE dms (
+    id INTEGER PRIMARY KEY,
+    episode_id INTEGER NOT NULL REFERENCES episodes (id),
+    email TEXT NOT NULL,
+    deploy_id TEXT,
+    created_at INTEGER NOT NULL,
+    delivered TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (episode_id, email)
+  ) STRICT;
+  CREATE INDEX dms_by_thread ON dms (email, deploy_id, created_at);
+  -- What the person told changepager about a decision ("not my change"), as JSON.
+  ALTER TABLE decisions ADD COLUMN feedback TEXT;
+  `,
+  `
+  -- The timeline page (src/ui): the episodes that overlap a time range are found from their end (a firing
+  -- episode has none yet, so it sorts last), and its service filter lists every service that ever alerted.
+  CREATE INDEX episodes_by_end ON episodes (ifnull(ends_at_ms, 9223372036854775807), starts_at_ms);
+  CREATE INDEX decisions_by_service ON decisions (service);
+  `,
+  `
+  -- Change events of other kinds than deploys (issue 5): feature flag flips and config changes, with what
+  -- changed as JSON. subject is what a rollout is of within (service, environment): '' for code, the flag or
+  -- config key otherwise; the canary gate walks the stage events of one rollout along this index.
+  ALTER TABLE deploys ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy';
+  ALTER TABLE deploys ADD COLUMN flag TEXT;
+  ALTER TABLE deploys ADD COLUMN config TEXT;
+  ALTER TABLE deploys ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+  CREATE INDEX deploys_by_rollout ON deploys (service, environment, kind, subject, at);
+  -- /v1/stats and the hygiene gauges (computed at every scrape) read the episodes that started in a period.
+  CREATE INDEX episodes_by_start ON episodes (starts_at_ms);
+  `,
 ];

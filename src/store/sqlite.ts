@@ -1,27 +1,36 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { kindOf, subjectOf } from '../core/change.js';
 import type { DeployCandidates } from '../core/correlate.js';
 import { pageDedupKey } from '../core/dedup-key.js';
-import type { Alert, AlertStatus, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
+import type { DecidedEpisode } from '../core/stats.js';
+import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
   type DeliveryRecord,
+  type DmContext,
+  type DmRecord,
   type EpisodeHistory,
   type EpisodeRecord,
   episodeKey,
   type OutboxItem,
+  type OutboxKind,
   type PageRecord,
   type PageStatus,
   parseTargetKey,
   type RecordResult,
   StorageError,
   type Store,
+  type TimelineQuery,
   targetKey,
 } from './store.js';
 
 type Row = Record<string, unknown>;
+
+const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
+const ONCALL_TARGET = { kind: 'oncall' } as const;
 
 /**
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
@@ -84,8 +93,10 @@ class SqliteStore implements Store {
   constructor(private readonly db: Database.Database) {
     this.q = {
       insertDeploy: db.prepare(
-        `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes)
-         VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes)
+        `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
+           kind, flag, config, subject)
+         VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
+           @kind, @flag, @config, @subject)
          ON CONFLICT (id) DO NOTHING`,
       ),
       deployById: db.prepare('SELECT * FROM deploys WHERE id = ?'),
@@ -138,19 +149,17 @@ class SqliteStore implements Store {
       ),
       episodesByFingerprint: db.prepare(
         `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
-           d.responders, d.notify, d.would_page, d.decided_at
+           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
          FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ? ORDER BY e.starts_at_ms DESC`,
       ),
       membersOfPage: db.prepare(
         `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
-           d.responders, d.notify, d.would_page, d.decided_at
+           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
          FROM page_members m JOIN episodes e ON e.id = m.episode_id JOIN decisions d ON d.episode_id = e.id
          WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
       ),
       pageById: db.prepare('SELECT * FROM pages WHERE id = ?'),
       deliveriesOf: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id'),
-      due: db.prepare('SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at, id LIMIT ?'),
-      nextDue: db.prepare('SELECT MIN(due_at) AS due FROM outbox'),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -161,6 +170,25 @@ class SqliteStore implements Store {
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
       stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
       ping: db.prepare('SELECT 1'),
+      insertDm: db.prepare('INSERT OR IGNORE INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)'),
+      dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
+      dmById: db.prepare('SELECT * FROM dms WHERE id = ?'),
+      episodeById: db.prepare(
+        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
+           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.id = ?`,
+      ),
+      threadRoot: db.prepare(
+        'SELECT * FROM dms WHERE email = ? AND deploy_id = ? AND created_at >= ? AND id < ? ORDER BY id LIMIT 1',
+      ),
+      dmDelivered: db.prepare('SELECT delivered FROM dms WHERE id = ?'),
+      setDmDelivered: db.prepare('UPDATE dms SET delivered = ? WHERE id = ?'),
+      pageDelivered: db.prepare('SELECT delivered FROM pages WHERE id = ?'),
+      feedbackOf: db.prepare(
+        `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
+         FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = ?`,
+      ),
+      setFeedback: db.prepare('UPDATE decisions SET feedback = ? WHERE episode_id = ?'),
       upsertUnmapped: db.prepare(
         `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
@@ -186,6 +214,79 @@ class SqliteStore implements Store {
     return row && toDeploy(row);
   }
 
+  private rolloutStatements?: ReturnType<typeof prepareRolloutQueries>;
+  private get rq() {
+    this.rolloutStatements ??= prepareRolloutQueries(this.db);
+    return this.rolloutStatements;
+  }
+
+  async rolloutOf(id: string) {
+    const row = this.q.deployById.get(id) as Row | undefined;
+    if (!row) return undefined;
+    const target = toDeploy(row);
+    const key = [target.service, target.environment, kindOf(target), subjectOf(target)];
+    const position = [target.at, target.receivedAt, target.id];
+    // Walk away from the event in both directions until another version of the same subject shows up.
+    const earlier: Deploy[] = [];
+    for (const r of this.rq.before.iterate(...key, ...position) as Iterable<Row>) {
+      const d = toDeploy(r);
+      if (d.version !== target.version) break;
+      earlier.unshift(d);
+    }
+    const later: Deploy[] = [];
+    let supersededBy: Deploy | undefined;
+    for (const r of this.rq.after.iterate(...key, ...position) as Iterable<Row>) {
+      const d = toDeploy(r);
+      if (d.version !== target.version) {
+        supersededBy = d;
+        break;
+      }
+      later.push(d);
+    }
+    const events = [...earlier, target, ...later];
+    return supersededBy ? { events, supersededBy } : { events };
+  }
+
+  async episodesAttributedTo(deployIds: readonly string[]) {
+    return (this.rq.attributed.all(JSON.stringify(deployIds)) as Row[]).map(toEpisode);
+  }
+
+  async hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }) {
+    const deployFilters = ['at >= ?', 'at < ?'];
+    const episodeFilters = ['e.starts_at_ms >= ?', 'e.starts_at_ms < ?'];
+    const args: unknown[] = [q.since, q.until];
+    if (q.service !== undefined) {
+      deployFilters.push('service = ?');
+      episodeFilters.push('d.service = ?');
+      args.push(q.service);
+    }
+    if (q.environment !== undefined) {
+      deployFilters.push('environment = ?');
+      episodeFilters.push('d.environment = ?');
+      args.push(q.environment);
+    }
+    const events = (
+      this.db.prepare(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
+    ).map(toDeploy);
+    const feedbackRecorded = this.rq.hasFeedback.get() !== undefined;
+    const notMine = feedbackRecorded ? `json_extract(d.feedback, '$.kind') = 'not_my_change'` : '0';
+    const rows = this.db
+      .prepare(
+        `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
+         WHERE ${episodeFilters.join(' AND ')}`,
+      )
+      .all(...args) as Row[];
+    const episodes = rows.map((r) => {
+      const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
+      if (r.service !== null) ep.service = r.service as string;
+      if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
+      if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
+      return ep;
+    });
+    return { events, episodes, feedbackRecorded };
+  }
+
   async listDeploys(query: { service?: string; environment?: string; since?: number; limit: number }) {
     const filters: [string, unknown][] = [];
     if (query.service !== undefined) filters.push(['service = ?', query.service]);
@@ -195,6 +296,43 @@ class SqliteStore implements Store {
     const args = filters.map(([, arg]) => arg);
     const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, query.limit) as Row[]).map(toDeploy);
+  }
+
+  async deploysBetween(query: TimelineQuery) {
+    const sql = `SELECT * FROM deploys WHERE at BETWEEN @from AND @to${timelineFilters(query, '')}
+      ORDER BY at DESC, received_at DESC LIMIT @limit`;
+    return (this.timelineStatement(sql).all(timelineArgs(query)) as Row[]).map(toDeploy);
+  }
+
+  async episodesBetween(query: TimelineQuery) {
+    // The first condition is the expression of the episodes_by_end index, written the same way so it is used.
+    const sql = `SELECT e.*, d.* FROM episodes e JOIN decisions d ON d.episode_id = e.id
+      WHERE ifnull(e.ends_at_ms, 9223372036854775807) >= @from AND e.starts_at_ms <= @to${timelineFilters(query, 'd.')}
+      ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT @limit`;
+    return (this.timelineStatement(sql).all(timelineArgs(query)) as Row[]).map(toEpisode);
+  }
+
+  async serviceNames() {
+    // A skip scan over the (service, ...) indexes: one seek per distinct service, not one row per deploy.
+    const sql = `WITH RECURSIVE
+      ds(s) AS (SELECT min(service) FROM deploys
+        UNION ALL SELECT (SELECT min(service) FROM deploys WHERE service > ds.s) FROM ds WHERE ds.s IS NOT NULL),
+      es(s) AS (SELECT min(service) FROM decisions
+        UNION ALL SELECT (SELECT min(service) FROM decisions WHERE service > es.s) FROM es WHERE es.s IS NOT NULL)
+      SELECT s FROM ds WHERE s IS NOT NULL UNION SELECT s FROM es WHERE s IS NOT NULL ORDER BY s LIMIT 1000`;
+    return (this.timelineStatement(sql).all() as { s: string }[]).map((r) => r.s);
+  }
+
+  private readonly timelineStatements = new Map<string, Database.Statement>();
+
+  /** The timeline's statements differ by which filters are set: each shape is prepared once. */
+  private timelineStatement(sql: string): Database.Statement {
+    let stmt = this.timelineStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.timelineStatements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   async findDeployCandidates(q: {
@@ -243,9 +381,16 @@ class SqliteStore implements Store {
             if (alert.status === 'firing') {
               for (const pageId of this.joinPages(group.groupKey, episodeId, decision, now)) touched.add(pageId);
             }
+            for (const email of decision.notify) {
+              const dm = this.q.insertDm.run(episodeId, email, decision.deployId ?? null, now);
+              if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
+            }
           } else if (existing.status === 'firing' && alert.status === 'resolved') {
             this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
             result.resolved++;
+            for (const { id } of this.q.dmsOfEpisode.all(existing.id) as { id: number }[]) {
+              this.q.enqueue.run('dm', String(id), now, now);
+            }
             for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
               const pageId = page.id as number;
               const { n } = this.q.firingMembers.get(pageId) as { n: number };
@@ -305,7 +450,12 @@ class SqliteStore implements Store {
   }
 
   /** Adds a new firing episode to the open page of each of its targets, opening pages where there is none. */
-  private joinPages(groupKey: string, episodeId: number, decision: Decision, now: number): number[] {
+  private joinPages(
+    groupKey: string,
+    episodeId: number,
+    decision: Pick<Decision, 'service' | 'environment' | 'targets'>,
+    now: number,
+  ): number[] {
     const service = decision.service ?? '';
     return decision.targets.map((t) => {
       const target = targetKey(t);
@@ -331,10 +481,11 @@ class SqliteStore implements Store {
     });
   }
 
-  async dueOutbox(now: number, limit: number): Promise<OutboxItem[]> {
-    return (this.q.due.all(now, limit) as Row[]).map((r) => ({
+  async dueOutbox(now: number, limit: number, kinds: readonly OutboxKind[] = ALL_KINDS): Promise<OutboxItem[]> {
+    const sql = `SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')}) ORDER BY due_at, id LIMIT ?`;
+    return (this.cached(sql).all(now, ...kinds, limit) as Row[]).map((r) => ({
       id: r.id as number,
-      kind: r.kind as OutboxItem['kind'],
+      kind: r.kind as OutboxKind,
       ref: r.ref as string,
       generation: r.generation as number,
       attempts: r.attempts as number,
@@ -343,9 +494,73 @@ class SqliteStore implements Store {
     }));
   }
 
-  async nextDueAt() {
-    const { due } = this.q.nextDue.get() as { due: number | null };
+  async nextDueAt(kinds: readonly OutboxKind[] = ALL_KINDS) {
+    const sql = `SELECT MIN(due_at) AS due FROM outbox WHERE kind IN (${kinds.map(() => '?').join(',')})`;
+    const { due } = this.cached(sql).get(...kinds) as { due: number | null };
     return due ?? undefined;
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Statements whose SQL depends on an argument list (kinds), prepared once per shape. */
+  private cached(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  async dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined> {
+    const row = this.q.dmById.get(dmId) as Row | undefined;
+    if (!row) return undefined;
+    const dm = toDm(row);
+    const episodeRow = this.q.episodeById.get(dm.episodeId) as Row | undefined;
+    if (!episodeRow) return undefined;
+    const episode = toEpisode(episodeRow);
+    const pages = (this.q.pagesOfEpisode.all(dm.episodeId) as Row[]).map(toPage);
+    const context: DmContext = { dm, episode, pages };
+    if (dm.deployId !== undefined) {
+      const root = this.q.threadRoot.get(dm.email, dm.deployId, dm.createdAt - threadWindowMs, dm.id) as
+        | Row
+        | undefined;
+      if (root) context.threadRoot = toDm(root);
+    }
+    return context;
+  }
+
+  async updateDm(dmId: number, patch: Record<string, string>) {
+    this.db.transaction(() => this.mergeDelivered('dm', dmId, patch)).immediate();
+  }
+
+  async recordNotMine(episodeId: number, by: string, now: number) {
+    return this.db
+      .transaction(() => {
+        const row = this.q.feedbackOf.get(episodeId) as
+          | { feedback: string | null; status: string; group_key: string; service: string | null; environment: string }
+          | undefined;
+        if (!row || row.feedback !== null) return { recorded: false };
+        this.q.setFeedback.run(JSON.stringify({ kind: 'not_my_change', by, at: now }), episodeId);
+        if (row.status === 'firing') {
+          const oncall = { service: row.service ?? undefined, environment: row.environment, targets: [ONCALL_TARGET] };
+          for (const pageId of this.joinPages(row.group_key, episodeId, oncall, now)) {
+            this.q.enqueue.run('page', String(pageId), now, now);
+          }
+        }
+        return { recorded: true };
+      })
+      .immediate();
+  }
+
+  /** Merges a delivery state patch into a page's or a DM's `delivered` JSON. */
+  private mergeDelivered(kind: OutboxKind, id: number, patch: Record<string, string>) {
+    const table = kind === 'page' ? this.q.pageDelivered : kind === 'dm' ? this.q.dmDelivered : undefined;
+    const setter = kind === 'page' ? this.q.setDelivered : kind === 'dm' ? this.q.setDmDelivered : undefined;
+    if (!table || !setter) return;
+    const current = table.get(id) as { delivered: string } | undefined;
+    if (!current) return;
+    setter.run(JSON.stringify({ ...JSON.parse(current.delivered), ...patch }), id);
   }
 
   async pageWithMembers(pageId: number) {
@@ -371,11 +586,7 @@ class SqliteStore implements Store {
           attempt.detail,
           Math.round(attempt.durationMs),
         );
-        if (next.delivered && item.kind === 'page') {
-          const row = this.q.pageById.get(Number(item.ref)) as Row | undefined;
-          const merged = { ...JSON.parse((row?.delivered as string) ?? '{}'), ...next.delivered };
-          this.q.setDelivered.run(JSON.stringify(merged), Number(item.ref));
-        }
+        if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
         if (next.retryAt !== undefined) {
           this.q.reschedule.run(next.retryAt, item.id);
           return;
@@ -418,6 +629,20 @@ class SqliteStore implements Store {
   }
 }
 
+function timelineFilters(q: TimelineQuery, table: string): string {
+  return `${q.service === undefined ? '' : ` AND ${table}service = @service`}${q.environment === undefined ? '' : ` AND ${table}environment = @environment`}`;
+}
+
+function timelineArgs(q: TimelineQuery): Record<string, unknown> {
+  return {
+    from: q.from,
+    to: q.to,
+    limit: q.limit,
+    ...(q.service === undefined ? {} : { service: q.service }),
+    ...(q.environment === undefined ? {} : { environment: q.environment }),
+  };
+}
+
 function deployRow(d: Deploy) {
   return {
     id: d.id,
@@ -431,6 +656,10 @@ function deployRow(d: Deploy) {
     at: d.at,
     received_at: d.receivedAt,
     changes: JSON.stringify(d.changes),
+    kind: kindOf(d),
+    flag: d.flag ? JSON.stringify(d.flag) : null,
+    config: d.config ? JSON.stringify(d.config) : null,
+    subject: subjectOf(d),
   };
 }
 
@@ -448,6 +677,9 @@ function toDeploy(r: Row): Deploy {
   };
   if (r.previous_version !== null) d.previousVersion = r.previous_version as string;
   if (r.percent !== null) d.percent = r.percent as number;
+  d.kind = (r.kind as ChangeKind | undefined) ?? 'deploy';
+  if (r.flag) d.flag = JSON.parse(r.flag as string);
+  if (r.config) d.config = JSON.parse(r.config as string);
   return d;
 }
 
@@ -466,6 +698,7 @@ function toEpisode(r: Row): EpisodeRecord {
   };
   if (r.service !== null) decision.service = r.service as string;
   if (r.deploy_id !== null) decision.deployId = r.deploy_id as string;
+  if (typeof r.feedback === 'string') decision.feedback = JSON.parse(r.feedback);
   const e: EpisodeRecord = {
     id: r.id as number,
     fingerprint: r.fingerprint as string,
@@ -484,6 +717,18 @@ function toEpisode(r: Row): EpisodeRecord {
   };
   if (r.ends_at_ms !== null) e.endsAtMs = r.ends_at_ms as number;
   return e;
+}
+
+function toDm(r: Row): DmRecord {
+  const dm: DmRecord = {
+    id: r.id as number,
+    episodeId: r.episode_id as number,
+    email: r.email as string,
+    createdAt: r.created_at as number,
+    delivered: JSON.parse(r.delivered as string),
+  };
+  if (r.deploy_id !== null) dm.deployId = r.deploy_id as string;
+  return dm;
 }
 
 function toPage(r: Row): PageRecord {
@@ -513,5 +758,26 @@ function toDelivery(r: Row): DeliveryRecord {
     outcome: r.outcome as DeliveryRecord['outcome'],
     detail: r.detail as string,
     durationMs: r.duration_ms as number,
+  };
+}
+
+/** The statements of the canary gate and the hygiene numbers (issue 5), prepared on first use. */
+function prepareRolloutQueries(db: Database.Database) {
+  const sameSubject = 'service = ? AND environment = ? AND kind = ? AND subject = ?';
+  return {
+    before: db.prepare(
+      `SELECT * FROM deploys WHERE ${sameSubject} AND (at, received_at, id) < (?, ?, ?)
+       ORDER BY at DESC, received_at DESC, id DESC`,
+    ),
+    after: db.prepare(
+      `SELECT * FROM deploys WHERE ${sameSubject} AND (at, received_at, id) > (?, ?, ?)
+       ORDER BY at, received_at, id`,
+    ),
+    attributed: db.prepare(
+      `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
+       WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,
+    ),
+    // The feedback column comes with Slack's "Not my change" button; without it there is nothing to count.
+    hasFeedback: db.prepare(`SELECT 1 FROM pragma_table_info('decisions') WHERE name = 'feedback'`),
   };
 }

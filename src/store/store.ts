@@ -1,4 +1,5 @@
 import type { DeployCandidates } from '../core/correlate.js';
+import type { HygieneFacts } from '../core/stats.js';
 import type { Alert, AlertGroup, AlertStatus, Decision, Deploy, Target } from '../core/types.js';
 
 // The storage port. Async so that a PostgreSQL adapter can implement it later without touching the core or
@@ -20,7 +21,34 @@ export interface EpisodeRecord {
   externalURL: string;
   firstSeenAt: number;
   lastSeenAt: number;
-  decision: Decision & { decidedAt: number };
+  decision: Decision & { decidedAt: number; feedback?: Feedback };
+}
+
+/** What a person told changepager about a decision. */
+export interface Feedback {
+  kind: 'not_my_change';
+  /** Who said so: an email when known, else the Slack user id. */
+  by: string;
+  at: number;
+}
+
+/** A DM to one person about one episode; `delivered` holds Slack's channel and ts once posted. */
+export interface DmRecord {
+  id: number;
+  episodeId: number;
+  email: string;
+  deployId?: string;
+  createdAt: number;
+  delivered: Record<string, string>;
+}
+
+export interface DmContext {
+  dm: DmRecord;
+  episode: EpisodeRecord;
+  /** The pages the episode is on, for the PagerDuty links. */
+  pages: PageRecord[];
+  /** The earliest DM to the same person about the same deploy within the thread window, if not this one. */
+  threadRoot?: DmRecord;
 }
 
 export type PageStatus = 'open' | 'resolved';
@@ -50,8 +78,11 @@ export interface PageWithMembers {
   members: EpisodeRecord[];
 }
 
-/** page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event. */
-export type OutboxKind = 'page' | 'change';
+/**
+ * page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event;
+ * dm: post or update a person's Slack DM about an episode.
+ */
+export type OutboxKind = 'page' | 'change' | 'dm';
 
 export interface OutboxItem {
   id: number;
@@ -107,6 +138,16 @@ export interface DeployQuery {
   limit: number;
 }
 
+/** A time range of the timeline page (src/ui), with its filters. */
+export interface TimelineQuery {
+  /** Epoch ms; both ends inclusive. */
+  from: number;
+  to: number;
+  service?: string;
+  environment?: string;
+  limit: number;
+}
+
 export interface UnmappedPerson {
   who: string;
   reason: string;
@@ -128,6 +169,22 @@ export interface Store {
   saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
   getDeploy(id: string): Promise<Deploy | undefined>;
   listDeploys(query: DeployQuery): Promise<Deploy[]>;
+  /**
+   * The stage events of the rollout change event `id` belongs to, oldest first: the events of its service,
+   * environment, kind and subject (core/change.ts subjectOf) next to it in time that carry the same version.
+   * `supersededBy` is the first later event of that subject with another version. Undefined for an unknown id.
+   */
+  rolloutOf(id: string): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
+  /** Alert episodes whose decision names one of these change events. */
+  episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
+  /** What /v1/stats counts: the change events with `at`, and the decided episodes started, in [since, until). */
+  hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }): Promise<HygieneFacts>;
+  /** Deploys with `at` in [from, to], latest first. */
+  deploysBetween(query: TimelineQuery): Promise<Deploy[]>;
+  /** Alert episodes with their decisions that were firing at some moment of [from, to], latest start first. */
+  episodesBetween(query: TimelineQuery): Promise<EpisodeRecord[]>;
+  /** Every service with a deploy or an alert decision stored, sorted. */
+  serviceNames(): Promise<string[]>;
   findDeployCandidates(q: {
     service: string;
     environment: string;
@@ -145,9 +202,9 @@ export interface Store {
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
   alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
 
-  /** Outbox rows due at `now`, oldest first. */
-  dueOutbox(now: number, limit: number): Promise<OutboxItem[]>;
-  nextDueAt(): Promise<number | undefined>;
+  /** Outbox rows of these kinds due at `now`, oldest first. */
+  dueOutbox(now: number, limit: number, kinds?: readonly OutboxKind[]): Promise<OutboxItem[]>;
+  nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
   pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
   /**
    * Records a delivery attempt and what follows from it, in one transaction: `delivered` is merged into the
@@ -159,6 +216,14 @@ export interface Store {
     attempt: AttemptRecord,
     next: { retryAt?: number; delivered?: Record<string, string> },
   ): Promise<void>;
+  dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined>;
+  /** Merges state into a DM's delivery record (an acknowledgement, say) outside a delivery attempt. */
+  updateDm(dmId: number, patch: Record<string, string>): Promise<void>;
+  /**
+   * Records "not my change" on the episode's decision and, while the episode fires, adds it to the on-call
+   * page of its group, all in one transaction. `recorded: false` when the feedback was already there.
+   */
+  recordNotMine(episodeId: number, by: string, now: number): Promise<{ recorded: boolean }>;
   /** Counts a person changepager could not reach by name (no email, no PagerDuty user). */
   recordUnmapped(who: string, reason: string, now: number): Promise<void>;
   listUnmapped(): Promise<UnmappedPerson[]>;

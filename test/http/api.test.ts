@@ -190,6 +190,14 @@ describe('HTTP API', () => {
       expect(problems.map((p: { path: string }) => p.path)).toContain('changes.0.commit.url');
     });
 
+    it('rejects an `at` it could not store exactly (ten fractional digits) instead of using the time received', async () => {
+      const res = await post('/v1/deploys', designDeploy({ at: '2026-11-26T11:02:00.1234567891Z' }));
+      expect(res.status).toBe(400);
+      expect(res.body.details.problems).toEqual([
+        { path: 'at', message: 'must be RFC 3339 with at most nine fractional digits' },
+      ]);
+    });
+
     it('fills the documented defaults: environment from config, stage full, at = time received', async () => {
       const res = await post('/v1/deploys', {
         service: 'cart',

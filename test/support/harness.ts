@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import type { PageNotifier } from '../../src/deliver/notifier.js';
 import { createLogger } from '../../src/log.js';
 import { type Composed, compose } from '../../src/main.js';
 
@@ -34,13 +33,7 @@ export interface Harness extends Composed {
  * over nothing: it is the whole config file) and CHANGEPAGER_TOKEN set to TOKEN unless env says otherwise.
  */
 export function createHarness(
-  opts: {
-    yaml?: string;
-    env?: Record<string, string | undefined>;
-    now?: () => number;
-    notifier?: PageNotifier;
-    dir?: string;
-  } = {},
+  opts: { yaml?: string; env?: Record<string, string | undefined>; now?: () => number; dir?: string } = {},
 ): Harness {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'changepager-test-'));
   const dbPath = join(dir, 'changepager.db');
@@ -52,7 +45,6 @@ export function createHarness(
     config,
     log,
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.notifier ? { notifier: opts.notifier } : {}),
   });
   return {
     ...composed,

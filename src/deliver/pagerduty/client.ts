@@ -54,7 +54,12 @@ export interface PagerDutyClient {
   sendEvent(body: EventBody): Promise<HttpOutcome<{ dedup_key?: string }>>;
   sendChange(body: ChangeBody): Promise<HttpOutcome<unknown>>;
   createIncident(incident: Record<string, unknown>): Promise<HttpOutcome<{ incident: IncidentRef }>>;
-  updateIncident(id: string, incident: Record<string, unknown>): Promise<HttpOutcome<{ incident: IncidentRef }>>;
+  /** `from` acts as that PagerDuty user (an acknowledgement from Slack); the configured From otherwise. */
+  updateIncident(
+    id: string,
+    incident: Record<string, unknown>,
+    from?: string,
+  ): Promise<HttpOutcome<{ incident: IncidentRef }>>;
   addNote(id: string, content: string): Promise<HttpOutcome<unknown>>;
   requestResponders(id: string, body: Record<string, unknown>): Promise<HttpOutcome<unknown>>;
   findIncidentsByKey(key: string): Promise<HttpOutcome<{ incidents: IncidentRef[] }>>;
@@ -87,7 +92,7 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
     }
   }
 
-  function rest<T>(method: string, path: string, data?: object, query?: Record<string, string>) {
+  function rest<T>(method: string, path: string, data?: object, query?: Record<string, string>, from = config.from) {
     return exchange<T>(
       () =>
         api({
@@ -96,7 +101,7 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
           ...(config.apiToken ? { token: config.apiToken } : {}),
           ...(data ? { data } : {}),
           ...(query ? { queryParameters: query } : {}),
-          headers: config.from ? { From: config.from } : {},
+          headers: from ? { From: from } : {},
           ...common(),
         } as Parameters<typeof api>[0]) as unknown as Promise<PdjsResponse>,
     );
@@ -113,7 +118,8 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
         change({ server: config.eventsHost, data: body as never, ...common() } as Parameters<typeof change>[0]),
       ),
     createIncident: (incident) => rest('POST', '/incidents', { incident }),
-    updateIncident: (id, incident) => rest('PUT', `/incidents/${encodeURIComponent(id)}`, { incident }),
+    updateIncident: (id, incident, from) =>
+      rest('PUT', `/incidents/${encodeURIComponent(id)}`, { incident }, undefined, from ?? config.from),
     addNote: (id, content) => rest('POST', `/incidents/${encodeURIComponent(id)}/notes`, { note: { content } }),
     requestResponders: (id, body) => rest('POST', `/incidents/${encodeURIComponent(id)}/responder_requests`, body),
     findIncidentsByKey: (key) => rest('GET', '/incidents', undefined, { incident_key: key }),

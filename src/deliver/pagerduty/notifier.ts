@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { type Config, type PagerDutyConfig, pagerdutyFor, policyFor } from '../../config/load.js';
+import { describeChange, kindOf } from '../../core/change.js';
 import { compareLink } from '../../core/links.js';
 import type { Deploy } from '../../core/types.js';
 import type { Metrics } from '../../metrics.js';
@@ -281,15 +282,17 @@ export function changeEventHandler(deps: {
       const res = await deps.client.sendChange({
         routing_key: routingKey,
         payload: {
-          summary:
-            `${deploy.service} ${deploy.version} deployed to ${deploy.environment} (${deploy.stage}) by ${who}`.slice(
-              0,
-              1024,
-            ),
+          summary: (kindOf(deploy) === 'deploy'
+            ? `${deploy.service} ${deploy.version} deployed to ${deploy.environment} (${deploy.stage}) by ${who}`
+            : `${deploy.service} ${describeChange(deploy)} in ${deploy.environment} (${deploy.stage}) by ${who}`
+          ).slice(0, 1024),
           source: 'changepager',
           timestamp: new Date(deploy.at).toISOString(),
           custom_details: {
             deploy_id: deploy.id,
+            kind: kindOf(deploy),
+            ...(deploy.flag ? { flag: deploy.flag } : {}),
+            ...(deploy.config ? { config: deploy.config } : {}),
             version: deploy.version,
             previous_version: deploy.previousVersion ?? null,
             stage: deploy.stage,

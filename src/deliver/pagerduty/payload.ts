@@ -1,3 +1,4 @@
+import { describeChange, kindOf } from '../../core/change.js';
 import { hostOfInstance } from '../../core/correlate.js';
 import { clockUtc } from '../../core/time.js';
 import type { Deploy } from '../../core/types.js';
@@ -174,6 +175,9 @@ function alertDetails(m: EpisodeRecord) {
 function deployDetails(d: Deploy) {
   return {
     id: d.id,
+    kind: kindOf(d),
+    ...(d.flag ? { flag: d.flag } : {}),
+    ...(d.config ? { config: d.config } : {}),
     service: d.service,
     environment: d.environment,
     version: d.version,
@@ -198,9 +202,12 @@ function alertLines(m: EpisodeRecord): string[] {
 
 function deployLines(d: Deploy): string[] {
   const stage = d.stage === 'full' ? 'full rollout' : `${d.stage}${d.percent !== undefined ? ` ${d.percent}%` : ''}`;
-  const lines = [
-    `Deploy: ${d.service} ${d.version}${d.previousVersion ? ` (was ${d.previousVersion})` : ''} to ${d.environment}, ${stage}, at ${clockUtc(d.at)} (id ${d.id})`,
-  ];
+  // A flag flip or config change reads as what it is ("flag new-checkout turned on"), not as a version.
+  const what =
+    kindOf(d) === 'deploy'
+      ? `Deploy: ${d.service} ${d.version}${d.previousVersion ? ` (was ${d.previousVersion})` : ''} to ${d.environment}`
+      : `Change: ${d.service} ${describeChange(d)} in ${d.environment}`;
+  const lines = [`${what}, ${stage}, at ${clockUtc(d.at)} (id ${d.id})`];
   for (const c of d.changes) {
     const who = c.author.email ?? c.author.login ?? c.author.name ?? 'unknown';
     const merged = c.mergedBy ? `, merged by ${c.mergedBy.email ?? c.mergedBy.login}` : '';

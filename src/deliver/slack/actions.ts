@@ -1,0 +1,229 @@
+import {
+  App,
+  type BlockAction,
+  type Logger as BoltLogger,
+  type ButtonAction,
+  ExpressReceiver,
+  LogLevel,
+} from '@slack/bolt';
+import express, { type RequestHandler, type Router } from 'express';
+import type { Logger } from 'pino';
+import { type PagerDutyConfig, pagerdutyFor } from '../../config/load.js';
+import { ApiError } from '../../errors.js';
+import type { PageRecord } from '../../store/store.js';
+import type { PagerDutyClient } from '../pagerduty/client.js';
+import { type SlackClient, slackClientOptions } from './client.js';
+import { ACTIONS, type DmView, dmMessage } from './messages.js';
+import { loadDmView, type SlackDeps } from './notifier.js';
+
+// The DM's buttons, through Bolt. In http mode Bolt's ExpressReceiver is mounted at POST /slack/events in our
+// own express app (before any body parser: it verifies the signature over the raw body); in socket mode Bolt
+// connects out to Slack instead. Every listener acks first (Slack allows 3 s), then does the work.
+
+/** Slack's replay window (https://api.slack.com/authentication/verifying-requests-from-slack). */
+const MAX_SKEW_S = 5 * 60;
+
+export interface InteractivityDeps extends SlackDeps {
+  pd?: { config: PagerDutyConfig; client: PagerDutyClient };
+  /** Wakes the outbox after "not my change" enqueued an on-call page. */
+  kick: () => void;
+}
+
+export interface SlackInteractivity {
+  /** http mode: the router to mount at the app's root. */
+  router?: Router;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createSlackInteractivity(deps: InteractivityDeps): SlackInteractivity {
+  const { slack, log } = deps;
+  const logger = boltLogger(log);
+  const common = { token: slack.botToken, logger, logLevel: LogLevel.INFO, clientOptions: slackClientOptions(slack) };
+  const ids = slack.botId && slack.botUserId ? { botId: slack.botId, botUserId: slack.botUserId } : {};
+  let receiver: ExpressReceiver | undefined;
+  let app: App;
+  if (slack.mode === 'socket') {
+    app = new App({ ...common, ...ids, appToken: slack.appToken as string, socketMode: true });
+  } else {
+    receiver = new ExpressReceiver({
+      signingSecret: slack.signingSecret as string,
+      endpoints: '/slack/events',
+      processBeforeResponse: false,
+      logger,
+    });
+    app = new App({ ...common, ...ids, receiver });
+  }
+  registerListeners(app, deps);
+  app.error(async (err) => {
+    log.error({ err: { message: err.message, code: err.code } }, 'slack: a listener failed');
+  });
+
+  if (!receiver)
+    return { start: () => app.start().then(() => undefined), stop: () => app.stop().then(() => undefined) };
+  // Bolt rejects stale timestamps but accepts any future one; a replay window is two-sided, so check first.
+  const router = express.Router();
+  router.post('/slack/events', freshnessGuard(deps.now));
+  router.use(receiver.router);
+  return { router, start: async () => undefined, stop: async () => undefined };
+}
+
+function freshnessGuard(now: () => number): RequestHandler {
+  return (req, _res, next) => {
+    const ts = Number(req.get('x-slack-request-timestamp'));
+    if (!Number.isFinite(ts) || Math.abs(now() / 1000 - ts) > MAX_SKEW_S) {
+      return next(new ApiError('unauthorized', 'The Slack request timestamp is missing or more than 5 minutes off.'));
+    }
+    next();
+  };
+}
+
+function registerListeners(app: App, deps: InteractivityDeps) {
+  const { store, slack, now, log } = deps;
+
+  async function ephemeral(client: SlackClient, body: BlockAction, text: string) {
+    const channel = body.channel?.id ?? body.container?.channel_id;
+    if (!channel) return;
+    await client.chat.postEphemeral({ channel, user: body.user.id, text }).catch((err: Error) => {
+      log.warn({ err: { message: err.message } }, 'slack: cannot answer a click');
+    });
+  }
+
+  /** Redraws the DM from the store, so its buttons and status line say what is true now. */
+  async function redraw(client: SlackClient, view: DmView) {
+    const fresh = await loadDmView(deps, view.dm.id, slack.threadWindowMs);
+    const { channel, ts } = view.dm.delivered;
+    if (!fresh || !channel || !ts) return;
+    const message = dmMessage(fresh);
+    await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks });
+  }
+
+  /** The clicked DM, or a polite answer when it is unknown or its alert is over. */
+  async function clicked(body: BlockAction<ButtonAction>, client: SlackClient): Promise<DmView | undefined> {
+    const dmId = Number(body.actions[0]?.value);
+    const view = Number.isInteger(dmId) ? await loadDmView(deps, dmId, slack.threadWindowMs) : undefined;
+    if (!view) {
+      await ephemeral(
+        client,
+        body,
+        'changepager no longer knows this message, so there is nothing to do. Sorry about that.',
+      );
+      return undefined;
+    }
+    if (view.episode.status === 'resolved') {
+      await ephemeral(client, body, 'This alert has already resolved, so there is nothing left to do.');
+      return undefined;
+    }
+    return view;
+  }
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.ack, async ({ ack, body, client }) => {
+    await ack();
+    const view = await clicked(body, client);
+    if (!view) return;
+    if (view.dm.delivered.acked_by) {
+      await ephemeral(client, body, 'This alert is already acknowledged.');
+      return;
+    }
+    const email = await deps.directory.emailOf(body.user.id);
+    const result = await acknowledge(view, email, deps);
+    if (!result.ok) {
+      await ephemeral(
+        client,
+        body,
+        `Could not acknowledge it in PagerDuty (${result.detail}). Please open the incident in PagerDuty.`,
+      );
+      return;
+    }
+    await store.updateDm(view.dm.id, { acked_by: body.user.id, acked_at: String(now()) });
+    log.info({ dm: view.dm.id, by: email ?? body.user.id, detail: result.detail }, 'acknowledged from Slack');
+    await redraw(client, view);
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.notMine, async ({ ack, body, client }) => {
+    await ack();
+    const view = await clicked(body, client);
+    if (!view) return;
+    const email = await deps.directory.emailOf(body.user.id);
+    const { recorded } = await store.recordNotMine(view.episode.id, email ?? body.user.id, now());
+    deps.kick();
+    if (!recorded) {
+      await ephemeral(client, body, 'Already noted: on-call has been paged for this alert.');
+      return;
+    }
+    deps.metrics.feedback.inc({ kind: 'not_my_change', service: view.episode.decision.service ?? '' });
+    log.info(
+      { dm: view.dm.id, episode: view.episode.id, by: email ?? body.user.id },
+      '"not my change": paging on-call',
+    );
+    await redraw(client, view);
+  });
+
+  // A link button still sends a block_actions event; it only needs its ack.
+  app.action(ACTIONS.open, async ({ ack }) => {
+    await ack();
+  });
+
+  // Anything else (an old message's button, a button from another app version): answer, never leave it hanging.
+  const known = new RegExp(`^(?!(${Object.values(ACTIONS).join('|')})$)`);
+  app.action<BlockAction<ButtonAction>>({ action_id: known }, async ({ ack, body, client }) => {
+    await ack();
+    await ephemeral(
+      client,
+      body,
+      'changepager does not know this button (it may be from an older message). Nothing was done.',
+    );
+  });
+}
+
+/** Acknowledges the page that reached this person (else any open page of the alert) in PagerDuty. */
+async function acknowledge(
+  view: DmView,
+  email: string | undefined,
+  deps: InteractivityDeps,
+): Promise<{ ok: boolean; detail: string }> {
+  const open = view.pages.filter((p) => p.status === 'open');
+  const page: PageRecord | undefined =
+    open.find((p) => p.target.kind === 'person' && p.target.email === view.dm.email) ?? open[0];
+  if (!page) return { ok: false, detail: 'no open page for this alert' };
+  if (!deps.pd) return { ok: true, detail: 'no PagerDuty configured: acknowledgement recorded only' };
+  const { client, config } = deps.pd;
+  if (page.delivered.incident) {
+    const res = await client.updateIncident(
+      page.delivered.incident,
+      { type: 'incident_reference', status: 'acknowledged' },
+      email,
+    );
+    return res.ok
+      ? { ok: true, detail: `incident ${page.delivered.incident} acknowledged` }
+      : { ok: false, detail: res.detail };
+  }
+  const routingKey = pagerdutyFor(config, page.service).routingKey;
+  if (!routingKey || page.delivered.state !== 'triggered')
+    return { ok: false, detail: 'the page has not reached PagerDuty yet' };
+  const res = await client.sendEvent({
+    routing_key: routingKey,
+    event_action: 'acknowledge',
+    dedup_key: page.dedupKey,
+  });
+  return res.ok ? { ok: true, detail: 'alert acknowledged' } : { ok: false, detail: res.detail };
+}
+
+/** Bolt's logger interface over pino. */
+function boltLogger(log: Logger): BoltLogger {
+  const child = log.child({ component: 'slack' });
+  let level = LogLevel.INFO;
+  const text = (msg: unknown[]) =>
+    msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg) => child.debug(text(msg)),
+    info: (...msg) => child.info(text(msg)),
+    warn: (...msg) => child.warn(text(msg)),
+    error: (...msg) => child.error(text(msg)),
+    setLevel: (l) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}

@@ -1,0 +1,181 @@
+import type { types } from '@slack/bolt';
+import { describeChange } from '../../core/change.js';
+import { clockUtc, humanGap } from '../../core/time.js';
+import type { Deploy } from '../../core/types.js';
+import type { DmContext } from '../../store/store.js';
+
+// Pure builders of the DM: Block Kit blocks plus the plain-text fallback Slack shows in notifications.
+// Everything that comes from an alert or a deploy event is escaped (https://api.slack.com/reference/surfaces/formatting#escaping):
+// a label such as "<!channel>" or "<https://evil|docs>" must show as text, never mention anyone or hide a link.
+
+export const ACTIONS = {
+  ack: 'changepager_ack',
+  notMine: 'changepager_not_mine',
+  open: 'changepager_open_pd',
+} as const;
+
+export interface DmView extends DmContext {
+  deploy?: Deploy;
+  /** The filled compare link ("GO HERE"), when the service has a template. */
+  compareUrl?: string;
+}
+
+export interface SlackMessage {
+  text: string;
+  blocks: types.KnownBlock[];
+}
+
+/** Slack's three control characters; the rest of mrkdwn (*, _, ~, `) is formatting, harmless in a mention sense. */
+export function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A link only for http(s) URLs; the URL cannot break out of the <url|text> syntax. */
+export function link(url: string | undefined, text: string): string | undefined {
+  if (!url || !/^https?:\/\//i.test(url)) return undefined;
+  const safe = url.replace(/[<>|\s]/g, (c) => encodeURIComponent(c));
+  return `<${safe}|${escapeText(text)}>`;
+}
+
+const LABELS_SHOWN = ['severity', 'instance', 'pod', 'host', 'env', 'environment', 'namespace', 'job'];
+
+export function dmMessage(view: DmView): SlackMessage {
+  const { episode: e, dm } = view;
+  const d = e.decision;
+  const alertname = e.labels.alertname ?? 'An alert';
+  const service = d.service ?? 'an unnamed service';
+  const resolved = e.status === 'resolved';
+  const role = d.suspects.find((s) => s.email === dm.email)?.role ?? 'author';
+  const deploy = view.deploy;
+  const what = deploy ? deployPhrase(deploy, e.startsAtMs, role) : '';
+
+  const headline = resolved
+    ? `:white_check_mark: Resolved: *${escapeText(alertname)}* on *${escapeText(service)}*${e.endsAtMs ? ` at ${clockUtc(e.endsAtMs)}` : ''}`
+    : `:rotating_light: *${escapeText(alertname)}* is firing on *${escapeText(service)}*${what}`;
+  const blocks: types.KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: headline } }];
+
+  const summary = e.annotations.summary ?? e.annotations.description;
+  const labels = LABELS_SHOWN.filter((l) => e.labels[l]).map((l) => `${l}=${escapeText(e.labels[l] as string)}`);
+  const facts = [
+    summary ? `> ${escapeText(summary)}` : undefined,
+    labels.length > 0 ? `Labels: ${labels.join('  ')}` : undefined,
+    `Started ${clockUtc(e.startsAtMs)}.`,
+  ].filter(Boolean);
+  blocks.push({ type: 'section', text: { type: 'mrkdwn', text: facts.join('\n') } });
+  blocks.push({
+    type: 'section',
+    text: { type: 'mrkdwn', text: `*Why you:* ${escapeText(d.sentence)}\n${whatHappened(view, role)}` },
+  });
+
+  const links = linkLine(view);
+  if (links) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: links } });
+
+  const status = statusLine(view);
+  if (status) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: status }] });
+
+  if (!resolved) {
+    const actions = buttons(view);
+    if (actions.length > 0) blocks.push({ type: 'actions', block_id: `dm:${dm.id}`, elements: actions });
+  }
+  const text = resolved
+    ? `Resolved: ${alertname} on ${service}`
+    : `${alertname} is firing on ${service}${deploy ? ` after ${describeChange(deploy)}` : ''}: ${d.sentence}`;
+  return { text: escapeText(text), blocks };
+}
+
+function deployPhrase(deploy: Deploy, startsAtMs: number, role: 'author' | 'merger'): string {
+  const gap = humanGap(startsAtMs - deploy.at);
+  const whose = role === 'merger' ? 'a change you merged' : 'your change';
+  return `, ${gap} after ${whose}: ${escapeText(describeChange(deploy))} (${escapeText(deploy.stage)})`;
+}
+
+function whatHappened(view: DmView, role: 'author' | 'merger'): string {
+  const d = view.episode.decision;
+  const paged = view.pages.some((p) => p.target.kind === 'person' && p.target.email === view.dm.email);
+  switch (d.reason) {
+    case 'ambiguous_bundle':
+      return `*On-call was paged.* That deploy bundled several changes, yours among them, so changepager could not tell whose change this is. One change per deploy lets it page the right person.`;
+    case 'shadow':
+      return `*On-call was paged.* changepager runs in shadow mode for this service: it would have paged ${d.wouldPage.some((t) => t.kind === 'person' && t.email === view.dm.email) ? 'you' : 'on-call'}.`;
+    case 'author_notified':
+      return `*On-call was paged;* this message is for your information (the service's policy is notify).`;
+    case 'author_outside_working_hours':
+      return `*On-call was paged,* as it is outside your working hours.`;
+    default:
+      if (role === 'merger') return `You merged this change; its author ${paged ? 'and you were' : 'was'} paged.`;
+      return paged ? '*You were paged in PagerDuty.*' : '*On-call was paged.*';
+  }
+}
+
+function linkLine(view: DmView): string | undefined {
+  const change = view.deploy && view.deploy.changes.length === 1 ? view.deploy.changes[0] : undefined;
+  const parts = [
+    link(view.compareUrl, 'GO HERE: compare old and new version'),
+    link(
+      change?.pullRequest?.url,
+      `Pull request${change?.pullRequest?.number ? ` #${change.pullRequest.number}` : ''}`,
+    ),
+    link(change?.commit?.url, `Commit${change?.commit?.sha ? ` ${change.commit.sha.slice(0, 7)}` : ''}`),
+    link(view.episode.annotations.runbook_url, 'Runbook'),
+    link(view.episode.generatorURL, 'Prometheus'),
+    link(incidentUrl(view), 'PagerDuty incident'),
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join('  ·  ') : undefined;
+}
+
+function statusLine(view: DmView): string | undefined {
+  const done = view.dm.delivered;
+  const feedback = view.episode.decision.feedback;
+  const lines: string[] = [];
+  if (feedback)
+    lines.push(`${who(feedback.by)} said this is not their change at ${clockUtc(feedback.at)}; on-call was paged.`);
+  if (done.acked_by) lines.push(`Acknowledged by ${who(done.acked_by)} at ${clockUtc(Number(done.acked_at))}.`);
+  return lines.length > 0 ? lines.join('\n') : undefined;
+}
+
+/** A Slack user id (U…/W…) becomes a mention of that person; anything else is escaped text. */
+function who(by: string): string {
+  return /^[UW][A-Z0-9]+$/.test(by) ? `<@${by}>` : escapeText(by);
+}
+
+function buttons(view: DmView): types.Button[] {
+  const value = String(view.dm.id);
+  const d = view.episode.decision;
+  const open = view.pages.some((p) => p.status === 'open');
+  const out: types.Button[] = [];
+  if (open && !view.dm.delivered.acked_by) {
+    out.push({
+      type: 'button',
+      action_id: ACTIONS.ack,
+      text: { type: 'plain_text', text: 'Acknowledge' },
+      style: 'primary',
+      value,
+    });
+  }
+  if (d.reason !== 'ambiguous_bundle' && !d.feedback) {
+    out.push({
+      type: 'button',
+      action_id: ACTIONS.notMine,
+      text: { type: 'plain_text', text: 'Not my change' },
+      style: 'danger',
+      value,
+    });
+  }
+  const url = incidentUrl(view);
+  if (url && /^https?:\/\//.test(url)) {
+    out.push({
+      type: 'button',
+      action_id: ACTIONS.open,
+      text: { type: 'plain_text', text: 'Open in PagerDuty' },
+      url,
+      value,
+    });
+  }
+  return out;
+}
+
+/** The incident link of the page that reached this person, else of any page of the episode. */
+function incidentUrl(view: DmView): string | undefined {
+  const mine = view.pages.find((p) => p.target.kind === 'person' && p.target.email === view.dm.email);
+  return mine?.delivered.url ?? view.pages.find((p) => p.delivered.url)?.delivered.url;
+}

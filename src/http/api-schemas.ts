@@ -1,0 +1,268 @@
+import { z } from 'zod';
+import type { PolicyMode, ReasonCode } from '../core/types.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
+
+// What the HTTP API answers, as zod schemas: the response half of the OpenAPI document (http/openapi.ts). The
+// request half is the very schemas that validate requests (ingest/, the query schemas). Responses are built by
+// http/views.ts and friends; test/openapi checks every answer of a real service against these, and they are
+// strict (additionalProperties: false), so a field added to a view without being described here fails a test.
+
+const instant = z.iso.datetime().describe('RFC 3339, UTC.');
+const episodeInstant = z.iso.datetime().describe("Alertmanager's startsAt in canonical UTC form, nanoseconds kept.");
+
+const REASONS = [
+  'author_paged',
+  'author_and_oncall_paged',
+  'author_notified',
+  'shadow',
+  'author_outside_working_hours',
+  'ambiguous_bundle',
+  'no_deploy_in_window',
+  'alert_started_before_deploy',
+  'canary_host_mismatch',
+  'no_service_label',
+  'no_person_for_author',
+  'policy_off',
+  'correlation_error',
+] as const satisfies readonly ReasonCode[];
+const POLICIES = ['author', 'author+oncall', 'notify', 'shadow', 'off'] as const satisfies readonly PolicyMode[];
+// A reason code or policy added to core/types.ts without being listed here stops the build.
+const everyReason: Exclude<ReasonCode, (typeof REASONS)[number]> extends never ? true : never = true;
+const everyPolicy: Exclude<PolicyMode, (typeof POLICIES)[number]> extends never ? true : never = true;
+void everyReason;
+void everyPolicy;
+
+export const identitySchema = z.object({
+  email: z.string().optional(),
+  login: z.string().optional(),
+  name: z.string().optional(),
+});
+
+const changeSchema = z.object({
+  author: identitySchema,
+  mergedBy: identitySchema.optional(),
+  commit: z
+    .object({ sha: z.string().optional(), url: z.string().optional(), message: z.string().optional() })
+    .optional(),
+  pullRequest: z
+    .object({ number: z.number().int().optional(), url: z.string().optional(), title: z.string().optional() })
+    .optional(),
+});
+
+const flagValue = z.union([z.boolean(), z.string(), z.number()]);
+
+export const deploySchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['deploy', 'flag', 'config']),
+    service: z.string(),
+    environment: z.string(),
+    version: z.string(),
+    previousVersion: z.string().nullable(),
+    stage: z.enum(['canary', 'partial', 'full']),
+    percent: z.number().nullable(),
+    hosts: z.array(z.string()),
+    at: instant,
+    receivedAt: instant,
+    changes: z.array(changeSchema),
+    flag: z.object({ key: z.string(), from: flagValue.optional(), to: flagValue }).nullable(),
+    config: z.object({ key: z.string().optional(), description: z.string().optional() }).nullable(),
+  })
+  .describe('A stored change event: a deploy, a flag flip or a config change.');
+
+const targetSchema = z.union([
+  z.object({ kind: z.literal('oncall') }),
+  z.object({ kind: z.literal('person'), email: z.string() }),
+]);
+
+export const decisionSchema = z.object({
+  reason: z.enum(REASONS),
+  sentence: z.string(),
+  service: z.string().nullable(),
+  environment: z.string(),
+  policy: z.enum(POLICIES),
+  deployId: z.string().nullable(),
+  suspects: z.array(
+    z.object({ role: z.enum(['author', 'merger']), identity: identitySchema, email: z.string().optional() }),
+  ),
+  targets: z.array(targetSchema),
+  responders: z.array(z.string()),
+  notify: z.array(z.string()),
+  wouldPage: z.array(targetSchema),
+});
+
+const decidedSchema = z.object({
+  fingerprint: z.string(),
+  startsAt: episodeInstant,
+  status: z.enum(['firing', 'resolved']),
+  alertname: z.string().nullable(),
+  decision: decisionSchema,
+});
+
+const labels = z.record(z.string(), z.string());
+
+export const alertHistorySchema = z.object({
+  fingerprint: z.string(),
+  episodes: z.array(
+    z.object({
+      startsAt: episodeInstant,
+      endsAt: instant.nullable(),
+      status: z.enum(['firing', 'resolved']),
+      labels,
+      annotations: labels,
+      generatorURL: z.string(),
+      groupKey: z.string(),
+      receiver: z.string(),
+      externalURL: z.string(),
+      firstSeenAt: instant,
+      lastSeenAt: instant,
+      decision: decisionSchema.extend({
+        decidedAt: instant,
+        feedback: z
+          .object({ kind: z.enum(['not_my_change']), by: z.string(), at: instant })
+          .nullable()
+          .describe('What the person named said about it (Slack: Not my change).'),
+      }),
+      pages: z.array(
+        z.object({
+          id: z.number().int(),
+          target: targetSchema,
+          service: z.string(),
+          status: z.enum(['open', 'resolved']),
+          dedupKey: z.string(),
+          openedAt: instant,
+          resolvedAt: instant.nullable(),
+          delivered: z.record(z.string(), z.string()),
+        }),
+      ),
+      deliveries: z.array(
+        z.object({
+          page: z.string(),
+          attempt: z.number().int(),
+          at: instant,
+          channel: z.string(),
+          outcome: z.enum(['delivered', 'retry', 'failed']),
+          detail: z.string(),
+          durationMs: z.number(),
+        }),
+      ),
+    }),
+  ),
+});
+
+const verdictAlert = z.object({
+  fingerprint: z.string(),
+  alertname: z.string().nullable(),
+  startsAt: episodeInstant,
+  endsAt: instant.nullable(),
+  status: z.enum(['firing', 'resolved']),
+  labels,
+  deployId: z.string().nullable().describe('The stage event the alert was attributed to.'),
+  reason: z.enum(REASONS),
+  sentence: z.string(),
+});
+
+export const verdictSchema = z.object({
+  id: z.string().describe('The id asked about; the verdict is that of its whole rollout.'),
+  verdict: z.enum(['pending', 'healthy', 'failing']),
+  sentence: z.string(),
+  service: z.string(),
+  environment: z.string(),
+  kind: z.enum(['deploy', 'flag', 'config']),
+  version: z.string(),
+  window: z.object({
+    from: instant.describe("The latest stage event's at: every stage restarts the window."),
+    to: instant,
+    observe: z.string(),
+    settle: z.string(),
+    decidedInSeconds: z.number().int().describe('Until the verdict can turn healthy; 0 once decided.'),
+  }),
+  stage: z.object({
+    id: z.string(),
+    stage: z.enum(['canary', 'partial', 'full']),
+    percent: z.number().nullable(),
+    hosts: z.array(z.string()),
+    at: instant,
+  }),
+  rollout: z.array(
+    z.object({
+      id: z.string(),
+      stage: z.enum(['canary', 'partial', 'full']),
+      percent: z.number().nullable(),
+      at: instant,
+    }),
+  ),
+  supersededBy: z.object({ id: z.string(), version: z.string(), at: instant }).nullable(),
+  alerts: z.array(verdictAlert).describe('The alerts that make it fail.'),
+  notJudged: z.array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) })),
+  checkedAt: instant,
+});
+
+export const statsSchema = z.object({
+  since: instant,
+  until: instant,
+  environment: z.string().nullable(),
+  feedbackRecorded: z.boolean().describe('False when this changepager keeps no "not my change" feedback at all.'),
+  services: z.array(
+    z.object({
+      service: z.string(),
+      deploys: z.number().int().describe('Rollouts of code: stage events of one version count once.'),
+      flagChanges: z.number().int(),
+      configChanges: z.number().int(),
+      stageEvents: z.number().int(),
+      singleChangeDeploys: z.number().int(),
+      singleChangeShare: z.number().nullable(),
+      alerts: z.number().int(),
+      attributedAlerts: z.number().int(),
+      attributedByKind: z.object({ deploy: z.number().int(), flag: z.number().int(), config: z.number().int() }),
+      medianSecondsToFirstAlert: z.number().nullable(),
+      notMyChange: z.number().int(),
+    }),
+  ),
+});
+
+export const flaggerResultSchema = z.object({
+  result: z.enum(['recorded', 'repeat', 'ignored']),
+  reason: z.string().nullable(),
+  deploy: deploySchema.nullable(),
+});
+
+export const alertmanagerResultSchema = z.object({
+  accepted: z.number().int(),
+  newEpisodes: z.number().int(),
+  resolved: z.number().int(),
+  repeats: z.number().int(),
+  decisions: z.array(decidedSchema),
+});
+
+export const previewSchema = z.object({ decisions: z.array(decidedSchema) });
+export const deployListSchema = z.object({ deploys: z.array(deploySchema) });
+
+export const unmappedSchema = z.object({
+  people: z.array(
+    z.object({
+      who: z.string(),
+      reason: z.string(),
+      count: z.number().int(),
+      firstSeenAt: instant,
+      lastSeenAt: instant,
+    }),
+  ),
+});
+
+export const errorSchema = z.object({
+  error: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+  details: z
+    .looseObject({ problems: z.array(z.object({ path: z.string(), message: z.string() })).optional() })
+    .nullable(),
+});
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readySchema = z.union([
+  z.object({
+    status: z.literal('ready'),
+    outbox: z.object({ depth: z.number().int(), oldestDueAgeSeconds: z.number() }),
+  }),
+  z.object({ status: z.literal('unavailable'), reason: z.string() }),
+]);

@@ -1,0 +1,81 @@
+import express, { type RequestHandler } from 'express';
+import { type Config, policyFor } from '../config/load.js';
+import { kindOf } from '../core/change.js';
+import { ApiError } from '../errors.js';
+import { flaggerDeploy, flaggerPayload, flaggerStage, flaggerTarget } from '../ingest/flagger.js';
+import { parseBody } from '../ingest/validate.js';
+import type { Pipeline } from '../pipeline.js';
+import type { Store } from '../store/store.js';
+import { type Caller, tokenCheck } from './auth.js';
+import { deployJson } from './views.js';
+
+// POST /v1/deploys/flagger: Flagger's event webhook (ingest/flagger.ts maps its events onto stages).
+//
+// Flagger sends no headers but Content-Type (pkg/controller/webhook.go callWebhook), so besides the usual
+// bearer header this route accepts the token as `metadata.token` in the webhook spec, which Flagger copies into
+// every event it sends. It is registered before the /v1 bearer middleware for that reason, and checks tokens
+// with the same constant-time comparison (http/auth.ts).
+
+export function flaggerRoute(deps: {
+  config: Config;
+  store: Store;
+  pipeline: Pipeline;
+  now: () => number;
+}): RequestHandler[] {
+  const { config, store, pipeline, now } = deps;
+  const check = tokenCheck(config.tokens);
+  const allow = (caller: Caller | undefined) => {
+    if (!caller) throw new ApiError('unauthorized', 'A valid token is required: a Bearer header or metadata.token.');
+    if (caller.role === 'read') throw new ApiError('forbidden');
+  };
+
+  const headerAuth: RequestHandler = (req, res, next) => {
+    const header = req.get('authorization');
+    // With a header, authenticate before reading the body, as every other /v1 route does.
+    if (check.open || header === undefined) return next();
+    res.set('WWW-Authenticate', 'Bearer realm="changepager"');
+    allow(check.bearer(header));
+    res.locals.authenticated = true;
+    next();
+  };
+
+  const handle: RequestHandler = async (req, res) => {
+    if (!check.open && !res.locals.authenticated) {
+      const token = (req.body as { metadata?: { token?: unknown } } | undefined)?.metadata?.token;
+      res.set('WWW-Authenticate', 'Bearer realm="changepager"');
+      allow(typeof token === 'string' ? check.token(token) : undefined);
+    }
+    const payload = parseBody(flaggerPayload, req.body);
+    const stage = flaggerStage(payload);
+    if ('ignored' in stage) {
+      res.json({ result: 'ignored', reason: stage.ignored, deploy: null });
+      return;
+    }
+    const target = flaggerTarget(payload, config.defaultEnvironment);
+    const at = now();
+    const policy = policyFor(config, target.service);
+    // The deploy event Flagger is rolling out: the latest of the service within its correlation window.
+    // Later stages find the previous stage (same version, same changes), so a long analysis stays attached.
+    const recent = await store.listDeploys({
+      service: target.service,
+      environment: target.environment,
+      since: at - policy.windowMs,
+      limit: 1000,
+    });
+    const source = recent.find(
+      (d) => kindOf(d) === 'deploy' && d.at <= at + policy.skewMs && (!target.version || d.version === target.version),
+    );
+    if (!source) {
+      throw new ApiError(
+        'no_deploy_for_rollout',
+        `No deploy event of ${target.service} in ${target.environment}${target.version ? ` with version ${target.version}` : ''} in the last ${policy.windowMs / 60_000} min to attach Flagger's ${stage.stage} stage to; send the deploy event from your pipeline first.`,
+      );
+    }
+    const { created, deploy } = await pipeline.receiveDeploy(flaggerDeploy(payload, stage, source, at));
+    res
+      .status(created ? 201 : 200)
+      .json({ result: created ? 'recorded' : 'repeat', reason: null, deploy: deployJson(deploy) });
+  };
+
+  return [headerAuth, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true }), handle];
+}

@@ -1,0 +1,257 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { alertmanagerPayload } from '../ingest/alertmanager.js';
+import { deployEvent } from '../ingest/deploy.js';
+import { flaggerPayload } from '../ingest/flagger.js';
+import {
+  alertHistorySchema,
+  alertmanagerResultSchema,
+  decisionSchema,
+  deployListSchema,
+  deploySchema,
+  errorSchema,
+  flaggerResultSchema,
+  healthSchema,
+  previewSchema,
+  readySchema,
+  statsSchema,
+  unmappedSchema,
+  verdictSchema,
+} from './api-schemas.js';
+import { statsQuery } from './stats.js';
+import { verdictQuery } from './verdict.js';
+
+// The OpenAPI 3.1 description of the HTTP API, generated from the zod schemas themselves: request bodies and
+// query strings from the schemas that validate them (no second copy to drift), responses from api-schemas.ts
+// (checked against real answers in test/openapi). Served at GET /v1/openapi.json without a token: it is the
+// same for everyone and holds no data.
+
+type Json = Record<string, unknown>;
+
+const DIALECT = { target: 'draft-2020-12', unrepresentable: 'any' } as const;
+
+/** Components generated from a registry; $id and $schema dropped, as OpenAPI components carry neither. */
+function components(entries: [string, z.ZodType][], io: 'input' | 'output'): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of entries) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { ...DIALECT, io, uri: (id) => `#/components/schemas/${id}` });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, { $id: _id, $schema: _schema, ...rest }]) => [id, rest as Json]),
+  );
+}
+
+/** One OpenAPI query parameter per key of a strict query schema, from the schema that parses the query. */
+function queryParameters(schema: z.ZodObject): Json[] {
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const { $schema: _s, description, ...rest } = z.toJSONSchema(field as z.ZodType, { ...DIALECT, io: 'input' });
+    return {
+      name,
+      in: 'query',
+      required: !(field as z.ZodType).safeParse(undefined).success,
+      ...(description ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const body = (name: string, description: string) => ({
+  description,
+  content: { 'application/json': { schema: ref(name) } },
+});
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Invalid request: every problem is listed in details.problems, each with its path.',
+  401: 'No valid bearer token.',
+  403: 'A read-only token tried to change something.',
+  404: 'No such resource.',
+  413: 'The body is larger than http.body_limit_bytes.',
+  415: 'The body is not application/json.',
+  422: 'Nothing to attach the event to.',
+  503: 'The database could not store the request; retry later.',
+};
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [String(c), body('Error', ERROR_TEXT[c] ?? 'Error.')]));
+const idParam = (name: string, description: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: { type: 'string' },
+});
+const WRITE_ERRORS = [400, 401, 403, 413, 415, 503];
+const READ_ERRORS = [400, 401];
+
+function build(deployQuery: z.ZodObject): Json {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'changepager',
+      version: pkg.version,
+      description:
+        'Pages the engineer whose change (deploy, feature flag or config) preceded an alert. Every /v1 route needs `Authorization: Bearer <token>` except /v1/openapi.json; errors are `{error, message, details}`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    security: [{ bearer: [] }],
+    paths: {
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: body('Health', 'Serving HTTP.') } } },
+      '/readyz': {
+        get: {
+          summary: 'Readiness, with the outbox depth',
+          security: [],
+          responses: {
+            200: body('Ready', 'The database answers.'),
+            503: body('Ready', 'The database does not answer.'),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: {
+            200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } },
+          },
+        },
+      },
+      '/v1/openapi.json': {
+        get: {
+          summary: 'This document',
+          security: [],
+          responses: {
+            200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object' } } } },
+          },
+        },
+      },
+      '/v1/alertmanager': {
+        post: {
+          summary: 'Alertmanager webhook receiver (payload version 4)',
+          description: 'Answers 200 only once the notification is stored; repeats and HA duplicates change nothing.',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('AlertmanagerPayload') } } },
+          responses: {
+            200: body('AlertmanagerResult', 'Stored; the decision for each new episode.'),
+            ...errors(...WRITE_ERRORS),
+          },
+        },
+      },
+      '/v1/preview': {
+        post: {
+          summary: 'Dry run: the decisions an Alertmanager payload would get; nothing stored or paged',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('AlertmanagerPayload') } } },
+          responses: { 200: body('Preview', 'The decisions.'), ...errors(...WRITE_ERRORS) },
+        },
+      },
+      '/v1/deploys': {
+        post: {
+          summary: 'Record a change event: a deploy (kind deploy, the default), a flag flip or a config change',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ChangeEvent') } } },
+          responses: {
+            201: body('Deploy', 'Stored; Location names it.'),
+            200: body('Deploy', 'An event with this id was stored before: the stored one, unchanged.'),
+            ...errors(...WRITE_ERRORS),
+          },
+        },
+        get: {
+          summary: 'List change events, newest first',
+          parameters: queryParameters(deployQuery),
+          responses: { 200: body('DeployList', 'The events.'), ...errors(...READ_ERRORS) },
+        },
+      },
+      '/v1/deploys/flagger': {
+        post: {
+          summary: "Flagger's event webhook: canary stages of the latest deploy of the service",
+          description:
+            'Flagger cannot send headers: the token may come as metadata.token from the webhook spec. New revision / analysis start → canary 0 %, "Advance … canary weight N" → partial N %, promotion → full; other events are ignored (200).',
+          security: [{ bearer: [] }, {}],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('FlaggerEvent') } } },
+          responses: {
+            201: body('FlaggerResult', 'A stage event was recorded.'),
+            200: body('FlaggerResult', 'A repeat, or an event that is no rollout stage.'),
+            ...errors(400, 401, 403, 413, 422, 503),
+          },
+        },
+      },
+      '/v1/deploys/{id}': {
+        get: {
+          summary: 'One change event',
+          parameters: [idParam('id', 'The event id.')],
+          responses: { 200: body('Deploy', 'The event.'), ...errors(401, 404) },
+        },
+      },
+      '/v1/deploys/{id}/verdict': {
+        get: {
+          summary: 'Canary gate: pending, healthy or failing, for the rollout this event belongs to',
+          description:
+            'The window starts at the latest stage event of the rollout (same service, environment, kind, subject and version) and lasts observe. failing as soon as an alert attributed to the rollout started in it (or still fires from an earlier stage); healthy once the window and settle are over without one. A pending answer carries Retry-After.',
+          parameters: [idParam('id', 'Any stage event id of the rollout.'), ...queryParameters(verdictQuery)],
+          responses: { 200: body('Verdict', 'The verdict.'), ...errors(400, 401, 404) },
+        },
+      },
+      '/v1/alerts/{fingerprint}': {
+        get: {
+          summary: 'An alert: its episodes, decisions, pages and every delivery attempt',
+          parameters: [idParam('fingerprint', "Alertmanager's fingerprint.")],
+          responses: { 200: body('AlertHistory', 'Newest episode first.'), ...errors(401, 404) },
+        },
+      },
+      '/v1/people/unmapped': {
+        get: {
+          summary: 'Authors changepager could not reach by name',
+          responses: { 200: body('UnmappedPeople', 'Most frequent first.'), ...errors(401) },
+        },
+      },
+      '/v1/stats': {
+        get: {
+          summary: 'Deploy hygiene per service over a period',
+          parameters: queryParameters(statsQuery),
+          responses: {
+            200: body('Stats', 'Services with any change event or alert in the period.'),
+            ...errors(...READ_ERRORS),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token (CHANGEPAGER_TOKEN or auth.tokens).' },
+      },
+      schemas: {
+        ...components(
+          [
+            ['ChangeEvent', deployEvent],
+            ['AlertmanagerPayload', alertmanagerPayload],
+            ['FlaggerEvent', flaggerPayload],
+          ],
+          'input',
+        ),
+        ...components(
+          [
+            ['Deploy', deploySchema],
+            ['DeployList', deployListSchema],
+            ['Decision', decisionSchema],
+            ['AlertmanagerResult', alertmanagerResultSchema],
+            ['Preview', previewSchema],
+            ['AlertHistory', alertHistorySchema],
+            ['Verdict', verdictSchema],
+            ['Stats', statsSchema],
+            ['FlaggerResult', flaggerResultSchema],
+            ['UnmappedPeople', unmappedSchema],
+            ['Error', errorSchema],
+            ['Health', healthSchema],
+            ['Ready', readySchema],
+          ],
+          'output',
+        ),
+      },
+    },
+  };
+}
+
+let cached: Json | undefined;
+
+/** The document; built once, since it depends on nothing but code. */
+export function openApiDocument(deployQuery: z.ZodObject): Json {
+  cached ??= build(deployQuery);
+  return cached;
+}

@@ -1,0 +1,117 @@
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { type Config, policyFor } from '../config/load.js';
+import { kindOf } from '../core/change.js';
+import { durationMs } from '../core/time.js';
+import type { Deploy } from '../core/types.js';
+import { type AttributedAlert, judge, type Verdict } from '../core/verdict.js';
+import { ApiError } from '../errors.js';
+import { problemsOf } from '../ingest/validate.js';
+import type { Store } from '../store/store.js';
+
+// GET /v1/deploys/{id}/verdict?observe=PT30M[&settle=PT1M]: the canary gate (core/verdict.ts says what it judges).
+
+const duration = (what: string) =>
+  z.string().refine((s) => durationMs(s) !== undefined, { error: `must be an ISO-8601 duration such as ${what}` });
+
+export const verdictQuery = z.strictObject({
+  observe: duration('PT30M')
+    .default('PT30M')
+    .describe('How long to watch after the latest stage event. At most the service correlation window.'),
+  settle: duration('PT1M')
+    .default('PT0S')
+    .describe('Extra wait after the window before answering healthy, for alerts still on their way.'),
+});
+
+/** Longest settle accepted: Alertmanager's default group_interval is 5 min, repeat_interval far longer. */
+const MAX_SETTLE_MS = 60 * 60_000;
+
+export function verdictRoute(deps: { config: Config; store: Store; now: () => number }): RequestHandler {
+  const { config, store, now } = deps;
+  return async (req, res) => {
+    const id = String(req.params.id);
+    const parsed = verdictQuery.safeParse(req.query);
+    if (!parsed.success) throw new ApiError('invalid_query', undefined, { problems: problemsOf(parsed.error) });
+    const rollout = await store.rolloutOf(id);
+    if (!rollout) throw new ApiError('not_found', `No deploy with id "${id}".`);
+    const target = rollout.events.find((d) => d.id === id) as Deploy;
+    const policy = policyFor(config, target.service);
+    const observeMs = durationMs(parsed.data.observe) as number;
+    const settleMs = durationMs(parsed.data.settle) as number;
+    const problems = [];
+    // Correlation only attributes alerts that start within the window after a deploy: a longer observation
+    // would answer "healthy" about time in which nothing can be attributed to this rollout any more.
+    if (observeMs <= 0 || observeMs > policy.windowMs) {
+      problems.push({
+        path: 'observe',
+        message: `must be more than zero and at most ${target.service}'s correlation window (${policy.windowMs / 60_000} min): later alerts are not attributed to the deploy`,
+      });
+    }
+    if (settleMs > MAX_SETTLE_MS) problems.push({ path: 'settle', message: 'must be at most PT1H' });
+    if (problems.length > 0) throw new ApiError('invalid_query', undefined, { problems });
+
+    const attributed = await store.episodesAttributedTo(rollout.events.map((d) => d.id));
+    const at = now();
+    const verdict = judge({ rollout: rollout.events, attributed, observeMs, settleMs, skewMs: policy.skewMs, now: at });
+    const remaining = Math.max(0, Math.ceil((verdict.window.decidedAt - at) / 1000));
+    // A pipeline polling a pending verdict learns when asking again can change the answer.
+    if (verdict.state === 'pending') res.set('Retry-After', String(Math.min(Math.max(remaining, 1), 60)));
+    res.json(
+      verdictJson(id, verdict, rollout, { observe: parsed.data.observe, settle: parsed.data.settle, remaining, at }),
+    );
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function verdictJson(
+  id: string,
+  v: Verdict,
+  rollout: { events: Deploy[]; supersededBy?: Deploy },
+  w: { observe: string; settle: string; remaining: number; at: number },
+) {
+  const alert = (a: AttributedAlert) => ({
+    fingerprint: a.fingerprint,
+    alertname: a.labels.alertname ?? null,
+    startsAt: a.startsAt,
+    endsAt: a.endsAtMs === undefined ? null : iso(a.endsAtMs),
+    status: a.status,
+    labels: a.labels,
+    deployId: a.decision.deployId ?? null,
+    reason: a.decision.reason,
+    sentence: a.decision.sentence,
+  });
+  const latest = v.latest;
+  return {
+    id,
+    verdict: v.state,
+    sentence: v.sentence,
+    service: latest.service,
+    environment: latest.environment,
+    kind: kindOf(latest),
+    version: latest.version,
+    window: {
+      from: iso(v.window.from),
+      to: iso(v.window.to),
+      observe: w.observe,
+      settle: w.settle,
+      decidedInSeconds: w.remaining,
+    },
+    stage: {
+      id: latest.id,
+      stage: latest.stage,
+      percent: latest.percent ?? null,
+      hosts: latest.hosts,
+      at: iso(latest.at),
+    },
+    rollout: rollout.events.map((d) => ({ id: d.id, stage: d.stage, percent: d.percent ?? null, at: iso(d.at) })),
+    supersededBy: rollout.supersededBy
+      ? { id: rollout.supersededBy.id, version: rollout.supersededBy.version, at: iso(rollout.supersededBy.at) }
+      : null,
+    alerts: v.counted.map(alert),
+    notJudged: v.notJudged.map(({ alert: a, why }) => ({ ...alert(a), why })),
+    checkedAt: iso(w.at),
+  };
+}
+
+export type VerdictJson = ReturnType<typeof verdictJson>;

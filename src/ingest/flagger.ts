@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import type { Deploy, Stage } from '../core/types.js';
+
+// Flagger (https://flagger.app) progressive delivery, mapped onto changepager's rollout stages.
+//
+// Flagger's webhooks cannot carry a body of our choosing: an `event` webhook POSTs
+// {name, namespace, phase, checksum, metadata: {eventMessage, eventType, timestamp, ...the webhook's own metadata}}
+// for every Kubernetes event the canary emits (pkg/controller/webhook.go CallEventWebhook). Nor does Flagger know
+// who wrote the change, so a stage event copies the author, version and changes of the deploy event the
+// pipeline (CI, Argo CD) sent when it applied the new version, and restarts its window:
+//
+//   "New revision detected! Scaling up …"        → canary, 0 %  (canary pods start, no traffic yet)
+//   "Starting canary analysis for …"              → canary, 0 %  (the same stage: answered as a repeat)
+//   "Advance <name>.<ns> canary weight N"         → partial, N %
+//   "Copying … template spec to <name>-primary…"  → full, 100 % (promotion: the new spec goes to the primary)
+//
+// Everything else (iterations of blue/green, "Routing all traffic to primary", rollbacks, warnings) is answered
+// 200 and ignored: a rollback ships no new version, and Flagger only logs what a webhook answers.
+
+export const flaggerPayload = z.looseObject({
+  name: z.string().min(1).describe('The Canary resource name.'),
+  namespace: z.string().min(1),
+  phase: z.string().optional().describe('Initialized, Waiting, Progressing, Promoting, Finalising, Succeeded, Failed…'),
+  checksum: z.string().optional().describe('Hash of the canary spec being rolled out: one rollout, one checksum.'),
+  metadata: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe(
+      'eventMessage, eventType and timestamp (Unix ms) from Flagger; service, environment, version and token from the webhook spec.',
+    ),
+});
+
+export type FlaggerPayload = z.output<typeof flaggerPayload>;
+
+export type FlaggerStage = { stage: Stage; percent: number } | { ignored: string };
+
+/** Which rollout stage a Flagger event stands for, read off its message. */
+export function flaggerStage(payload: FlaggerPayload): FlaggerStage {
+  const message = payload.metadata?.eventMessage;
+  if (message === undefined) {
+    return { ignored: 'not an event webhook (no metadata.eventMessage): configure changepager as type: event' };
+  }
+  if (/^New revision detected!/.test(message) || /^Starting canary analysis for /.test(message)) {
+    return { stage: 'canary', percent: 0 };
+  }
+  const advance = /^Advance \S+ canary weight (\d+)\s*$/.exec(message);
+  if (advance?.[1]) return { stage: 'partial', percent: Math.min(100, Number(advance[1])) };
+  if (/^Copying \S+ template spec to /.test(message)) return { stage: 'full', percent: 100 };
+  return { ignored: `not a rollout stage: "${message.slice(0, 200)}"` };
+}
+
+/** The service and environment a canary belongs to: from the webhook's metadata, else the canary's name. */
+export function flaggerTarget(payload: FlaggerPayload, defaultEnvironment: string) {
+  return {
+    service: payload.metadata?.service || payload.name,
+    environment: payload.metadata?.environment || defaultEnvironment,
+    version: payload.metadata?.version || undefined,
+  };
+}
+
+/**
+ * The stage event: the pipeline's deploy event (`source`) with Flagger's stage and time. Its id is stable for
+ * a (canary, revision, stage, weight), so Flagger repeating an event changes nothing.
+ */
+export function flaggerDeploy(
+  payload: FlaggerPayload,
+  stage: { stage: Stage; percent: number },
+  source: Deploy,
+  now: number,
+): Deploy {
+  const timestamp = Number(payload.metadata?.timestamp);
+  const at = Number.isFinite(timestamp) && timestamp > 0 ? timestamp : now;
+  const revision = payload.checksum || source.version;
+  const id = `flagger-${payload.namespace}-${payload.name}-${revision}-${stage.stage}-${stage.percent}`.slice(0, 256);
+  const deploy: Deploy = {
+    id,
+    kind: 'deploy',
+    service: source.service,
+    environment: source.environment,
+    version: source.version,
+    stage: stage.stage,
+    percent: stage.percent,
+    // Flagger's canary pods are named by Kubernetes; the stage claims every alert of the service.
+    hosts: [],
+    at,
+    receivedAt: now,
+    changes: source.changes,
+  };
+  if (source.previousVersion !== undefined) deploy.previousVersion = source.previousVersion;
+  return deploy;
+}

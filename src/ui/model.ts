@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import { describeChange, kindOf } from '../core/change.js';
+import type { ChangeKind, Decision, Deploy, Identity } from '../core/types.js';
+import type { EpisodeRecord } from '../store/store.js';
+import { safeHref } from './html.js';
+import type { TimelineRange } from './range.js';
+
+// The timeline's view model: what the page draws and GET /v1/timeline returns, built from stored deploys and
+// episodes. Pure: the store reads happen in routes.ts, `now` is passed in.
+
+/** Who was paged, as the page colours it. */
+export type Paged = 'author' | 'oncall' | 'ambiguous' | 'shadow';
+
+export const PAGED_LABEL: Record<Paged, string> = {
+  author: 'author paged',
+  oncall: 'on-call paged',
+  ambiguous: 'ambiguous: on-call paged',
+  shadow: 'shadow: on-call paged',
+};
+
+export interface Link {
+  label: string;
+  href: string;
+}
+
+export interface TimelineDeploy {
+  /** Stable across refreshes and safe in an id attribute: "d" and a digest of the deploy id. */
+  key: string;
+  deploy: Deploy;
+  /** deploy (the default), flag, config: whatever the stored event says it was. */
+  kind: ChangeKind;
+  /** "deploy 2026.11.26-3f2a9c1", "flag new-checkout turned on", "config change db.pool". */
+  what: string;
+  /** False for a deploy before the range that an alert in it was attributed to. */
+  inRange: boolean;
+  authors: Identity[];
+  links: Link[];
+  /** Keys of the alerts in view attributed to this deploy. */
+  alerts: string[];
+  /** The canary verdict (pending, healthy, failing) when the service can judge one. */
+  verdict?: DeployVerdict;
+}
+
+export interface DeployVerdict {
+  status: string;
+  detail?: string;
+}
+
+export interface TimelineAlert {
+  /** Stable across refreshes: "a" and the episode id. */
+  key: string;
+  episode: EpisodeRecord;
+  alertname: string;
+  /** The lane: the decision's service, or undefined when the alert had no service label. */
+  service: string | undefined;
+  paged: Paged;
+  /** Who was paged, in words: "alice@example.com", "on-call; told alice@example.com". */
+  pagedText: string;
+  /** Undefined while firing. */
+  endMs: number | undefined;
+  deployKey?: string;
+  links: Link[];
+  /** What a person said about the decision ("not my change"), in words. */
+  feedbackText?: string;
+}
+
+export interface Lane {
+  service: string | undefined;
+  name: string;
+  deploys: TimelineDeploy[];
+  alerts: TimelineAlert[];
+}
+
+export interface Timeline {
+  range: TimelineRange;
+  now: number;
+  lanes: Lane[];
+  deploys: TimelineDeploy[];
+  alerts: TimelineAlert[];
+  truncated: { deploys: boolean; alerts: boolean };
+  /** Changes whenever something shown changes (a new deploy or episode, a resolve, feedback), not with `now`. */
+  revision: string;
+}
+
+export const NO_SERVICE = '(no service label)';
+
+/** Derives who was paged from the stored decision: the reason first, then its targets. */
+export function pagedOf(decision: Pick<Decision, 'reason' | 'targets'>): Paged {
+  if (decision.reason === 'shadow') return 'shadow';
+  if (decision.reason === 'ambiguous_bundle') return 'ambiguous';
+  if (decision.targets.some((t) => t.kind === 'person')) return 'author';
+  return 'oncall';
+}
+
+function pagedText(decision: Decision): string {
+  const people = decision.targets.flatMap((t) => (t.kind === 'person' ? [t.email] : []));
+  const oncall = decision.targets.some((t) => t.kind === 'oncall');
+  const paged = [...people, ...(oncall ? ['on-call'] : [])].join(' and ') || 'nobody';
+  const told = decision.notify.filter((e) => !people.includes(e));
+  const would = decision.wouldPage.flatMap((t) => (t.kind === 'person' ? [t.email] : ['on-call']));
+  const parts = [paged];
+  if (would.length > 0) parts.push(`would have paged ${would.join(' and ')}`);
+  if (told.length > 0) parts.push(`told ${told.join(', ')}`);
+  return parts.join('; ');
+}
+
+export function deployKey(id: string): string {
+  return `d${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+}
+
+export function personName(p: Identity | undefined): string {
+  if (!p) return 'unknown';
+  return p.name ?? p.email ?? p.login ?? 'unknown';
+}
+
+function changeLinks(deploy: Deploy): Link[] {
+  const links: Link[] = [];
+  for (const c of deploy.changes) {
+    const pr = safeHref(c.pullRequest?.url);
+    if (pr)
+      links.push({ label: `PR${c.pullRequest?.number === undefined ? '' : ` #${c.pullRequest.number}`}`, href: pr });
+    const commit = safeHref(c.commit?.url);
+    if (commit) links.push({ label: `commit${c.commit?.sha ? ` ${c.commit.sha.slice(0, 8)}` : ''}`, href: commit });
+  }
+  return links;
+}
+
+// Annotation names people use for runbooks and dashboards (Prometheus has no standard; these are the common ones).
+const RUNBOOK_KEYS = ['runbook_url', 'runbook', 'runbookURL', 'runbook_link'];
+const DASHBOARD_KEYS = ['dashboard_url', 'dashboard', 'grafana_url'];
+
+function alertLinks(e: EpisodeRecord, deploy: TimelineDeploy | undefined): Link[] {
+  const links: Link[] = [];
+  const first = (keys: string[]) => keys.map((k) => safeHref(e.annotations[k])).find((u) => u !== undefined);
+  const runbook = first(RUNBOOK_KEYS);
+  if (runbook) links.push({ label: 'runbook', href: runbook });
+  const dashboard = first(DASHBOARD_KEYS);
+  if (dashboard) links.push({ label: 'dashboard', href: dashboard });
+  const source = safeHref(e.generatorURL);
+  if (source) links.push({ label: 'source (generatorURL)', href: source });
+  const am = safeHref(e.externalURL);
+  if (am) links.push({ label: 'Alertmanager', href: am });
+  if (deploy) links.push(...deploy.links);
+  return links;
+}
+
+function feedbackText(e: EpisodeRecord): string | undefined {
+  const feedback = (e.decision as { feedback?: unknown }).feedback;
+  if (typeof feedback !== 'object' || feedback === null) return undefined;
+  const f = feedback as { kind?: unknown; by?: unknown; at?: unknown };
+  const what = f.kind === 'not_my_change' ? 'not my change' : String(f.kind ?? 'feedback');
+  const at = typeof f.at === 'number' ? ` at ${new Date(f.at).toISOString()}` : '';
+  return `${typeof f.by === 'string' ? f.by : 'someone'} said: ${what}${at}`;
+}
+
+export interface TimelineInput {
+  range: TimelineRange;
+  now: number;
+  /** Deploys in the range, plus deploys before it that an episode in it was attributed to. */
+  deploys: readonly Deploy[];
+  episodes: readonly EpisodeRecord[];
+  truncated: { deploys: boolean; alerts: boolean };
+  verdicts?: ReadonlyMap<string, DeployVerdict>;
+}
+
+export function buildTimeline(input: TimelineInput): Timeline {
+  const { range, now } = input;
+  const byId = new Map<string, TimelineDeploy>();
+  for (const d of [...input.deploys].sort((a, b) => a.at - b.at || a.receivedAt - b.receivedAt)) {
+    if (byId.has(d.id)) continue;
+    const td: TimelineDeploy = {
+      key: deployKey(d.id),
+      deploy: d,
+      kind: kindOf(d),
+      what: describeChange(d),
+      inRange: d.at >= range.from && d.at <= range.to,
+      authors: d.changes.map((c) => c.author),
+      links: changeLinks(d),
+      alerts: [],
+    };
+    const verdict = input.verdicts?.get(d.id);
+    if (verdict) td.verdict = verdict;
+    byId.set(d.id, td);
+  }
+
+  const alerts = [...input.episodes]
+    .sort((a, b) => a.startsAtMs - b.startsAtMs || a.id - b.id)
+    .map((e): TimelineAlert => {
+      const deploy = e.decision.deployId === undefined ? undefined : byId.get(e.decision.deployId);
+      const alert: TimelineAlert = {
+        key: `a${e.id}`,
+        episode: e,
+        alertname: e.labels.alertname ?? e.fingerprint,
+        service: e.decision.service,
+        paged: pagedOf(e.decision),
+        pagedText: pagedText(e.decision),
+        endMs: e.status === 'resolved' ? (e.endsAtMs ?? e.lastSeenAt) : undefined,
+        links: alertLinks(e, deploy),
+      };
+      if (deploy) {
+        alert.deployKey = deploy.key;
+        deploy.alerts.push(alert.key);
+      }
+      const feedback = feedbackText(e);
+      if (feedback) alert.feedbackText = feedback;
+      return alert;
+    });
+  const deploys = [...byId.values()];
+
+  const lanes = new Map<string, Lane>();
+  const laneOf = (service: string | undefined) => {
+    // Keyed apart from names: a service may well be called "(no service label)".
+    const id = service === undefined ? 'none' : `service:${service}`;
+    let lane = lanes.get(id);
+    if (!lane) {
+      lane = { service, name: service ?? NO_SERVICE, deploys: [], alerts: [] };
+      lanes.set(id, lane);
+    }
+    return lane;
+  };
+  for (const d of deploys) laneOf(d.deploy.service).deploys.push(d);
+  for (const a of alerts) laneOf(a.service).alerts.push(a);
+  const sorted = [...lanes.values()].sort((a, b) =>
+    a.service === undefined ? 1 : b.service === undefined ? -1 : a.service.localeCompare(b.service),
+  );
+
+  return {
+    range,
+    now,
+    lanes: sorted,
+    deploys,
+    alerts,
+    truncated: input.truncated,
+    revision: revisionOf(deploys, alerts, input.truncated),
+  };
+}
+
+function revisionOf(deploys: TimelineDeploy[], alerts: TimelineAlert[], truncated: Timeline['truncated']): string {
+  const hash = createHash('sha256');
+  for (const d of deploys) hash.update(`d|${d.deploy.id}|${d.deploy.receivedAt}|${d.verdict?.status ?? ''}\n`);
+  for (const a of alerts) {
+    const e = a.episode;
+    hash.update(`a|${e.id}|${e.status}|${e.endsAtMs ?? ''}|${a.feedbackText ?? ''}\n`);
+  }
+  hash.update(`t|${truncated.deploys}|${truncated.alerts}`);
+  return hash.digest('hex').slice(0, 20);
+}

@@ -1,0 +1,224 @@
+// changepager timeline page script. The page works without it (server-rendered HTML and SVG, details through
+// :target); this adds what only the browser can do: times in the viewer's timezone, the range form in local
+// time, keeping the selected alert open, and the live refresh. It never builds markup from data: a refresh
+// fetches the page's own server-rendered (escaped) HTML from the same origin and swaps the timeline section.
+
+const main = document.getElementById('main');
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+const DAY_MS = 86_400_000;
+const formats = {
+  datetime: new Intl.DateTimeFormat(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  }),
+  time: new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
+  day: new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' }),
+};
+
+/** Rewrites every server-written UTC time under `root` in the viewer's timezone and locale. */
+function formatTimes(root) {
+  for (const el of root.querySelectorAll('time[datetime]')) {
+    const at = new Date(el.getAttribute('datetime'));
+    if (Number.isNaN(at.getTime())) continue;
+    el.textContent = (el.getAttribute('data-format') === 'time' ? formats.time : formats.datetime).format(at);
+    el.setAttribute('title', at.toISOString());
+  }
+  for (const el of root.querySelectorAll('text.tick[data-time]')) {
+    const at = new Date(el.getAttribute('data-time'));
+    if (Number.isNaN(at.getTime())) continue;
+    const step = Number(el.getAttribute('data-step'));
+    el.textContent = step >= DAY_MS ? formats.day.format(at) : formats.time.format(at);
+  }
+}
+
+function showZone() {
+  for (const el of document.querySelectorAll('[data-tz]')) el.textContent = zone;
+  for (const el of document.querySelectorAll('[data-tz-hint]')) el.textContent = `(${zone}; empty: now)`;
+}
+
+/** 2026-11-26T12:02 in the viewer's timezone, as <input type="datetime-local"> wants it. */
+function localInputValue(at) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+}
+
+/** The form's "ending at" is typed in local time; the server gets it as an RFC 3339 `to`. */
+function wireRangeForm() {
+  const form = document.querySelector('form.controls');
+  const end = form?.querySelector('input[name="end"]');
+  if (!form || !end) return;
+  const utc = end.getAttribute('data-utc');
+  if (utc) end.value = localInputValue(new Date(utc));
+  form.addEventListener('submit', () => {
+    form.querySelector('input[name="to"]')?.remove();
+    if (end.value) {
+      const at = new Date(end.value); // no offset: read as local time
+      if (!Number.isNaN(at.getTime())) {
+        const to = document.createElement('input');
+        to.type = 'hidden';
+        to.name = 'to';
+        to.value = at.toISOString();
+        form.append(to);
+      }
+    }
+    end.disabled = true; // sent as `to`, or left out for "now"
+  });
+  // Coming back through the history restores the disabled field otherwise.
+  window.addEventListener('pageshow', () => {
+    end.disabled = false;
+  });
+}
+
+function selectedId() {
+  try {
+    return decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return '';
+  }
+}
+
+/** Opens the details named by the URL fragment and marks its bar or marker; `focus` after a user's click. */
+function applySelection(focus) {
+  for (const el of document.querySelectorAll('.detail.is-open')) el.classList.remove('is-open');
+  for (const el of document.querySelectorAll('.chart .is-selected')) el.classList.remove('is-selected');
+  const id = selectedId();
+  const panel = id ? document.getElementById(id) : null;
+  if (!panel?.classList.contains('detail')) return;
+  panel.classList.add('is-open');
+  const key = panel.getAttribute('data-alert') || panel.getAttribute('data-deploy') || '';
+  const selector = `.chart a[data-alert="${CSS.escape(key)}"], .chart a[data-deploy="${CSS.escape(key)}"]`;
+  const marked = [...document.querySelectorAll(selector)];
+  for (const el of marked) el.classList.add('is-selected');
+  // Keep what was clicked in sight: the panel goes to the side of the screen away from it.
+  const box = marked[0]?.getBoundingClientRect();
+  panel.classList.toggle('dock-left', box !== undefined && box.left + box.width / 2 > window.innerWidth / 2);
+  if (focus) panel.focus({ preventScroll: true });
+}
+
+function closeSelection() {
+  const id = selectedId();
+  history.replaceState(null, '', location.pathname + location.search);
+  applySelection(false);
+  // Back to what opened it, for keyboard users.
+  const key = id.replace(/^(alert|deploy)-/, '');
+  document
+    .querySelector(`.chart a[data-alert="${CSS.escape(key)}"], .chart a[data-deploy="${CSS.escape(key)}"]`)
+    ?.focus();
+}
+
+function wireSelection() {
+  window.addEventListener('hashchange', () => applySelection(true));
+  document.addEventListener('click', (event) => {
+    const close = event.target instanceof Element ? event.target.closest('.detail .close') : null;
+    if (!close) return;
+    event.preventDefault();
+    closeSelection();
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && document.querySelector('.detail.is-open')) closeSelection();
+  });
+  applySelection(false);
+}
+
+function setStatus(text) {
+  const el = document.querySelector('[data-refresh-status]');
+  if (el) el.textContent = text;
+}
+
+/**
+ * Live refresh: polls GET /v1/timeline (same range, same filters) for its revision, and when it changed, or
+ * when a range that follows now has moved on, fetches this page again and swaps the timeline section. The
+ * range stays in the URL, so nothing the viewer chose is lost.
+ */
+function wireRefresh() {
+  const url = main?.getAttribute('data-refresh-url');
+  if (!url) return;
+  const every = Math.max(2, Number(main.getAttribute('data-refresh-seconds')) || 10) * 1000;
+  const live = main.getAttribute('data-live') === 'true';
+  let revision = document.getElementById('timeline')?.getAttribute('data-revision');
+  let renderedAt = Date.now();
+  let timer;
+  let inFlight = false;
+
+  async function rerender() {
+    const res = await fetch(location.pathname + location.search, {
+      headers: { Accept: 'text/html' },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+    if (!res.ok) throw new Error(`page answered ${res.status}`);
+    const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+    const next = doc.getElementById('timeline');
+    const current = document.getElementById('timeline');
+    if (!next || !current) return;
+    const scroller = document.querySelector('.chart-scroll');
+    const scrollLeft = scroller ? scroller.scrollLeft : 0;
+    const adopted = document.adoptNode(next);
+    current.replaceWith(adopted);
+    const nextScroller = document.querySelector('.chart-scroll');
+    if (nextScroller) nextScroller.scrollLeft = scrollLeft;
+    formatTimes(adopted);
+    applySelection(false);
+    revision = adopted.getAttribute('data-revision');
+    renderedAt = Date.now();
+  }
+
+  async function poll() {
+    timer = undefined;
+    if (document.hidden || inFlight) return; // visibilitychange polls again
+    inFlight = true;
+    try {
+      const res = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+      if (res.status === 401) {
+        setStatus('Signed out: reload the page to sign in again.');
+        inFlight = false;
+        return; // stop polling
+      }
+      if (!res.ok) throw new Error(`refresh answered ${res.status}`);
+      const data = await res.json();
+      const changed = data.revision !== revision;
+      if (changed || (live && Date.now() - renderedAt >= 60_000)) {
+        await rerender();
+        if (changed) setStatus(`Updated at ${formats.time.format(new Date())}.`);
+      }
+    } catch (err) {
+      setStatus(`Could not refresh (${err instanceof Error ? err.message : 'network error'}); trying again.`);
+    }
+    inFlight = false;
+    timer = setTimeout(poll, every);
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && timer === undefined && !inFlight) poll();
+  });
+  timer = setTimeout(poll, every);
+}
+
+/**
+ * A chart wider than its box (phones) scrolls sideways; start it where the latest deploy or alert is, which
+ * is what someone opening the page after a page wants to see.
+ */
+function scrollToLatest() {
+  const scroller = document.querySelector('.chart-scroll');
+  const svg = scroller?.querySelector('svg.chart');
+  if (!scroller || !svg || scroller.scrollWidth <= scroller.clientWidth) return;
+  const units = svg.viewBox.baseVal.width || 1;
+  let right = 0;
+  for (const el of svg.querySelectorAll('a.alert rect.bar, a.deploy .marker')) {
+    const box = el.getBBox();
+    right = Math.max(right, box.x + box.width);
+  }
+  const px = (right * svg.clientWidth) / units;
+  scroller.scrollLeft = Math.max(0, px - scroller.clientWidth + 48);
+}
+
+showZone();
+formatTimes(document);
+scrollToLatest();
+wireRangeForm();
+wireSelection();
+wireRefresh();

@@ -1,0 +1,368 @@
+import { createHmac } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
+import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
+import { type SlackCall, type SlackStub, startSlackStub } from '../support/slack-stub.js';
+
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
+const SIGNING_SECRET = 'slack-signing-secret-for-tests';
+const BOT_TOKEN = 'xoxb-test-bot-token';
+const ROUTING_KEY = 'checkout-routing-key-000000000000';
+
+// Slack verifies request timestamps against the real clock (Bolt reads Date.now()), so these tests run on a
+// clock that starts at the real time and is moved forward from there.
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+
+function config(pdUrl: string, slackUrl: string, policy = 'author') {
+  return `
+pagerduty:
+  events_url: ${pdUrl}
+  api_url: ${pdUrl}
+  api_token_env: PD_TOKEN
+  from: changepager@example.com
+  ca_file: ${CA_FILE}
+  request_timeout: PT1S
+slack:
+  bot_token_env: SLACK_BOT_TOKEN
+  signing_secret_env: SLACK_SIGNING_SECRET
+  api_url: ${slackUrl}
+  bot_id: BBOT
+  bot_user_id: UBOT
+  request_timeout: PT1S
+defaults:
+  policy: ${policy}
+  pagerduty: { service_id: PDEFAULT, routing_key_env: PD_KEY }
+services:
+  checkout:
+    compare_url: "https://grafana.example.com/d/checkout?var-old={old}&var-new={new}&from={from}&to={to}"
+people:
+  - email: alice@example.com
+    logins: [alice]
+    pagerduty_user_id: PALICE
+    slack_user_id: UALICE
+`;
+}
+
+describe('Slack DMs', () => {
+  let pd: PagerDutyStub;
+  let slack: SlackStub;
+  let h: Harness;
+  let clock: ReturnType<typeof fakeClock>;
+  let firedAt: string;
+
+  const start = (policy = 'author') => {
+    h = createHarness({
+      now: clock.now,
+      yaml: config(pd.url, slack.apiUrl, policy),
+      env: {
+        PD_TOKEN: 'pd-token',
+        PD_KEY: ROUTING_KEY,
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      },
+    });
+  };
+  const post = (path: string, body: unknown) =>
+    request(h.app)
+      .post(path)
+      .set(auth)
+      .send(body as object);
+  const deployAndFire = async (fingerprint = 'a100000000000001', labels: Record<string, string> = {}) => {
+    await post('/v1/deploys', designDeploy({ at: minutesAgo(10) }));
+    await post('/v1/alertmanager', amPayload([{ fingerprint, startsAt: firedAt, labels }]));
+  };
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) {
+      await h.worker.drain();
+      const next = await h.store.nextDueAt();
+      if (next === undefined) return;
+      clock.set(new Date(Math.max(clock.now() + 1000, next)).toISOString());
+    }
+  };
+  const blocksText = (call: SlackCall | undefined) => JSON.stringify(call?.args.blocks ?? []);
+  const dmsTo = (user: string) => slack.callsTo('chat.postMessage').filter((c) => c.args.channel === user);
+
+  /** A block_actions request as Slack sends it, signed with the app's signing secret. */
+  function click(
+    actionId: string,
+    posted: SlackCall | undefined,
+    opts: { user?: string; value?: string; secret?: string; ageSeconds?: number } = {},
+  ) {
+    const value =
+      opts.value ??
+      (posted?.args.blocks as { elements?: { value?: string }[] }[] | undefined)?.find((b) => b.elements)?.elements?.[0]
+        ?.value;
+    const payload = {
+      type: 'block_actions',
+      user: { id: opts.user ?? 'UALICE', username: 'alice', team_id: 'T1' },
+      api_app_id: 'A1',
+      token: 'legacy',
+      container: { type: 'message', message_ts: '1.0', channel_id: 'DALICE', is_ephemeral: false },
+      trigger_id: '1.2.3',
+      team: { id: 'T1', domain: 'example' },
+      channel: { id: 'DALICE', name: 'directmessage' },
+      message: { type: 'message', ts: '1.0', text: 'x' },
+      response_url: 'https://hooks.slack.invalid/actions/1',
+      actions: [
+        {
+          type: 'button',
+          action_id: actionId,
+          block_id: 'dm:1',
+          value,
+          action_ts: '1.0',
+          text: { type: 'plain_text', text: 'x' },
+        },
+      ],
+    };
+    const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    const ts = Math.floor(Date.now() / 1000) - (opts.ageSeconds ?? 0);
+    const sig = `v0=${createHmac('sha256', opts.secret ?? SIGNING_SECRET)
+      .update(`v0:${ts}:${body}`)
+      .digest('hex')}`;
+    return request(h.app)
+      .post('/slack/events')
+      .type('form')
+      .set('X-Slack-Request-Timestamp', String(ts))
+      .set('X-Slack-Signature', sig)
+      .send(body);
+  }
+
+  beforeEach(async () => {
+    clock = fakeClock(new Date().toISOString());
+    firedAt = minutesAgo(3);
+    pd = await startPagerDutyStub({ https: true });
+    pd.users = [
+      { id: 'PALICE', email: 'alice@example.com', name: 'Alice' },
+      { id: 'PBOB', email: 'bob@example.com', name: 'Bob' },
+    ];
+    slack = await startSlackStub();
+    slack.users = [
+      { id: 'UBOB', email: 'bob@example.com' },
+      { id: 'UCAROL', email: 'carol@example.com' },
+    ];
+    start();
+  });
+  afterEach(async () => {
+    await h.close();
+    await pd.close();
+    await slack.close();
+  });
+
+  it('DMs alice with the PR link, the filled compare link and the reason, and bob as the merger', async () => {
+    await deployAndFire();
+    await settle();
+    const [dm] = dmsTo('UALICE');
+    expect(dm?.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+    const blocks = blocksText(dm);
+    expect(blocks).toContain('https://git.example.com/shop/pull/4812');
+    expect(blocks).toContain(
+      'https://grafana.example.com/d/checkout?var-old=2026.11.25-77b0e12&var-new=2026.11.26-3f2a9c1&from=',
+    );
+    expect(blocks).toContain('GO HERE');
+    expect(blocks).toContain('Paging alice@example.com');
+    expect(blocks).toContain('7 min after your change: deploy 2026.11.26-3f2a9c1 (full)');
+    expect(blocks).toContain('You were paged in PagerDuty');
+    expect(String(dm?.args.text)).toMatch(/^HighErrorRate is firing on checkout after deploy 2026.11.26-3f2a9c1/);
+    expect(JSON.stringify(dm?.args.blocks)).toContain('"action_id":"changepager_not_mine"');
+    const [bobDm] = dmsTo('UBOB');
+    expect(blocksText(bobDm)).toContain('You merged this change');
+    expect(slack.callsTo('users.lookupByEmail').map((c) => c.args.email)).toEqual(['bob@example.com']);
+  });
+
+  it('pages on-call through the Events API, records the feedback and says so, on a signed "Not my change" click', async () => {
+    await deployAndFire();
+    await settle();
+    const res = await click('changepager_not_mine', dmsTo('UALICE')[0]);
+    expect(res.status).toBe(200);
+    await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.update'));
+    await settle();
+    const triggers = pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger');
+    expect(triggers).toHaveLength(1);
+    expect(triggers[0]?.routing_key).toBe(ROUTING_KEY);
+    const decision = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body.episodes[0].decision;
+    expect(decision.feedback).toMatchObject({ kind: 'not_my_change', by: 'alice@example.com' });
+    const update = slack.callsTo('chat.update')[0];
+    expect(blocksText(update)).toContain('said this is not their change');
+    expect(blocksText(update)).not.toContain('changepager_not_mine');
+
+    // A second click is harmless: no second page, a polite note.
+    await click('changepager_not_mine', dmsTo('UALICE')[0]);
+    await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+    await settle();
+    expect(pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toHaveLength(1);
+    expect(slack.callsTo('chat.postEphemeral')[0]?.args.text).toMatch(/^Already noted/);
+  });
+
+  it("acknowledges alice's incident in PagerDuty on her behalf", async () => {
+    await deployAndFire();
+    await settle();
+    await click('changepager_ack', dmsTo('UALICE')[0]);
+    await pd.waitFor((reqs) => reqs.some((r) => r.route === 'incidents.update'));
+    const [update] = pd.incidentUpdates();
+    expect(update?.from).toBe('alice@example.com');
+    expect(update?.body.incident).toEqual({ type: 'incident_reference', status: 'acknowledged' });
+    await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.update'));
+    expect(blocksText(slack.callsTo('chat.update')[0])).toContain('Acknowledged by <@UALICE>');
+  });
+
+  it('updates the DM when the alert resolves, and removes the buttons', async () => {
+    await deployAndFire();
+    await settle();
+    await post(
+      '/v1/alertmanager',
+      amPayload([{ fingerprint: 'a100000000000001', startsAt: firedAt, status: 'resolved', endsAt: minutesAgo(1) }]),
+    );
+    await settle();
+    const updates = slack.callsTo('chat.update').filter((u) => u.args.channel === 'DALICE');
+    expect(updates).toHaveLength(1);
+    expect(blocksText(updates[0])).toContain('Resolved: *HighErrorRate* on *checkout*');
+    expect(blocksText(updates[0])).not.toContain('"type":"actions"');
+  });
+
+  it('threads a second alert from the same deploy under the first DM', async () => {
+    await deployAndFire('a100000000000002');
+    await settle();
+    await post(
+      '/v1/alertmanager',
+      amPayload(
+        [{ fingerprint: 'a100000000000003', startsAt: minutesAgo(2), labels: { alertname: 'HighLatency' } }],
+        '{}:{alertname="HighLatency"}',
+      ),
+    );
+    await settle();
+    const posts = slack
+      .callsTo('chat.postMessage')
+      .filter((c) => c.args.channel === 'UALICE' || c.args.channel === 'DALICE');
+    expect(posts).toHaveLength(2);
+    expect(posts[0]?.args.thread_ts).toBeUndefined();
+    expect(posts[1]?.args.channel).toBe('DALICE');
+    expect(posts[1]?.args.thread_ts).toMatch(/^\d+\.\d+$/);
+  });
+
+  it('escapes alert text, so a label cannot mention @channel or hide a link', async () => {
+    await post('/v1/deploys', designDeploy({ at: minutesAgo(10) }));
+    const payload = amPayload([
+      {
+        fingerprint: 'a100000000000004',
+        startsAt: minutesAgo(3),
+        labels: { alertname: '<!channel> wake up', severity: '<https://evil.example|docs>' },
+      },
+    ]);
+    (payload.alerts[0] as { annotations: Record<string, string> }).annotations.summary =
+      'See <https://evil.example|the docs> & <@UBOSS>';
+    await post('/v1/alertmanager', payload);
+    await settle();
+    const dm = dmsTo('UALICE')[0];
+    const all = `${blocksText(dm)} ${dm?.args.text}`;
+    expect(all).not.toContain('<!channel>');
+    expect(all).not.toContain('<https://evil.example|');
+    expect(all).not.toContain('<@UBOSS>');
+    expect(all).toContain('&lt;!channel&gt; wake up');
+    expect(all).toContain('See &lt;https://evil.example|the docs&gt; &amp; &lt;@UBOSS&gt;');
+  });
+
+  it('tells every author of a bundled deploy that on-call was paged', async () => {
+    await post(
+      '/v1/deploys',
+      designDeploy({
+        at: minutesAgo(10),
+        changes: [{ author: { email: 'alice@example.com' } }, { author: { email: 'carol@example.com' } }],
+      }),
+    );
+    await post('/v1/alertmanager', amPayload([{ fingerprint: 'a100000000000005', startsAt: minutesAgo(3) }]));
+    await settle();
+    for (const user of ['UALICE', 'UCAROL']) {
+      const text = blocksText(dmsTo(user)[0]);
+      expect(text).toContain('On-call was paged.');
+      expect(text).toContain('bundled several changes');
+      expect(text).not.toContain('changepager_not_mine');
+    }
+    expect(pd.incidentCreates()).toEqual([]);
+  });
+
+  it('DMs the author in shadow mode too, saying whom it would have paged', async () => {
+    await h.close();
+    start('shadow');
+    await deployAndFire();
+    await settle();
+    expect(blocksText(dmsTo('UALICE')[0])).toContain('it would have paged you');
+    expect(pd.incidentCreates()).toEqual([]);
+  });
+
+  describe('requests to /slack/events', () => {
+    it.each([
+      ['a wrong signature', { secret: 'not-the-secret' }],
+      ['a timestamp 6 minutes old', { ageSeconds: 6 * 60 }],
+      ['a timestamp 10 minutes in the future', { ageSeconds: -10 * 60 }],
+    ])('answers 401 to %s and does nothing', async (_intent, opts) => {
+      await deployAndFire();
+      await settle();
+      const res = await click('changepager_not_mine', dmsTo('UALICE')[0], opts);
+      expect(res.status).toBe(401);
+      await settle();
+      expect(pd.events()).toEqual([]);
+    });
+
+    it('answers an unknown button politely', async () => {
+      const res = await click('some_old_button', undefined, { value: '1' });
+      expect(res.status).toBe(200);
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+      expect(slack.callsTo('chat.postEphemeral')[0]?.args.text).toMatch(/does not know this button/);
+    });
+
+    it('answers a click on a resolved alert politely, and pages nobody', async () => {
+      await deployAndFire();
+      await settle();
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'a100000000000001', startsAt: firedAt, status: 'resolved', endsAt: minutesAgo(1) }]),
+      );
+      await settle();
+      await click('changepager_not_mine', dmsTo('UALICE')[0]);
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+      expect(slack.callsTo('chat.postEphemeral')[0]?.args.text).toMatch(/already resolved/);
+      expect(pd.events()).toEqual([]);
+    });
+  });
+
+  describe('when Slack fails', () => {
+    it('still pages in PagerDuty on time with Slack answering 500 to everything', async () => {
+      slack.fail({ status: 500 });
+      await deployAndFire();
+      await h.worker.drain(); // one pass: the page goes out in it, whatever Slack does
+      expect(pd.incidentCreates()).toHaveLength(1);
+      const history = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body.episodes[0];
+      expect(history.pages[0].delivered.incident).toBeDefined();
+      expect(dmsTo('UALICE')).toHaveLength(1); // tried, failed, will be retried
+      slack.clearFaults();
+      await settle();
+      expect(dmsTo('UALICE')).toHaveLength(2); // the failed try, then the DM
+      expect(dmsTo('UBOB')).toHaveLength(1);
+      expect(pd.incidentCreates()).toHaveLength(1);
+    });
+
+    it("waits as long as a 429's Retry-After says", async () => {
+      slack.fail({ status: 429, headers: { 'retry-after': '30' }, times: 1 });
+      await deployAndFire();
+      const t0 = clock.now();
+      await h.worker.drain();
+      const next = await h.store.nextDueAt(['dm']);
+      expect(next).toBeGreaterThanOrEqual(t0 + 30_000);
+    });
+
+    it('records a person with no Slack user, and gives up on that DM only', async () => {
+      await post(
+        '/v1/deploys',
+        designDeploy({ at: minutesAgo(10), changes: [{ author: { email: 'dave@example.com' } }] }),
+      );
+      await post('/v1/alertmanager', amPayload([{ fingerprint: 'a100000000000006', startsAt: minutesAgo(3) }]));
+      await settle();
+      const unmapped = (await request(h.app).get('/v1/people/unmapped').set(auth)).body.people;
+      expect(unmapped).toContainEqual(expect.objectContaining({ who: 'dave@example.com', reason: 'no_slack_user' }));
+      expect(await h.store.nextDueAt(['dm'])).toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,202 @@
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hygiene, rolloutStarts } from '../../src/core/stats.js';
+import type { Deploy } from '../../src/core/types.js';
+import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
+
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const CANARY = 'checkout-7f9c-h1';
+
+describe('GET /v1/stats and the hygiene gauges', () => {
+  let h: Harness;
+  const clock = fakeClock('2026-11-26T12:30:00Z');
+
+  beforeEach(async () => {
+    clock.set('2026-11-26T12:30:00Z');
+    h = createHarness({ now: clock.now });
+    // checkout: v1 canary then full (one rollout, one change), v2 a bundle of two, then a flag flip.
+    await post(
+      '/v1/deploys',
+      designDeploy({ id: 'v1-canary', version: 'v1', stage: 'canary', hosts: [CANARY], at: '2026-11-26T10:00:00Z' }),
+    );
+    await post('/v1/deploys', designDeploy({ id: 'v1-full', version: 'v1', at: '2026-11-26T10:30:00Z' }));
+    const bundle = designDeploy().changes;
+    await post(
+      '/v1/deploys',
+      designDeploy({
+        id: 'v2',
+        version: 'v2',
+        at: '2026-11-26T11:00:00Z',
+        changes: [...bundle, { author: { login: 'dave' } }],
+      }),
+    );
+    await post('/v1/deploys', {
+      kind: 'flag',
+      id: 'flip',
+      service: 'checkout',
+      flag: { key: 'new-cart', to: true },
+      author: { email: 'carol@example.com' },
+      at: '2026-11-26T12:00:00Z',
+    });
+    await post(
+      '/v1/deploys',
+      designDeploy({ id: 'cart-9', service: 'cart', version: 'v9', at: '2026-11-26T10:00:00Z' }),
+    );
+    // A deploy outside the period asked about below.
+    await post('/v1/deploys', designDeploy({ id: 'old', version: 'v0', at: '2026-11-20T10:00:00Z' }));
+
+    const alerts: [string, string, Record<string, string>][] = [
+      ['s100000000000001', '2026-11-26T10:05:00Z', { instance: `${CANARY}:8080` }], // v1-canary, 5 min after
+      ['s100000000000002', '2026-11-26T10:10:00Z', { instance: `${CANARY}:8080` }], // v1-canary again
+      ['s100000000000003', '2026-11-26T11:20:00Z', {}], // v2 (a bundle), 20 min after
+      ['s100000000000004', '2026-11-26T12:03:00Z', {}], // the flag flip, 3 min after
+      ['s100000000000005', '2026-11-26T09:00:00Z', { service: 'cart' }], // before cart's deploy: on-call
+    ];
+    for (const [fingerprint, startsAt, labels] of alerts) {
+      await post('/v1/alertmanager', amPayload([{ fingerprint, startsAt, labels }]));
+    }
+    const episode = (await h.store.alertHistory('s100000000000004'))[0]?.episode;
+    if (!episode) throw new Error('the flag alert was stored');
+    await h.store.recordNotMine(episode.id, 'carol@example.com', clock.now());
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  async function post(path: string, body: unknown) {
+    const res = await request(h.app)
+      .post(path)
+      .set(auth)
+      .send(body as object);
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+    return res;
+  }
+  const get = (path: string) => request(h.app).get(path).set(auth);
+
+  it('counts deploys, single-change share, attributed alerts, time to first alert and feedback per service', async () => {
+    const res = await get('/v1/stats?since=2026-11-26T00:00:00Z');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      since: '2026-11-26T00:00:00.000Z',
+      until: '2026-11-26T12:30:00.000Z',
+      feedbackRecorded: true,
+    });
+    expect(res.body.services).toEqual([
+      {
+        service: 'cart',
+        deploys: 1,
+        flagChanges: 0,
+        configChanges: 0,
+        stageEvents: 1,
+        singleChangeDeploys: 1,
+        singleChangeShare: 1,
+        alerts: 1,
+        attributedAlerts: 0,
+        attributedByKind: { deploy: 0, flag: 0, config: 0 },
+        medianSecondsToFirstAlert: null,
+        notMyChange: 0,
+      },
+      {
+        service: 'checkout',
+        deploys: 2,
+        flagChanges: 1,
+        configChanges: 0,
+        stageEvents: 4,
+        singleChangeDeploys: 1,
+        singleChangeShare: 0.5,
+        alerts: 4,
+        attributedAlerts: 4,
+        attributedByKind: { deploy: 3, flag: 1, config: 0 },
+        // first alerts: 5 min (v1-canary), 20 min (v2), 3 min (flip): the median is 5 min
+        medianSecondsToFirstAlert: 300,
+        notMyChange: 1,
+      },
+    ]);
+  });
+
+  it('defaults to the last seven days, and filters by service', async () => {
+    const all = await get('/v1/stats');
+    expect(all.body.since).toBe('2026-11-19T12:30:00.000Z');
+    const checkout = all.body.services.find((s: { service: string }) => s.service === 'checkout');
+    expect(checkout.deploys).toBe(3); // the deploy of 2026-11-20 is in the default period
+    const cart = await get('/v1/stats?service=cart&since=P1D');
+    expect(cart.body.services.map((s: { service: string }) => s.service)).toEqual(['cart']);
+  });
+
+  it('answers an empty period with no services', async () => {
+    const res = await get('/v1/stats?since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00Z');
+    expect(res.body.services).toEqual([]);
+  });
+
+  it.each([
+    ['a since that is neither a time nor a duration', '?since=last-week', ['since']],
+    ['a since after until', '?since=2026-11-26T12:00:00Z&until=2026-11-26T11:00:00Z', ['since']],
+    ['an until that is not a time, and an unknown parameter', '?until=tomorrow&team=x', ['', 'until']],
+  ])('rejects %s', async (_intent, query, paths) => {
+    const res = await get(`/v1/stats${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_query');
+    expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(paths);
+  });
+
+  it('exposes the same numbers over the last seven days as gauges in /metrics', async () => {
+    const metrics = (await request(h.app).get('/metrics')).text;
+    expect(metrics).toContain('changepager_hygiene_deploys{service="checkout"} 3');
+    expect(metrics).toContain('changepager_hygiene_deploys{service="cart"} 1');
+    expect(metrics).toContain('changepager_hygiene_single_change_ratio{service="checkout"} 0.6667');
+    expect(metrics).toContain('changepager_hygiene_attributed_alerts{service="checkout"} 4');
+    expect(metrics).toContain('changepager_hygiene_first_alert_median_seconds{service="checkout"} 300');
+    expect(metrics).toContain('changepager_hygiene_not_my_change{service="checkout"} 1');
+    // cart has no attributed alert: no median sample rather than a made-up zero
+    expect(metrics).not.toContain('changepager_hygiene_first_alert_median_seconds{service="cart"}');
+  });
+
+  it('answers 401 without a token', async () => {
+    expect((await request(h.app).get('/v1/stats')).status).toBe(401);
+  });
+});
+
+describe('rolloutStarts: which stage events begin a rollout', () => {
+  const ev = (id: string, version: string, at: number, patch: Partial<Deploy> = {}): Deploy => ({
+    id,
+    service: 'checkout',
+    environment: 'production',
+    version,
+    stage: 'full',
+    hosts: [],
+    at,
+    receivedAt: at,
+    changes: [{ author: { login: 'a' } }],
+    ...patch,
+  });
+  it.each([
+    ['stages of one version are one rollout', [ev('a', 'v1', 1), ev('b', 'v1', 2)], ['a']],
+    [
+      'a rollback and a roll forward are rollouts of their own',
+      [ev('a', 'v1', 1), ev('b', 'v0', 2), ev('c', 'v1', 3)],
+      ['a', 'b', 'c'],
+    ],
+    ['other environments are separate', [ev('a', 'v1', 1), ev('b', 'v1', 2, { environment: 'staging' })], ['a', 'b']],
+    [
+      'a flag flip between two stages does not split the deploy',
+      [ev('a', 'v1', 1), ev('f', 'flag:x=true', 2, { kind: 'flag', flag: { key: 'x', to: true } }), ev('b', 'v1', 3)],
+      ['a', 'f'],
+    ],
+    ['order comes from at, not from arrival', [ev('b', 'v1', 2), ev('a', 'v1', 1)], ['a']],
+  ])('%s', (_intent, events, starts) => {
+    expect(rolloutStarts(events).map((e) => e.id)).toEqual(starts);
+  });
+
+  it('reports a median of an even count as the mean of the middle two', () => {
+    const events = [ev('a', 'v1', 0), ev('b', 'v2', 1000)];
+    const rows = hygiene({
+      events,
+      episodes: [
+        { service: 'checkout', startsAtMs: 60_000, deployId: 'a', deployAt: 0, notMine: false },
+        { service: 'checkout', startsAtMs: 1000 + 180_000, deployId: 'b', deployAt: 1000, notMine: false },
+      ],
+      feedbackRecorded: false,
+    });
+    expect(rows[0]?.medianSecondsToFirstAlert).toBe(120);
+  });
+});
