@@ -1,0 +1,714 @@
+// `npm run bench`: how fast changepager is, measured with the service in its own process and the load generator
+// (autocannon, bench/load.mjs) in another. Prints a table and writes the figures to bench/results/*.json.
+//
+//   BENCH_QUICK=1    shorter phases (a smoke run of the bench itself: the numbers mean little)
+//   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
+//   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
+//
+// Phases: (1) ingest throughput and latency of POST /v1/alertmanager (commit before answer) beside a bare
+// express 5 endpoint that only parses the same JSON; (2) time from receipt to the PagerDuty stand-in getting the
+// page at a steady 50 alerts/s; (3) a storm of 20,000 alerts in 200 notifications; (4) the cost of a decision
+// with a million deploys stored; (5) the token comparison's timing for wrong-first vs wrong-last characters.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import type { Request, Response } from 'express';
+import { parseConfig } from '../src/config/load.js';
+import type { AlertGroup } from '../src/core/types.js';
+import { bearerAuth } from '../src/http/auth.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
+import { createPipeline } from '../src/pipeline.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import { designDeploy } from '../test/support/harness.js';
+import { type PagerDutyStub, startPagerDutyStub } from '../test/support/pagerduty-stub.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CA_FILE = join(ROOT, 'test/fixtures/tls/localhost.crt');
+const QUICK = process.env.BENCH_QUICK === '1';
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const DEPLOYS = Number(process.env.BENCH_DEPLOYS ?? 1_000_000);
+const TOKEN = 'bench-token-4d3c2b1a09f8e7d6c5b4a392';
+const ROUTING_KEY = 'bench-routing-key-0000000000000000';
+const TARGETS = { ingestRatio: 0.6, timeToPageP99Ms: 50, stormLost: 0, correlationMedianMs: 1 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+const stats = (values: number[]) => {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? 0,
+  };
+};
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ----- processes ----------------------------------------------------------------------------------------------
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts a Node process (through tsx) listening on PORT and waits until `ready` answers. */
+async function startNode(script: string, env: Record<string, string>, opts: { nodeArgs?: string[]; ready: string }) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...(script.endsWith('cli.ts') ? ['serve'] : [])],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const keep = (c: Buffer) => {
+    out = (out + c.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${script} exited:\n${out}`);
+    try {
+      const res = await fetch(`${url}${opts.ready}`, { method: opts.ready === '/healthz' ? 'GET' : 'POST' });
+      if (res.status < 500) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${script} did not start:\n${out}`);
+    await sleep(100);
+  }
+  const proc: Proc = {
+    child,
+    url,
+    output: () => out,
+    peakRssMb() {
+      // VmHWM: the peak resident set size of the process over its life.
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  return proc;
+}
+
+function startChangepager(dir: string, yaml: string, nodeArgs: string[] = []) {
+  const file = join(dir, 'changepager.yaml');
+  writeFileSync(file, `database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }\n${yaml}`);
+  return startNode(
+    'src/cli.ts',
+    { CHANGEPAGER_CONFIG: file, CHANGEPAGER_TOKEN: TOKEN, PD_KEY: ROUTING_KEY },
+    { nodeArgs, ready: '/healthz' },
+  );
+}
+
+interface LoadResult {
+  requestsPerSecond: number;
+  totalRequests: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationSeconds: number;
+  bodyBytes: number;
+}
+
+/** Runs bench/load.mjs (autocannon) as its own process. */
+function load(options: Record<string, unknown>): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bench/load.mjs', JSON.stringify(options)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited ${code}: ${err}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop() as string));
+    });
+  });
+}
+
+// ----- phase 1: ingest --------------------------------------------------------------------------------------------
+
+async function ingest(work: string) {
+  const duration = QUICK ? 3 : 10;
+  const connections = 10;
+  log(`ingest: bare express 5 for ${duration} s`);
+  const bare = await startNode('bench/bare-express.ts', {}, { ready: '/v1/alertmanager' });
+  await load({ url: `${bare.url}/v1/alertmanager`, mode: 'unique', duration: 1, connections }); // warm-up
+  const bareResult = await load({ url: `${bare.url}/v1/alertmanager`, mode: 'unique', duration, connections });
+  await bare.stop();
+
+  const results: Record<string, LoadResult> = {};
+  for (const mode of ['unique', 'repeat'] as const) {
+    log(`ingest: changepager, ${mode} alerts, for ${duration} s`);
+    const dir = mkdtempSync(join(work, `ingest-${mode}-`));
+    const svc = await startChangepager(dir, '');
+    await load({ url: `${svc.url}/v1/alertmanager`, token: TOKEN, mode, duration: 1, connections, prefix: 1 });
+    results[mode] = await load({
+      url: `${svc.url}/v1/alertmanager`,
+      token: TOKEN,
+      mode,
+      duration,
+      connections,
+      prefix: 2,
+    });
+    await svc.stop();
+  }
+  const unique = results.unique as LoadResult;
+  return {
+    connections,
+    durationSeconds: duration,
+    bare: bareResult,
+    changepager: unique,
+    changepagerRepeats: results.repeat as LoadResult,
+    ratio: unique.requestsPerSecond / bareResult.requestsPerSecond,
+    ratioRepeats: (results.repeat as LoadResult).requestsPerSecond / bareResult.requestsPerSecond,
+  };
+}
+
+/** Runs the ingest load under --cpu-prof and sums self time per function. */
+async function profileIngest(work: string) {
+  const dir = mkdtempSync(join(work, 'profile-'));
+  const profDir = join(dir, 'prof');
+  mkdirSync(profDir);
+  const svc = await startChangepager(dir, '', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  await load({
+    url: `${svc.url}/v1/alertmanager`,
+    token: TOKEN,
+    mode: 'unique',
+    duration: QUICK ? 3 : 8,
+    connections: 10,
+  });
+  await svc.stop();
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return { top: [], areas: [], totalMs: 0 };
+  const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const us = selfUs.get(node.id) ?? 0;
+    total += us;
+    const where = node.callFrame.url.replace(/^.*\/(node_modules\/[^/]+|src)\//, '$1/').replace(/^file:\/\//, '');
+    const name =
+      `${node.callFrame.functionName || '(anonymous)'} ${where ? `${where}:${node.callFrame.lineNumber + 1}` : ''}`.trim();
+    byFunction.set(name, (byFunction.get(name) ?? 0) + us);
+  }
+  // The same time by where the code lives: our src/ by file, each package, Node's internals, GC and idle.
+  const byArea = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const url = node.callFrame.url;
+    const fn = node.callFrame.functionName;
+    const area = url.includes('/node_modules/')
+      ? `node_modules/${/\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1]}`
+      : url.includes('/src/')
+        ? `src/${url.split('/src/')[1]}`
+        : url.startsWith('node:')
+          ? 'node internals'
+          : fn.startsWith('(')
+            ? fn
+            : 'native (no script)';
+    byArea.set(area, (byArea.get(area) ?? 0) + (selfUs.get(node.id) ?? 0));
+  }
+  const areas = [...byArea]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([name, us]) => ({ name, selfMs: round(us / 1000, 1), percent: round((100 * us) / total, 1) }));
+  const top = [...byFunction]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 15)
+    .map(([name, us]) => ({ name, selfMs: round(us / 1000, 1), percent: round((100 * us) / total, 1) }));
+  return { top, areas, totalMs: round(total / 1000, 0) };
+}
+
+// ----- phase 2: time to page at a steady rate -------------------------------------------------------------------
+
+function pagerdutyYaml(stub: PagerDutyStub) {
+  return [
+    'delivery: { poll_interval: PT1S, max_backoff: PT5S }',
+    `pagerduty: { events_url: ${stub.url}, ca_file: ${JSON.stringify(CA_FILE)}, request_timeout: PT5S }`,
+    'defaults: { pagerduty: { routing_key_env: PD_KEY } }',
+  ].join('\n');
+}
+
+async function timeToPage(work: string) {
+  const rate = 50;
+  const seconds = QUICK ? 5 : 20;
+  const total = rate * seconds;
+  log(`time to page: ${total} alerts at ${rate}/s`);
+  const stub = await startPagerDutyStub({ https: true });
+  const svc = await startChangepager(mkdtempSync(join(work, 'ttp-')), pagerdutyYaml(stub));
+  const sentAt = new Map<string, number>();
+  const statuses = new Map<number, number>();
+  const startsAt = new Date(Date.now() - 60_000).toISOString();
+  const t0 = performance.now() + 100;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    const name = `Steady${i}`;
+    const body = JSON.stringify({
+      version: '4',
+      groupKey: `{}:{alertname="${name}"}`,
+      status: 'firing',
+      receiver: 'changepager',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: name, service: 'checkout', env: 'production', instance: `host-${i}:9100` },
+          annotations: { summary: 'steady' },
+          startsAt,
+          fingerprint: `5eed${i.toString(16).padStart(12, '0')}`,
+        },
+      ],
+    });
+    sentAt.set(name, Date.now());
+    inflight.push(
+      fetch(`${svc.url}/v1/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body,
+      }).then(async (r) => {
+        await r.arrayBuffer();
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  const deadline = Date.now() + 30_000;
+  while (stub.requestsTo('events').length < total && Date.now() < deadline) await sleep(100);
+  const latencies: number[] = [];
+  for (const r of stub.requestsTo('events')) {
+    const name = /Steady\d+/.exec(JSON.stringify(r.body))?.[0];
+    const sent = name && sentAt.get(name);
+    if (sent) latencies.push(r.at - sent);
+  }
+  await svc.stop();
+  await stub.close();
+  return {
+    rate,
+    alerts: total,
+    answered: Object.fromEntries(statuses),
+    paged: latencies.length,
+    latencyMs: stats(latencies),
+  };
+}
+
+// ----- phase 3: storm -------------------------------------------------------------------------------------------
+
+async function storm(work: string) {
+  const notifications = QUICK ? 40 : 200;
+  const perNotification = 100;
+  log(`storm: ${notifications * perNotification} alerts in ${notifications} notifications`);
+  const stub = await startPagerDutyStub({ https: true });
+  const dir = mkdtempSync(join(work, 'storm-'));
+  const svc = await startChangepager(dir, pagerdutyYaml(stub));
+  const sent = await load({
+    url: `${svc.url}/v1/alertmanager`,
+    token: TOKEN,
+    mode: 'storm',
+    amount: notifications,
+    alertsPerRequest: perNotification,
+    connections: 10,
+    service: 'search',
+  });
+  const acceptedAt = Date.now();
+  // The load generator's own start-to-finish time; its process start-up is not part of the storm.
+  const sendStart = acceptedAt - sent.durationSeconds * 1000;
+  const accepted = sent.ok2xx * perNotification;
+  const deadline = Date.now() + 180_000;
+  const depth = async () =>
+    ((await (await fetch(`${svc.url}/readyz`)).json()) as { outbox?: { depth: number } }).outbox?.depth;
+  while (Date.now() < deadline) {
+    if (stub.alerts().length >= sent.ok2xx && (await depth()) === 0) break;
+    await sleep(200);
+  }
+  const events = stub.requestsTo('events', { accepted: true });
+  const drainedAt = Math.max(...events.map((e) => e.at));
+  const peakRssMb = svc.peakRssMb();
+  // Paged: alerts named in the triggers PagerDuty accepted ("[FIRING:n] …" per page).
+  const paged = stub
+    .alerts()
+    .reduce((n, a) => n + Number(/\[FIRING:(\d+)\]/.exec(a.payload?.summary ?? '')?.[1] ?? 0), 0);
+  const duplicates = stub.alerts().filter((a) => a.incidentsOpened > 1).length;
+  await svc.stop();
+  await stub.close();
+  // Cross-check from the database: every stored alert belongs to a page PagerDuty took.
+  const db = new Database(join(dir, 'changepager.db'), { readonly: true });
+  const stored = (db.prepare('SELECT COUNT(*) AS n FROM episodes').get() as { n: number }).n;
+  const delivered = (
+    db
+      .prepare(
+        `SELECT COUNT(DISTINCT m.episode_id) AS n FROM page_members m JOIN pages p ON p.id = m.page_id
+         WHERE json_extract(p.delivered, '$.state') = 'triggered'`,
+      )
+      .get() as { n: number }
+  ).n;
+  db.close();
+  return {
+    notifications,
+    alerts: notifications * perNotification,
+    accepted,
+    refused: sent.non2xx * perNotification,
+    stored,
+    paged,
+    deliveredPerDatabase: delivered,
+    lost: accepted - paged,
+    duplicatePages: duplicates,
+    sendSeconds: round(sent.durationSeconds),
+    ingestLatencyMs: sent.latencyMs,
+    /** From the first notification sent to the last page PagerDuty received. */
+    drainSeconds: round((drainedAt - sendStart) / 1000),
+    peakRssMb: round(peakRssMb, 0),
+  };
+}
+
+// ----- phase 4: correlation with a million deploys -------------------------------------------------------------
+
+async function correlation(work: string) {
+  const dir = mkdtempSync(join(work, 'corr-'));
+  const dbPath = join(dir, 'changepager.db');
+  const services = 500;
+  const yearMs = 365 * 24 * 3600_000;
+  const end = Date.parse('2026-11-26T12:00:00Z');
+  log(`correlation: storing ${DEPLOYS.toLocaleString('en')} deploys of ${services} services over a year`);
+  const built = performance.now();
+  {
+    // One deploy through the real store (so every column has the shape the code writes), then copied in SQL.
+    const store = openSqliteStore(dbPath);
+    await store.saveDeploy({
+      id: 'template',
+      service: 'svc-0',
+      environment: 'production',
+      version: 'v0',
+      previousVersion: 'v-1',
+      stage: 'full',
+      hosts: [],
+      at: end - yearMs,
+      receivedAt: end - yearMs,
+      changes: designDeploy().changes,
+    } as unknown as Parameters<typeof store.saveDeploy>[0]);
+    await store.close();
+    const db = new Database(dbPath);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = OFF');
+    const columns = (db.prepare('PRAGMA table_info(deploys)').all() as { name: string }[]).map((c) => c.name);
+    const computed: Record<string, string> = {
+      id: "printf('bench-%d', n.i)",
+      service: `printf('svc-%d', n.i % ${services})`,
+      version: "printf('v%d', n.i)",
+      previous_version: "printf('v%d', n.i - 1)",
+      at: `${end - yearMs} + (n.i * ${Math.floor(yearMs / DEPLOYS)})`,
+      received_at: `${end - yearMs} + (n.i * ${Math.floor(yearMs / DEPLOYS)})`,
+    };
+    const select = columns.map((c) => computed[c] ?? `t.${c}`).join(', ');
+    db.exec(`
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${DEPLOYS})
+      INSERT INTO deploys (${columns.join(', ')}) SELECT ${select} FROM n, (SELECT * FROM deploys WHERE id = 'template') t;
+      DELETE FROM deploys WHERE id = 'template';
+    `);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+  }
+  const buildSeconds = (performance.now() - built) / 1000;
+  const dbBytes = statSync(dbPath).size;
+
+  // (a) the decision itself, as the pipeline makes it (store lookup + correlate), timed one alert at a time.
+  const config = parseConfig(`database: { path: ${JSON.stringify(dbPath)} }\n`, { path: 'bench.yaml', env: {} });
+  const store = openSqliteStore(dbPath);
+  const pipeline = createPipeline({
+    config,
+    store,
+    now: () => end,
+    log: createLogger('error'),
+    metrics: createMetrics(store, () => end),
+    onCommitted: () => {},
+  });
+  const decisions = QUICK ? 2000 : 20_000;
+  const perDecision: number[] = [];
+  const reasons = new Map<string, number>();
+  let seed = 42;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const alertAt = (i: number) => {
+    const startsAtMs = Math.floor(end - random() * yearMs);
+    const group: AlertGroup = {
+      groupKey: 'bench',
+      receiver: 'bench',
+      externalURL: '',
+      truncatedAlerts: 0,
+      alerts: [
+        {
+          fingerprint: `c0${i.toString(16).padStart(14, '0')}`,
+          startsAt: new Date(startsAtMs).toISOString(),
+          startsAtMs,
+          status: 'firing',
+          labels: { alertname: 'Bench', service: `svc-${Math.floor(random() * services)}`, env: 'production' },
+          annotations: {},
+          generatorURL: '',
+        },
+      ],
+    } as AlertGroup;
+    return group;
+  };
+  for (let i = 0; i < 500; i++) await pipeline.preview(alertAt(i)); // warm-up
+  for (let i = 0; i < decisions; i++) {
+    const group = alertAt(i);
+    const t = process.hrtime.bigint();
+    const [d] = await pipeline.preview(group);
+    perDecision.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (d) reasons.set(d.decision.reason, (reasons.get(d.decision.reason) ?? 0) + 1);
+  }
+  await store.close();
+
+  // (b) the same through the service process: POST /v1/preview, one alert per request, HTTP included.
+  log('correlation: POST /v1/preview against the service process');
+  const svc = await startChangepager(dir, '');
+  const http: number[] = [];
+  for (let i = 0; i < (QUICK ? 300 : 2000); i++) {
+    const g = alertAt(i);
+    const body = JSON.stringify({
+      version: '4',
+      groupKey: 'bench',
+      status: 'firing',
+      alerts: g.alerts.map((a) => ({
+        status: 'firing',
+        labels: a.labels,
+        startsAt: a.startsAt,
+        fingerprint: a.fingerprint,
+      })),
+    });
+    const t = performance.now();
+    const res = await fetch(`${svc.url}/v1/preview`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body,
+    });
+    await res.arrayBuffer();
+    http.push(performance.now() - t);
+  }
+  await svc.stop();
+  return {
+    deploys: DEPLOYS,
+    services,
+    buildSeconds: round(buildSeconds, 1),
+    databaseMb: round(dbBytes / 1024 / 1024, 0),
+    decisions,
+    perDecisionMs: stats(perDecision),
+    reasons: Object.fromEntries(reasons),
+    previewHttpMs: stats(http),
+  };
+}
+
+// ----- phase 5: token comparison timing ------------------------------------------------------------------------
+
+function tokenTiming() {
+  log('token comparison: wrong first vs wrong last character');
+  const secret = 'am-7d0c4f1e9b2a6c3d8e5f0a1b2c3d4e5f';
+  const middleware = bearerAuth([
+    { name: 'a', secret },
+    { name: 'b', secret: 'ci-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d' },
+  ]);
+  const variants = {
+    wrongFirst: `Bearer x${secret.slice(1)}`,
+    wrongLast: `Bearer ${secret.slice(0, -1)}x`,
+    right: `Bearer ${secret}`,
+  };
+  const res = { locals: {}, set: () => res } as unknown as Response;
+  const reqs = Object.fromEntries(
+    Object.entries(variants).map(([k, header]) => [
+      k,
+      {
+        method: 'POST',
+        get: (n: string) => (n.toLowerCase() === 'authorization' ? header : undefined),
+      } as unknown as Request,
+    ]),
+  ) as Record<keyof typeof variants, Request>;
+  const rounds = QUICK ? 50 : 200;
+  const perRound = 2000;
+  const samples: Record<keyof typeof variants, number[]> = { wrongFirst: [], wrongLast: [], right: [] };
+  const next = () => {};
+  for (let r = 0; r < rounds; r++) {
+    // Interleaved, so drift in the machine's load hits every variant alike.
+    for (const k of Object.keys(variants) as (keyof typeof variants)[]) {
+      const req = reqs[k];
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < perRound; i++) middleware(req, res, next);
+      samples[k].push(Number(process.hrtime.bigint() - t) / perRound);
+    }
+  }
+  const median = (k: keyof typeof variants) => stats(samples[k]).p50;
+  return {
+    nsPerCheck: {
+      wrongFirst: round(median('wrongFirst'), 0),
+      wrongLast: round(median('wrongLast'), 0),
+      right: round(median('right'), 0),
+    },
+    wrongLastMinusWrongFirstNs: round(median('wrongLast') - median('wrongFirst'), 0),
+  };
+}
+
+// ----- report -----------------------------------------------------------------------------------------------------
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'changepager-bench-'));
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: round(totalmem() / 1024 ** 3, 0),
+    node: process.version,
+    loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+    quick: QUICK,
+  };
+  log(`machine: ${JSON.stringify(machine)}`);
+  const started = Date.now();
+  try {
+    const result = {
+      at: new Date().toISOString(),
+      machine,
+      ingest: await ingest(work),
+      timeToPage: await timeToPage(work),
+      storm: await storm(work),
+      correlation: await correlation(work),
+      tokenTiming: tokenTiming(),
+      profile: PROFILE ? await profileIngest(work) : undefined,
+      loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
+      seconds: round((Date.now() - started) / 1000, 0),
+    };
+    const out = join(ROOT, 'bench/results');
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `bench-${result.at.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${table(result)}\nwritten to ${file}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function table(r: {
+  machine: { cpu: string; cores: number; node: string; loadAverageAtStart: number[] };
+  ingest: Awaited<ReturnType<typeof ingest>>;
+  timeToPage: Awaited<ReturnType<typeof timeToPage>>;
+  storm: Awaited<ReturnType<typeof storm>>;
+  correlation: Awaited<ReturnType<typeof correlation>>;
+  tokenTiming: ReturnType<typeof tokenTiming>;
+  profile?: Awaited<ReturnType<typeof profileIngest>> | undefined;
+  loadAverageAtEnd: number[];
+}): string {
+  const { ingest: i, timeToPage: t, storm: s, correlation: c, tokenTiming: k } = r;
+  const ok = (pass: boolean) => (pass ? 'met' : 'MISSED');
+  const lat = (l: { p50: number; p99: number }) => `p50 ${round(l.p50)} ms, p99 ${round(l.p99)} ms`;
+  const rows: [string, string, string][] = [
+    [
+      'ingest: bare express 5 (parse only)',
+      `${round(i.bare.requestsPerSecond, 0)} req/s; ${lat(i.bare.latencyMs)}`,
+      '',
+    ],
+    [
+      'ingest: changepager, new alert per request',
+      `${round(i.changepager.requestsPerSecond, 0)} req/s; ${lat(i.changepager.latencyMs)}; non-2xx ${i.changepager.non2xx}`,
+      '',
+    ],
+    [
+      'ingest ratio changepager / bare',
+      `${round(i.ratio, 3)}`,
+      `≥ ${TARGETS.ingestRatio}: ${ok(i.ratio >= TARGETS.ingestRatio)}`,
+    ],
+    [
+      'ingest: changepager, repeated notification',
+      `${round(i.changepagerRepeats.requestsPerSecond, 0)} req/s; ${lat(i.changepagerRepeats.latencyMs)}; ratio ${round(i.ratioRepeats, 3)}`,
+      '',
+    ],
+    [
+      `time to page at ${t.rate} alerts/s (${t.alerts} alerts)`,
+      `${lat(t.latencyMs)}, max ${round(t.latencyMs.max)} ms; paged ${t.paged}/${t.alerts}`,
+      `p99 ≤ ${TARGETS.timeToPageP99Ms} ms: ${ok(t.latencyMs.p99 <= TARGETS.timeToPageP99Ms)}`,
+    ],
+    [
+      `storm: ${s.alerts} alerts in ${s.notifications} notifications`,
+      `accepted ${s.accepted}, paged ${s.paged}, lost ${s.lost}, duplicate pages ${s.duplicatePages}; sent in ${s.sendSeconds} s, drained in ${s.drainSeconds} s; peak RSS ${s.peakRssMb} MB`,
+      `lost = 0: ${ok(s.lost === 0 && s.accepted === s.alerts)}`,
+    ],
+    [
+      `correlation, ${c.deploys.toLocaleString('en')} deploys stored (${c.databaseMb} MB)`,
+      `per decision p50 ${round(c.perDecisionMs.p50, 3)} ms, p99 ${round(c.perDecisionMs.p99, 3)} ms (${c.decisions} decisions)`,
+      `median ≤ ${TARGETS.correlationMedianMs} ms: ${ok(c.perDecisionMs.p50 <= TARGETS.correlationMedianMs)}`,
+    ],
+    ['correlation through POST /v1/preview (HTTP incl.)', lat(c.previewHttpMs), ''],
+    [
+      'token check: wrong first vs wrong last char',
+      `${k.nsPerCheck.wrongFirst} ns vs ${k.nsPerCheck.wrongLast} ns (difference ${k.wrongLastMinusWrongFirstNs} ns); right token ${k.nsPerCheck.right} ns`,
+      '',
+    ],
+  ];
+  const lines = [
+    `changepager bench — ${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart.join(' ')} at start, ${r.loadAverageAtEnd.join(' ')} at end`,
+    '',
+    '| measure | result | target |',
+    '| --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+  if (r.profile) {
+    lines.push('', `CPU profile of the ingest phase (self time, ${r.profile.totalMs} ms sampled):`, '');
+    lines.push('| function | self ms | % |', '| --- | --- | --- |');
+    for (const f of r.profile.top) lines.push(`| ${f.name} | ${f.selfMs} | ${f.percent} |`);
+    lines.push('', '| where | self ms | % |', '| --- | --- | --- |');
+    for (const f of r.profile.areas) lines.push(`| ${f.name} | ${f.selfMs} | ${f.percent} |`);
+  }
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,277 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/main.js';
+import {
+  type Alertmanager,
+  amtoolAdd,
+  eventually,
+  startAlertmanager,
+  startWebhookTap,
+  type WebhookTap,
+} from '../support/alertmanager.js';
+import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
+import { type SlackStub, startSlackStub } from '../support/slack-stub.js';
+
+// changepager behind the real Alertmanager 0.25 (Debian's package): alerts fired with amtool, delivered by
+// Alertmanager's own webhook notifier with bearer auth, paged to the PagerDuty stand-in, DMs to the Slack one. Each case uses its own
+// alertname, so it is its own Alertmanager group and its own page.
+
+const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
+const TOKEN = 'e2e-api-token-5a1f0c9e2b7d4e81';
+const CHECKOUT_KEY = 'e2e-checkout-routing-key-00000000';
+const DEFAULT_KEY = 'e2e-default-routing-key-000000000';
+
+describe('changepager behind the real Alertmanager 0.25', () => {
+  let dir: string;
+  let stub: PagerDutyStub;
+  let slack: SlackStub;
+  let service: Service;
+  let tap: WebhookTap;
+  let am: Alertmanager;
+  const logs: string[] = [];
+  /** Processes and servers a single test started; stopped after it even when it fails. */
+  const extra: { stop(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'changepager-e2e-'));
+    stub = await startPagerDutyStub({ https: true });
+    stub.users = [
+      { id: 'PALICE', email: 'alice@example.com', name: 'Alice' },
+      { id: 'PBOB', email: 'bob@example.com', name: 'Bob' },
+    ];
+    slack = await startSlackStub();
+    slack.users = [{ id: 'UBOB', email: 'bob@example.com' }];
+    const yaml = `
+database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }
+listen: { host: 127.0.0.1, port: 0 }
+delivery: { poll_interval: PT0.2S, max_backoff: PT1S }
+pagerduty:
+  events_url: ${stub.url}
+  api_url: ${stub.url}
+  api_token_env: PD_TOKEN
+  from: changepager@example.com
+  ca_file: ${JSON.stringify(CA_FILE)}
+  request_timeout: PT2S
+slack:
+  bot_token_env: SLACK_BOT_TOKEN
+  signing_secret_env: SLACK_SIGNING_SECRET
+  api_url: ${slack.apiUrl}
+  bot_id: B0E2E
+  bot_user_id: U0E2E
+  request_timeout: PT2S
+defaults:
+  pagerduty: { service_id: PDEFAULT, routing_key_env: PD_DEFAULT_KEY }
+services:
+  checkout:
+    pagerduty: { service_id: PCHECKOUT, routing_key_env: PD_CHECKOUT_KEY }
+people:
+  - email: alice@example.com
+    logins: [alice]
+    pagerduty_user_id: PALICE
+    slack_user_id: UALICE
+`;
+    const config = parseConfig(yaml, {
+      path: 'e2e.yaml',
+      env: {
+        CHANGEPAGER_TOKEN: TOKEN,
+        PD_TOKEN: 'e2e-pd-api-token',
+        PD_CHECKOUT_KEY: CHECKOUT_KEY,
+        PD_DEFAULT_KEY: DEFAULT_KEY,
+        SLACK_BOT_TOKEN: 'xoxb-e2e-bot-token',
+        SLACK_SIGNING_SECRET: 'e2e-slack-signing-secret',
+      },
+    });
+    service = await startService({ config, log: createLogger('info', { write: (l: string) => logs.push(l) }) });
+    tap = await startWebhookTap(service.url);
+    am = await startAlertmanager({ webhookUrl: `${tap.url}/v1/alertmanager`, token: TOKEN, dir, name: 'am-main' });
+  });
+
+  afterEach(async () => {
+    await Promise.allSettled(extra.splice(0).map((p) => p.stop()));
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled([am?.stop(), tap?.close()]);
+    await service?.stop();
+    await stub?.close();
+    await slack?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${service.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers },
+    });
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  /** Accepted Events API triggers whose page is about this alertname. */
+  const triggersFor = (alertname: string) =>
+    stub
+      .events({ accepted: true })
+      .filter((e) => e.event_action === 'trigger' && JSON.stringify(e.payload ?? {}).includes(alertname));
+  const webhooksFor = (t: WebhookTap, alertname: string) =>
+    t.requests.filter((r) => r.body.groupKey?.includes(`alertname="${alertname}"`));
+  const labels = (alertname: string, service: string) => ({
+    alertname,
+    service,
+    env: 'production',
+    instance: `${service}-7f9c-abcde:8080`,
+    severity: 'critical',
+  });
+
+  const dmsTo = (user: string, alertname: string) =>
+    slack
+      .callsTo('chat.postMessage')
+      .filter((c) => c.args.channel === user && JSON.stringify(c.args).includes(alertname));
+
+  it("pages the deploy's author: one PagerDuty incident assigned to alice, and DMs her and the merger", async () => {
+    const deploy = await api('/v1/deploys', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'e2e-deploy-1',
+        service: 'checkout',
+        environment: 'production',
+        version: 'v142',
+        previousVersion: 'v141',
+        at: minutesAgo(5),
+        changes: [{ author: { email: 'alice@example.com', login: 'alice' }, mergedBy: { email: 'bob@example.com' } }],
+      }),
+    });
+    expect(deploy.status).toBe(201);
+
+    await amtoolAdd(am, {
+      labels: labels('E2eAuthorPaged', 'checkout'),
+      annotations: { summary: 'Checkout error rate above 5%' },
+      start: minutesAgo(1),
+    });
+
+    const create = await eventually(
+      () => stub.incidentCreates().find((c) => JSON.stringify(c).includes('E2eAuthorPaged')),
+      'an incident for E2eAuthorPaged',
+    );
+    expect(create.incident?.assignments).toEqual([{ assignee: { id: 'PALICE', type: 'user_reference' } }]);
+    expect(create.incident?.service).toEqual({ id: 'PCHECKOUT', type: 'service_reference' });
+    expect(triggersFor('E2eAuthorPaged')).toEqual([]);
+
+    const [webhook] = webhooksFor(tap, 'E2eAuthorPaged');
+    expect(webhook?.status).toBe(200);
+    const fingerprint = webhook?.body.alerts?.[0]?.fingerprint;
+    const history = (await (await api(`/v1/alerts/${fingerprint}`)).json()) as { episodes: { decision: unknown }[] };
+    expect(history.episodes[0]?.decision).toMatchObject({ reason: 'author_paged', deployId: 'e2e-deploy-1' });
+
+    // Slack: alice (slack_user_id in config) and bob (found by his email) each get one DM about it.
+    await eventually(() => dmsTo('UALICE', 'E2eAuthorPaged').length > 0, 'the DM to alice');
+    await eventually(() => dmsTo('UBOB', 'E2eAuthorPaged').length > 0, 'the DM to bob');
+    expect(dmsTo('UALICE', 'E2eAuthorPaged')).toHaveLength(1);
+    expect(dmsTo('UBOB', 'E2eAuthorPaged')).toHaveLength(1);
+    expect(slack.callsTo('users.lookupByEmail').map((c) => c.args.email)).toEqual(['bob@example.com']);
+  });
+
+  it('pages on-call through the Events API when no deploy preceded the alert', async () => {
+    await amtoolAdd(am, { labels: labels('E2eNoDeploy', 'search'), start: minutesAgo(1) });
+    const [trigger] = await eventually(() => {
+      const t = triggersFor('E2eNoDeploy');
+      return t.length > 0 && t;
+    }, 'an on-call trigger for E2eNoDeploy');
+    expect(trigger?.routing_key).toBe(DEFAULT_KEY);
+    expect(trigger?.payload?.summary).toBe('[FIRING:1] E2eNoDeploy on search');
+    expect(stub.incidentCreates().filter((c) => JSON.stringify(c).includes('E2eNoDeploy'))).toEqual([]);
+    expect(slack.calls.filter((c) => JSON.stringify(c.args).includes('E2eNoDeploy'))).toEqual([]); // nobody to tell
+  });
+
+  it('resolves the PagerDuty alert when Alertmanager sends the resolve', async () => {
+    const start = minutesAgo(2);
+    await amtoolAdd(am, { labels: labels('E2eResolve', 'search'), start });
+    const [trigger] = await eventually(() => {
+      const t = triggersFor('E2eResolve');
+      return t.length > 0 && t;
+    }, 'the trigger for E2eResolve');
+
+    // Re-adding the same labels with an end in the past is how a Prometheus resolves it.
+    await amtoolAdd(am, {
+      labels: labels('E2eResolve', 'search'),
+      start,
+      end: new Date(Date.now() - 1000).toISOString(),
+    });
+    // A resolve event carries only the dedup key: it is matched to the trigger by that.
+    const forPage = () => stub.events({ accepted: true }).filter((e) => e.dedup_key === trigger?.dedup_key);
+    await eventually(() => forPage().some((e) => e.event_action === 'resolve'), 'the resolve event for E2eResolve');
+    expect(forPage().map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+    expect(stub.alertState(DEFAULT_KEY, trigger?.dedup_key ?? '')?.status).toBe('resolved');
+    expect(webhooksFor(tap, 'E2eResolve').map((r) => r.body.status)).toEqual(['firing', 'resolved']);
+  });
+
+  it('pages once when two Alertmanagers that do not cluster both send the alert (the HA duplicate)', async () => {
+    const haTap = await startWebhookTap(service.url);
+    extra.push({ stop: () => haTap.close() });
+    const pair = await Promise.all(
+      ['am-ha-1', 'am-ha-2'].map((name) =>
+        startAlertmanager({ webhookUrl: `${haTap.url}/v1/alertmanager`, token: TOKEN, dir, name }),
+      ),
+    );
+    extra.push(...pair);
+    // Prometheus sends every alert to every instance, with the same startsAt.
+    const start = minutesAgo(1);
+    await Promise.all(pair.map((a) => amtoolAdd(a, { labels: labels('E2eHaDuplicate', 'search'), start })));
+
+    const webhooks = await eventually(() => {
+      const w = webhooksFor(haTap, 'E2eHaDuplicate');
+      return w.length >= 2 && w;
+    }, 'a webhook from each Alertmanager');
+    expect(new Set(webhooks.map((w) => w.body.externalURL))).toEqual(new Set(pair.map((a) => a.url)));
+    expect(webhooks.map((w) => w.status)).toEqual([200, 200]);
+    await eventually(() => triggersFor('E2eHaDuplicate').length > 0, 'the trigger for E2eHaDuplicate');
+    await new Promise((r) => setTimeout(r, 2000)); // room for a second page, were there one
+    expect(triggersFor('E2eHaDuplicate')).toHaveLength(1);
+    const alert = stub.alertState(DEFAULT_KEY, triggersFor('E2eHaDuplicate')[0]?.dedup_key ?? '');
+    expect(alert?.incidentsOpened).toBe(1);
+    const history = (await (await api(`/v1/alerts/${webhooks[0]?.body.alerts?.[0]?.fingerprint}`)).json()) as {
+      episodes: unknown[];
+    };
+    expect(history.episodes).toHaveLength(1);
+  });
+
+  it("ends in exactly one page when Alertmanager retries after changepager's 503", async () => {
+    const flaky = await startWebhookTap(service.url);
+    extra.push({ stop: () => flaky.close() });
+    flaky.failNext(1);
+    const amRetry = await startAlertmanager({
+      webhookUrl: `${flaky.url}/v1/alertmanager`,
+      token: TOKEN,
+      dir,
+      name: 'am-retry',
+    });
+    extra.push(amRetry);
+    await amtoolAdd(amRetry, { labels: labels('E2eRetryAfter503', 'search'), start: minutesAgo(1) });
+
+    await eventually(() => triggersFor('E2eRetryAfter503').length > 0, 'the trigger for E2eRetryAfter503', 30_000);
+    const statuses = webhooksFor(flaky, 'E2eRetryAfter503').map((r) => r.status);
+    expect(statuses[0]).toBe(503);
+    expect(statuses.slice(1)).toContain(200);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(triggersFor('E2eRetryAfter503')).toHaveLength(1);
+    expect(amRetry.output()).toMatch(
+      /Notify attempt failed, will retry later|Notify for alerts failed|unexpected status code 503/,
+    );
+  });
+
+  it('kept the API token, routing keys and Slack secrets out of the log of the whole run', () => {
+    const text = logs.join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of [
+      TOKEN,
+      CHECKOUT_KEY,
+      DEFAULT_KEY,
+      'e2e-pd-api-token',
+      'xoxb-e2e-bot-token',
+      'e2e-slack-signing-secret',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,137 @@
+import type express from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, type Harness, TOKEN } from '../support/harness.js';
+
+// Every route the app has, found by walking express's router (so a route added later is covered without
+// editing this file): /v1 answers 401 without a token, with a wrong one, and with one that differs from a real
+// token only in its last (or first) character. The routes meant to be open are listed here, on purpose, so a
+// new unauthenticated route fails this test until someone decides it should be open.
+
+/** Open on purpose: probes, the scraper, the API description (it holds no data), the login form, page assets. */
+const OPEN = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/openapi.json', 'GET /login']);
+const isOpen = (method: string, path: string) =>
+  OPEN.has(`${method} ${path}`) || (method === 'GET' && /^\/ui\/[^/]+$/.test(path));
+/** They check a token themselves, from a form field (the login form) or hold nothing (logout): test/ui/ covers them. */
+const OWN_CHECK = new Set(['POST /login', 'POST /logout']);
+const CI_TOKEN = 'ci-token-9f8e7d6c5b4a39281706f5e4';
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+  rawPath?: string;
+}
+
+/** [METHOD, path] for every route, with router mount paths prefixed. */
+function routesOf(app: express.Express): [string, string][] {
+  const out: [string, string][] = [];
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        for (const method of Object.keys(layer.route.methods).filter((m) => m !== '_all')) {
+          for (const p of paths) out.push([method.toUpperCase(), `${prefix}${p}`]);
+        }
+      } else if (layer.handle.stack) {
+        const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
+        walk(layer.handle.stack, `${prefix}${mount}`);
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  return out;
+}
+
+/** A concrete URL for a route pattern: parameters filled with a placeholder. */
+const concrete = (path: string) =>
+  path
+    .replace(/[{}]/g, '')
+    .replace(/:[A-Za-z0-9_]+/g, 'x')
+    .replace(/\*[A-Za-z0-9_]+/g, 'x');
+
+describe('authentication on every route', () => {
+  let h: Harness;
+  let routes: [string, string][];
+
+  beforeAll(() => {
+    // Slack configured too, so that its request endpoint (signed by Slack, not a bearer token) is walked.
+    h = createHarness({
+      yaml: [
+        'auth: { tokens: [ { name: ci, token_env: CI_TOKEN } ] }',
+        'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
+        '         bot_id: B0, bot_user_id: U0 }',
+      ].join('\n'),
+      env: { CI_TOKEN, SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret' },
+    });
+    routes = routesOf(h.app);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const send = (method: string, path: string, authorization?: string) => {
+    const req = request(h.app)[method.toLowerCase() as 'get' | 'post' | 'put' | 'delete' | 'patch'](concrete(path));
+    if (authorization !== undefined) req.set('Authorization', authorization);
+    return method === 'GET' || method === 'HEAD' ? req : req.set('Content-Type', 'application/json').send('{}');
+  };
+
+  it('finds the routes it checks (the walk itself works)', () => {
+    const names = routes.map(([m, p]) => `${m} ${p}`);
+    for (const r of [
+      'POST /v1/alertmanager',
+      'POST /v1/deploys',
+      'GET /v1/deploys/:id',
+      'GET /v1/people/unmapped',
+      'POST /slack/events',
+    ]) {
+      expect(names).toContain(r);
+    }
+    for (const r of ['GET /healthz', 'GET /readyz', 'GET /metrics']) expect(names).toContain(r);
+  });
+
+  const wrong: [string, (token: string) => string | undefined][] = [
+    ['no Authorization header', () => undefined],
+    ['a wrong token', () => 'Bearer wrong-token'],
+    ['a token off by its last character', (t) => `Bearer ${t.slice(0, -1)}${t.endsWith('0') ? '1' : '0'}`],
+    ['a token off by its first character', (t) => `Bearer ${t.startsWith('z') ? 'y' : 'z'}${t.slice(1)}`],
+    ['a token with a character too many', (t) => `Bearer ${t}0`],
+    ['a token missing its last character', (t) => `Bearer ${t.slice(0, -1)}`],
+    ['the token without the Bearer scheme', (t) => t],
+    ['the token under the Basic scheme', (t) => `Basic ${t}`],
+    ['an empty Bearer', () => 'Bearer '],
+  ];
+
+  it.each(wrong)('answers 401 unauthorized on every protected route for %s', async (_intent, header) => {
+    const protectedRoutes = routes.filter(([m, p]) => !isOpen(m, p) && !OWN_CHECK.has(`${m} ${p}`));
+    expect(protectedRoutes.length).toBeGreaterThanOrEqual(8);
+    for (const token of [TOKEN, CI_TOKEN]) {
+      for (const [method, path] of protectedRoutes) {
+        const res = await send(method, path, header(token));
+        expect(res.status, `${method} ${path} with ${header(token)}`).toBe(401);
+        // Slack's endpoint checks Slack's request signature (Bolt answers its own 401); the rest are ours.
+        if (!path.startsWith('/slack/')) {
+          expect(res.body.error).toBe('unauthorized');
+          expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
+        }
+        expect(res.text).not.toContain(token);
+      }
+    }
+  });
+
+  it('lets each configured token through on every protected route (so the 401s above are about the token)', async () => {
+    for (const token of [TOKEN, CI_TOKEN]) {
+      // Not the Slack endpoint: no bearer token opens it, only Slack's signature.
+      for (const [method, path] of routes.filter(([m, p]) => !isOpen(m, p) && p.startsWith('/v1'))) {
+        const res = await send(method, path, `Bearer ${token}`);
+        expect(res.status, `${method} ${path}`).not.toBe(401);
+      }
+    }
+  });
+
+  it('leaves open only the routes listed as open, and they answer without a token', async () => {
+    for (const [method, path] of routes.filter(([m, p]) => isOpen(m, p))) {
+      const status = (await send(method, path)).status;
+      expect(status === 200 || (path.startsWith('/ui/') && status === 404), `${method} ${path}: ${status}`).toBe(true);
+    }
+  });
+});
