@@ -48,8 +48,8 @@ export function createApp(deps: AppDeps): express.Express {
       const outbox = await store.outboxStats(now());
       res.json({ status: 'ready', outbox: { depth: outbox.depth, oldestDueAgeSeconds: outbox.oldestDueAgeMs / 1000 } });
     } catch (err) {
-      log.error({ err }, 'readiness: database unavailable');
-      res.status(503).json({ status: 'unavailable', reason: 'database unavailable' });
+      log.error({ err }, 'readiness: the database cannot be written');
+      res.status(503).json({ status: 'unavailable', reason: 'the database cannot be written' });
     }
   });
   app.get('/metrics', async (_req, res) => {

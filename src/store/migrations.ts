@@ -148,4 +148,10 @@ export const MIGRATIONS: readonly string[] = [
   -- /v1/stats and the hygiene gauges (computed at every scrape) read the episodes that started in a period.
   CREATE INDEX episodes_by_start ON episodes (starts_at_ms);
   `,
+  `
+  -- /readyz writes here: a database that can still be read but no longer written (disk full, a filesystem
+  -- gone read-only) must take the instance out of rotation, since it can no longer accept an alert.
+  CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;
+  INSERT INTO heartbeat (id, at) VALUES (1, 0);
+  `,
 ];

@@ -31,6 +31,7 @@ type Row = Record<string, unknown>;
 
 const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 const ONCALL_TARGET = { kind: 'oncall' } as const;
+const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 /**
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
@@ -109,7 +110,7 @@ class SqliteStore implements Store {
       deployBefore: db.prepare(
         'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
       ),
-      episodeByKey: db.prepare('SELECT id, status FROM episodes WHERE fingerprint = ? AND starts_at = ?'),
+      episodeByKey: db.prepare('SELECT id, status, last_seen_at FROM episodes WHERE fingerprint = ? AND starts_at = ?'),
       insertEpisode: db.prepare(
         `INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations, generator_url,
            group_key, receiver, external_url, first_seen_at, last_seen_at)
@@ -169,7 +170,7 @@ class SqliteStore implements Store {
       bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
       stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
-      ping: db.prepare('SELECT 1'),
+      ping: db.prepare('UPDATE heartbeat SET at = ? WHERE id = 1'),
       insertDm: db.prepare('INSERT OR IGNORE INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)'),
       dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
       dmById: db.prepare('SELECT * FROM dms WHERE id = ?'),
@@ -197,16 +198,14 @@ class SqliteStore implements Store {
     };
   }
 
-  async saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
-    return this.db
-      .transaction(() => {
-        if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
-          if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
-          return { created: true, deploy };
-        }
-        return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
-      })
-      .immediate();
+  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
+    return this.grouped(() => {
+      if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
+        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
+        return { created: true, deploy };
+      }
+      return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+    });
   }
 
   async getDeploy(id: string) {
@@ -361,53 +360,108 @@ class SqliteStore implements Store {
     return known;
   }
 
-  async recordAlerts(
+  /**
+   * Records one notification; see grouped() for how its commit is shared.
+   */
+  recordAlerts(
     group: { groupKey: string; receiver: string; externalURL: string },
     writes: readonly AlertWrite[],
     now: number,
   ): Promise<RecordResult> {
-    return this.db
-      .transaction(() => {
-        const result: RecordResult = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
-        const touched = new Set<number>();
-        for (const { alert, decision } of writes) {
-          const existing = this.q.episodeByKey.get(alert.fingerprint, alert.startsAt) as
-            | { id: number; status: AlertStatus }
-            | undefined;
-          if (!existing) {
-            if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
-            const episodeId = this.insertEpisode(group, alert, decision, now);
-            result.newEpisodes++;
-            if (alert.status === 'firing') {
-              for (const pageId of this.joinPages(group.groupKey, episodeId, decision, now)) touched.add(pageId);
+    return this.grouped(() => this.recordAlertsNow(group, writes, now));
+  }
+
+  private readonly pendingWrites: {
+    run: () => unknown;
+    resolve: (r: never) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+
+  /**
+   * Group commit. The writes that arrive in the same turn of the event loop (notifications, deploys, delivery
+   * records) share one transaction, each in a savepoint of its own, and each promise settles only after that
+   * transaction has committed: under load one fsync serves many requests, and a 2xx still means on disk.
+   * Alone, a write waits one setImmediate.
+   */
+  private grouped<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ run, resolve: resolve as (r: never) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.commitPendingWrites());
+    });
+  }
+
+  private commitPendingWrites(): void {
+    const batch = this.pendingWrites.splice(0);
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      if (!this.db.open) throw new StorageError('database: the database is closed');
+      this.db
+        .transaction(() => {
+          for (const item of batch) {
+            try {
+              // A nested transaction is a savepoint: one notification that fails rolls back alone.
+              outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
+            } catch (error) {
+              outcomes.push({ ok: false, error });
             }
-            for (const email of decision.notify) {
-              const dm = this.q.insertDm.run(episodeId, email, decision.deployId ?? null, now);
-              if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
-            }
-          } else if (existing.status === 'firing' && alert.status === 'resolved') {
-            this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
-            result.resolved++;
-            for (const { id } of this.q.dmsOfEpisode.all(existing.id) as { id: number }[]) {
-              this.q.enqueue.run('dm', String(id), now, now);
-            }
-            for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
-              const pageId = page.id as number;
-              const { n } = this.q.firingMembers.get(pageId) as { n: number };
-              if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
-            }
-          } else {
-            // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
-            // episode, since a real re-fire comes with a new startsAt.
-            this.q.touchEpisode.run(now, existing.id);
-            result.repeats++;
           }
+        })
+        .immediate();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, k) => {
+      const outcome = outcomes[k];
+      if (outcome?.ok) item.resolve(outcome.value as never);
+      else item.reject(outcome?.error);
+    });
+  }
+
+  private recordAlertsNow(
+    group: { groupKey: string; receiver: string; externalURL: string },
+    writes: readonly AlertWrite[],
+    now: number,
+  ): RecordResult {
+    const result: RecordResult = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
+    const touched = new Set<number>();
+    for (const { alert, decision } of writes) {
+      const existing = this.q.episodeByKey.get(alert.fingerprint, alert.startsAt) as
+        | { id: number; status: AlertStatus; last_seen_at: number }
+        | undefined;
+      if (!existing) {
+        if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
+        const episodeId = this.insertEpisode(group, alert, decision, now);
+        result.newEpisodes++;
+        if (alert.status === 'firing') {
+          for (const pageId of this.joinPages(group.groupKey, episodeId, decision, now)) touched.add(pageId);
         }
-        for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
-        result.pagesTouched = touched.size;
-        return result;
-      })
-      .immediate();
+        for (const email of decision.notify) {
+          const dm = this.q.insertDm.run(episodeId, email, decision.deployId ?? null, now);
+          if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
+        }
+      } else if (existing.status === 'firing' && alert.status === 'resolved') {
+        this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
+        result.resolved++;
+        for (const { id } of this.q.dmsOfEpisode.all(existing.id) as { id: number }[]) {
+          this.q.enqueue.run('dm', String(id), now, now);
+        }
+        for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
+          const pageId = page.id as number;
+          const { n } = this.q.firingMembers.get(pageId) as { n: number };
+          if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
+        }
+      } else {
+        // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
+        // episode, since a real re-fire comes with a new startsAt.
+        // lastSeenAt is kept to the minute: a repeat then usually writes nothing, and costs no fsync.
+        if (now - existing.last_seen_at >= LAST_SEEN_RESOLUTION_MS) this.q.touchEpisode.run(now, existing.id);
+        result.repeats++;
+      }
+    }
+    for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
+    result.pagesTouched = touched.size;
+    return result;
   }
 
   private insertEpisode(
@@ -569,32 +623,30 @@ class SqliteStore implements Store {
     return { page: toPage(row), members: (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode) };
   }
 
-  async recordAttempt(
+  recordAttempt(
     item: OutboxItem,
     attempt: { at: number; channel: string; outcome: string; detail: string; durationMs: number },
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
-    this.db
-      .transaction(() => {
-        this.q.insertDelivery.run(
-          item.kind,
-          item.ref,
-          item.attempts + 1,
-          attempt.at,
-          attempt.channel,
-          attempt.outcome,
-          attempt.detail,
-          Math.round(attempt.durationMs),
-        );
-        if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
-        if (next.retryAt !== undefined) {
-          this.q.reschedule.run(next.retryAt, item.id);
-          return;
-        }
-        // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
-        if (this.q.retire.run(item.id, item.generation).changes === 0) this.q.bumpAttempts.run(item.id);
-      })
-      .immediate();
+    return this.grouped(() => {
+      this.q.insertDelivery.run(
+        item.kind,
+        item.ref,
+        item.attempts + 1,
+        attempt.at,
+        attempt.channel,
+        attempt.outcome,
+        attempt.detail,
+        Math.round(attempt.durationMs),
+      );
+      if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
+      if (next.retryAt !== undefined) {
+        this.q.reschedule.run(next.retryAt, item.id);
+        return;
+      }
+      // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
+      if (this.q.retire.run(item.id, item.generation).changes === 0) this.q.bumpAttempts.run(item.id);
+    });
   }
 
   async recordUnmapped(who: string, reason: string, now: number) {
@@ -621,7 +673,7 @@ class SqliteStore implements Store {
   }
 
   async ping() {
-    this.q.ping.get();
+    this.db.transaction(() => this.q.ping.run(Date.now())).immediate();
   }
 
   async close() {

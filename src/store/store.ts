@@ -1,21 +1,13 @@
 import type { DeployCandidates } from '../core/correlate.js';
 import type { HygieneFacts } from '../core/stats.js';
-import type { Alert, AlertGroup, AlertStatus, Decision, Deploy, Target } from '../core/types.js';
+import type { Alert, AlertGroup, Decision, Deploy, Target } from '../core/types.js';
 
 // The storage port. Async so that a PostgreSQL adapter can implement it later without touching the core or
 // the pipeline; the SQLite adapter (sqlite.ts) is the embedded default. Each method is one transaction.
 
 /** An alert episode: one firing of one fingerprint, identified by (fingerprint, startsAt). */
-export interface EpisodeRecord {
+export interface EpisodeRecord extends Alert {
   id: number;
-  fingerprint: string;
-  startsAt: string;
-  startsAtMs: number;
-  endsAtMs?: number;
-  status: AlertStatus;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  generatorURL: string;
   groupKey: string;
   receiver: string;
   externalURL: string;
@@ -229,7 +221,7 @@ export interface Store {
   listUnmapped(): Promise<UnmappedPerson[]>;
   outboxStats(now: number): Promise<OutboxStats>;
 
-  /** Throws when the database cannot be read. */
+  /** Throws when the database cannot be written (a committed write, so a full or read-only disk shows). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

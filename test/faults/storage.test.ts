@@ -90,6 +90,7 @@ describe.skipIf(!probe.tmpfs)('a full disk (the database on a 32 MiB tmpfs, fill
     expect(resolve.status).toBe(503);
     expect(counts(h.dbPath)).toEqual(before);
     expect((await request(h.app).get('/healthz')).status).toBe(200);
+    expect((await request(h.app).get('/readyz')).status).toBe(503); // out of rotation: it cannot take an alert
 
     disk.free(); // the operator makes room; Alertmanager sends everything again
     for (let g = 1; g <= 50; g++) expect((await post('/v1/alertmanager', group(g))).status).toBe(200);
@@ -102,6 +103,7 @@ describe.skipIf(!probe.tmpfs)('a full disk (the database on a 32 MiB tmpfs, fill
     expect(after.pages - before.pages).toBe(50);
     expect(after.deploys - before.deploys).toBe(1);
     expect(integrity(h.dbPath)).toBe('ok');
+    expect((await request(h.app).get('/readyz')).status).toBe(200);
   });
 
   it('delivers a page accepted before the disk filled exactly once, though its delivery could not be recorded', async () => {
@@ -168,6 +170,7 @@ describe.skipIf(!probe.ext4)('a disk that turns read-only under the service (ext
     // Reads still work from what is on disk: the history of what was acknowledged stays visible.
     expect((await request(h.app).get('/v1/deploys/before-the-fault').set(auth)).status).toBe(200);
     expect((await request(h.app).get('/v1/alerts/0000000900000001').set(auth)).status).toBe(200);
+    expect((await request(h.app).get('/readyz')).status).toBe(503);
 
     await h.close();
     h = undefined;

@@ -64,6 +64,26 @@ describe('SQLite store', () => {
     await second.close();
   });
 
+  it('keeps lastSeenAt to the minute, so a repeat usually writes nothing', async () => {
+    const clock = fakeClock('2026-11-26T11:20:00Z');
+    const h = createHarness({ dir: tempDir(), now: clock.now });
+    const send = () =>
+      request(h.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .send(amPayload([{ fingerprint: 'ffff000000000003', startsAt: '2026-11-26T11:09:00Z' }]));
+    const lastSeen = async () =>
+      (await request(h.app).get('/v1/alerts/ffff000000000003').set(auth)).body.episodes[0].lastSeenAt;
+    await send();
+    clock.advance(30_000);
+    expect((await send()).body).toMatchObject({ repeats: 1 });
+    expect(await lastSeen()).toBe('2026-11-26T11:20:00.000Z');
+    clock.advance(30_000);
+    await send();
+    expect(await lastSeen()).toBe('2026-11-26T11:21:00.000Z');
+    await h.close();
+  });
+
   it('runs migrations once and refuses a database from a newer changepager', async () => {
     const path = join(tempDir(), 'db.sqlite');
     await openSqliteStore(path).close();
