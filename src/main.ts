@@ -154,6 +154,10 @@ export async function startService(options: StartOptions): Promise<Service> {
     pages: config.pagerduty ? 'pagerduty' : 'log',
     dms: config.slack ? `slack (${config.slack.mode})` : 'log',
   };
+  if (!config.pagerduty) {
+    // The embedded default: fine for trying it out, a silent pager in production. Say so loudly.
+    log.warn('no pagerduty section in the config: pages are written to this log only, and nobody is paged');
+  }
   log.info({ url, database: config.databasePath, delivery }, 'changepager listening');
 
   let stopping: Promise<void> | undefined;

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { type Config, pagerdutyFor, policyFor } from './config/load.js';
-import { correlate, locateAlert, ONCALL } from './core/correlate.js';
+import { correlate, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
-import { type AlertWrite, episodeKey, type RecordResult, type Store } from './store/store.js';
+import { type AlertWrite, episodeKey, type RecordResult, StorageError, type Store } from './store/store.js';
 
-// The flow of DESIGN.md, top to bottom: receive (http/routes.ts validated and authenticated the request) →
+// The flow of DESIGN.md, top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts) → deliver (outbox worker,
 // woken by onCommitted) → record (the worker writes every attempt).
 
@@ -27,40 +27,52 @@ export interface DecidedAlert {
 export function createPipeline(deps: PipelineDeps) {
   const { config, store, now, log, metrics } = deps;
 
+  /** The service label alone, read without the per-service config: for routing when correlation failed. */
+  function serviceOf(alert: Alert): { service?: string } {
+    const service = firstLabel(alert.labels, config.serviceLabels);
+    return service === undefined ? {} : { service };
+  }
+
+  /** The decision for one alert: where it comes from, which deploys could explain it, and correlate(). */
+  async function decideOne(alert: Alert, at: number): Promise<Decision> {
+    const location = locateAlert(
+      alert.labels,
+      config.serviceLabels,
+      (s) => policyFor(config, s),
+      config.defaultEnvironment,
+    );
+    const policy = policyFor(config, location.service);
+    const candidates =
+      location.service === undefined || policy.mode === 'off'
+        ? { inWindow: [] }
+        : await store.findDeployCandidates({
+            service: location.service,
+            environment: location.environment,
+            startsAtMs: alert.startsAtMs,
+            windowMs: policy.windowMs,
+            skewMs: policy.skewMs,
+          });
+    return correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+  }
+
   /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
   async function decide(alerts: readonly Alert[]): Promise<DecidedAlert[]> {
     const at = now();
     const decided: DecidedAlert[] = [];
     for (const alert of alerts) {
-      const location = locateAlert(
-        alert.labels,
-        config.serviceLabels,
-        (s) => policyFor(config, s),
-        config.defaultEnvironment,
-      );
-      const policy = policyFor(config, location.service);
-      // Store failures propagate: the request must fail so that Alertmanager sends it again.
-      const candidates =
-        location.service === undefined || policy.mode === 'off'
-          ? { inWindow: [] }
-          : await store.findDeployCandidates({
-              service: location.service,
-              environment: location.environment,
-              startsAtMs: alert.startsAtMs,
-              windowMs: policy.windowMs,
-              skewMs: policy.skewMs,
-            });
       let decision: Decision;
       try {
-        decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+        decision = await decideOne(alert, at);
       } catch (err) {
+        // Store failures propagate: the request must fail so that Alertmanager sends it again.
+        if (err instanceof StorageError) throw err;
         log.error({ err, fingerprint: alert.fingerprint }, 'correlation failed; paging on-call');
         decision = {
           reason: 'correlation_error',
           sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
-          ...(location.service === undefined ? {} : { service: location.service }),
-          environment: location.environment,
-          policy: policy.mode,
+          ...serviceOf(alert),
+          environment: config.defaultEnvironment,
+          policy: config.defaults.mode,
           suspects: [],
           targets: [ONCALL],
           responders: [],

@@ -176,7 +176,7 @@ export function parseConfig(
 
 /** The PagerDuty route of a service: its own keys over the defaults. */
 export function pagerdutyFor(pd: PagerDutyConfig, service: string): PagerDutyRoute {
-  return { ...pd.defaults, ...pd.services[service] };
+  return { ...pd.defaults, ...(Object.hasOwn(pd.services, service) ? pd.services[service] : {}) };
 }
 
 interface SecretSources {
@@ -280,7 +280,10 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
 
 /** The policy for a service: its own section, else the defaults. */
 export function policyFor(config: Config, service: string | undefined): ServicePolicy {
-  return (service !== undefined && config.services[service]) || config.defaults;
+  // hasOwn: a service label such as "constructor" must not find Object.prototype's member.
+  return (
+    (service !== undefined && Object.hasOwn(config.services, service) && config.services[service]) || config.defaults
+  );
 }
 
 function resolveTokens(file: ConfigFile, secrets: SecretSources): ApiToken[] {

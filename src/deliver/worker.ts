@@ -21,10 +21,6 @@ export interface WorkerOptions {
   random?: () => number;
 }
 
-/**
- * Drains the outbox. Rows are retired only after the attempt is recorded, so a crash at any point means the
- * row is delivered again after restart; the page's dedup key makes that second delivery harmless.
- */
 /** What the rest of the service sees of delivery: one worker, or several lanes driven together. */
 export interface Delivery {
   start(): void;
@@ -51,6 +47,10 @@ export function lanes(workers: readonly OutboxWorker[]): Delivery {
   };
 }
 
+/**
+ * Drains the outbox. Rows are retired only after the attempt is recorded, so a crash at any point means the
+ * row is delivered again after restart; the page's dedup key makes that second delivery harmless.
+ */
 export class OutboxWorker implements Delivery {
   private readonly inFlight = new Set<number>();
   /** Rows whose attempt could not be recorded (database unwritable): held back so they are not resent in a loop. */
@@ -81,7 +81,7 @@ export class OutboxWorker implements Delivery {
     await this.loop;
   }
 
-  /** Runs one pass over the due rows and waits for them: for tests and the drain at shutdown. */
+  /** Runs one pass over the due rows and waits for them (tests drive delivery with it). */
   async drain(): Promise<void> {
     const due = await this.opts.store.dueOutbox(this.opts.now(), 1000, this.opts.kinds);
     await Promise.all(due.filter((i) => this.takeable(i)).map((i) => this.deliver(i)));
@@ -103,7 +103,14 @@ export class OutboxWorker implements Delivery {
       try {
         const free = limit - this.inFlight.size;
         const due =
-          free > 0 ? await this.opts.store.dueOutbox(this.opts.now(), free + this.inFlight.size, this.opts.kinds) : [];
+          free > 0
+            ? // Held and in-flight rows are among the oldest due: fetch past them, or they hide newer pages.
+              await this.opts.store.dueOutbox(
+                this.opts.now(),
+                free + this.inFlight.size + this.heldUntil.size,
+                this.opts.kinds,
+              )
+            : [];
         for (const item of due.filter((i) => this.takeable(i)).slice(0, free)) {
           const p = this.deliver(item).finally(() => {
             pending.delete(p);

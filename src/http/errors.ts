@@ -35,5 +35,12 @@ function toApiError(err: unknown): ApiError {
     const detail = code === 'invalid_json' ? { problems: [{ path: '', message: (err as Error).message }] } : undefined;
     return new ApiError(code, ERRORS[code].message, detail);
   }
+  // Other client errors from express's own layers (a body in an unsupported Content-Encoding, a malformed
+  // percent-encoding in the path) are the client's, not ours: never a 5xx, which Alertmanager retries for ever.
+  const status = (err as { status?: unknown; expose?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError(status === 415 ? 'unsupported_media_type' : 'invalid_payload', (err as Error).message);
+  }
+  if (err instanceof URIError) return new ApiError('invalid_payload', 'The path is not valid percent-encoded UTF-8.');
   return new ApiError('internal');
 }

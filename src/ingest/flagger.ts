@@ -69,7 +69,8 @@ export function flaggerDeploy(
   now: number,
 ): Deploy {
   const timestamp = Number(payload.metadata?.timestamp);
-  const at = Number.isFinite(timestamp) && timestamp > 0 ? timestamp : now;
+  // Flagger sends epoch milliseconds; anything else (a fraction, 1e20) is not a time we can store.
+  const at = Number.isSafeInteger(timestamp) && timestamp > 0 && timestamp < now + 86_400_000 ? timestamp : now;
   const revision = payload.checksum || source.version;
   const id = `flagger-${payload.namespace}-${payload.name}-${revision}-${stage.stage}-${stage.percent}`.slice(0, 256);
   const deploy: Deploy = {

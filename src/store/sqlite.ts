@@ -165,7 +165,10 @@ class SqliteStore implements Store {
         `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      reschedule: db.prepare('UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?'),
+      // A row whose subject changed during the failed attempt (generation moved on) stays due now.
+      reschedule: db.prepare(
+        'UPDATE outbox SET attempts = attempts + 1, due_at = CASE WHEN generation = ? THEN ? ELSE due_at END WHERE id = ?',
+      ),
       retire: db.prepare('DELETE FROM outbox WHERE id = ? AND generation = ?'),
       bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
@@ -402,6 +405,9 @@ class SqliteStore implements Store {
               // A nested transaction is a savepoint: one notification that fails rolls back alone.
               outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
             } catch (error) {
+              // SQLite rolls the whole transaction back by itself on some errors (a full disk, an I/O error):
+              // then nothing in this batch can commit, and every caller must hear so.
+              if (!this.db.inTransaction) throw error;
               outcomes.push({ ok: false, error });
             }
           }
@@ -536,7 +542,7 @@ class SqliteStore implements Store {
   }
 
   async dueOutbox(now: number, limit: number, kinds: readonly OutboxKind[] = ALL_KINDS): Promise<OutboxItem[]> {
-    const sql = `SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')}) ORDER BY due_at, id LIMIT ?`;
+    const sql = `SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')}) ORDER BY kind = 'page' DESC, due_at, id LIMIT ?`; // pages before change events
     return (this.cached(sql).all(now, ...kinds, limit) as Row[]).map((r) => ({
       id: r.id as number,
       kind: r.kind as OutboxKind,
@@ -641,7 +647,7 @@ class SqliteStore implements Store {
       );
       if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
       if (next.retryAt !== undefined) {
-        this.q.reschedule.run(next.retryAt, item.id);
+        this.q.reschedule.run(item.generation, next.retryAt, item.id);
         return;
       }
       // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.

@@ -1,8 +1,9 @@
+import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
-import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
+import { type PagerDutyStub, startPagerDutyStub, TEST_CA } from '../support/pagerduty-stub.js';
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
@@ -161,6 +162,39 @@ describe('paging through PagerDuty', () => {
       expect(stub.incidents()[0]?.status).toBe('resolved');
     });
 
+    it('opens a new incident for an alert that joins a page whose incident was resolved in PagerDuty', async () => {
+      await post('/v1/deploys', designDeploy());
+      await fire('a000000000000008');
+      await settle();
+      const [first] = stub.incidents();
+      // alice resolves it in PagerDuty while the alert still fires in Alertmanager
+      await new Promise<void>((done, fail) => {
+        const req = httpsRequest(
+          `${stub.url}/incidents/${first?.id}`,
+          {
+            method: 'PUT',
+            ca: TEST_CA,
+            headers: { authorization: 'Token token=x', from: 'alice@example.com', 'content-type': 'application/json' },
+          },
+          (res) => res.resume().on('end', () => done()),
+        );
+        req.on('error', fail);
+        req.end(JSON.stringify({ incident: { type: 'incident_reference', status: 'resolved' } }));
+      });
+      expect(stub.incident(first?.id ?? '')?.status).toBe('resolved');
+      await post(
+        '/v1/alertmanager',
+        amPayload([
+          { fingerprint: 'a000000000000008', startsAt: '2026-11-26T11:09:00Z' },
+          { fingerprint: 'a000000000000009', startsAt: '2026-11-26T11:12:00Z', labels: { instance: 'b:1' } },
+        ]),
+      );
+      await settle();
+      expect(stub.incidentCreates()).toHaveLength(2);
+      expect(stub.incidents().filter((i) => i.status === 'triggered')).toHaveLength(1);
+      expect(stub.requestsTo('notes')).toEqual([]);
+    });
+
     it('adds a note when a new alert joins the open page, instead of paging again', async () => {
       await post('/v1/deploys', designDeploy());
       await fire('a000000000000006');
@@ -307,6 +341,21 @@ describe('paging through PagerDuty', () => {
       const details = (await history('c000000000000004')).deliveries.map((d: { detail: string }) => d.detail);
       expect(details[0]).toMatch(/^create incident: timeout/);
     });
+  });
+
+  it('adopts an incident whose creation timed out again and again, instead of also paging on-call at the deadline', async () => {
+    stub.hang('incidents.create', { times: Number.POSITIVE_INFINITY, process: true });
+    await post('/v1/deploys', designDeploy());
+    await fire('c000000000000005');
+    await settle(5000);
+    expect(stub.incidents()).toHaveLength(1);
+    expect(stub.events()).toEqual([]);
+    const page = (await history('c000000000000005')).pages[0];
+    expect(page.delivered).toMatchObject({ via: 'incident', incident: stub.incidents()[0]?.id });
+    // and the resolve reaches it
+    await resolve('c000000000000005');
+    await settle();
+    expect(stub.incidents()[0]?.status).toBe('resolved');
   });
 
   describe('when the Events API fails', () => {

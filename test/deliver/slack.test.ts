@@ -289,6 +289,8 @@ describe('Slack DMs', () => {
     await deployAndFire();
     await settle();
     expect(blocksText(dmsTo('UALICE')[0])).toContain('it would have paged you');
+    // She was not paged: her DM must not let her acknowledge (silence) on-call's page.
+    expect(blocksText(dmsTo('UALICE')[0])).not.toContain('changepager_ack');
     expect(pd.incidentCreates()).toEqual([]);
   });
 

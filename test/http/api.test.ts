@@ -73,6 +73,23 @@ describe('HTTP API', () => {
   });
 
   describe('Alertmanager ingest', () => {
+    it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])(
+      'takes a group in which one alert names the service "%s", and decides both alerts',
+      async (odd) => {
+        const res = await post(
+          '/v1/alertmanager',
+          amPayload([
+            { fingerprint: 'cafe000000000001', startsAt: '2026-11-26T11:09:00Z' },
+            { fingerprint: 'cafe000000000002', startsAt: '2026-11-26T11:09:00Z', labels: { service: odd } },
+          ]),
+        );
+        expect(res.status).toBe(200);
+        expect(res.body.newEpisodes).toBe(2);
+        const decision = (await get('/v1/alerts/cafe000000000002')).body.episodes[0].decision;
+        expect(decision).toMatchObject({ service: odd, reason: 'no_deploy_in_window', policy: 'author' });
+      },
+    );
+
     it('records the HA duplicate pair as one episode with one page delivered', async () => {
       const first = await post('/v1/alertmanager', fixture('am025-ha-duplicate-1.json'));
       const second = await post('/v1/alertmanager', fixture('am025-ha-duplicate-2.json'));
@@ -148,6 +165,29 @@ describe('HTTP API', () => {
       const res = await request(h.app).post('/v1/alertmanager').set(auth).set('Content-Type', type).send(body);
       expect(res.status).toBe(status);
       expect(res.body.error).toBe(code);
+    });
+
+    it('answers 4xx, never 5xx, to a body in an encoding it cannot read and to a malformed path', async () => {
+      const br = await request(h.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', 'br')
+        .send('not brotli');
+      expect(br.status).toBeGreaterThanOrEqual(400);
+      expect(br.status).toBeLessThan(500);
+      const gzip = await request(h.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', 'gzip')
+        .send('not gzip');
+      expect(gzip.status).toBe(400);
+      for (const path of ['/v1/deploys/%E0%A4', '/v1/alerts/%ZZ']) {
+        const res = await get(path);
+        expect(res.status, path).toBe(400);
+        expect(res.body.error).toBe('invalid_payload');
+      }
     });
 
     it('answers 413 for a body over the configured limit', async () => {

@@ -63,6 +63,7 @@ export interface PagerDutyClient {
   addNote(id: string, content: string): Promise<HttpOutcome<unknown>>;
   requestResponders(id: string, body: Record<string, unknown>): Promise<HttpOutcome<unknown>>;
   findIncidentsByKey(key: string): Promise<HttpOutcome<{ incidents: IncidentRef[] }>>;
+  getIncident(id: string): Promise<HttpOutcome<{ incident: IncidentRef }>>;
   findUsers(query: string): Promise<HttpOutcome<{ users: PagerDutyUser[] }>>;
 }
 
@@ -92,7 +93,13 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
     }
   }
 
-  function rest<T>(method: string, path: string, data?: object, query?: Record<string, string>, from = config.from) {
+  function rest<T>(
+    method: string,
+    path: string,
+    data?: object,
+    query?: Record<string, string | string[]>,
+    from = config.from,
+  ) {
     return exchange<T>(
       () =>
         api({
@@ -122,7 +129,10 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
       rest('PUT', `/incidents/${encodeURIComponent(id)}`, { incident }, undefined, from ?? config.from),
     addNote: (id, content) => rest('POST', `/incidents/${encodeURIComponent(id)}/notes`, { note: { content } }),
     requestResponders: (id, body) => rest('POST', `/incidents/${encodeURIComponent(id)}/responder_requests`, body),
-    findIncidentsByKey: (key) => rest('GET', '/incidents', undefined, { incident_key: key }),
+    // Open incidents only: a resolved one with the same key is history, not the page to adopt.
+    findIncidentsByKey: (key) =>
+      rest('GET', '/incidents', undefined, { incident_key: key, 'statuses[]': ['triggered', 'acknowledged'] }),
+    getIncident: (id) => rest('GET', `/incidents/${encodeURIComponent(id)}`),
     findUsers: (query) => rest('GET', '/users', undefined, { query }),
   };
 }

@@ -73,7 +73,9 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       };
     }
     if (ctx.page.status === 'resolved') {
-      if (done.state !== 'triggered')
+      // A trigger that failed may still have reached PagerDuty (a timeout): resolve it too. A resolve for a key
+      // PagerDuty never opened is dropped by PagerDuty, so this is harmless when it did not.
+      if (done.state !== 'triggered' && !done.attempted)
         return { ok: true, detail: 'resolved before it was paged: nothing to resolve', delivered: keep };
       const res = observe(await client.sendEvent(eventResolve(ctx, routingKey)));
       if (!res.ok)
@@ -83,7 +85,13 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
     }
     const res = observe(await client.sendEvent(eventTrigger(ctx, routingKey, fallback)));
     if (!res.ok)
-      return { ok: false, retry: true, detail: `trigger event: ${res.detail}`, ...hint(res), delivered: keep };
+      return {
+        ok: false,
+        retry: true,
+        detail: `trigger event: ${res.detail}`,
+        ...hint(res),
+        delivered: { ...keep, attempted: 'true' },
+      };
     metrics.pages.inc({ route, action: 'trigger' });
     return {
       ok: true,
@@ -120,8 +128,10 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
   async function viaIncident(ctx: PageContext, email: string, done: Delivered): Promise<DeliveryResult> {
     const incident = done.incident;
     if (ctx.page.status === 'resolved') {
-      if (!incident) return { ok: true, detail: 'resolved before the incident was created: nothing to resolve' };
-      const res = observe(await client.updateIncident(incident, { type: 'incident_reference', status: 'resolved' }));
+      // A create that failed may have created it after all (a timeout): find it by its key and resolve it too.
+      const target = incident || (done.attempted ? (await existingIncident(ctx.page.dedupKey))?.id : undefined);
+      if (!target) return { ok: true, detail: 'resolved before the incident was created: nothing to resolve' };
+      const res = observe(await client.updateIncident(target, { type: 'incident_reference', status: 'resolved' }));
       if (res.ok || isAlreadyResolved(res)) {
         metrics.pages.inc({ route: 'author', action: 'resolve' });
         return {
@@ -132,7 +142,7 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       }
       return { ok: false, retry: res.retry, detail: `resolve incident: ${res.detail}`, ...hint(res) };
     }
-    if (incident) return joinIncident(ctx, incident, done);
+    if (incident) return joinIncident(ctx, email, incident, done);
 
     const route = pagerdutyFor(pd, ctx.page.service);
     const missing = !pd.apiToken
@@ -160,15 +170,20 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
     const created = observe(await client.createIncident(incidentCreate(ctx, route.serviceId as string, user.userId)));
     let ref = created.ok ? created.data.incident : undefined;
     if (!created.ok && created.status === 400) ref = await existingIncident(ctx.page.dedupKey); // created by an earlier attempt
+    // Past the fallback deadline, a create that timed out may have worked: look for it before paging on-call.
+    if (!ref && now() >= ctx.page.openedAt + pd.fallbackAfterMs && (done.attempted || !created.ok)) {
+      ref = await existingIncident(ctx.page.dedupKey);
+    }
     if (!ref) {
       if (!created.ok && !created.retry)
         return fallBack(ctx, done, `PagerDuty refused the incident: ${created.detail}`);
-      return retryOrFallBack(
+      const result = await retryOrFallBack(
         ctx,
         done,
         `create incident: ${created.ok ? 'no incident in the answer' : created.detail}`,
         created.ok ? undefined : created.retryAfterMs,
       );
+      return result.ok ? result : { ...result, delivered: { ...result.delivered, attempted: 'true' } };
     }
     metrics.pages.inc({ route: 'author', action: 'trigger' });
     const delivered: Delivered = {
@@ -189,9 +204,20 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
   }
 
   /** Alerts that joined an open incident are added as a note, instead of paging again. */
-  async function joinIncident(ctx: PageContext, incident: string, done: Delivered): Promise<DeliveryResult> {
+  async function joinIncident(
+    ctx: PageContext,
+    email: string,
+    incident: string,
+    done: Delivered,
+  ): Promise<DeliveryResult> {
     const told = Number(done.members ?? 0);
     if (ctx.members.length <= told) return { ok: true, detail: `incident ${incident} is up to date` };
+    // Someone may have resolved the incident in PagerDuty while the page stayed open here: a note on a resolved
+    // incident pages nobody, so the new alert gets a new incident (the key only dedups against open ones).
+    const current = observe(await client.getIncident(incident));
+    if (current.ok && current.data.incident?.status === 'resolved') {
+      return viaIncident(ctx, email, { ...done, incident: '', members: '0', attempted: '' });
+    }
     const res = observe(await client.addNote(incident, joinedNote(ctx.members.slice(told))));
     if (!res.ok)
       return { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...hint(res) };

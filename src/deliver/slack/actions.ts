@@ -145,7 +145,15 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     const view = await clicked(body, client);
     if (!view) return;
     const email = await deps.directory.emailOf(body.user.id);
-    const { recorded } = await store.recordNotMine(view.episode.id, email ?? body.user.id, now());
+    let recorded: boolean;
+    try {
+      ({ recorded } = await store.recordNotMine(view.episode.id, email ?? body.user.id, now()));
+    } catch (err) {
+      // The click was acked already: the person must hear that on-call was NOT paged.
+      log.error({ err, dm: view.dm.id }, '"not my change" could not be recorded');
+      await ephemeral(client, body, 'changepager could not page on-call just now. Please page them yourself.');
+      return;
+    }
     deps.kick();
     if (!recorded) {
       await ephemeral(client, body, 'Already noted: on-call has been paged for this alert.');
@@ -176,16 +184,16 @@ function registerListeners(app: App, deps: InteractivityDeps) {
   });
 }
 
-/** Acknowledges the page that reached this person (else any open page of the alert) in PagerDuty. */
+/** Acknowledges, in PagerDuty, the page that reached this person; never someone else's. */
 async function acknowledge(
   view: DmView,
   email: string | undefined,
   deps: InteractivityDeps,
 ): Promise<{ ok: boolean; detail: string }> {
-  const open = view.pages.filter((p) => p.status === 'open');
-  const page: PageRecord | undefined =
-    open.find((p) => p.target.kind === 'person' && p.target.email === view.dm.email) ?? open[0];
-  if (!page) return { ok: false, detail: 'no open page for this alert' };
+  const page: PageRecord | undefined = view.pages.find(
+    (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
+  );
+  if (!page) return { ok: false, detail: 'this alert did not page you, so there is nothing of yours to acknowledge' };
   if (!deps.pd) return { ok: true, detail: 'no PagerDuty configured: acknowledgement recorded only' };
   const { client, config } = deps.pd;
   if (page.delivered.incident) {

@@ -141,9 +141,13 @@ function who(by: string): string {
 function buttons(view: DmView): types.Button[] {
   const value = String(view.dm.id);
   const d = view.episode.decision;
-  const open = view.pages.some((p) => p.status === 'open');
+  // Acknowledge only what paged this person: a DM sent for information (shadow, notify, outside working hours,
+  // a bundle, the merger) must not let its reader silence on-call's page.
+  const paged = view.pages.some(
+    (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
+  );
   const out: types.Button[] = [];
-  if (open && !view.dm.delivered.acked_by) {
+  if (paged && !view.dm.delivered.acked_by) {
     out.push({
       type: 'button',
       action_id: ACTIONS.ack,
