@@ -268,17 +268,15 @@ class SqliteStore implements Store {
       args.push(q.environment);
     }
     const events = (
-      this.db.prepare(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
+      this.cached(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
     ).map(toDeploy);
     const feedbackRecorded = this.rq.hasFeedback.get() !== undefined;
     const notMine = feedbackRecorded ? `json_extract(d.feedback, '$.kind') = 'not_my_change'` : '0';
-    const rows = this.db
-      .prepare(
-        `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
+    const rows = this.cached(
+      `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
          FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
          WHERE ${episodeFilters.join(' AND ')}`,
-      )
-      .all(...args) as Row[];
+    ).all(...args) as Row[];
     const episodes = rows.map((r) => {
       const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
       if (r.service !== null) ep.service = r.service as string;
@@ -297,13 +295,13 @@ class SqliteStore implements Store {
     const where = filters.map(([sql]) => sql);
     const args = filters.map(([, arg]) => arg);
     const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, query.limit) as Row[]).map(toDeploy);
+    return (this.cached(sql).all(...args, query.limit) as Row[]).map(toDeploy);
   }
 
   async deploysBetween(query: TimelineQuery) {
     const sql = `SELECT * FROM deploys WHERE at BETWEEN @from AND @to${timelineFilters(query, '')}
       ORDER BY at DESC, received_at DESC LIMIT @limit`;
-    return (this.timelineStatement(sql).all(timelineArgs(query)) as Row[]).map(toDeploy);
+    return (this.cached(sql).all(timelineArgs(query)) as Row[]).map(toDeploy);
   }
 
   async episodesBetween(query: TimelineQuery) {
@@ -311,7 +309,7 @@ class SqliteStore implements Store {
     const sql = `SELECT e.*, d.* FROM episodes e JOIN decisions d ON d.episode_id = e.id
       WHERE ifnull(e.ends_at_ms, 9223372036854775807) >= @from AND e.starts_at_ms <= @to${timelineFilters(query, 'd.')}
       ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT @limit`;
-    return (this.timelineStatement(sql).all(timelineArgs(query)) as Row[]).map(toEpisode);
+    return (this.cached(sql).all(timelineArgs(query)) as Row[]).map(toEpisode);
   }
 
   async serviceNames() {
@@ -322,19 +320,7 @@ class SqliteStore implements Store {
       es(s) AS (SELECT min(service) FROM decisions
         UNION ALL SELECT (SELECT min(service) FROM decisions WHERE service > es.s) FROM es WHERE es.s IS NOT NULL)
       SELECT s FROM ds WHERE s IS NOT NULL UNION SELECT s FROM es WHERE s IS NOT NULL ORDER BY s LIMIT 1000`;
-    return (this.timelineStatement(sql).all() as { s: string }[]).map((r) => r.s);
-  }
-
-  private readonly timelineStatements = new Map<string, Database.Statement>();
-
-  /** The timeline's statements differ by which filters are set: each shape is prepared once. */
-  private timelineStatement(sql: string): Database.Statement {
-    let stmt = this.timelineStatements.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.timelineStatements.set(sql, stmt);
-    }
-    return stmt;
+    return (this.cached(sql).all() as { s: string }[]).map((r) => r.s);
   }
 
   async findDeployCandidates(q: {
@@ -562,7 +548,7 @@ class SqliteStore implements Store {
 
   private readonly statements = new Map<string, Database.Statement>();
 
-  /** Statements whose SQL depends on an argument list (kinds), prepared once per shape. */
+  /** Statements whose SQL depends on which filters are set, prepared once per shape. */
   private cached(sql: string): Database.Statement {
     let stmt = this.statements.get(sql);
     if (!stmt) {
