@@ -158,7 +158,10 @@ people:
     expect(create.incident?.service).toEqual({ id: 'PCHECKOUT', type: 'service_reference' });
     expect(triggersFor('E2eAuthorPaged')).toEqual([]);
 
-    const [webhook] = webhooksFor(tap, 'E2eAuthorPaged');
+    const webhook = await eventually(
+      () => webhooksFor(tap, 'E2eAuthorPaged').find((w) => w.status !== 0),
+      'the answered webhook for E2eAuthorPaged',
+    );
     expect(webhook?.status).toBe(200);
     const fingerprint = webhook?.body.alerts?.[0]?.fingerprint;
     const history = (await (await api(`/v1/alerts/${fingerprint}`)).json()) as { episodes: { decision: unknown }[] };
@@ -221,8 +224,9 @@ people:
 
     const webhooks = await eventually(() => {
       const w = webhooksFor(haTap, 'E2eHaDuplicate');
-      return w.length >= 2 && w;
-    }, 'a webhook from each Alertmanager');
+      // Both recorded and both answered: the tap records a request before changepager's answer comes back.
+      return w.length >= 2 && w.every((x) => x.status !== 0) && w;
+    }, 'a webhook from each Alertmanager, answered');
     expect(new Set(webhooks.map((w) => w.body.externalURL))).toEqual(new Set(pair.map((a) => a.url)));
     expect(webhooks.map((w) => w.status)).toEqual([200, 200]);
     await eventually(() => triggersFor('E2eHaDuplicate').length > 0, 'the trigger for E2eHaDuplicate');
