@@ -1,17 +1,7 @@
 import { describeChange, kindOf } from './change.js';
 import { type Directory, findPerson, isBot, isWorkingTime, resolveEmail } from './people.js';
 import { clockUtc, humanGap } from './time.js';
-import type {
-  Alert,
-  Decision,
-  Deploy,
-  Identity,
-  LabelNames,
-  ReasonCode,
-  ServicePolicy,
-  Suspect,
-  Target,
-} from './types.js';
+import type { Alert, Decision, Deploy, Identity, LabelNames, ServicePolicy, Suspect, Target } from './types.js';
 
 /** Where an alert comes from, read off its labels. */
 export interface AlertLocation {
@@ -277,5 +267,3 @@ function nameOf(s: Suspect): string {
 function unique(emails: readonly (string | undefined)[]): string[] {
   return [...new Set(emails.filter((e): e is string => e !== undefined))];
 }
-
-export type { ReasonCode };

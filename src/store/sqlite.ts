@@ -149,13 +149,11 @@ class SqliteStore implements Store {
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
       ),
       episodesByFingerprint: db.prepare(
-        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
-           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
+        `SELECT e.*, d.*
          FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ? ORDER BY e.starts_at_ms DESC`,
       ),
       membersOfPage: db.prepare(
-        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
-           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
+        `SELECT e.*, d.*
          FROM page_members m JOIN episodes e ON e.id = m.episode_id JOIN decisions d ON d.episode_id = e.id
          WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
       ),
@@ -178,8 +176,7 @@ class SqliteStore implements Store {
       dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
       dmById: db.prepare('SELECT * FROM dms WHERE id = ?'),
       episodeById: db.prepare(
-        `SELECT e.*, d.reason, d.sentence, d.service, d.environment, d.policy, d.deploy_id, d.suspects, d.targets,
-           d.responders, d.notify, d.would_page, d.decided_at, d.feedback
+        `SELECT e.*, d.*
          FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.id = ?`,
       ),
       threadRoot: db.prepare(
@@ -270,8 +267,7 @@ class SqliteStore implements Store {
     const events = (
       this.cached(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
     ).map(toDeploy);
-    const feedbackRecorded = this.rq.hasFeedback.get() !== undefined;
-    const notMine = feedbackRecorded ? `json_extract(d.feedback, '$.kind') = 'not_my_change'` : '0';
+    const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
     const rows = this.cached(
       `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
          FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
@@ -284,7 +280,8 @@ class SqliteStore implements Store {
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
       return ep;
     });
-    return { events, episodes, feedbackRecorded };
+    // Migration 2 added decisions.feedback, so every database this code opens keeps it.
+    return { events, episodes, feedbackRecorded: true };
   }
 
   async listDeploys(query: { service?: string; environment?: string; since?: number; limit: number }) {
@@ -641,8 +638,11 @@ class SqliteStore implements Store {
     });
   }
 
-  async recordUnmapped(who: string, reason: string, now: number) {
-    this.q.upsertUnmapped.run(who, reason, now, now);
+  recordUnmapped(who: string, reason: string, now: number) {
+    // Through the group commit: on the webhook's path it shares the commit of the requests around it.
+    return this.grouped(() => {
+      this.q.upsertUnmapped.run(who, reason, now, now);
+    });
   }
 
   async listUnmapped() {
@@ -821,7 +821,5 @@ function prepareRolloutQueries(db: Database.Database) {
       `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
        WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,
     ),
-    // The feedback column comes with Slack's "Not my change" button; without it there is nothing to count.
-    hasFeedback: db.prepare(`SELECT 1 FROM pragma_table_info('decisions') WHERE name = 'feedback'`),
   };
 }

@@ -1,14 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { describeChange } from '../../src/core/change.js';
 import type { Deploy } from '../../src/core/types.js';
 import { eventTrigger, incidentDetails } from '../../src/deliver/pagerduty/payload.js';
-import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
-
-const auth = { Authorization: `Bearer ${TOKEN}` };
+import { amPayload, apiClient, createHarness, designDeploy, fakeClock, type Harness } from '../support/harness.js';
 
 const carolFlip = (overrides: Record<string, unknown> = {}) => ({
   kind: 'flag',
@@ -33,12 +30,7 @@ describe('flag and config changes are attributed like deploys', () => {
     await h.close();
   });
 
-  const post = (path: string, body: unknown) =>
-    request(h.app)
-      .post(path)
-      .set(auth)
-      .send(body as object);
-  const get = (path: string) => request(h.app).get(path).set(auth);
+  const { post, get } = apiClient(() => h.app);
 
   it('pages carol for an alert after her flag flip, and the reason says "flag new-cart turned on by carol"', async () => {
     // alice's deploy came earlier: the flag flip is the latest change, so it is the suspect.

@@ -1,6 +1,15 @@
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { amPayload, createHarness, designDeploy, fakeClock, fixture, type Harness, TOKEN } from '../support/harness.js';
+import {
+  amPayload,
+  apiClient,
+  createHarness,
+  designDeploy,
+  fakeClock,
+  fixture,
+  type Harness,
+  TOKEN,
+} from '../support/harness.js';
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
@@ -16,12 +25,7 @@ describe('HTTP API', () => {
     await h.close();
   });
 
-  const post = (path: string, body: unknown) =>
-    request(h.app)
-      .post(path)
-      .set(auth)
-      .send(body as object);
-  const get = (path: string) => request(h.app).get(path).set(auth);
+  const { post, get } = apiClient(() => h.app);
 
   describe('the DESIGN.md walk-through', () => {
     it('names alice for an alert that started 7 minutes after her deploy, and says why', async () => {

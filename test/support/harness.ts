@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Express } from 'express';
+import request from 'supertest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { type Composed, compose } from '../../src/main.js';
@@ -124,5 +126,18 @@ export function amPayload(
     version: '4',
     groupKey,
     truncatedAlerts: 0,
+  };
+}
+
+/** post/get against an app with the test token: the client every HTTP test file wants. */
+export function apiClient(app: () => Express) {
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  return {
+    post: (path: string, body: unknown) =>
+      request(app())
+        .post(path)
+        .set(auth)
+        .send(body as object),
+    get: (path: string) => request(app()).get(path).set(auth),
   };
 }

@@ -1,6 +1,14 @@
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
+import {
+  amPayload,
+  apiClient,
+  createHarness,
+  designDeploy,
+  fakeClock,
+  type Harness,
+  TOKEN,
+} from '../support/harness.js';
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const H1 = 'checkout-7f9c-h1';
@@ -18,11 +26,7 @@ describe('GET /v1/deploys/{id}/verdict: the canary gate', () => {
     await h.close();
   });
 
-  const post = (path: string, body: unknown) =>
-    request(h.app)
-      .post(path)
-      .set(auth)
-      .send(body as object);
+  const { post } = apiClient(() => h.app);
   const verdict = (id: string, query = '?observe=PT30M') =>
     request(h.app).get(`/v1/deploys/${id}/verdict${query}`).set(auth);
   const canary = (overrides: Record<string, unknown> = {}) =>
