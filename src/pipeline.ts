@@ -5,7 +5,7 @@ import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { type AlertWrite, episodeKey, type RecordResult, StorageError, type Store } from './store/store.js';
 
-// The flow of DESIGN.md, top to bottom: receive (app.ts validated and authenticated the request) →
+// The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts) → deliver (outbox worker,
 // woken by onCommitted) → record (the worker writes every attempt).
 

@@ -6,7 +6,7 @@ import type { AlertStatus, Deploy } from './types.js';
 // The canary gate: is this rollout healthy? A pure function of the rollout's stage events, the alert episodes
 // whose decisions named one of them, and `now`.
 //
-// The window judged starts at the LATEST stage event of the rollout (each stage restarts it, as DESIGN.md says)
+// The window judged starts at the LATEST stage event of the rollout (each stage restarts it: docs/semantics.md)
 // and lasts `observe`. Whichever stage event's id is asked about, the answer is the rollout's: a pipeline that
 // polls the canary's id after promoting to 10 % sees the 10 % window.
 

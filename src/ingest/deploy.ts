@@ -5,7 +5,7 @@ import { canonicalInstant } from '../core/time.js';
 import type { Change, Deploy, Identity } from '../core/types.js';
 import { rfc3339 } from './validate.js';
 
-// The change event contract of DESIGN.md: a deploy (the default kind), a feature flag flip or a config change.
+// The change event contract (docs/api.md): a deploy (the default kind), a feature flag flip or a config change.
 // Unknown fields are ignored so that deploy systems can send more.
 
 const link = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });

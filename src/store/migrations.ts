@@ -137,7 +137,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX decisions_by_service ON decisions (service);
   `,
   `
-  -- Change events of other kinds than deploys (issue 5): feature flag flips and config changes, with what
+  -- Change events of other kinds than deploys: feature flag flips and config changes, with what
   -- changed as JSON. subject is what a rollout is of within (service, environment): '' for code, the flag or
   -- config key otherwise; the canary gate walks the stage events of one rollout along this index.
   ALTER TABLE deploys ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy';

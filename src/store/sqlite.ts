@@ -805,7 +805,7 @@ function toDelivery(r: Row): DeliveryRecord {
   };
 }
 
-/** The statements of the canary gate and the hygiene numbers (issue 5), prepared on first use. */
+/** The statements of the canary gate and the hygiene numbers, prepared on first use. */
 function prepareRolloutQueries(db: Database.Database) {
   const sameSubject = 'service = ? AND environment = ? AND kind = ? AND subject = ?';
   return {

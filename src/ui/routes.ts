@@ -13,7 +13,7 @@ import { parseRange, rangeSearch, type TimelineRange } from './range.js';
 import { loginPage, problemPage, timelinePage } from './render.js';
 import { storeVerdicts } from './verdicts.js';
 
-// The timeline page (GitHub issue #7): GET / and /services/{name} render deploys and alerts per service on the
+// The timeline page: GET / and /services/{name} render deploys and alerts per service on the
 // server; GET /v1/timeline is the same data as JSON, which the page script polls for its live refresh;
 // /login and /logout manage the page's session cookie; /ui/* serves the page's three static files.
 

@@ -27,7 +27,7 @@ describe('HTTP API', () => {
 
   const { post, get } = apiClient(() => h.app);
 
-  describe('the DESIGN.md walk-through', () => {
+  describe('the documented walk-through', () => {
     it('names alice for an alert that started 7 minutes after her deploy, and says why', async () => {
       expect((await post('/v1/deploys', designDeploy())).status).toBe(201);
       const res = await post(

@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 
 export { eventually } from './wait.js';
 
-// Debian's prometheus-alertmanager 0.25 on loopback, for the end-to-end suite. Facts from
-// shared/reference/protocols.md §1.6: the defaults listen on every interface (web :9093, gossip 0.0.0.0:9094), so
+// Debian's prometheus-alertmanager 0.25 on loopback, for the end-to-end suite. As Debian
+// packages it, the defaults listen on every interface (web :9093, gossip 0.0.0.0:9094), so
 // the web address is pinned to 127.0.0.1 and `--cluster.listen-address=` (empty) turns gossip off; each instance
 // is therefore on its own, which is exactly the "HA pair that does not cluster" case when two are started.
 

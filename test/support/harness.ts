@@ -67,7 +67,7 @@ export function fixture(name: string): Record<string, unknown> {
   return captured.body;
 }
 
-/** The DESIGN.md deploy example, with overrides. */
+/** The deploy event of the API docs (docs/api.md), with overrides. */
 export function designDeploy(overrides: Record<string, unknown> = {}) {
   return {
     id: 'gha-run-8812731',

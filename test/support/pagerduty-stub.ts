@@ -3,7 +3,7 @@
  * (`/v2/enqueue`, `/v2/change/enqueue`) and the REST API v2 (`/incidents`, `/users`) to exercise a client over real
  * HTTP, records every request, keeps PagerDuty-like state, and can be told to fail, hang or stall.
  *
- * Behaviour follows /work/shared/reference/protocols.md §2. Where PagerDuty's exact error texts or codes are not
+ * Behaviour follows PagerDuty's developer documentation (Events API v2, REST API v2). Where PagerDuty's exact error texts or codes are not
  * documented, the stub uses the documented *shape* with a best-effort message; clients should key on HTTP status
  * (and, for the incident_key conflict, on the words "incident with key" in `error.message`/`error.errors`).
  *

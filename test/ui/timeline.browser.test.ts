@@ -45,7 +45,7 @@ if (!hasChromium) {
   );
 }
 
-// The DESIGN.md example: a canary deploy to one host, an alert from that host 7 minutes later (attributed to
+// The documented example (docs/api.md): a canary deploy to one host, an alert from that host 7 minutes later (attributed to
 // alice) and one from another host (not attributed: on-call).
 const DEPLOY = designDeploy({ stage: 'canary', percent: 1, hosts: ['checkout-7f9c-abcde'] });
 const ATTRIBUTED = { fingerprint: 'aaaa000000000001', startsAt: '2026-11-26T11:09:00Z' };

@@ -42,7 +42,7 @@ describe('the timeline', () => {
   }
 
   describe('GET /v1/timeline', () => {
-    it('gives the DESIGN.md deploy and both alerts, who was paged, and the attribution', async () => {
+    it('gives the documented example deploy and both alerts, who was paged, and the attribution', async () => {
       await seedDesign();
       const res = await timeline();
       expect(res.status).toBe(200);
@@ -193,7 +193,7 @@ describe('the timeline', () => {
   });
 
   describe('the page', () => {
-    it('renders lanes, markers, bars, the line, the details and the table for the DESIGN.md example', async () => {
+    it('renders lanes, markers, bars, the line, the details and the table for the documented example', async () => {
       await seedDesign();
       const res = await request(h.app).get('/?range=PT1H').set(auth);
       expect(res.status).toBe(200);

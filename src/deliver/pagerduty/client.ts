@@ -4,7 +4,7 @@ import type { PagerDutyConfig } from '../../config/load.js';
 import { classifyError, classifyResponse, type HttpOutcome } from '../http-outcome.js';
 
 // A thin wrapper over @pagerduty/pdjs that makes it safe for the paging path. pdjs's own quirks, and what is
-// done about each (facts in shared/reference/protocols.md §2.3):
+// done about each (read in pdjs 2.2.4's build/src/common.js, events.js and api.js):
 // - `requestTimeout` never aborts anything: every call gets an AbortSignal with a real deadline instead.
 // - 4xx/5xx resolve instead of throwing, and a non-JSON body rejects with the Response itself: both are
 //   turned into an HttpOutcome by http-outcome.ts, the one place that classifies.
