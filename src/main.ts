@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
@@ -29,6 +30,8 @@ export interface StartOptions {
   config: Config;
   log: Logger;
   now?: () => number;
+  /** The file the config came from, for the start-up log line. */
+  configPath?: string;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -158,7 +161,13 @@ export async function startService(options: StartOptions): Promise<Service> {
     // The embedded default: fine for trying it out, a silent pager in production. Say so loudly.
     log.warn('no pagerduty section in the config: pages are written to this log only, and nobody is paged');
   }
-  log.info({ url, database: config.databasePath, delivery }, 'changepager listening');
+  // A relative database.path is relative to the working directory (as Prometheus' data/ is): the log line
+  // names the file it became, so nobody has to guess where ./data went.
+  const database = config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath);
+  log.info(
+    { url, ...(options.configPath ? { config: options.configPath } : {}), database, delivery },
+    'changepager listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -180,8 +189,9 @@ export async function startService(options: StartOptions): Promise<Service> {
 /** `npm start`: load the config named by CHANGEPAGER_CONFIG (or the default) and run until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger(env.LOG_LEVEL ?? 'info');
-  const config = loadConfig({ path: env.CHANGEPAGER_CONFIG ?? DEFAULT_CONFIG_PATH, env });
-  const service = await startService({ config, log });
+  const configPath = env.CHANGEPAGER_CONFIG || DEFAULT_CONFIG_PATH;
+  const config = loadConfig({ path: configPath, env });
+  const service = await startService({ config, log, configPath: resolve(configPath) });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       log.info({ signal }, 'shutting down: finishing requests and deliveries in flight');

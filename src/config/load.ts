@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 
-export const DEFAULT_CONFIG_PATH = 'config/changepager.yaml';
+/**
+ * The embedded default, found from this module rather than the working directory, so `changepager serve` starts
+ * from any folder: this file is src/config/load.ts under tsx and dist/config/load.js when built, two levels below
+ * the package root either way.
+ */
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
 
 export interface ApiToken {
   name: string;

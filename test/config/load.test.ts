@@ -3,10 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Config, ConfigError, loadConfig, parseConfig, policyFor } from '../../src/config/load.js';
+import { LOCAL_URL } from '../../src/cli/io.js';
+import {
+  type Config,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+  parseConfig,
+  policyFor,
+} from '../../src/config/load.js';
 
 // Config is validated whole at start-up, unknown keys rejected, each problem reported with its path, then frozen
-// (DESIGN "Examples to follow" 7, after Alertmanager config/config.go and its config/testdata good and bad files).
+// (after Alertmanager's config/config.go and its config/testdata good and bad files).
 
 const SHIPPED = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
@@ -49,6 +57,15 @@ describe('the shipped config/changepager.yaml', () => {
       labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['pod', 'host'] },
     });
     expect(config.directory.bots).toEqual(['dependabot', 'renovate']);
+  });
+
+  it('is the embedded default, named by its place in the package rather than the working directory', () => {
+    expect(DEFAULT_CONFIG_PATH).toBe(SHIPPED);
+  });
+
+  it('listens where the pipeline commands look when given no --url', () => {
+    const { host, port } = loadConfig({ path: SHIPPED, env: {} }).listen;
+    expect(LOCAL_URL).toBe(`http://${host}:${port}`);
   });
 
   it('says what the built-in defaults are: it loads to the same config as an empty file', () => {
