@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import { type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import { bindAddress, type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
 import { createLogNotifier, logDmHandler } from './deliver/log-notifier.js';
 import type { OutboxHandler } from './deliver/notifier.js';
 import { createPagerDutyClient, type PagerDutyClient } from './deliver/pagerduty/client.js';
@@ -33,8 +33,6 @@ export interface StartOptions {
   /** The file the config came from, for the start-up log line. */
   configPath?: string;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
 export function compose({ config, log, now = Date.now }: StartOptions) {
@@ -134,14 +132,15 @@ export type Composed = ReturnType<typeof compose>;
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
   const { store, worker, app, interactivity } = compose(options);
-  let host = config.listen.host;
-  if (config.tokens.length === 0 && !LOOPBACK.has(host)) {
+  const { host, access, narrowedFrom } = bindAddress(config);
+  if (narrowedFrom) {
     log.warn(
-      { configured: host },
+      { configured: narrowedFrom },
       'no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): listening on 127.0.0.1 only',
     );
-    host = '127.0.0.1';
-  } else if (config.tokens.length === 0) {
+  } else if (access === 'anyone') {
+    log.warn({ host }, 'CHANGEPAGER_ALLOW_OPEN and no API token: /v1 is open to anyone who can reach this address');
+  } else if (access === 'this-machine') {
     log.warn('no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): /v1 is open to anyone on this machine');
   }
 
