@@ -21,7 +21,7 @@ afterAll(() => pkg.remove());
 // `changepager serve` on the embedded default, from a folder that is not the package: the config is found next
 // to the code, the database goes under ./data of the folder it was started from, and the start-up log line names
 // both files.
-describe('the embedded default, started from another working directory', () => {
+describe('the embedded default, started from another working directory', { timeout: 60_000 }, () => {
   let cwd: string;
   let service: ServiceProcess | undefined;
   afterEach(async () => {
