@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # changepager container image. Build: docker build -t changepager .
 # Run:   docker run -e CHANGEPAGER_TOKEN=... -p 8080:8080 -v changepager-data:/data changepager
-# Without CHANGEPAGER_TOKEN (or auth.tokens in a mounted config) the service binds 127.0.0.1 inside the
-# container and cannot be reached from outside it.
+# Without CHANGEPAGER_TOKEN (or auth.tokens in a mounted config) the container stops at start-up with a message
+# saying how to set one (config/docker.yaml sets auth.require_token); CHANGEPAGER_ALLOW_OPEN=1 runs it without
+# a token, open to anyone who can reach it (a lab only). docs/docker.md has the details.
 
 # Node 24 is the Active LTS line; better-sqlite3 12.x supports Node 20 to 26.
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -33,8 +34,10 @@ RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 USER node
 EXPOSE 8080
-# Slim images have no curl: ask Node's own fetch. 127.0.0.1 answers whether or not a token is configured.
+# The healthcheck loads the same config and environment as the service (CHANGEPAGER_CONFIG, PORT, HOST, the
+# tokens), so it asks /healthz on the port the service really uses, and fails if the service is not reachable
+# from outside the container. Slim images have no curl: it is Node's own fetch.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "dist/cli.js", "healthcheck"]
 # Exec form: node is PID 1 and receives SIGTERM itself; changepager finishes in-flight requests and deliveries.
 CMD ["node", "dist/cli.js", "serve"]

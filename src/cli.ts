@@ -6,7 +6,8 @@ const USAGE = `usage:
   changepager [serve]              start the service (config: $CHANGEPAGER_CONFIG or ${DEFAULT_CONFIG_PATH})
   changepager check-config FILE    validate a config file; exits 1 listing every problem
   changepager deploy --service S … tell changepager what shipped (from a pipeline; --help for options)
-  changepager verdict ID [--wait]  canary gate: exits 0 healthy, 1 failing, 2 pending/timed out`;
+  changepager verdict ID [--wait]  canary gate: exits 0 healthy, 1 failing, 2 pending/timed out
+  changepager healthcheck          asks /healthz where serve listens with the same config; exits 0 or 1`;
 
 async function run(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -24,6 +25,10 @@ async function run(argv: string[]): Promise<number> {
     case 'verdict': {
       const { runVerdict } = await import('./cli/verdict.js');
       return runVerdict(rest, processIo());
+    }
+    case 'healthcheck': {
+      const { runHealthcheck } = await import('./cli/healthcheck.js');
+      return runHealthcheck(rest, processIo());
     }
     case 'check-config': {
       const file = rest[0];

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import { type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import { bindAddress, type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
 import { createLogNotifier, logDmHandler } from './deliver/log-notifier.js';
 import type { OutboxHandler } from './deliver/notifier.js';
 import { createPagerDutyClient, type PagerDutyClient } from './deliver/pagerduty/client.js';
@@ -29,9 +30,9 @@ export interface StartOptions {
   config: Config;
   log: Logger;
   now?: () => number;
+  /** The file the config came from, for the start-up log line. */
+  configPath?: string;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
 export function compose({ config, log, now = Date.now }: StartOptions) {
@@ -131,14 +132,15 @@ export type Composed = ReturnType<typeof compose>;
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
   const { store, worker, app, interactivity } = compose(options);
-  let host = config.listen.host;
-  if (config.tokens.length === 0 && !LOOPBACK.has(host)) {
+  const { host, access, narrowedFrom } = bindAddress(config);
+  if (narrowedFrom) {
     log.warn(
-      { configured: host },
+      { configured: narrowedFrom },
       'no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): listening on 127.0.0.1 only',
     );
-    host = '127.0.0.1';
-  } else if (config.tokens.length === 0) {
+  } else if (access === 'anyone') {
+    log.warn({ host }, 'CHANGEPAGER_ALLOW_OPEN and no API token: /v1 is open to anyone who can reach this address');
+  } else if (access === 'this-machine') {
     log.warn('no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): /v1 is open to anyone on this machine');
   }
 
@@ -158,7 +160,13 @@ export async function startService(options: StartOptions): Promise<Service> {
     // The embedded default: fine for trying it out, a silent pager in production. Say so loudly.
     log.warn('no pagerduty section in the config: pages are written to this log only, and nobody is paged');
   }
-  log.info({ url, database: config.databasePath, delivery }, 'changepager listening');
+  // A relative database.path is relative to the working directory (as Prometheus' data/ is): the log line
+  // names the file it became, so nobody has to guess where ./data went.
+  const database = config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath);
+  log.info(
+    { url, ...(options.configPath ? { config: options.configPath } : {}), database, delivery },
+    'changepager listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -180,8 +188,9 @@ export async function startService(options: StartOptions): Promise<Service> {
 /** `npm start`: load the config named by CHANGEPAGER_CONFIG (or the default) and run until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger(env.LOG_LEVEL ?? 'info');
-  const config = loadConfig({ path: env.CHANGEPAGER_CONFIG ?? DEFAULT_CONFIG_PATH, env });
-  const service = await startService({ config, log });
+  const configPath = env.CHANGEPAGER_CONFIG || DEFAULT_CONFIG_PATH;
+  const config = loadConfig({ path: configPath, env });
+  const service = await startService({ config, log, configPath: resolve(configPath) });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       log.info({ signal }, 'shutting down: finishing requests and deliveries in flight');

@@ -10,7 +10,7 @@ import {
   exchange,
   networkFailure,
   retryable,
-  UsageError,
+  usageProblems,
 } from './io.js';
 
 export const DEPLOY_USAGE = `usage: changepager deploy --service NAME [options]
@@ -19,7 +19,7 @@ Tells changepager what just shipped (POST /v1/deploys). Prints the event id on s
 In GitHub Actions and GitLab CI the version, author, merger, commit and pull/merge request
 come from the job's environment; a flag given here always wins.
 
-  --url URL              changepager's address        (else CHANGEPAGER_URL)
+  --url URL              changepager's address        (else CHANGEPAGER_URL, else http://127.0.0.1:8080)
   --token TOKEN          API token                    (else CHANGEPAGER_TOKEN)
   --service NAME         the service that shipped (required)
   --environment NAME     default: CI_ENVIRONMENT_NAME, else the server's default environment
@@ -90,14 +90,15 @@ export async function runDeploy(argv: string[], io: CliIo): Promise<number> {
     io.stdout(`${DEPLOY_USAGE}\n`);
     return 0;
   }
-  let event: Record<string, unknown>;
-  let target: { url: string; token?: string } | undefined;
-  try {
-    event = buildEvent(values, ciFacts(io.env, io.readFile));
-    if (!values['dry-run']) target = endpoint(values, io.env);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`changepager deploy: ${err.message}\n`);
+  // Every usage problem at once, the address included: a pipeline author fixes the step in one go.
+  const problems: string[] = [];
+  const event = buildEvent(values, ciFacts(io.env, io.readFile), problems);
+  const target = values['dry-run'] ? undefined : endpoint(values, io.env, problems);
+  const retries = values.retries === undefined ? 3 : Number(values.retries);
+  if (!(Number.isInteger(retries) && retries >= 0 && retries <= 10))
+    problems.push(`--retries must be a whole number from 0 to 10, not "${values.retries}"`);
+  if (problems.length > 0) {
+    io.stderr(`changepager deploy: ${usageProblems(problems)}\n(changepager deploy --help lists every option)\n`);
     return 2;
   }
   if (!target) {
@@ -105,7 +106,6 @@ export async function runDeploy(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
 
-  const retries = values.retries === undefined ? 3 : Number(values.retries);
   let answer: Answer | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -114,10 +114,10 @@ export async function runDeploy(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`changepager deploy: ${describeFailure(answer)}; retrying\n`);
     } catch (err) {
       if (attempt >= retries) {
-        io.stderr(`changepager deploy: ${networkFailure(target.url, err)}\n`);
+        io.stderr(`changepager deploy: ${networkFailure(target, err)}\n`);
         return 1;
       }
-      io.stderr(`changepager deploy: ${networkFailure(target.url, err)}; retrying\n`);
+      io.stderr(`changepager deploy: ${networkFailure(target, err)}; retrying\n`);
     }
     await io.sleep(Math.min(1000 * 2 ** attempt, 10_000));
   }
@@ -133,9 +133,8 @@ export async function runDeploy(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-/** The event to send: flags first, the CI environment for what they leave out. */
-export function buildEvent(v: Values, ci: CiFacts | undefined): Record<string, unknown> {
-  const problems: string[] = [];
+/** The event to send: flags first, the CI environment for what they leave out. Usage problems go to `problems`. */
+export function buildEvent(v: Values, ci: CiFacts | undefined, problems: string[]): Record<string, unknown> {
   const kind = v.kind ?? 'deploy';
   if (!['deploy', 'flag', 'config'].includes(kind))
     problems.push(`--kind must be deploy, flag or config, not "${kind}"`);
@@ -148,13 +147,12 @@ export function buildEvent(v: Values, ci: CiFacts | undefined): Record<string, u
   if (percent !== undefined && !(percent >= 0 && percent <= 100))
     problems.push('--percent must be a number from 0 to 100');
   const version = v.version ?? (kind === 'deploy' ? ci?.version : undefined);
-  if (kind === 'deploy' && !version) problems.push('--version is required (outside GitHub Actions and GitLab CI)');
+  if (kind === 'deploy' && !version) problems.push('--version is required outside GitHub Actions and GitLab CI');
   const author = v.author ? identity(v.author, v['author-name']) : ci?.author;
-  if (!author) problems.push('--author is required (outside GitHub Actions and GitLab CI)');
+  if (!author) problems.push('--author is required outside GitHub Actions and GitLab CI');
   if (kind === 'flag' && (!v.flag || v.to === undefined)) problems.push('--kind flag needs --flag KEY and --to VALUE');
   if (kind === 'config' && !v['config-key'] && !v.description)
     problems.push('--kind config needs --config-key or --description');
-  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
 
   const hosts = (v.hosts ?? [])
     .flatMap((h) => h.split(','))

@@ -25,21 +25,35 @@ export function processIo(): CliIo {
   };
 }
 
-/** Usage errors: the command line itself is wrong. */
-export class UsageError extends Error {
-  override name = 'UsageError';
+/**
+ * The address `changepager serve` listens on with the embedded default config (config/changepager.yaml), so the
+ * pipeline commands work on the same machine as a service started with `npm start` without any setting.
+ */
+export const LOCAL_URL = 'http://127.0.0.1:8080';
+
+export interface Endpoint {
+  url: string;
+  token?: string;
+  /** Neither --url nor CHANGEPAGER_URL was given: the URL is LOCAL_URL, and a failure to reach it says so. */
+  local: boolean;
 }
 
-/** Where the service is and how to authenticate: flags first, then CHANGEPAGER_URL and CHANGEPAGER_TOKEN. */
-export function endpoint(values: { url?: string; token?: string }, env: CliIo['env']): { url: string; token?: string } {
-  const url = values.url ?? env.CHANGEPAGER_URL;
-  if (!url)
-    throw new UsageError(
-      '--url (or CHANGEPAGER_URL) is required: where changepager listens, e.g. https://changepager.internal',
-    );
-  if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http(s) URL, not "${url}"`);
+/**
+ * Where the service is and how to authenticate: flags first, then CHANGEPAGER_URL and CHANGEPAGER_TOKEN, then
+ * the local default. A URL that is not http(s) is recorded in `problems`, with the other usage problems.
+ */
+export function endpoint(values: { url?: string; token?: string }, env: CliIo['env'], problems: string[]): Endpoint {
+  const given = values.url ?? (env.CHANGEPAGER_URL || undefined);
+  const url = given ?? LOCAL_URL;
+  if (!/^https?:\/\//.test(url)) problems.push(`--url must be an http(s) URL, not "${url}"`);
   const token = values.token ?? env.CHANGEPAGER_TOKEN;
-  return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}) };
+  return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}), local: given === undefined };
+}
+
+/** One line for a list of usage problems, or a count and one indented line per problem. */
+export function usageProblems(problems: readonly string[]): string {
+  if (problems.length === 1) return `${problems[0]}`;
+  return `${problems.length} problems:${problems.map((p) => `\n  - ${p}`).join('')}`;
 }
 
 export interface Answer {
@@ -51,7 +65,7 @@ export interface Answer {
 /** One HTTP exchange with the service; a network failure throws, any HTTP status is an answer. */
 export async function exchange(
   io: CliIo,
-  target: { url: string; token?: string },
+  target: Endpoint,
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
@@ -100,7 +114,9 @@ export function describeFailure(answer: Answer): string {
   return `${answer.status}${text ? `: ${text}` : ''}`;
 }
 
-export function networkFailure(url: string, err: unknown): string {
+export function networkFailure(target: Endpoint, err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`;
+  const why = cause?.code ?? cause?.message ?? (err as Error).message;
+  const hint = target.local ? ' (the local default: set --url or CHANGEPAGER_URL to reach another service)' : '';
+  return `cannot reach ${target.url}: ${why}${hint}`;
 }

@@ -8,7 +8,7 @@ import {
   exchange,
   networkFailure,
   retryable,
-  UsageError,
+  usageProblems,
 } from './io.js';
 
 export const VERDICT_USAGE = `usage: changepager verdict ID [--wait] [options]
@@ -17,7 +17,7 @@ Asks the canary gate (GET /v1/deploys/ID/verdict) whether the rollout ID belongs
 Exit status: 0 healthy, 1 failing, 2 still pending (without --wait) or timed out (with --wait),
 3 the question could not be asked (bad arguments, unknown id, refused token).
 
-  --url URL            changepager's address   (else CHANGEPAGER_URL)
+  --url URL            changepager's address   (else CHANGEPAGER_URL, else http://127.0.0.1:8080)
   --token TOKEN        API token               (else CHANGEPAGER_TOKEN)
   --id ID              the deploy event id (or give it as the first argument)
   --observe DURATION   how long to watch after the latest stage (default PT30M)
@@ -65,18 +65,14 @@ export async function runVerdict(argv: string[], io: CliIo): Promise<number> {
     io.stdout(`${VERDICT_USAGE}\n`);
     return 0;
   }
-  let target: { url: string; token?: string };
-  let id: string;
-  let timing: { observe: string; settle: string; timeoutMs: number; intervalMs: number };
-  try {
-    const ids = [...(v.id ? [v.id] : []), ...parsed.positionals];
-    if (ids.length !== 1) throw new UsageError('give exactly one deploy id (as --id or the first argument)');
-    id = ids[0] as string;
-    target = endpoint(v, io.env);
-    timing = waiting(v);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`changepager verdict: ${err.message}\n`);
+  const problems: string[] = [];
+  const ids = [...(v.id ? [v.id] : []), ...parsed.positionals];
+  if (ids.length !== 1) problems.push('give exactly one deploy id (as --id or the first argument)');
+  const target = endpoint(v, io.env, problems);
+  const timing = waiting(v, problems);
+  const id = ids[0];
+  if (problems.length > 0 || id === undefined || timing === undefined) {
+    io.stderr(`changepager verdict: ${usageProblems(problems)}\n(changepager verdict --help lists every option)\n`);
     return EXIT.error;
   }
 
@@ -90,20 +86,21 @@ export async function runVerdict(argv: string[], io: CliIo): Promise<number> {
     } catch (err) {
       // The service restarting, or a network blip: worth asking again while there is time.
       if (!v.wait) {
-        io.stderr(`changepager verdict: ${networkFailure(target.url, err)}\n`);
+        io.stderr(`changepager verdict: ${networkFailure(target, err)}\n`);
         return EXIT.error;
       }
-      io.stderr(`changepager verdict: ${networkFailure(target.url, err)}; asking again\n`);
+      io.stderr(`changepager verdict: ${networkFailure(target, err)}; asking again\n`);
     }
     if (answer && answer.status !== 200 && !(v.wait && retryable(answer.status))) {
       io.stderr(`changepager verdict: ${describeFailure(answer)}\n`);
       return EXIT.error;
     }
     const body = answer?.status === 200 ? (answer.body as VerdictBody) : undefined;
-    if (body && body.verdict !== 'pending') return finish(io, body, Boolean(v.json));
+    // Without --wait the one answer is the result, printed once on stdout; while waiting, each new state is
+    // progress on stderr, and stdout gets only the final answer.
+    if (body && (body.verdict !== 'pending' || !v.wait)) return finish(io, body, Boolean(v.json));
     if (body && body.verdict !== lastState) io.stderr(`${body.sentence}\n`);
     if (body) lastState = body.verdict;
-    if (body && !v.wait) return finish(io, body, Boolean(v.json));
 
     const left = deadline - io.now();
     if (left <= 0) {
@@ -129,17 +126,27 @@ function finish(io: CliIo, body: VerdictBody, json: boolean): number {
   return EXIT[body.verdict];
 }
 
-function waiting(v: { observe?: string; settle?: string; timeout?: string; interval?: string }) {
+function waiting(
+  v: { observe?: string; settle?: string; timeout?: string; interval?: string },
+  problems: string[],
+): { observe: string; settle: string; timeoutMs: number; intervalMs: number } | undefined {
   const duration = (flag: string, text: string) => {
     const ms = durationMs(text);
-    if (ms === undefined) throw new UsageError(`--${flag} must be an ISO-8601 duration such as PT30M, not "${text}"`);
+    if (ms === undefined) problems.push(`--${flag} must be an ISO-8601 duration such as PT30M, not "${text}"`);
     return ms;
   };
   const observe = v.observe ?? 'PT30M';
   const settle = v.settle ?? 'PT0S';
-  const timeoutMs = v.timeout
-    ? duration('timeout', v.timeout)
-    : duration('observe', observe) + duration('settle', settle) + 5 * 60_000;
-  const intervalMs = Math.max(1000, duration('interval', v.interval ?? 'PT30S'));
-  return { observe, settle, timeoutMs, intervalMs };
+  const observeMs = duration('observe', observe);
+  const settleMs = duration('settle', settle);
+  const timeoutMs = v.timeout ? duration('timeout', v.timeout) : undefined;
+  const intervalMs = duration('interval', v.interval ?? 'PT30S');
+  if (observeMs === undefined || settleMs === undefined || intervalMs === undefined) return undefined;
+  if (v.timeout && timeoutMs === undefined) return undefined;
+  return {
+    observe,
+    settle,
+    timeoutMs: timeoutMs ?? observeMs + settleMs + 5 * 60_000,
+    intervalMs: Math.max(1000, intervalMs),
+  };
 }

@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 
-export const DEFAULT_CONFIG_PATH = 'config/changepager.yaml';
+/**
+ * The embedded default, found from this module rather than the working directory, so `changepager serve` starts
+ * from any folder: this file is src/config/load.ts under tsx and dist/config/load.js when built, two levels below
+ * the package root either way.
+ */
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
 
 export interface ApiToken {
   name: string;
@@ -64,6 +70,8 @@ export interface Config {
   defaultEnvironment: string;
   bodyLimitBytes: number;
   tokens: readonly ApiToken[];
+  /** CHANGEPAGER_ALLOW_OPEN=1: serve /v1 without a token on the configured address, not only on loopback. */
+  allowOpen: boolean;
   session: SessionConfig;
   serviceLabels: readonly string[];
   defaults: ServicePolicy;
@@ -136,6 +144,14 @@ export function parseConfig(
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const slack = file.slack && resolveSlack(file.slack, secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
+  const allowOpen = allowOpenFrom(env, problems);
+  if (file.auth.require_token && !allowOpen && file.auth.tokens.length === 0 && !env.CHANGEPAGER_TOKEN) {
+    problems.push(
+      'auth.require_token: no API token is configured. Set CHANGEPAGER_TOKEN (e.g. docker run -e ' +
+        'CHANGEPAGER_TOKEN="$(openssl rand -hex 32)" …) or list tokens in auth.tokens of your own config; ' +
+        'for a lab that needs no token, CHANGEPAGER_ALLOW_OPEN=1 serves /v1 to anyone who can reach it',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(path, problems);
 
   const defaults = toPolicy(file.defaults, file.defaults.labels);
@@ -159,6 +175,7 @@ export function parseConfig(
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
     tokens,
+    allowOpen,
     session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
     serviceLabels: file.defaults.labels.service,
     defaults,
@@ -172,6 +189,37 @@ export function parseConfig(
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;
   return deepFreeze(config);
+}
+
+/** CHANGEPAGER_ALLOW_OPEN: 1 or true to allow, 0, false or unset not to; anything else is a problem. */
+function allowOpenFrom(env: LoadOptions['env'], problems: string[]): boolean {
+  const value = env.CHANGEPAGER_ALLOW_OPEN;
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  problems.push(`CHANGEPAGER_ALLOW_OPEN (environment): "${value}" must be 1 or 0`);
+  return false;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Where the service binds, and who may use /v1 there: token holders, anyone on this machine, or anyone. */
+export interface Bind {
+  host: string;
+  access: 'token' | 'this-machine' | 'anyone';
+  /** The configured host, when it was replaced by 127.0.0.1 because no token is configured. */
+  narrowedFrom?: string;
+}
+
+/**
+ * Without an API token /v1 answers anyone, so the service keeps to loopback unless CHANGEPAGER_ALLOW_OPEN says
+ * otherwise. Both `serve` and `healthcheck` ask this, so the healthcheck knows where the service really is.
+ */
+export function bindAddress(config: Config): Bind {
+  const { host } = config.listen;
+  if (config.tokens.length > 0) return { host, access: 'token' };
+  if (LOOPBACK.has(host)) return { host, access: 'this-machine' };
+  if (config.allowOpen) return { host, access: 'anyone' };
+  return { host: '127.0.0.1', access: 'this-machine', narrowedFrom: host };
 }
 
 /** The PagerDuty route of a service: its own keys over the defaults. */

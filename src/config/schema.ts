@@ -182,6 +182,11 @@ export const configFileSchema = z.strictObject({
   auth: z
     .strictObject({
       tokens: z.array(secretRef).default([]),
+      /**
+       * Refuse to start without an API token instead of falling back to loopback: where the fallback would leave
+       * the service running but unreachable (a container image), a start-up error is the honest answer.
+       */
+      require_token: z.boolean().default(false),
       /** How long a timeline-page login lasts before the form asks for the token again. */
       session_ttl: isoDuration.default('PT12H'),
       /** Secure flag of the login cookie: auto sets it when the request came over https (X-Forwarded-Proto too). */

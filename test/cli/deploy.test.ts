@@ -297,10 +297,58 @@ describe('changepager deploy', () => {
     expect(run.stderr).toContain(message);
   });
 
-  it('needs a URL, and prints the event without sending it on --dry-run', async () => {
-    const noUrl = cliIo({ env: {} });
-    expect(await runDeploy(['--service', 's', '--version', 'v1', '--author', 'a'], noUrl.io)).toBe(2);
-    expect(noUrl.stderr).toContain('--url (or CHANGEPAGER_URL) is required');
+  it('reports every usage problem in one go, a bad address included', async () => {
+    const run = cliIo({ env: {} });
+    const code = await runDeploy(['--service', 'checkout', '--stage', 'half', '--url', 'changepager:8080'], run.io);
+    expect(code).toBe(2);
+    expect(run.stderr).toBe(
+      [
+        'changepager deploy: 4 problems:',
+        '  - --stage must be canary, partial or full, not "half"',
+        '  - --version is required outside GitHub Actions and GitLab CI',
+        '  - --author is required outside GitHub Actions and GitLab CI',
+        '  - --url must be an http(s) URL, not "changepager:8080"',
+        '(changepager deploy --help lists every option)',
+        '',
+      ].join('\n'),
+    );
+    expect(run.stdout).toBe('');
+  });
+
+  it('rejects a --retries that is not a small whole number instead of retrying forever', async () => {
+    const run = cliIo({ env: server() });
+    const args = ['--service', 's', '--version', 'v1', '--author', 'a', '--retries', 'many'];
+    expect(await runDeploy(args, run.io)).toBe(2);
+    expect(run.stderr).toContain('--retries must be a whole number from 0 to 10, not "many"');
+  });
+
+  it('sends to the local default http://127.0.0.1:8080 when neither --url nor CHANGEPAGER_URL is set', async () => {
+    const asked: string[] = [];
+    // The request is addressed to the default and carried to the test's service on its own port.
+    const toService: typeof fetch = (input, init) => {
+      asked.push(String(input));
+      return fetch(String(input).replace('http://127.0.0.1:8080', svc.url), init);
+    };
+    const run = cliIo({ env: { CHANGEPAGER_TOKEN: TOKEN }, fetch: toService });
+    const args = ['--service', 'checkout', '--version', 'v1', '--author', 'alice@example.com', '--id', 'local-1'];
+    expect(await runDeploy(args, run.io), run.stderr).toBe(0);
+    expect(asked).toEqual(['http://127.0.0.1:8080/v1/deploys']);
+    expect((await stored('local-1')).version).toBe('v1');
+  });
+
+  it('says the address was the local default when nothing listens there', async () => {
+    const refused: typeof fetch = async () => {
+      throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+    };
+    const run = cliIo({ env: {}, fetch: refused });
+    const args = ['--service', 's', '--version', 'v1', '--author', 'a', '--retries', '0'];
+    expect(await runDeploy(args, run.io)).toBe(1);
+    expect(run.stderr).toBe(
+      'changepager deploy: cannot reach http://127.0.0.1:8080: ECONNREFUSED (the local default: set --url or CHANGEPAGER_URL to reach another service)\n',
+    );
+  });
+
+  it('prints the event without sending it on --dry-run', async () => {
     const dry = cliIo({ env: {} });
     expect(
       await runDeploy(['--service', 's', '--version', 'v1', '--author', 'a', '--id', 'x', '--dry-run'], dry.io),

@@ -80,7 +80,10 @@ describe('changepager verdict', () => {
   it('answers once without --wait: 2 while pending, 0 once healthy', async () => {
     const pending = cliIo({ env: env(), clock: svc.clock });
     expect(await runVerdict(['canary-1'], pending.io)).toBe(2);
-    expect(pending.stdout).toMatch(/^pending: /);
+    // The sentence once, on stdout: a pipeline that captures both streams does not see it twice.
+    expect(pending.stdout).toMatch(/^pending: checkout deploy .* no alert attributed so far/);
+    expect(pending.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(pending.stderr).toBe('');
     expect(pending.sleeps).toEqual([]);
     svc.clock.set('2026-11-26T11:31:00Z');
     const json = cliIo({ env: env(), clock: svc.clock });
@@ -93,6 +96,11 @@ describe('changepager verdict', () => {
     ['an observation the server refuses', ['canary-1', '--observe', 'P1D'], '400 invalid_query'],
     ['a duration that is not one', ['canary-1', '--timeout', 'soon'], '--timeout must be an ISO-8601 duration'],
     ['no id', ['--wait'], 'give exactly one deploy id'],
+    [
+      'several usage problems, all of them at once',
+      ['--observe', 'half an hour', '--interval', 'often'],
+      '3 problems:\n  - give exactly one deploy id (as --id or the first argument)\n  - --observe must be an ISO-8601 duration such as PT30M, not "half an hour"\n  - --interval must be',
+    ],
   ])('exits 3 for %s', async (_intent, args, message) => {
     const run = cliIo({ env: env(), clock: svc.clock });
     expect(await runVerdict(args, run.io)).toBe(3);

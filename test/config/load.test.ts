@@ -3,10 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Config, ConfigError, loadConfig, parseConfig, policyFor } from '../../src/config/load.js';
+import { LOCAL_URL } from '../../src/cli/io.js';
+import {
+  bindAddress,
+  type Config,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+  parseConfig,
+  policyFor,
+} from '../../src/config/load.js';
 
 // Config is validated whole at start-up, unknown keys rejected, each problem reported with its path, then frozen
-// (DESIGN "Examples to follow" 7, after Alertmanager config/config.go and its config/testdata good and bad files).
+// (after Alertmanager's config/config.go and its config/testdata good and bad files).
 
 const SHIPPED = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
@@ -49,6 +58,15 @@ describe('the shipped config/changepager.yaml', () => {
       labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['pod', 'host'] },
     });
     expect(config.directory.bots).toEqual(['dependabot', 'renovate']);
+  });
+
+  it('is the embedded default, named by its place in the package rather than the working directory', () => {
+    expect(DEFAULT_CONFIG_PATH).toBe(SHIPPED);
+  });
+
+  it('listens where the pipeline commands look when given no --url', () => {
+    const { host, port } = loadConfig({ path: SHIPPED, env: {} }).listen;
+    expect(LOCAL_URL).toBe(`http://${host}:${port}`);
   });
 
   it('says what the built-in defaults are: it loads to the same config as an empty file', () => {
@@ -350,6 +368,95 @@ describe('HOST and PORT', () => {
   it('an invalid PORT and a missing token variable are reported together', () => {
     const e = configError(() => parse('auth: { tokens: [{ name: am, token_env: CP_AM_TOKEN }] }', { PORT: 'http' }));
     expect(pathsOf(e).sort()).toEqual(['PORT (environment)', 'auth.tokens.0.token_env']);
+  });
+});
+
+describe('without an API token: loopback, a start-up error, or open by choice', () => {
+  const DOCKER = fileURLToPath(new URL('../../config/docker.yaml', import.meta.url));
+  const docker = (env: Record<string, string | undefined>) => loadConfig({ path: DOCKER, env });
+
+  it("the image's config refuses to load without a token, saying how to set one", () => {
+    const e = configError(() => docker({}));
+    expect(e.problems).toEqual([
+      'auth.require_token: no API token is configured. Set CHANGEPAGER_TOKEN (e.g. docker run -e ' +
+        'CHANGEPAGER_TOKEN="$(openssl rand -hex 32)" …) or list tokens in auth.tokens of your own config; ' +
+        'for a lab that needs no token, CHANGEPAGER_ALLOW_OPEN=1 serves /v1 to anyone who can reach it',
+    ]);
+  });
+
+  it.each([
+    { intent: 'CHANGEPAGER_TOKEN', env: { CHANGEPAGER_TOKEN: 't0123456789' } },
+    { intent: 'CHANGEPAGER_ALLOW_OPEN=1', env: { CHANGEPAGER_ALLOW_OPEN: '1' } },
+    { intent: 'CHANGEPAGER_ALLOW_OPEN=true', env: { CHANGEPAGER_ALLOW_OPEN: 'true' } },
+  ])("the image's config loads with $intent", ({ env }) => {
+    expect(docker(env).listen).toEqual({ host: '0.0.0.0', port: 8080 });
+  });
+
+  it('a token from auth.tokens satisfies require_token too', () => {
+    const config = parse('auth: { require_token: true, tokens: [{ name: am, token_env: AM_TOKEN }] }', {
+      AM_TOKEN: 'am-secret-0123',
+    });
+    expect(config.tokens.map((t) => t.name)).toEqual(['am']);
+  });
+
+  it('a token_env that is missing is reported as itself, not also as "no token"', () => {
+    const e = configError(() => parse('auth: { require_token: true, tokens: [{ name: am, token_env: AM_TOKEN }] }'));
+    expect(pathsOf(e)).toEqual(['auth.tokens.0.token_env']);
+  });
+
+  it.each([{ value: 'yes' }, { value: 'on' }, { value: '2' }])(
+    'CHANGEPAGER_ALLOW_OPEN=$value is a problem rather than a guess',
+    ({ value }) => {
+      const e = configError(() => parse('', { CHANGEPAGER_ALLOW_OPEN: value }));
+      expect(e.problems).toEqual([`CHANGEPAGER_ALLOW_OPEN (environment): "${value}" must be 1 or 0`]);
+    },
+  );
+
+  it.each([
+    {
+      intent: 'a token guards /v1: the configured host',
+      yaml: 'listen: { host: 0.0.0.0 }',
+      env: { CHANGEPAGER_TOKEN: 't0123456789' },
+      bind: { host: '0.0.0.0', access: 'token' },
+    },
+    {
+      intent: 'no token on loopback: open to this machine only',
+      yaml: 'listen: { host: 127.0.0.1 }',
+      env: {},
+      bind: { host: '127.0.0.1', access: 'this-machine' },
+    },
+    {
+      intent: 'no token on ::1: open to this machine only',
+      yaml: 'listen: { host: "::1" }',
+      env: {},
+      bind: { host: '::1', access: 'this-machine' },
+    },
+    {
+      intent: 'no token beyond loopback: narrowed to 127.0.0.1',
+      yaml: 'listen: { host: 0.0.0.0 }',
+      env: {},
+      bind: { host: '127.0.0.1', access: 'this-machine', narrowedFrom: '0.0.0.0' },
+    },
+    {
+      intent: 'HOST beyond loopback without a token: narrowed too',
+      yaml: '',
+      env: { HOST: '0.0.0.0' },
+      bind: { host: '127.0.0.1', access: 'this-machine', narrowedFrom: '0.0.0.0' },
+    },
+    {
+      intent: 'CHANGEPAGER_ALLOW_OPEN=1: the configured host, open to anyone',
+      yaml: 'listen: { host: 0.0.0.0 }',
+      env: { CHANGEPAGER_ALLOW_OPEN: '1' },
+      bind: { host: '0.0.0.0', access: 'anyone' },
+    },
+    {
+      intent: 'CHANGEPAGER_ALLOW_OPEN=0 is the default',
+      yaml: 'listen: { host: 0.0.0.0 }',
+      env: { CHANGEPAGER_ALLOW_OPEN: '0' },
+      bind: { host: '127.0.0.1', access: 'this-machine', narrowedFrom: '0.0.0.0' },
+    },
+  ])('bind: $intent', ({ yaml, env, bind }) => {
+    expect(bindAddress(parse(yaml, env))).toEqual(bind);
   });
 });
 

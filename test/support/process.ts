@@ -1,11 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** tsx's loader by its path, so the service can be started from any working directory. */
+const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 export interface ServiceProcess {
   child: ChildProcess;
   url: string;
+  /** The "changepager listening" log line: url, config, database, delivery. */
+  listening: Record<string, unknown>;
   output: () => string;
   /** SIGKILL: no shutdown hook runs, as in a crash or an OOM kill. */
   kill(): Promise<void>;
@@ -13,13 +18,21 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
+export interface ProcessOptions {
+  /** The working directory; default the checkout. */
+  cwd?: string;
+  /** The script to run with `serve`; default this checkout's src/cli.ts through tsx. */
+  cli?: string;
+}
+
 /**
  * Runs changepager as its own process (`src/cli.ts serve` through tsx), so a test can kill it for real.
  * Resolves once it logs that it is listening; the URL comes from that log line (PORT=0 picks a free port).
  */
-export function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
-    cwd: ROOT,
+export function startServiceProcess(env: Record<string, string>, opts: ProcessOptions = {}): Promise<ServiceProcess> {
+  const args = opts.cli ? [opts.cli, 'serve'] : ['--import', TSX, join(ROOT, 'src/cli.ts'), 'serve'];
+  const child = spawn(process.execPath, args, {
+    cwd: opts.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -35,6 +48,7 @@ export function startServiceProcess(env: Record<string, string>): Promise<Servic
       resolve({
         child,
         url: JSON.parse(line).url,
+        listening: JSON.parse(line),
         output: () => out,
         async kill() {
           child.kill('SIGKILL');
