@@ -262,7 +262,12 @@ export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.union([
   z.object({
     status: z.literal('ready'),
-    outbox: z.object({ depth: z.number().int(), oldestDueAgeSeconds: z.number() }),
+    outbox: z.object({
+      depth: z.number().int(),
+      oldestUndeliveredAgeSeconds: z
+        .number()
+        .describe('How long the oldest undelivered delivery has waited since it was enqueued, retries included.'),
+    }),
   }),
   z.object({ status: z.literal('unavailable'), reason: z.string() }),
 ]);

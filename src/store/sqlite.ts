@@ -144,6 +144,7 @@ class SqliteStore implements Store {
          WHERE m.page_id = ? AND e.status = 'firing'`,
       ),
       resolvePage: db.prepare(`UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`),
+      // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
       enqueue: db.prepare(
         `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
@@ -170,7 +171,7 @@ class SqliteStore implements Store {
       retire: db.prepare('DELETE FROM outbox WHERE id = ? AND generation = ?'),
       bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
-      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
+      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox'),
       ping: db.prepare('UPDATE heartbeat SET at = ? WHERE id = 1'),
       insertDm: db.prepare('INSERT OR IGNORE INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)'),
       dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
@@ -657,7 +658,7 @@ class SqliteStore implements Store {
 
   async outboxStats(now: number) {
     const { depth, oldest } = this.q.stats.get() as { depth: number; oldest: number | null };
-    return { depth, oldestDueAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
+    return { depth, oldestUndeliveredAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
   }
 
   isOpen(): boolean {

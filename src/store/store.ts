@@ -150,7 +150,11 @@ export interface UnmappedPerson {
 
 export interface OutboxStats {
   depth: number;
-  oldestDueAgeMs: number;
+  /**
+   * How long the oldest undelivered row has waited since it was first enqueued; 0 when the outbox is empty. Not
+   * since it was last due: every retry moves that forward, which would hide a delivery failing for minutes.
+   */
+  oldestUndeliveredAgeMs: number;
 }
 
 export interface Store {

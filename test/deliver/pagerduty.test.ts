@@ -391,11 +391,27 @@ describe('paging through PagerDuty', () => {
       await h.worker.drain();
       clock.advance(45_000);
       const ready = (await request(h.app).get('/readyz')).body;
-      expect(ready.outbox.depth).toBe(1);
-      expect(ready.outbox.oldestDueAgeSeconds).toBeGreaterThan(0);
+      expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: 45 });
       const metrics = (await request(h.app).get('/metrics')).text;
       expect(metrics).toContain('changepager_delivery_failures_total{channel="pagerduty",reason="http_5xx"} 1');
       expect(metrics).toContain('changepager_outbox_depth 1');
+    });
+
+    it('counts the age of a failing page from when it was accepted, not from its last retry', async () => {
+      stub.failNext('events', { status: 503, times: Number.POSITIVE_INFINITY });
+      await fire('d000000000000006');
+      const accepted = clock.now();
+      // Each retry moves the row's due time on; run them until the page has failed for over 34 s.
+      while (clock.now() - accepted < 34_000) {
+        clock.set(new Date(Math.max(clock.now(), (await h.store.nextDueAt()) ?? 0)).toISOString());
+        await h.worker.drain();
+      }
+      expect(stub.requestsTo('events').length).toBeGreaterThan(3);
+      expect(await h.store.nextDueAt()).toBeGreaterThan(clock.now()); // just retried: not due again yet
+      const age = (clock.now() - accepted) / 1000;
+      const ready = (await request(h.app).get('/readyz')).body;
+      expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: age });
+      expect((await request(h.app).get('/metrics')).text).toContain(`changepager_outbox_oldest_age_seconds ${age}\n`);
     });
 
     it('treats a hung request as a timeout and retries it', async () => {
