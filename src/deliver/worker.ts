@@ -201,13 +201,21 @@ export class OutboxWorker implements Delivery {
     }
   }
 
-  /** Exponential backoff from 1 s, doubled per attempt, capped, with full jitter; a server's hint wins if longer. */
-  private backoff(attempts: number, retryAfterMs = 0): number {
-    const random = this.opts.random ?? Math.random;
-    const ceiling = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
-    const jittered = ceiling / 2 + (random() * ceiling) / 2;
-    return Math.max(jittered, Math.min(retryAfterMs, this.opts.maxBackoffMs * 10));
+  private backoff(attempts: number, retryAfterMs?: number): number {
+    return retryDelayMs(attempts, this.opts.maxBackoffMs, this.opts.random ?? Math.random, retryAfterMs);
   }
+}
+
+/**
+ * How long to wait before the next try of a row that failed `attempts` times before this failure: exponential
+ * from 1 s, doubled per attempt and capped at maxBackoffMs, with equal jitter: half the ceiling plus a random
+ * half. The fixed half means a receiver that is down is never retried at once; the random half spreads rows that
+ * failed together. A server's own hint (Retry-After) wins when it is longer, up to ten times the cap.
+ */
+export function retryDelayMs(attempts: number, maxBackoffMs: number, random: () => number, retryAfterMs = 0): number {
+  const ceiling = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
+  const jittered = ceiling / 2 + (random() * ceiling) / 2;
+  return Math.max(jittered, Math.min(retryAfterMs, maxBackoffMs * 10));
 }
 
 /** Delivers page rows: loads the page with its members and hands it to the notifier. */
