@@ -88,6 +88,13 @@ export function correlate(input: CorrelateInput): Decision {
   };
   const started = clockUtc(alert.startsAtMs);
 
+  if (alert.status === 'resolved') {
+    return {
+      ...base,
+      ...(location.service === undefined ? {} : { service: location.service }),
+      ...resolvedBeforeSeen(alert, started),
+    };
+  }
   if (location.service === undefined) {
     return {
       ...base,
@@ -213,6 +220,22 @@ function ownerDecision(input: CorrelateInput, deploy: Deploy, facts: (by: string
     targets: [ownerTarget],
     responders,
     notify,
+  };
+}
+
+/**
+ * An alert whose first notification says it has already resolved. Alertmanager sends a resolved alert after a
+ * firing one, so changepager either missed that firing or saw it under another startsAt (the store resolves that
+ * episode with this one). The problem is over: paging or telling anyone now would only wake them. No deploy is
+ * named either: this is usually the firing already decided under the other startsAt, and the canary verdict and
+ * the hygiene numbers would count it twice.
+ */
+function resolvedBeforeSeen(alert: Alert, started: string): Pick<Decision, 'reason' | 'sentence' | 'targets'> {
+  const ended = alert.endsAtMs === undefined ? '' : ` and ended at ${clockUtc(alert.endsAtMs)}`;
+  return {
+    reason: 'resolved_before_seen',
+    sentence: `changepager first saw this alert when it had already resolved (it started at ${started}${ended}), so it paged nobody and told nobody.`,
+    targets: [],
   };
 }
 

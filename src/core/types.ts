@@ -154,7 +154,8 @@ export type ReasonCode =
   | 'no_service_label'
   | 'no_person_for_author'
   | 'policy_off'
-  | 'correlation_error';
+  | 'correlation_error'
+  | 'resolved_before_seen';
 
 /** What changepager decided for one alert episode, and why. Pure data: see core/correlate.ts. */
 export interface Decision {
@@ -166,7 +167,7 @@ export interface Decision {
   policy: PolicyMode;
   deployId?: string;
   suspects: Suspect[];
-  /** Pages to open or join. Never empty for a firing alert: on-call is the floor. */
+  /** Pages to open or join. Never empty for a firing alert: on-call is the floor. Empty for one first seen resolved. */
   targets: Target[];
   /** Emails of people added as responders to the owner's page (the merger, when policy includes them). */
   responders: string[];

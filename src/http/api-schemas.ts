@@ -24,6 +24,7 @@ const REASONS = [
   'no_person_for_author',
   'policy_off',
   'correlation_error',
+  'resolved_before_seen',
 ] as const satisfies readonly ReasonCode[];
 const POLICIES = ['author', 'author+oncall', 'notify', 'shadow', 'off'] as const satisfies readonly PolicyMode[];
 // A reason code or policy added to core/types.ts without being listed here stops the build.

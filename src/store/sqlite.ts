@@ -127,6 +127,9 @@ class SqliteStore implements Store {
         `UPDATE episodes SET status = 'resolved', ends_at_ms = ?, last_seen_at = ? WHERE id = ?`,
       ),
       touchEpisode: db.prepare('UPDATE episodes SET last_seen_at = ? WHERE id = ?'),
+      openEpisodesStartedBy: db.prepare(
+        `SELECT id FROM episodes WHERE fingerprint = ? AND status = 'firing' AND starts_at_ms <= ? ORDER BY id`,
+      ),
       openPage: db.prepare(
         `SELECT id FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
       ),
@@ -431,16 +434,8 @@ class SqliteStore implements Store {
           if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
         }
       } else if (existing.status === 'firing' && alert.status === 'resolved') {
-        this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
+        this.closeEpisode(existing.id, alert.endsAtMs ?? now, now, touched);
         result.resolved++;
-        for (const { id } of this.q.dmsOfEpisode.all(existing.id) as { id: number }[]) {
-          this.q.enqueue.run('dm', String(id), now, now);
-        }
-        for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
-          const pageId = page.id as number;
-          const { n } = this.q.firingMembers.get(pageId) as { n: number };
-          if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
-        }
       } else {
         // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
         // episode, since a real re-fire comes with a new startsAt.
@@ -448,10 +443,34 @@ class SqliteStore implements Store {
         if (now - existing.last_seen_at >= LAST_SEEN_RESOLUTION_MS) this.q.touchEpisode.run(now, existing.id);
         result.repeats++;
       }
+      if (alert.status === 'resolved') {
+        // Alertmanager can report the end of a firing under another startsAt than the one it fired with (a
+        // re-sent alert merged, a rule's ActiveAt moved by a Prometheus restart, amtool rounding to the second).
+        // The end closes every episode of the fingerprint still open that had started by then; one that
+        // started later is a new firing and stays open.
+        const endsAtMs = alert.endsAtMs ?? now;
+        for (const { id } of this.q.openEpisodesStartedBy.all(alert.fingerprint, endsAtMs) as { id: number }[]) {
+          this.closeEpisode(id, endsAtMs, now, touched);
+          result.resolved++;
+        }
+      }
     }
     for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
     result.pagesTouched = touched.size;
     return result;
+  }
+
+  /** Marks a firing episode resolved, updates its DMs, and resolves each of its pages that has no member firing. */
+  private closeEpisode(episodeId: number, endsAtMs: number, now: number, touched: Set<number>): void {
+    this.q.resolveEpisode.run(endsAtMs, now, episodeId);
+    for (const { id } of this.q.dmsOfEpisode.all(episodeId) as { id: number }[]) {
+      this.q.enqueue.run('dm', String(id), now, now);
+    }
+    for (const page of this.q.pagesOfEpisode.all(episodeId) as Row[]) {
+      const pageId = page.id as number;
+      const { n } = this.q.firingMembers.get(pageId) as { n: number };
+      if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
+    }
   }
 
   private insertEpisode(

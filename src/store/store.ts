@@ -112,6 +112,7 @@ export interface AlertWrite {
 
 export interface RecordResult {
   newEpisodes: number;
+  /** Episodes this notification resolved: its own, and earlier ones of the same fingerprint it closed. */
   resolved: number;
   repeats: number;
   pagesTouched: number;
@@ -194,6 +195,8 @@ export interface Store {
   /**
    * Records one Alertmanager notification in one transaction: new episodes with their decisions, status
    * changes, page membership and the outbox rows that deliver them. Repeats change nothing but lastSeenAt.
+   * A resolved alert also resolves every firing episode of its fingerprint that started at or before its end
+   * (or `now` without one), whatever startsAt it came with.
    */
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
   alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;

@@ -154,6 +154,38 @@ describe('correlate: the DESIGN example', () => {
   });
 });
 
+describe('correlate: an alert first seen already resolved', () => {
+  const resolved = alert({ status: 'resolved', endsAtMs: at('2026-11-26T11:31:00Z') });
+  it.each<[string, Partial<CorrelateInput>]>([
+    ['after a deploy by alice: nobody is paged or told, and no deploy is named', {}],
+    ['in author+oncall mode: not even on-call is paged', { policy: policy({ mode: 'author+oncall' }) }],
+    ['in shadow mode: nobody would have been paged either', { policy: policy({ mode: 'shadow' }) }],
+    [
+      'for a bundle of changes: no author is told',
+      { candidates: { inWindow: [deploy({ changes: [byAlice, change({ email: CAROL })] })] } },
+    ],
+    ['for a service changepager is off for: the same', { policy: policy({ mode: 'off' }) }],
+  ])('%s', (_intent, patch) => {
+    const d = decide({ alert: resolved, ...patch });
+    expect(d).toMatchObject({ reason: 'resolved_before_seen', service: 'checkout', environment: 'production' });
+    expect(d.targets).toEqual([]);
+    expect(d.notify).toEqual([]);
+    expect(d.wouldPage).toEqual([]);
+    expect(d.suspects).toEqual([]);
+    expect(d.deployId).toBeUndefined();
+    expect(d.sentence).toBe(
+      'changepager first saw this alert when it had already resolved (it started at 11:09 UTC and ended at 11:31 UTC), so it paged nobody and told nobody.',
+    );
+  });
+
+  it('says so for an alert without a service label too', () => {
+    const d = decide({ alert: resolved, location: { environment: 'production', hosts: [] } });
+    expect(d.reason).toBe('resolved_before_seen');
+    expect(d.service).toBeUndefined();
+    expect(d.targets).toEqual([]);
+  });
+});
+
 describe('correlate: which deploy is the suspect', () => {
   interface Case {
     intent: string;

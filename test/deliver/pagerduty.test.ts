@@ -162,6 +162,27 @@ describe('paging through PagerDuty', () => {
       expect(stub.incidents()[0]?.status).toBe('resolved');
     });
 
+    it('resolves the incident when the alert resolves under another startsAt, and pages nobody for that one', async () => {
+      await post('/v1/deploys', designDeploy());
+      await fire('a00000000000000a', '2026-11-26T11:09:00.250Z');
+      await settle();
+      expect(stub.incidents()).toHaveLength(1);
+      await resolve('a00000000000000a', '2026-11-26T11:09:00Z'); // the same firing, its start rounded
+      await settle();
+      expect(stub.incidents().map((i) => i.status)).toEqual(['resolved']);
+      expect(stub.incidentCreates()).toHaveLength(1);
+      expect(stub.events()).toEqual([]);
+      const episodes = (await request(h.app).get('/v1/alerts/a00000000000000a').set(auth)).body.episodes;
+      expect(
+        episodes.map((e: { status: string; decision: { reason: string } }) => [e.status, e.decision.reason]),
+      ).toEqual([
+        ['resolved', 'author_paged'],
+        ['resolved', 'resolved_before_seen'],
+      ]);
+      expect(episodes[0].pages[0]).toMatchObject({ status: 'resolved', delivered: { state: 'resolved' } });
+      expect(episodes[1].pages).toEqual([]);
+    });
+
     it('opens a new incident for an alert that joins a page whose incident was resolved in PagerDuty', async () => {
       await post('/v1/deploys', designDeploy());
       await fire('a000000000000008');
@@ -253,6 +274,15 @@ describe('paging through PagerDuty', () => {
       await fire('b000000000000003');
       await settle();
       await resolve('b000000000000003');
+      await settle();
+      expect(stub.events({ accepted: true }).map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+      expect(stub.openAlerts()).toEqual([]);
+    });
+
+    it('resolves the event when the alert resolves under another startsAt', async () => {
+      await fire('b000000000000006', '2026-11-26T11:09:00.250Z');
+      await settle();
+      await resolve('b000000000000006', '2026-11-26T11:09:00Z');
       await settle();
       expect(stub.events({ accepted: true }).map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
       expect(stub.openAlerts()).toEqual([]);

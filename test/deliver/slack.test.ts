@@ -222,6 +222,22 @@ describe('Slack DMs', () => {
     expect(blocksText(updates[0])).not.toContain('"type":"actions"');
   });
 
+  it('updates the DMs, and sends no new one, when the alert resolves under another startsAt', async () => {
+    await deployAndFire();
+    await settle();
+    const rounded = new Date(Math.floor(Date.parse(firedAt) / 1000) * 1000 - 1000).toISOString();
+    await post(
+      '/v1/alertmanager',
+      amPayload([{ fingerprint: 'a100000000000001', startsAt: rounded, status: 'resolved', endsAt: minutesAgo(1) }]),
+    );
+    await settle();
+    expect(slack.callsTo('chat.postMessage').map((c) => c.args.channel)).toEqual(['UALICE', 'UBOB']);
+    const updates = slack.callsTo('chat.update');
+    expect(updates.map((u) => u.args.channel).sort()).toEqual(['DALICE', 'DBOB']);
+    expect(blocksText(updates[0])).toContain('Resolved: *HighErrorRate* on *checkout*');
+    expect(pd.incidents().map((i) => i.status)).toEqual(['resolved']);
+  });
+
   it('threads a second alert from the same deploy under the first DM', async () => {
     await deployAndFire('a100000000000002');
     await settle();
