@@ -125,6 +125,8 @@ export interface ServicePolicy {
   skewMs: number;
   mode: PolicyMode;
   includeMerger: boolean;
+  /** The most people one decision DMs; the rest are counted in its sentence, not messaged. */
+  maxDms: number;
   labels: LabelNames;
   /** URL template of the side-by-side comparison of old and new version (core/links.ts fills it). */
   compareUrl?: string;

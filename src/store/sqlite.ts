@@ -32,6 +32,8 @@ type Row = Record<string, unknown>;
 const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 const ONCALL_TARGET = { kind: 'oncall' } as const;
 const LAST_SEEN_RESOLUTION_MS = 60_000;
+/** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
+const TURN_CANDIDATES = 1000;
 
 /**
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
@@ -545,8 +547,19 @@ class SqliteStore implements Store {
   }
 
   async dueOutbox(now: number, limit: number, kinds: readonly OutboxKind[] = ALL_KINDS): Promise<OutboxItem[]> {
-    const sql = `SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')}) ORDER BY kind = 'page' DESC, due_at, id LIMIT ?`; // pages before change events
-    return (this.cached(sql).all(now, ...kinds, limit) as Row[]).map((r) => ({
+    // Pages before change events. DMs take turns by episode: the first due DM of every episode, then the second
+    // of each, and so on, so that one alert's many DMs cannot hold up another alert's. The turns are dealt
+    // among the oldest due rows only, which keeps this poll cheap under a backlog of thousands.
+    const sql = `WITH due AS (
+          SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')})
+          ORDER BY kind = 'page' DESC, due_at, id LIMIT ?)
+        SELECT due.*, ROW_NUMBER() OVER (
+          PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id ELSE due.kind || ':' || due.ref END
+          ORDER BY due.due_at, due.id) AS turn
+        FROM due LEFT JOIN dms d ON due.kind = 'dm' AND d.id = CAST(due.ref AS INTEGER)
+        ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT ?`;
+    const rows = this.cached(sql).all(now, ...kinds, Math.max(limit, TURN_CANDIDATES), limit) as Row[];
+    return rows.map((r) => ({
       id: r.id as number,
       kind: r.kind as OutboxKind,
       ref: r.ref as string,

@@ -201,7 +201,10 @@ export interface Store {
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
   alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
 
-  /** Outbox rows of these kinds due at `now`, oldest first. */
+  /**
+   * Outbox rows of these kinds due at `now`: pages first, then oldest first, except that DMs take turns by
+   * episode (each episode's oldest due DM, then each one's next), so one alert's DMs cannot delay another's.
+   */
   dueOutbox(now: number, limit: number, kinds?: readonly OutboxKind[]): Promise<OutboxItem[]>;
   nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
   pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
