@@ -9,6 +9,7 @@ import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, Reas
 import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
+  type AttemptRecord,
   type DeliveryRecord,
   type DmContext,
   type DmRecord,
@@ -647,20 +648,22 @@ class SqliteStore implements Store {
 
   recordAttempt(
     item: OutboxItem,
-    attempt: { at: number; channel: string; outcome: string; detail: string; durationMs: number },
+    requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
     return this.grouped(() => {
-      this.q.insertDelivery.run(
-        item.kind,
-        item.ref,
-        item.attempts + 1,
-        attempt.at,
-        attempt.channel,
-        attempt.outcome,
-        attempt.detail,
-        Math.round(attempt.durationMs),
-      );
+      for (const request of requests) {
+        this.q.insertDelivery.run(
+          item.kind,
+          item.ref,
+          item.attempts + 1,
+          request.at,
+          request.channel,
+          request.outcome,
+          request.detail,
+          Math.round(request.durationMs),
+        );
+      }
       if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
       if (next.retryAt !== undefined) {
         this.q.reschedule.run(item.generation, next.retryAt, item.id);

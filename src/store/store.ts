@@ -209,13 +209,13 @@ export interface Store {
   nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
   pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
   /**
-   * Records a delivery attempt and what follows from it, in one transaction: `delivered` is merged into the
-   * page's delivery state; `retryAt` reschedules the row, otherwise it is retired (unless its subject changed
-   * meanwhile, in which case it stays due).
+   * Records a delivery attempt and what follows from it, in one transaction: one delivery record per request the
+   * attempt made (usually one), `delivered` merged into the page's delivery state; `retryAt` reschedules the
+   * row, otherwise it is retired (unless its subject changed meanwhile, in which case it stays due).
    */
   recordAttempt(
     item: OutboxItem,
-    attempt: AttemptRecord,
+    requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ): Promise<void>;
   dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined>;

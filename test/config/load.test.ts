@@ -278,6 +278,27 @@ describe('problems are all reported, each with its path', () => {
   });
 });
 
+describe('the PagerDuty section', () => {
+  const yaml = (extra = '') =>
+    `pagerduty:\n  api_token_env: PD_TOKEN\n${extra}defaults:\n  pagerduty: { routing_key_env: PD_KEY }\n`;
+  const env = { PD_TOKEN: 'pd-token', PD_KEY: 'pd-key' };
+
+  it("builds every event to fit PagerDuty's 512 KB unless told a smaller size", () => {
+    expect(parse(yaml(), env).pagerduty?.maxEventBytes).toBe(512_000);
+    expect(parse(yaml('  max_event_bytes: 65536\n'), env).pagerduty?.maxEventBytes).toBe(65_536);
+  });
+
+  it.each([
+    ['more than PagerDuty takes', 600_000, /<=512000/],
+    ['too small for the minimal form of a page', 1000, />=16384/],
+    ['not a whole number of bytes', 20_000.5, /int/],
+  ])('rejects a max_event_bytes %s, at its path', (_intent, value, says) => {
+    const e = configError(() => parse(yaml(`  max_event_bytes: ${value}\n`), env));
+    expect(e.problems).toEqual([expect.stringMatching(/^pagerduty\.max_event_bytes: /)]);
+    expect(e.problems[0]).toMatch(says);
+  });
+});
+
 describe('API tokens', () => {
   const AM_SECRET = 'am-secret-4f1c9e0b7d2a';
   const ENV_SECRET = 'env-secret-9a8b7c6d5e4f';

@@ -453,6 +453,140 @@ describe('paging through PagerDuty', () => {
     });
   });
 
+  describe('pages too large for PagerDuty', () => {
+    const bytes = (body: unknown) => Buffer.byteLength(JSON.stringify(body), 'utf8');
+    const details = (e: { payload?: { custom_details?: unknown } } | undefined) =>
+      e?.payload?.custom_details as Record<string, unknown> & {
+        alerts: { labels: Record<string, string>; annotations: Record<string, string> }[];
+        deploy?: { changes: unknown[]; changes_not_shown?: number };
+      };
+    const bigChanges = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        author: { email: `dev${i}@example.com` },
+        commit: { sha: `c${i}`, url: `https://git.example.com/shop/commit/c${i}`, message: 'm'.repeat(600) },
+      }));
+
+    it.each([
+      ['a 1 MB label', { labels: { huge: 'x'.repeat(1_000_000) } }, {}],
+      ['a 4.5 MB annotation', { annotations: { description: 'd'.repeat(4_500_000) } }, {}],
+      ['a deploy carrying 1,000 changes', {}, { changes: bigChanges(1000) }],
+    ])('pages on-call at the first try despite %s, saying what was cut', async (_intent, alert, deploy) => {
+      await post('/v1/deploys', designDeploy(deploy));
+      const payload = amPayload([
+        { fingerprint: 'f000000000000001', startsAt: '2026-11-26T11:09:00Z', labels: { instance: 'db1:9100' } },
+      ]);
+      const wire = payload.alerts[0] as { labels: Record<string, string>; annotations: Record<string, string> };
+      Object.assign(wire.labels, (alert as { labels?: Record<string, string> }).labels);
+      Object.assign(wire.annotations, (alert as { annotations?: Record<string, string> }).annotations);
+      if (!('changes' in deploy)) wire.labels.service = 'search'; // no deploy: on-call through the Events API
+      expect((await post('/v1/alertmanager', payload)).status).toBe(200);
+      await settle();
+
+      const triggers = stub.requestsTo('events');
+      expect(triggers.map((r) => r.status)).toEqual([202]);
+      expect(bytes(triggers[0]?.body)).toBeLessThanOrEqual(512_000);
+      const shown = details(stub.events()[0]);
+      if ('changes' in deploy) {
+        expect(shown.deploy?.changes).toHaveLength(20);
+        expect(shown.deploy?.changes_not_shown).toBe(980);
+        expect(stub.changeEvents({ accepted: true })).toHaveLength(1);
+      } else {
+        expect(JSON.stringify(shown.alerts[0])).toMatch(/… \([\d,]+ more characters\)/);
+      }
+    });
+
+    it('sends a refused page again in its minimal form, linking back to changepager, and records both', async () => {
+      await h.close();
+      start('external_url: https://changepager.example.com/cp/');
+      stub.failNext('events', { status: 400 });
+      await fire('f000000000000002', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle();
+
+      const [refused, minimal] = stub.requestsTo('events');
+      expect([refused?.status, minimal?.status]).toEqual([400, 202]);
+      const short = minimal?.body as { payload: Record<string, unknown>; links: unknown[]; dedup_key: string };
+      expect(short.payload).toMatchObject({
+        summary: '[FIRING:1] HighErrorRate on search: Checkout error rate above 5%',
+        source: 'checkout-7f9c-abcde',
+        severity: 'error',
+      });
+      expect(short.payload.custom_details).toEqual({
+        note: expect.stringMatching(/^A short form of the page: PagerDuty refused the full page \(HTTP 400/),
+      });
+      expect(short.links).toEqual([
+        {
+          href: 'https://changepager.example.com/cp/v1/alerts/f000000000000002',
+          text: 'This alert in changepager: decision, pages and deliveries',
+        },
+        { href: 'https://changepager.example.com/cp/services/search', text: 'Timeline in changepager' },
+      ]);
+      const episode = await history('f000000000000002');
+      expect(short.dedup_key).toBe(episode.pages[0].dedupKey);
+      expect(episode.pages[0].delivered).toMatchObject({ state: 'triggered', form: 'minimal' });
+      expect(
+        episode.deliveries.map((d: { attempt: number; outcome: string; detail: string }) => [
+          d.attempt,
+          d.outcome,
+          d.detail,
+        ]),
+      ).toEqual([
+        [1, 'failed', expect.stringMatching(/^trigger event refused: HTTP 400: Event object is invalid/)],
+        [1, 'delivered', 'minimal trigger event accepted'],
+      ]);
+
+      await resolve('f000000000000002', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle();
+      expect(stub.openAlerts()).toEqual([]);
+    });
+
+    it('gives up on a page whose minimal form is refused too: logged at error, counted, never retried', async () => {
+      stub.failNext('events', { status: 400, times: Number.POSITIVE_INFINITY });
+      await fire('f000000000000003', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle(5000);
+      expect(stub.requestsTo('events').map((r) => r.status)).toEqual([400, 400]);
+      expect(await h.store.nextDueAt()).toBeUndefined();
+      const episode = await history('f000000000000003');
+      expect(episode.deliveries.map((d: { outcome: string }) => d.outcome)).toEqual(['failed', 'failed']);
+      expect((await request(h.app).get('/metrics')).text).toContain(
+        'changepager_delivery_failures_total{channel="pagerduty",reason="http_4xx"} 2',
+      );
+      const errors = h.logs.map((l) => JSON.parse(l)).filter((l) => l.level === 50);
+      expect(errors).toEqual([
+        expect.objectContaining({
+          msg: 'delivery failed permanently',
+          detail: expect.stringMatching(/^minimal trigger event: HTTP 400/),
+        }),
+      ]);
+    });
+
+    it("bounds the author's incident body and the notes on it, saying what was cut", async () => {
+      await post(
+        '/v1/deploys',
+        designDeploy({ changes: [{ ...bigChanges(1)[0], author: { email: 'alice@example.com' } }] }),
+      );
+      const huge = (fingerprint: string, instance: string) => {
+        const payload = amPayload([{ fingerprint, startsAt: '2026-11-26T11:09:00Z', labels: { instance } }]);
+        (payload.alerts[0] as { annotations: Record<string, string> }).annotations.summary = 's'.repeat(2_000_000);
+        return payload;
+      };
+      await post('/v1/alertmanager', huge('f000000000000004', 'a:1'));
+      await settle();
+      const created = stub.incidentCreates()[0]?.incident;
+      expect(created?.title?.length).toBeLessThanOrEqual(255);
+      expect(created?.body?.details?.length).toBeLessThanOrEqual(24_000);
+      expect(created?.body?.details).toMatch(/s… \(1,999,4\d\d more characters\)/);
+
+      const joined = huge('f000000000000005', 'b:1');
+      joined.alerts.unshift(huge('f000000000000004', 'a:1').alerts[0] as (typeof joined.alerts)[number]);
+      await post('/v1/alertmanager', joined);
+      await settle();
+      const note =
+        (stub.requestsTo('notes')[0]?.body as { note?: { content: string } } | undefined)?.note?.content ?? '';
+      expect(note.length).toBeLessThanOrEqual(24_000);
+      expect(note).toMatch(/^1 more alert\(s\) joined this page:/);
+    });
+  });
+
   describe('change events', () => {
     it('sends each new deploy once as a change event with its PR and commit links', async () => {
       await post('/v1/deploys', designDeploy());
