@@ -203,6 +203,33 @@ describe('HTTP API', () => {
       expect(episodes[0].pages[0].status).toBe('open');
     });
 
+    it('tells at most 20 of the 1,000 authors of a bundle, in the log when Slack is not configured', async () => {
+      const changes = Array.from({ length: 1000 }, (_, i) => ({ author: { email: `dev${i}@example.com` } }));
+      await post('/v1/deploys', designDeploy({ changes }));
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'dddd000000000001', startsAt: '2026-11-26T11:09:00Z' }]),
+      );
+      await h.worker.drain();
+      const dms = h.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'dm');
+      expect(dms.map((l) => l.to)).toEqual(Array.from({ length: 20 }, (_, i) => `dev${i}@example.com`));
+      for (const dm of dms) expect(dm.msg).toMatch(/dev19@example\.com, … and 980 more\)/);
+      expect((await h.store.outboxStats(clock.now())).depth).toBe(0);
+    });
+
+    it('writes a page of 200 alerts to the log with 50 of them, counting the rest', async () => {
+      const alerts = Array.from({ length: 200 }, (_, i) => ({
+        fingerprint: `eeee${String(i).padStart(12, '0')}`,
+        startsAt: '2026-11-26T11:09:00Z',
+        labels: { instance: `host-${i}:9100` },
+      }));
+      await post('/v1/alertmanager', amPayload(alerts));
+      await h.worker.drain();
+      const [page] = h.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'page');
+      expect(page.alerts).toHaveLength(50);
+      expect(page.alertsNotShown).toBe(150);
+    });
+
     it('lists every problem of a malformed payload with its path, and stores nothing', async () => {
       const bad = amPayload([{ fingerprint: 'cccc000000000001', startsAt: '2026-11-26T11:00:00Z' }]) as Record<
         string,
