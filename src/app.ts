@@ -46,7 +46,10 @@ export function createApp(deps: AppDeps): express.Express {
     try {
       await store.ping();
       const outbox = await store.outboxStats(now());
-      res.json({ status: 'ready', outbox: { depth: outbox.depth, oldestDueAgeSeconds: outbox.oldestDueAgeMs / 1000 } });
+      res.json({
+        status: 'ready',
+        outbox: { depth: outbox.depth, oldestUndeliveredAgeSeconds: outbox.oldestUndeliveredAgeMs / 1000 },
+      });
     } catch (err) {
       log.error({ err }, 'readiness: the database cannot be written');
       res.status(503).json({ status: 'unavailable', reason: 'the database cannot be written' });

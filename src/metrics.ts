@@ -81,10 +81,10 @@ export function createMetrics(store: Store, now: () => number) {
   });
   new Gauge({
     name: 'changepager_outbox_oldest_age_seconds',
-    help: 'How long the oldest waiting delivery has been due.',
+    help: 'How long the oldest undelivered row has waited since it was enqueued, retries included.',
     registers: [registry],
     async collect() {
-      this.set((await store.outboxStats(now())).oldestDueAgeMs / 1000);
+      this.set((await store.outboxStats(now())).oldestUndeliveredAgeMs / 1000);
     },
   });
   return m;

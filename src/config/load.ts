@@ -46,6 +46,8 @@ export interface PagerDutyConfig {
   fallbackAfterMs: number;
   userCacheTtlMs: number;
   changeEvents: boolean;
+  /** The size, in bytes of JSON, every Events API body is built to fit. */
+  maxEventBytes: number;
   defaults: PagerDutyRoute;
   services: Readonly<Record<string, PagerDutyRoute>>;
 }
@@ -78,6 +80,8 @@ export interface Config {
   services: Readonly<Record<string, ServicePolicy>>;
   directory: Directory;
   delivery: { pollIntervalMs: number; maxBackoffMs: number };
+  /** The base URL people reach changepager at, without a trailing slash; absent: pages carry no links back. */
+  externalUrl?: string;
   /** Absent: pages are written to the log (the embedded default). */
   pagerduty?: PagerDutyConfig;
   /** Absent: DMs are written to the log. */
@@ -163,6 +167,7 @@ export function parseConfig(
         skew: override.skew ?? file.defaults.skew,
         policy: override.policy ?? file.defaults.policy,
         include_merger: override.include_merger ?? file.defaults.include_merger,
+        max_dms: override.max_dms ?? file.defaults.max_dms,
         compare_url: override.compare_url ?? file.defaults.compare_url,
       },
       { ...file.defaults.labels, ...override.labels },
@@ -186,6 +191,7 @@ export function parseConfig(
       maxBackoffMs: durationMs(file.delivery.max_backoff) as number,
     },
   };
+  if (file.external_url) config.externalUrl = file.external_url;
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;
   return deepFreeze(config);
@@ -308,6 +314,7 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
     fallbackAfterMs: durationMs(section.author_fallback_after) as number,
     userCacheTtlMs: durationMs(section.user_cache_ttl) as number,
     changeEvents: section.change_events,
+    maxEventBytes: section.max_event_bytes,
     defaults,
     services,
   };
@@ -350,6 +357,7 @@ function toPolicy(
     skew: string;
     policy: ServicePolicy['mode'];
     include_merger: boolean;
+    max_dms: number;
     compare_url?: string | undefined;
   },
   labels: LabelNames,
@@ -360,6 +368,7 @@ function toPolicy(
     skewMs: durationMs(p.skew) as number,
     mode: p.policy,
     includeMerger: p.include_merger,
+    maxDms: p.max_dms,
     labels: { service: labels.service, environment: labels.environment, host: labels.host },
   };
   if (p.compare_url !== undefined) policy.compareUrl = p.compare_url;

@@ -43,11 +43,18 @@ const urlTemplate = z
     error: 'only {service} {environment} {old} {new} {from} {to} can be filled in',
   });
 
+/**
+ * The most people one alert's decision DMs (the authors of a bundled deploy, say): the rest are counted in its
+ * sentence instead, so one deploy of thousands of changes cannot flood Slack or the database.
+ */
+const maxDms = z.number().int().min(1).max(100);
+
 const serviceOverride = z.strictObject({
   window: isoDuration.optional(),
   skew: isoDuration.optional(),
   policy: policyMode.optional(),
   include_merger: z.boolean().optional(),
+  max_dms: maxDms.optional(),
   compare_url: urlTemplate.optional(),
   pagerduty: pagerdutyService.optional(),
   // The service label itself cannot be per service: it is what finds the service.
@@ -59,6 +66,7 @@ const defaults = z.strictObject({
   skew: isoDuration.default('PT2M'),
   policy: policyMode.default('author'),
   include_merger: z.boolean().default(true),
+  max_dms: maxDms.default(20),
   compare_url: urlTemplate.optional(),
   pagerduty: pagerdutyService.optional(),
   labels: z
@@ -129,6 +137,11 @@ const pagerduty = z
     author_fallback_after: isoDuration.default('PT60S'),
     user_cache_ttl: isoDuration.default('PT1H'),
     change_events: z.boolean().default(true),
+    /**
+     * The size every event is built to fit, as the JSON sent: PagerDuty refuses events over 512 KB. Lower it for
+     * a proxy in between with a smaller limit; the floor leaves room for the minimal form of a page.
+     */
+    max_event_bytes: z.number().int().min(16_384).max(512_000).default(512_000),
   })
   .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' });
 
@@ -169,6 +182,11 @@ export const configFileSchema = z.strictObject({
     })
     .prefault({}),
   database: z.strictObject({ path: z.string().min(1).default('./data/changepager.db') }).prefault({}),
+  /**
+   * Where people reach changepager (behind a proxy, say), as Alertmanager's --web.external-url: pages link back
+   * to an alert's history and its service's timeline there. Without it, pages carry no such links.
+   */
+  external_url: baseUrl.optional(),
   default_environment: z.string().min(1).default('production'),
   http: z
     .strictObject({

@@ -88,6 +88,13 @@ export function correlate(input: CorrelateInput): Decision {
   };
   const started = clockUtc(alert.startsAtMs);
 
+  if (alert.status === 'resolved') {
+    return {
+      ...base,
+      ...(location.service === undefined ? {} : { service: location.service }),
+      ...resolvedBeforeSeen(alert, started),
+    };
+  }
   if (location.service === undefined) {
     return {
       ...base,
@@ -117,14 +124,19 @@ export function correlate(input: CorrelateInput): Decision {
   const attributed = { ...where, deployId: claimed.id };
 
   if (claimed.changes.length > 1) {
-    const suspects = claimed.changes.map((c) => suspect('author', c.author, input.directory));
+    // A deploy may bundle thousands of changes: the decision names (and DMs) at most maxDms of their authors and
+    // counts the rest, so that neither Slack nor the stored decision grows with the bundle.
+    const authors = distinctAuthors(claimed, input.directory);
+    const named = authors.slice(0, policy.maxDms);
+    const rest = authors.length - named.length;
+    const names = `${named.map(nameOf).join(', ')}${rest > 0 ? `, … and ${count(rest)} more` : ''}`;
     return {
       ...attributed,
       reason: 'ambiguous_bundle',
-      sentence: `${facts('')}. That deploy bundled ${claimed.changes.length} changes (${suspects.map(nameOf).join(', ')}), so it is not clear whose change it is; paging on-call and telling every author.`,
-      suspects,
+      sentence: `${facts('')}. That deploy bundled ${count(claimed.changes.length)} changes (${names}), so it is not clear whose change it is; paging on-call and telling ${rest > 0 ? `the ${named.length} authors named` : 'every author'}.`,
+      suspects: named,
       targets: [ONCALL],
-      notify: unique(suspects.map((s) => s.email)),
+      notify: unique(named.map((s) => s.email)),
     };
   }
 
@@ -159,13 +171,13 @@ function ownerDecision(input: CorrelateInput, deploy: Deploy, facts: (by: string
       reason: 'no_person_for_author',
       sentence: `${what}. changepager knows no email or person for ${owner ? nameOf(owner) : 'its owner'}; paging on-call.`,
       targets: [ONCALL],
-      notify: unique(suspects.map((s) => s.email)),
+      notify: unique(suspects.map((s) => s.email)).slice(0, policy.maxDms),
     };
   }
   const who = owner.email;
   const ownerTarget: Target = { kind: 'person', email: who };
   const mergerEmail = policy.includeMerger && merger?.email && merger.email !== who ? merger.email : undefined;
-  const notify = unique([who, mergerEmail]);
+  const notify = unique([who, mergerEmail]).slice(0, policy.maxDms);
   const responders = mergerEmail ? [mergerEmail] : [];
 
   if (policy.mode === 'notify') {
@@ -216,6 +228,22 @@ function ownerDecision(input: CorrelateInput, deploy: Deploy, facts: (by: string
   };
 }
 
+/**
+ * An alert whose first notification says it has already resolved. Alertmanager sends a resolved alert after a
+ * firing one, so changepager either missed that firing or saw it under another startsAt (the store resolves that
+ * episode with this one). The problem is over: paging or telling anyone now would only wake them. No deploy is
+ * named either: this is usually the firing already decided under the other startsAt, and the canary verdict and
+ * the hygiene numbers would count it twice.
+ */
+function resolvedBeforeSeen(alert: Alert, started: string): Pick<Decision, 'reason' | 'sentence' | 'targets'> {
+  const ended = alert.endsAtMs === undefined ? '' : ` and ended at ${clockUtc(alert.endsAtMs)}`;
+  return {
+    reason: 'resolved_before_seen',
+    sentence: `changepager first saw this alert when it had already resolved (it started at ${started}${ended}), so it paged nobody and told nobody.`,
+    targets: [],
+  };
+}
+
 function unattributed(input: CorrelateInput, service: string, started: string): Pick<Decision, 'reason' | 'sentence'> {
   const { candidates, alert, location, policy } = input;
   const env = location.environment;
@@ -253,6 +281,27 @@ function matchedHost(deploy: Deploy, alertHosts: readonly string[]): string {
 function gapPhrase(ms: number): string {
   if (Math.abs(ms) < 1000) return 'at the same time';
   return ms >= 0 ? `${humanGap(ms)} later` : `${humanGap(ms)} earlier (within the clock skew allowed)`;
+}
+
+/** The authors of a deploy's changes, each person once, in the order of their first change. */
+function distinctAuthors(deploy: Deploy, directory: Directory): Suspect[] {
+  const identities = new Map<string, Identity>();
+  for (const { author } of deploy.changes) {
+    const key = JSON.stringify([author.email?.toLowerCase(), author.login?.toLowerCase(), author.name]);
+    if (!identities.has(key)) identities.set(key, author);
+  }
+  const people = new Map<string, Suspect>();
+  for (const identity of identities.values()) {
+    const s = suspect('author', identity, directory);
+    const key = nameOf(s).toLowerCase();
+    if (!people.has(key)) people.set(key, s);
+  }
+  return [...people.values()];
+}
+
+/** 9980 → "9,980": counts in sentences read like the rest of the text, whatever the locale of the machine. */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
 }
 
 function suspect(role: Suspect['role'], identity: Identity, directory: Directory): Suspect {

@@ -125,6 +125,8 @@ export interface ServicePolicy {
   skewMs: number;
   mode: PolicyMode;
   includeMerger: boolean;
+  /** The most people one decision DMs; the rest are counted in its sentence, not messaged. */
+  maxDms: number;
   labels: LabelNames;
   /** URL template of the side-by-side comparison of old and new version (core/links.ts fills it). */
   compareUrl?: string;
@@ -154,7 +156,8 @@ export type ReasonCode =
   | 'no_service_label'
   | 'no_person_for_author'
   | 'policy_off'
-  | 'correlation_error';
+  | 'correlation_error'
+  | 'resolved_before_seen';
 
 /** What changepager decided for one alert episode, and why. Pure data: see core/correlate.ts. */
 export interface Decision {
@@ -166,7 +169,7 @@ export interface Decision {
   policy: PolicyMode;
   deployId?: string;
   suspects: Suspect[];
-  /** Pages to open or join. Never empty for a firing alert: on-call is the floor. */
+  /** Pages to open or join. Never empty for a firing alert: on-call is the floor. Empty for one first seen resolved. */
   targets: Target[];
   /** Emails of people added as responders to the owner's page (the merger, when policy includes them). */
   responders: string[];

@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
 import type { PageWithMembers, Store } from '../store/store.js';
+import { clip } from './clip.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
+
+/** A page's log record lists this many alerts and counts the rest: a group can hold thousands. */
+const ALERTS_LOGGED = 50;
+const SENTENCE_MAX = 1500;
 
 /**
  * The embedded default when no PagerDuty credentials are configured: each page is written to the log as a
@@ -20,13 +25,14 @@ export function createLogNotifier(log: Logger): PageNotifier {
           environment: page.environment,
           groupKey: page.groupKey,
           dedupKey: page.dedupKey,
-          alerts: members.map((m) => ({
+          alerts: members.slice(0, ALERTS_LOGGED).map((m) => ({
             fingerprint: m.fingerprint,
             status: m.status,
-            alertname: m.labels.alertname,
+            alertname: m.labels.alertname === undefined ? undefined : clip(m.labels.alertname, SENTENCE_MAX),
             reason: m.decision.reason,
-            sentence: m.decision.sentence,
+            sentence: clip(m.decision.sentence, SENTENCE_MAX),
           })),
+          ...(members.length > ALERTS_LOGGED ? { alertsNotShown: members.length - ALERTS_LOGGED } : {}),
         },
         `${action} page for ${page.target.kind === 'person' ? page.target.email : 'on-call'}`,
       );
@@ -52,7 +58,7 @@ export function logDmHandler(store: Store, log: Logger): OutboxHandler {
           reason: ctx.episode.decision.reason,
           deploy: ctx.dm.deployId,
         },
-        `DM to ${ctx.dm.email}: ${ctx.episode.decision.sentence}`,
+        `DM to ${ctx.dm.email}: ${clip(ctx.episode.decision.sentence, SENTENCE_MAX)}`,
       );
       return { ok: true, detail: 'DM logged', delivered: { state: ctx.episode.status } };
     },

@@ -1,4 +1,12 @@
-import type { PageWithMembers } from '../store/store.js';
+import type { AttemptOutcome, PageWithMembers } from '../store/store.js';
+
+/** A request made earlier in the same attempt (an event PagerDuty refused before a smaller one went out). */
+export interface EarlierRequest {
+  outcome: AttemptOutcome;
+  detail: string;
+  at: number;
+  durationMs: number;
+}
 
 /**
  * What one delivery attempt came to. Like Alertmanager's notify.Notifier (`Notify → (retry bool, err)`), a
@@ -17,6 +25,8 @@ export type DeliveryResult = (
   detail: string;
   /** Delivery state to remember for the next attempt (an incident id, "fell back to on-call"), even on failure. */
   delivered?: Record<string, string>;
+  /** Requests this attempt made before the one `detail` describes, oldest first: each is recorded too. */
+  earlier?: EarlierRequest[];
 };
 
 /** Delivers one kind of outbox row, named by its ref (a page id, a deploy id). */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import type { OutboxItem, OutboxKind, Store } from '../store/store.js';
+import type { AttemptOutcome, AttemptRecord, OutboxItem, OutboxKind, Store } from '../store/store.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
 
 export interface WorkerOptions {
@@ -160,8 +160,12 @@ export class OutboxWorker implements Delivery {
     const started = now();
     try {
       const result = await this.attempt(item, handler);
-      const outcome = result.ok ? 'delivered' : result.retry ? 'retry' : 'failed';
-      const attempt = { at: started, channel, outcome, detail: result.detail, durationMs: now() - started } as const;
+      const outcome: AttemptOutcome = result.ok ? 'delivered' : result.retry ? 'retry' : 'failed';
+      // One record per request: an event PagerDuty refused, then the smaller one that reached on-call.
+      const earlier: AttemptRecord[] = (result.earlier ?? []).map((r) => ({ ...r, channel }));
+      const last = earlier[earlier.length - 1];
+      const at = last ? last.at + last.durationMs : started;
+      const requests = [...earlier, { at, channel, outcome, detail: result.detail, durationMs: now() - at }];
       metrics.deliveryAttempts.inc({ channel, outcome });
       const delivered = result.delivered ? { delivered: result.delivered } : {};
       const where = {
@@ -175,12 +179,12 @@ export class OutboxWorker implements Delivery {
         let retryAt = Math.ceil(now() + this.backoff(item.attempts, result.retryAfterMs));
         if (result.retryBy !== undefined) retryAt = Math.min(retryAt, Math.max(result.retryBy, now()));
         log.warn({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery failed; will retry');
-        await store.recordAttempt(item, attempt, { retryAt, ...delivered });
+        await store.recordAttempt(item, requests, { retryAt, ...delivered });
         return;
       }
       if (result.ok) metrics.timeToDeliver.observe({ channel }, (now() - item.createdAt) / 1000);
       else log.error(where, 'delivery failed permanently');
-      await store.recordAttempt(item, attempt, delivered);
+      await store.recordAttempt(item, requests, delivered);
     } catch (err) {
       // Recording failed (the database is unwritable): the row stays and is tried again after a pause.
       log.error({ err, outbox: item.id }, 'outbox: cannot record a delivery attempt');
@@ -201,13 +205,21 @@ export class OutboxWorker implements Delivery {
     }
   }
 
-  /** Exponential backoff from 1 s, doubled per attempt, capped, with full jitter; a server's hint wins if longer. */
-  private backoff(attempts: number, retryAfterMs = 0): number {
-    const random = this.opts.random ?? Math.random;
-    const ceiling = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
-    const jittered = ceiling / 2 + (random() * ceiling) / 2;
-    return Math.max(jittered, Math.min(retryAfterMs, this.opts.maxBackoffMs * 10));
+  private backoff(attempts: number, retryAfterMs?: number): number {
+    return retryDelayMs(attempts, this.opts.maxBackoffMs, this.opts.random ?? Math.random, retryAfterMs);
   }
+}
+
+/**
+ * How long to wait before the next try of a row that failed `attempts` times before this failure: exponential
+ * from 1 s, doubled per attempt and capped at maxBackoffMs, with equal jitter: half the ceiling plus a random
+ * half. The fixed half means a receiver that is down is never retried at once; the random half spreads rows that
+ * failed together. A server's own hint (Retry-After) wins when it is longer, up to ten times the cap.
+ */
+export function retryDelayMs(attempts: number, maxBackoffMs: number, random: () => number, retryAfterMs = 0): number {
+  const ceiling = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
+  const jittered = ceiling / 2 + (random() * ceiling) / 2;
+  return Math.max(jittered, Math.min(retryAfterMs, maxBackoffMs * 10));
 }
 
 /** Delivers page rows: loads the page with its members and hands it to the notifier. */

@@ -24,6 +24,7 @@ const REASONS = [
   'no_person_for_author',
   'policy_off',
   'correlation_error',
+  'resolved_before_seen',
 ] as const satisfies readonly ReasonCode[];
 const POLICIES = ['author', 'author+oncall', 'notify', 'shadow', 'off'] as const satisfies readonly PolicyMode[];
 // A reason code or policy added to core/types.ts without being listed here stops the build.
@@ -262,7 +263,12 @@ export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.union([
   z.object({
     status: z.literal('ready'),
-    outbox: z.object({ depth: z.number().int(), oldestDueAgeSeconds: z.number() }),
+    outbox: z.object({
+      depth: z.number().int(),
+      oldestUndeliveredAgeSeconds: z
+        .number()
+        .describe('How long the oldest undelivered delivery has waited since it was enqueued, retries included.'),
+    }),
   }),
   z.object({ status: z.literal('unavailable'), reason: z.string() }),
 ]);

@@ -9,6 +9,7 @@ import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, Reas
 import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
+  type AttemptRecord,
   type DeliveryRecord,
   type DmContext,
   type DmRecord,
@@ -32,6 +33,8 @@ type Row = Record<string, unknown>;
 const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 const ONCALL_TARGET = { kind: 'oncall' } as const;
 const LAST_SEEN_RESOLUTION_MS = 60_000;
+/** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
+const TURN_CANDIDATES = 1000;
 
 /**
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
@@ -127,6 +130,9 @@ class SqliteStore implements Store {
         `UPDATE episodes SET status = 'resolved', ends_at_ms = ?, last_seen_at = ? WHERE id = ?`,
       ),
       touchEpisode: db.prepare('UPDATE episodes SET last_seen_at = ? WHERE id = ?'),
+      openEpisodesStartedBy: db.prepare(
+        `SELECT id FROM episodes WHERE fingerprint = ? AND status = 'firing' AND starts_at_ms <= ? ORDER BY id`,
+      ),
       openPage: db.prepare(
         `SELECT id FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
       ),
@@ -144,6 +150,7 @@ class SqliteStore implements Store {
          WHERE m.page_id = ? AND e.status = 'firing'`,
       ),
       resolvePage: db.prepare(`UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`),
+      // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
       enqueue: db.prepare(
         `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
@@ -170,7 +177,7 @@ class SqliteStore implements Store {
       retire: db.prepare('DELETE FROM outbox WHERE id = ? AND generation = ?'),
       bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
       setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
-      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(due_at) AS oldest FROM outbox'),
+      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox'),
       ping: db.prepare('UPDATE heartbeat SET at = ? WHERE id = 1'),
       insertDm: db.prepare('INSERT OR IGNORE INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)'),
       dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
@@ -430,16 +437,8 @@ class SqliteStore implements Store {
           if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
         }
       } else if (existing.status === 'firing' && alert.status === 'resolved') {
-        this.q.resolveEpisode.run(alert.endsAtMs ?? now, now, existing.id);
+        this.closeEpisode(existing.id, alert.endsAtMs ?? now, now, touched);
         result.resolved++;
-        for (const { id } of this.q.dmsOfEpisode.all(existing.id) as { id: number }[]) {
-          this.q.enqueue.run('dm', String(id), now, now);
-        }
-        for (const page of this.q.pagesOfEpisode.all(existing.id) as Row[]) {
-          const pageId = page.id as number;
-          const { n } = this.q.firingMembers.get(pageId) as { n: number };
-          if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
-        }
       } else {
         // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
         // episode, since a real re-fire comes with a new startsAt.
@@ -447,10 +446,34 @@ class SqliteStore implements Store {
         if (now - existing.last_seen_at >= LAST_SEEN_RESOLUTION_MS) this.q.touchEpisode.run(now, existing.id);
         result.repeats++;
       }
+      if (alert.status === 'resolved') {
+        // Alertmanager can report the end of a firing under another startsAt than the one it fired with (a
+        // re-sent alert merged, a rule's ActiveAt moved by a Prometheus restart, amtool rounding to the second).
+        // The end closes every episode of the fingerprint still open that had started by then; one that
+        // started later is a new firing and stays open.
+        const endsAtMs = alert.endsAtMs ?? now;
+        for (const { id } of this.q.openEpisodesStartedBy.all(alert.fingerprint, endsAtMs) as { id: number }[]) {
+          this.closeEpisode(id, endsAtMs, now, touched);
+          result.resolved++;
+        }
+      }
     }
     for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
     result.pagesTouched = touched.size;
     return result;
+  }
+
+  /** Marks a firing episode resolved, updates its DMs, and resolves each of its pages that has no member firing. */
+  private closeEpisode(episodeId: number, endsAtMs: number, now: number, touched: Set<number>): void {
+    this.q.resolveEpisode.run(endsAtMs, now, episodeId);
+    for (const { id } of this.q.dmsOfEpisode.all(episodeId) as { id: number }[]) {
+      this.q.enqueue.run('dm', String(id), now, now);
+    }
+    for (const page of this.q.pagesOfEpisode.all(episodeId) as Row[]) {
+      const pageId = page.id as number;
+      const { n } = this.q.firingMembers.get(pageId) as { n: number };
+      if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
+    }
   }
 
   private insertEpisode(
@@ -525,8 +548,19 @@ class SqliteStore implements Store {
   }
 
   async dueOutbox(now: number, limit: number, kinds: readonly OutboxKind[] = ALL_KINDS): Promise<OutboxItem[]> {
-    const sql = `SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')}) ORDER BY kind = 'page' DESC, due_at, id LIMIT ?`; // pages before change events
-    return (this.cached(sql).all(now, ...kinds, limit) as Row[]).map((r) => ({
+    // Pages before change events. DMs take turns by episode: the first due DM of every episode, then the second
+    // of each, and so on, so that one alert's many DMs cannot hold up another alert's. The turns are dealt
+    // among the oldest due rows only, which keeps this poll cheap under a backlog of thousands.
+    const sql = `WITH due AS (
+          SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')})
+          ORDER BY kind = 'page' DESC, due_at, id LIMIT ?)
+        SELECT due.*, ROW_NUMBER() OVER (
+          PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id ELSE due.kind || ':' || due.ref END
+          ORDER BY due.due_at, due.id) AS turn
+        FROM due LEFT JOIN dms d ON due.kind = 'dm' AND d.id = CAST(due.ref AS INTEGER)
+        ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT ?`;
+    const rows = this.cached(sql).all(now, ...kinds, Math.max(limit, TURN_CANDIDATES), limit) as Row[];
+    return rows.map((r) => ({
       id: r.id as number,
       kind: r.kind as OutboxKind,
       ref: r.ref as string,
@@ -614,20 +648,22 @@ class SqliteStore implements Store {
 
   recordAttempt(
     item: OutboxItem,
-    attempt: { at: number; channel: string; outcome: string; detail: string; durationMs: number },
+    requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
     return this.grouped(() => {
-      this.q.insertDelivery.run(
-        item.kind,
-        item.ref,
-        item.attempts + 1,
-        attempt.at,
-        attempt.channel,
-        attempt.outcome,
-        attempt.detail,
-        Math.round(attempt.durationMs),
-      );
+      for (const request of requests) {
+        this.q.insertDelivery.run(
+          item.kind,
+          item.ref,
+          item.attempts + 1,
+          request.at,
+          request.channel,
+          request.outcome,
+          request.detail,
+          Math.round(request.durationMs),
+        );
+      }
       if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
       if (next.retryAt !== undefined) {
         this.q.reschedule.run(item.generation, next.retryAt, item.id);
@@ -657,7 +693,7 @@ class SqliteStore implements Store {
 
   async outboxStats(now: number) {
     const { depth, oldest } = this.q.stats.get() as { depth: number; oldest: number | null };
-    return { depth, oldestDueAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
+    return { depth, oldestUndeliveredAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
   }
 
   isOpen(): boolean {

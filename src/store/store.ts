@@ -112,6 +112,7 @@ export interface AlertWrite {
 
 export interface RecordResult {
   newEpisodes: number;
+  /** Episodes this notification resolved: its own, and earlier ones of the same fingerprint it closed. */
   resolved: number;
   repeats: number;
   pagesTouched: number;
@@ -150,7 +151,11 @@ export interface UnmappedPerson {
 
 export interface OutboxStats {
   depth: number;
-  oldestDueAgeMs: number;
+  /**
+   * How long the oldest undelivered row has waited since it was first enqueued; 0 when the outbox is empty. Not
+   * since it was last due: every retry moves that forward, which would hide a delivery failing for minutes.
+   */
+  oldestUndeliveredAgeMs: number;
 }
 
 export interface Store {
@@ -190,22 +195,27 @@ export interface Store {
   /**
    * Records one Alertmanager notification in one transaction: new episodes with their decisions, status
    * changes, page membership and the outbox rows that deliver them. Repeats change nothing but lastSeenAt.
+   * A resolved alert also resolves every firing episode of its fingerprint that started at or before its end
+   * (or `now` without one), whatever startsAt it came with.
    */
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
   alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
 
-  /** Outbox rows of these kinds due at `now`, oldest first. */
+  /**
+   * Outbox rows of these kinds due at `now`: pages first, then oldest first, except that DMs take turns by
+   * episode (each episode's oldest due DM, then each one's next), so one alert's DMs cannot delay another's.
+   */
   dueOutbox(now: number, limit: number, kinds?: readonly OutboxKind[]): Promise<OutboxItem[]>;
   nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
   pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
   /**
-   * Records a delivery attempt and what follows from it, in one transaction: `delivered` is merged into the
-   * page's delivery state; `retryAt` reschedules the row, otherwise it is retired (unless its subject changed
-   * meanwhile, in which case it stays due).
+   * Records a delivery attempt and what follows from it, in one transaction: one delivery record per request the
+   * attempt made (usually one), `delivered` merged into the page's delivery state; `retryAt` reschedules the
+   * row, otherwise it is retired (unless its subject changed meanwhile, in which case it stays due).
    */
   recordAttempt(
     item: OutboxItem,
-    attempt: AttemptRecord,
+    requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ): Promise<void>;
   dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined>;

@@ -55,6 +55,7 @@ describe('the shipped config/changepager.yaml', () => {
       skewMs: 2 * MIN,
       mode: 'author',
       includeMerger: true,
+      maxDms: 20,
       labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['pod', 'host'] },
     });
     expect(config.directory.bots).toEqual(['dependabot', 'renovate']);
@@ -100,6 +101,8 @@ describe('defaults', () => {
     { intent: 'no per-service sections', get: (c: Config) => c.services, value: {} },
     { intent: 'no people', get: (c: Config) => c.directory.people, value: [] },
     { intent: 'bots dependabot and renovate', get: (c: Config) => c.directory.bots, value: ['dependabot', 'renovate'] },
+    { intent: 'at most 20 DMs per decision', get: (c: Config) => c.defaults.maxDms, value: 20 },
+    { intent: 'no external URL: pages carry no links back', get: (c: Config) => c.externalUrl, value: undefined },
     {
       intent: 'delivery polls every second, backs off up to a minute',
       get: (c: Config) => c.delivery,
@@ -116,6 +119,7 @@ describe('defaults', () => {
       skewMs: 2 * MIN,
       mode: 'author',
       includeMerger: true,
+      maxDms: 20,
       labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['node'] },
     });
   });
@@ -155,6 +159,7 @@ describe('per-service overrides', () => {
       '  skew: PT5M',
       '  policy: author+oncall',
       '  include_merger: false',
+      '  max_dms: 5',
       '  labels: { environment: [env], host: [pod, node] }',
       'services:',
       '  checkout:',
@@ -171,8 +176,13 @@ describe('per-service overrides', () => {
       skewMs: 5 * MIN,
       mode: 'notify',
       includeMerger: false,
+      maxDms: 5,
       labels: { service: ['service', 'app', 'job'], environment: ['env'], host: ['container'] },
     });
+  });
+
+  it('a service may set its own DM cap', () => {
+    expect(parse('services:\n  checkout:\n    max_dms: 3\n').services.checkout?.maxDms).toBe(3);
   });
 
   it('an empty service section is the defaults', () => {
@@ -262,9 +272,47 @@ describe('problems are all reported, each with its path', () => {
     },
     { intent: 'a port out of range in the file', yaml: 'listen: { port: 80800 }\n', says: /^listen\.port: / },
     { intent: 'a person without a valid email', yaml: 'people: [{ email: alice }]\n', says: /^people\.0\.email: / },
+    { intent: 'a DM cap of 0', yaml: 'defaults: { max_dms: 0 }\n', says: /^defaults\.max_dms: .*>=1/ },
+    {
+      intent: 'a DM cap over 100 for one service',
+      yaml: 'services: { checkout: { max_dms: 10000 } }\n',
+      says: /^services\.checkout\.max_dms: .*<=100/,
+    },
+    {
+      intent: 'a DM cap that is not a whole number',
+      yaml: 'defaults: { max_dms: 2.5 }\n',
+      says: /^defaults\.max_dms: /,
+    },
+    {
+      intent: 'an external URL that is not http(s)',
+      yaml: 'external_url: ftp://changepager.example.com\n',
+      says: /^external_url: must be an http\(s\) base URL/,
+    },
+    { intent: 'an external URL that is not a URL', yaml: 'external_url: changepager\n', says: /^external_url: / },
   ])('rejected: $intent', ({ yaml: text, says }) => {
     const e = configError(() => parse(text));
     expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatch(says);
+  });
+});
+
+describe('the PagerDuty section', () => {
+  const yaml = (extra = '') =>
+    `pagerduty:\n  api_token_env: PD_TOKEN\n${extra}defaults:\n  pagerduty: { routing_key_env: PD_KEY }\n`;
+  const env = { PD_TOKEN: 'pd-token', PD_KEY: 'pd-key' };
+
+  it("builds every event to fit PagerDuty's 512 KB unless told a smaller size", () => {
+    expect(parse(yaml(), env).pagerduty?.maxEventBytes).toBe(512_000);
+    expect(parse(yaml('  max_event_bytes: 65536\n'), env).pagerduty?.maxEventBytes).toBe(65_536);
+  });
+
+  it.each([
+    ['more than PagerDuty takes', 600_000, /<=512000/],
+    ['too small for the minimal form of a page', 1000, />=16384/],
+    ['not a whole number of bytes', 20_000.5, /int/],
+  ])('rejects a max_event_bytes %s, at its path', (_intent, value, says) => {
+    const e = configError(() => parse(yaml(`  max_event_bytes: ${value}\n`), env));
+    expect(e.problems).toEqual([expect.stringMatching(/^pagerduty\.max_event_bytes: /)]);
     expect(e.problems[0]).toMatch(says);
   });
 });
@@ -547,6 +595,10 @@ describe('example files (test/fixtures/config)', () => {
     });
     expect(config.directory.bots).toEqual(['dependabot', 'renovate', 'snyk-bot']);
     expect(config.delivery).toEqual({ pollIntervalMs: 2 * SEC, maxBackoffMs: 5 * MIN });
+    expect(config.externalUrl).toBe('https://changepager.example.com/cp');
+    expect(config.defaults.maxDms).toBe(10);
+    expect(config.services.checkout?.maxDms).toBe(5);
+    expect(config.services.payments?.maxDms).toBe(10);
   });
 
   it('good.yaml without its token variable is rejected, naming the variable', () => {
@@ -574,6 +626,8 @@ describe('example files (test/fixtures/config)', () => {
         'people.1.working_hours.end',
         'services.checkout',
         'services.checkout.include_merger',
+        'services.checkout.max_dms',
+        'external_url',
       ].sort(),
     );
     expect(e.problems).toContain('(top level): Unrecognized key: "retention"');

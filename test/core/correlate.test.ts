@@ -71,7 +71,15 @@ function directory(people: Person[] = PEOPLE): Directory {
 }
 
 function policy(patch: Partial<ServicePolicy> = {}): ServicePolicy {
-  return { windowMs: HOUR, skewMs: 2 * MIN, mode: 'author', includeMerger: true, labels: DEFAULT_LABELS, ...patch };
+  return {
+    windowMs: HOUR,
+    skewMs: 2 * MIN,
+    mode: 'author',
+    includeMerger: true,
+    maxDms: 20,
+    labels: DEFAULT_LABELS,
+    ...patch,
+  };
 }
 
 function alert(patch: Partial<Alert> = {}): Alert {
@@ -151,6 +159,38 @@ describe('correlate: the DESIGN example', () => {
       candidates: { inWindow: [deploy({ stage: 'canary', hosts: ['checkout-7f9c-abcde'] })] },
     });
     expect(d.sentence).toContain('7 min later, on canary host checkout-7f9c-abcde');
+  });
+});
+
+describe('correlate: an alert first seen already resolved', () => {
+  const resolved = alert({ status: 'resolved', endsAtMs: at('2026-11-26T11:31:00Z') });
+  it.each<[string, Partial<CorrelateInput>]>([
+    ['after a deploy by alice: nobody is paged or told, and no deploy is named', {}],
+    ['in author+oncall mode: not even on-call is paged', { policy: policy({ mode: 'author+oncall' }) }],
+    ['in shadow mode: nobody would have been paged either', { policy: policy({ mode: 'shadow' }) }],
+    [
+      'for a bundle of changes: no author is told',
+      { candidates: { inWindow: [deploy({ changes: [byAlice, change({ email: CAROL })] })] } },
+    ],
+    ['for a service changepager is off for: the same', { policy: policy({ mode: 'off' }) }],
+  ])('%s', (_intent, patch) => {
+    const d = decide({ alert: resolved, ...patch });
+    expect(d).toMatchObject({ reason: 'resolved_before_seen', service: 'checkout', environment: 'production' });
+    expect(d.targets).toEqual([]);
+    expect(d.notify).toEqual([]);
+    expect(d.wouldPage).toEqual([]);
+    expect(d.suspects).toEqual([]);
+    expect(d.deployId).toBeUndefined();
+    expect(d.sentence).toBe(
+      'changepager first saw this alert when it had already resolved (it started at 11:09 UTC and ended at 11:31 UTC), so it paged nobody and told nobody.',
+    );
+  });
+
+  it('says so for an alert without a service label too', () => {
+    const d = decide({ alert: resolved, location: { environment: 'production', hosts: [] } });
+    expect(d.reason).toBe('resolved_before_seen');
+    expect(d.service).toBeUndefined();
+    expect(d.targets).toEqual([]);
   });
 });
 
@@ -397,6 +437,8 @@ describe('correlate: a deploy bundling several changes is ambiguous', () => {
     changes: Change[];
     mode?: PolicyMode;
     notify: string[];
+    /** How many distinct authors the decision names; every change's author when absent. */
+    named?: number;
     says: RegExp;
   }
   it.each<Case>([
@@ -423,10 +465,11 @@ describe('correlate: a deploy bundling several changes is ambiguous', () => {
       says: /99\+zed@users\.noreply\.github\.com, carol@example\.com/,
     },
     {
-      intent: 'one author with two changes is told once',
+      intent: 'one author with two changes is named and told once',
       changes: [byAlice, change({ login: 'alice' })],
       notify: [ALICE],
-      says: /bundled 2 changes/,
+      named: 1,
+      says: /bundled 2 changes \(alice@example\.com\)/,
     },
     {
       intent: 'author+oncall policy does not page anyone but on-call for a bundle',
@@ -444,9 +487,63 @@ describe('correlate: a deploy bundling several changes is ambiguous', () => {
     expect(d.targets).toEqual([ONCALL]);
     expect(d.notify).toEqual(c.notify);
     expect(d.responders).toEqual([]);
-    expect(d.suspects.map((s) => s.role)).toEqual(c.changes.map(() => 'author'));
+    expect(d.suspects.map((s) => s.role)).toEqual(Array(c.named ?? c.changes.length).fill('author'));
     expect(d.deployId).toBe('deploy-v142');
     expect(d.sentence).toMatch(c.says);
+  });
+});
+
+describe('correlate: a bundle of thousands of changes tells a bounded number of people', () => {
+  const authors = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => change({ email: `dev${from + i}@example.com` }));
+  it.each<[string, { changes: Change[]; maxDms?: number; told: number; says: RegExp }]>([
+    [
+      '10,000 changes by 10,000 people: the first 20 are named and told, the rest counted',
+      {
+        changes: authors(10_000),
+        told: 20,
+        says: /bundled 10,000 changes \(dev0@example\.com, .*, dev19@example\.com, … and 9,980 more\), .*telling the 20 authors named\.$/,
+      },
+    ],
+    [
+      '10,000 changes by 3 people: each is named and told once',
+      {
+        changes: Array.from({ length: 10_000 }, (_, i) => change({ email: `dev${i % 3}@example.com` })),
+        told: 3,
+        says: /bundled 10,000 changes \(dev0@example\.com, dev1@example\.com, dev2@example\.com\), .*telling every author\.$/,
+      },
+    ],
+    [
+      'exactly as many authors as the cap: every author, nobody counted',
+      { changes: authors(20), told: 20, says: /dev19@example\.com\), .*telling every author\.$/ },
+    ],
+    [
+      "a service's own cap of 3 leaves 47 counted",
+      {
+        changes: authors(50),
+        maxDms: 3,
+        told: 3,
+        says: /\(dev0@example\.com, dev1@example\.com, dev2@example\.com, … and 47 more\)/,
+      },
+    ],
+  ])('%s', (_intent, c) => {
+    const d = decide({
+      candidates: { inWindow: [deploy({ changes: c.changes })] },
+      policy: policy(c.maxDms === undefined ? {} : { maxDms: c.maxDms }),
+    });
+    expect(d.reason).toBe('ambiguous_bundle');
+    expect(d.targets).toEqual([ONCALL]);
+    expect(d.notify).toHaveLength(c.told);
+    expect(d.suspects).toHaveLength(c.told);
+    expect(d.sentence).toMatch(c.says);
+    expect(d.sentence.length).toBeLessThan(1000);
+  });
+
+  it('a cap of 1 tells the author but not the merger of a single change', () => {
+    const d = decide({ policy: policy({ maxDms: 1 }) });
+    expect(d.reason).toBe('author_paged');
+    expect(d.notify).toEqual([ALICE]);
+    expect(d.responders).toEqual([BOB]);
   });
 });
 

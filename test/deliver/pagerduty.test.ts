@@ -162,6 +162,27 @@ describe('paging through PagerDuty', () => {
       expect(stub.incidents()[0]?.status).toBe('resolved');
     });
 
+    it('resolves the incident when the alert resolves under another startsAt, and pages nobody for that one', async () => {
+      await post('/v1/deploys', designDeploy());
+      await fire('a00000000000000a', '2026-11-26T11:09:00.250Z');
+      await settle();
+      expect(stub.incidents()).toHaveLength(1);
+      await resolve('a00000000000000a', '2026-11-26T11:09:00Z'); // the same firing, its start rounded
+      await settle();
+      expect(stub.incidents().map((i) => i.status)).toEqual(['resolved']);
+      expect(stub.incidentCreates()).toHaveLength(1);
+      expect(stub.events()).toEqual([]);
+      const episodes = (await request(h.app).get('/v1/alerts/a00000000000000a').set(auth)).body.episodes;
+      expect(
+        episodes.map((e: { status: string; decision: { reason: string } }) => [e.status, e.decision.reason]),
+      ).toEqual([
+        ['resolved', 'author_paged'],
+        ['resolved', 'resolved_before_seen'],
+      ]);
+      expect(episodes[0].pages[0]).toMatchObject({ status: 'resolved', delivered: { state: 'resolved' } });
+      expect(episodes[1].pages).toEqual([]);
+    });
+
     it('opens a new incident for an alert that joins a page whose incident was resolved in PagerDuty', async () => {
       await post('/v1/deploys', designDeploy());
       await fire('a000000000000008');
@@ -253,6 +274,15 @@ describe('paging through PagerDuty', () => {
       await fire('b000000000000003');
       await settle();
       await resolve('b000000000000003');
+      await settle();
+      expect(stub.events({ accepted: true }).map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+      expect(stub.openAlerts()).toEqual([]);
+    });
+
+    it('resolves the event when the alert resolves under another startsAt', async () => {
+      await fire('b000000000000006', '2026-11-26T11:09:00.250Z');
+      await settle();
+      await resolve('b000000000000006', '2026-11-26T11:09:00Z');
       await settle();
       expect(stub.events({ accepted: true }).map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
       expect(stub.openAlerts()).toEqual([]);
@@ -391,11 +421,27 @@ describe('paging through PagerDuty', () => {
       await h.worker.drain();
       clock.advance(45_000);
       const ready = (await request(h.app).get('/readyz')).body;
-      expect(ready.outbox.depth).toBe(1);
-      expect(ready.outbox.oldestDueAgeSeconds).toBeGreaterThan(0);
+      expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: 45 });
       const metrics = (await request(h.app).get('/metrics')).text;
       expect(metrics).toContain('changepager_delivery_failures_total{channel="pagerduty",reason="http_5xx"} 1');
       expect(metrics).toContain('changepager_outbox_depth 1');
+    });
+
+    it('counts the age of a failing page from when it was accepted, not from its last retry', async () => {
+      stub.failNext('events', { status: 503, times: Number.POSITIVE_INFINITY });
+      await fire('d000000000000006');
+      const accepted = clock.now();
+      // Each retry moves the row's due time on; run them until the page has failed for over 34 s.
+      while (clock.now() - accepted < 34_000) {
+        clock.set(new Date(Math.max(clock.now(), (await h.store.nextDueAt()) ?? 0)).toISOString());
+        await h.worker.drain();
+      }
+      expect(stub.requestsTo('events').length).toBeGreaterThan(3);
+      expect(await h.store.nextDueAt()).toBeGreaterThan(clock.now()); // just retried: not due again yet
+      const age = (clock.now() - accepted) / 1000;
+      const ready = (await request(h.app).get('/readyz')).body;
+      expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: age });
+      expect((await request(h.app).get('/metrics')).text).toContain(`changepager_outbox_oldest_age_seconds ${age}\n`);
     });
 
     it('treats a hung request as a timeout and retries it', async () => {
@@ -404,6 +450,140 @@ describe('paging through PagerDuty', () => {
       await settle();
       expect(stub.events({ accepted: true })).toHaveLength(1);
       expect((await history('d000000000000004')).deliveries[0].detail).toMatch(/timeout: no answer within 1000 ms/);
+    });
+  });
+
+  describe('pages too large for PagerDuty', () => {
+    const bytes = (body: unknown) => Buffer.byteLength(JSON.stringify(body), 'utf8');
+    const details = (e: { payload?: { custom_details?: unknown } } | undefined) =>
+      e?.payload?.custom_details as Record<string, unknown> & {
+        alerts: { labels: Record<string, string>; annotations: Record<string, string> }[];
+        deploy?: { changes: unknown[]; changes_not_shown?: number };
+      };
+    const bigChanges = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        author: { email: `dev${i}@example.com` },
+        commit: { sha: `c${i}`, url: `https://git.example.com/shop/commit/c${i}`, message: 'm'.repeat(600) },
+      }));
+
+    it.each([
+      ['a 1 MB label', { labels: { huge: 'x'.repeat(1_000_000) } }, {}],
+      ['a 4.5 MB annotation', { annotations: { description: 'd'.repeat(4_500_000) } }, {}],
+      ['a deploy carrying 1,000 changes', {}, { changes: bigChanges(1000) }],
+    ])('pages on-call at the first try despite %s, saying what was cut', async (_intent, alert, deploy) => {
+      await post('/v1/deploys', designDeploy(deploy));
+      const payload = amPayload([
+        { fingerprint: 'f000000000000001', startsAt: '2026-11-26T11:09:00Z', labels: { instance: 'db1:9100' } },
+      ]);
+      const wire = payload.alerts[0] as { labels: Record<string, string>; annotations: Record<string, string> };
+      Object.assign(wire.labels, (alert as { labels?: Record<string, string> }).labels);
+      Object.assign(wire.annotations, (alert as { annotations?: Record<string, string> }).annotations);
+      if (!('changes' in deploy)) wire.labels.service = 'search'; // no deploy: on-call through the Events API
+      expect((await post('/v1/alertmanager', payload)).status).toBe(200);
+      await settle();
+
+      const triggers = stub.requestsTo('events');
+      expect(triggers.map((r) => r.status)).toEqual([202]);
+      expect(bytes(triggers[0]?.body)).toBeLessThanOrEqual(512_000);
+      const shown = details(stub.events()[0]);
+      if ('changes' in deploy) {
+        expect(shown.deploy?.changes).toHaveLength(20);
+        expect(shown.deploy?.changes_not_shown).toBe(980);
+        expect(stub.changeEvents({ accepted: true })).toHaveLength(1);
+      } else {
+        expect(JSON.stringify(shown.alerts[0])).toMatch(/… \([\d,]+ more characters\)/);
+      }
+    });
+
+    it('sends a refused page again in its minimal form, linking back to changepager, and records both', async () => {
+      await h.close();
+      start('external_url: https://changepager.example.com/cp/');
+      stub.failNext('events', { status: 400 });
+      await fire('f000000000000002', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle();
+
+      const [refused, minimal] = stub.requestsTo('events');
+      expect([refused?.status, minimal?.status]).toEqual([400, 202]);
+      const short = minimal?.body as { payload: Record<string, unknown>; links: unknown[]; dedup_key: string };
+      expect(short.payload).toMatchObject({
+        summary: '[FIRING:1] HighErrorRate on search: Checkout error rate above 5%',
+        source: 'checkout-7f9c-abcde',
+        severity: 'error',
+      });
+      expect(short.payload.custom_details).toEqual({
+        note: expect.stringMatching(/^A short form of the page: PagerDuty refused the full page \(HTTP 400/),
+      });
+      expect(short.links).toEqual([
+        {
+          href: 'https://changepager.example.com/cp/v1/alerts/f000000000000002',
+          text: 'This alert in changepager: decision, pages and deliveries',
+        },
+        { href: 'https://changepager.example.com/cp/services/search', text: 'Timeline in changepager' },
+      ]);
+      const episode = await history('f000000000000002');
+      expect(short.dedup_key).toBe(episode.pages[0].dedupKey);
+      expect(episode.pages[0].delivered).toMatchObject({ state: 'triggered', form: 'minimal' });
+      expect(
+        episode.deliveries.map((d: { attempt: number; outcome: string; detail: string }) => [
+          d.attempt,
+          d.outcome,
+          d.detail,
+        ]),
+      ).toEqual([
+        [1, 'failed', expect.stringMatching(/^trigger event refused: HTTP 400: Event object is invalid/)],
+        [1, 'delivered', 'minimal trigger event accepted'],
+      ]);
+
+      await resolve('f000000000000002', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle();
+      expect(stub.openAlerts()).toEqual([]);
+    });
+
+    it('gives up on a page whose minimal form is refused too: logged at error, counted, never retried', async () => {
+      stub.failNext('events', { status: 400, times: Number.POSITIVE_INFINITY });
+      await fire('f000000000000003', '2026-11-26T11:09:00Z', { service: 'search' });
+      await settle(5000);
+      expect(stub.requestsTo('events').map((r) => r.status)).toEqual([400, 400]);
+      expect(await h.store.nextDueAt()).toBeUndefined();
+      const episode = await history('f000000000000003');
+      expect(episode.deliveries.map((d: { outcome: string }) => d.outcome)).toEqual(['failed', 'failed']);
+      expect((await request(h.app).get('/metrics')).text).toContain(
+        'changepager_delivery_failures_total{channel="pagerduty",reason="http_4xx"} 2',
+      );
+      const errors = h.logs.map((l) => JSON.parse(l)).filter((l) => l.level === 50);
+      expect(errors).toEqual([
+        expect.objectContaining({
+          msg: 'delivery failed permanently',
+          detail: expect.stringMatching(/^minimal trigger event: HTTP 400/),
+        }),
+      ]);
+    });
+
+    it("bounds the author's incident body and the notes on it, saying what was cut", async () => {
+      await post(
+        '/v1/deploys',
+        designDeploy({ changes: [{ ...bigChanges(1)[0], author: { email: 'alice@example.com' } }] }),
+      );
+      const huge = (fingerprint: string, instance: string) => {
+        const payload = amPayload([{ fingerprint, startsAt: '2026-11-26T11:09:00Z', labels: { instance } }]);
+        (payload.alerts[0] as { annotations: Record<string, string> }).annotations.summary = 's'.repeat(2_000_000);
+        return payload;
+      };
+      await post('/v1/alertmanager', huge('f000000000000004', 'a:1'));
+      await settle();
+      const created = stub.incidentCreates()[0]?.incident;
+      expect(created?.title?.length).toBeLessThanOrEqual(255);
+      expect(created?.body?.details?.length).toBeLessThanOrEqual(24_000);
+      expect(created?.body?.details).toMatch(/s… \(1,999,4\d\d more characters\)/);
+
+      const joined = huge('f000000000000005', 'b:1');
+      joined.alerts.unshift(huge('f000000000000004', 'a:1').alerts[0] as (typeof joined.alerts)[number]);
+      await post('/v1/alertmanager', joined);
+      await settle();
+      const note =
+        (stub.requestsTo('notes')[0]?.body as { note?: { content: string } } | undefined)?.note?.content ?? '';
+      expect(note.length).toBeLessThanOrEqual(24_000);
+      expect(note).toMatch(/^1 more alert\(s\) joined this page:/);
     });
   });
 

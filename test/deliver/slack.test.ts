@@ -222,6 +222,22 @@ describe('Slack DMs', () => {
     expect(blocksText(updates[0])).not.toContain('"type":"actions"');
   });
 
+  it('updates the DMs, and sends no new one, when the alert resolves under another startsAt', async () => {
+    await deployAndFire();
+    await settle();
+    const rounded = new Date(Math.floor(Date.parse(firedAt) / 1000) * 1000 - 1000).toISOString();
+    await post(
+      '/v1/alertmanager',
+      amPayload([{ fingerprint: 'a100000000000001', startsAt: rounded, status: 'resolved', endsAt: minutesAgo(1) }]),
+    );
+    await settle();
+    expect(slack.callsTo('chat.postMessage').map((c) => c.args.channel)).toEqual(['UALICE', 'UBOB']);
+    const updates = slack.callsTo('chat.update');
+    expect(updates.map((u) => u.args.channel).sort()).toEqual(['DALICE', 'DBOB']);
+    expect(blocksText(updates[0])).toContain('Resolved: *HighErrorRate* on *checkout*');
+    expect(pd.incidents().map((i) => i.status)).toEqual(['resolved']);
+  });
+
   it('threads a second alert from the same deploy under the first DM', async () => {
     await deployAndFire('a100000000000002');
     await settle();
@@ -281,6 +297,83 @@ describe('Slack DMs', () => {
       expect(text).not.toContain('changepager_not_mine');
     }
     expect(pd.incidentCreates()).toEqual([]);
+  });
+
+  describe('a bundle of many changes', () => {
+    const authors = (n: number) => Array.from({ length: n }, (_, i) => ({ author: { email: `dev${i}@example.com` } }));
+    const sections = (call: SlackCall | undefined) =>
+      ((call?.args.blocks ?? []) as { type: string; text?: { text: string } }[]).flatMap((b) =>
+        b.type === 'section' && b.text ? [b.text.text] : [],
+      );
+
+    it('DMs at most 20 of its 1,000 authors, and says how many more there are', async () => {
+      slack.users.push(...Array.from({ length: 1000 }, (_, i) => ({ id: `UDEV${i}`, email: `dev${i}@example.com` })));
+      await post('/v1/deploys', designDeploy({ at: minutesAgo(10), changes: authors(1000) }));
+      await post('/v1/alertmanager', amPayload([{ fingerprint: 'a100000000000007', startsAt: minutesAgo(3) }]));
+      await settle();
+
+      const posts = slack.callsTo('chat.postMessage');
+      expect(posts.map((c) => c.args.channel).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `UDEV${i}`).sort());
+      for (const dm of posts) {
+        expect(blocksText(dm)).toContain('dev19@example.com, … and 980 more');
+        for (const text of sections(dm)) expect(text.length).toBeLessThanOrEqual(3000);
+      }
+      const decision = (await request(h.app).get('/v1/alerts/a100000000000007').set(auth)).body.episodes[0].decision;
+      expect(decision.notify).toHaveLength(20);
+      expect(decision.suspects).toHaveLength(20);
+      expect(decision.sentence).toMatch(/bundled 1,000 changes \(dev0@example\.com, .*, … and 980 more\)/);
+      expect(await h.store.nextDueAt(['dm'])).toBeUndefined();
+    });
+
+    it("posts an unrelated author's DM before most of a 20-DM bundle queued ahead of it", async () => {
+      slack.users.push(...Array.from({ length: 20 }, (_, i) => ({ id: `UDEV${i}`, email: `dev${i}@example.com` })));
+      await post('/v1/deploys', designDeploy({ at: minutesAgo(10), changes: authors(20) }));
+      await post('/v1/alertmanager', amPayload([{ fingerprint: 'a100000000000009', startsAt: minutesAgo(3) }]));
+      await post(
+        '/v1/deploys',
+        designDeploy({
+          id: 'search-1',
+          service: 'search',
+          at: minutesAgo(10),
+          changes: [{ author: { email: 'carol@example.com' } }],
+        }),
+      );
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'a10000000000000a', startsAt: minutesAgo(3), labels: { service: 'search' } }], 'g2'),
+      );
+
+      h.worker.start(); // the real lanes: four DMs in flight at a time
+      await slack.waitFor((calls) => calls.filter((c) => c.method === 'chat.postMessage').length === 21);
+      const order = slack.callsTo('chat.postMessage').map((c) => c.args.channel);
+      expect(order.indexOf('UCAROL')).toBeLessThan(4);
+    });
+  });
+
+  it('keeps a DM within what Slack accepts whatever the alert carries, and says what was cut', async () => {
+    await post('/v1/deploys', designDeploy({ at: minutesAgo(10) }));
+    const payload = amPayload([
+      {
+        fingerprint: 'a100000000000008',
+        startsAt: minutesAgo(3),
+        labels: { alertname: `Huge${'A'.repeat(100_000)}`, severity: 'x'.repeat(1_000_000) },
+      },
+    ]);
+    (payload.alerts[0] as { annotations: Record<string, string> }).annotations = {
+      summary: `Disk full ${'s'.repeat(1_000_000)}`,
+      runbook_url: `https://runbooks.example/${'r'.repeat(2_000_000)}`,
+    };
+    expect((await post('/v1/alertmanager', payload)).status).toBe(200);
+    await settle();
+
+    const dm = dmsTo('UALICE')[0];
+    const blocks = dm?.args.blocks as { type: string; text?: { text: string } }[];
+    expect(blocks.length).toBeLessThanOrEqual(50);
+    for (const b of blocks) if (b.text) expect(b.text.text.length).toBeLessThanOrEqual(3000);
+    expect(String(dm?.args.text).length).toBeLessThanOrEqual(40_000);
+    expect(blocksText(dm)).toContain('more characters)');
+    expect(blocksText(dm)).not.toContain('https://runbooks.example/rrrr');
+    expect(slack.callsTo('chat.postMessage').filter((c) => c.args.channel === 'UALICE')).toHaveLength(1);
   });
 
   it('DMs the author in shadow mode too, saying whom it would have paged', async () => {

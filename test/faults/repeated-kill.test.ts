@@ -66,7 +66,10 @@ describe('changepager SIGKILLed again and again while Alertmanager keeps retryin
       ),
     });
 
-  it('pages each of 120 groups exactly once across three kills, everything eventually accepted', async () => {
+  // Four process starts alone take 10 to 20 s on a busy machine: the waits inside bound this test, not the default.
+  it('pages each of 120 groups exactly once across three kills, everything eventually accepted', {
+    timeout: 120_000,
+  }, async () => {
     stub.delay('events', 150, { times: Number.POSITIVE_INFINITY });
     const accepted = new Set<number>();
     let attempts = 0;

@@ -142,6 +142,94 @@ describe('HTTP API', () => {
       expect(episodes[0].pages[0].dedupKey).not.toBe(episodes[1].pages[0].dedupKey);
     });
 
+    it('closes the paged episode when the real 0.25 resolved request names another startsAt, and pages nobody for it', async () => {
+      await post('/v1/alertmanager', fixture('am025-firing.json'));
+      await h.worker.drain();
+      // The same resolution, with the first alert's startsAt rounded to the second as `amtool --start` does.
+      const body = fixture('am025-resolved.json') as { alerts: { startsAt: string }[] };
+      (body.alerts[0] as { startsAt: string }).startsAt = '2026-11-26T11:44:24Z';
+      const resolved = await post('/v1/alertmanager', body);
+      expect(resolved.body).toMatchObject({ newEpisodes: 1, resolved: 2, repeats: 0 });
+      expect(resolved.body.decisions).toEqual([
+        expect.objectContaining({
+          startsAt: '2026-11-26T11:44:24.000000000Z',
+          decision: expect.objectContaining({
+            reason: 'resolved_before_seen',
+            targets: [],
+            notify: [],
+            deployId: null,
+          }),
+        }),
+      ]);
+      await h.worker.drain();
+
+      const episodes = (await get('/v1/alerts/b45cbdc885ceb0ce')).body.episodes;
+      const paged = episodes.find((e: { startsAt: string }) => e.startsAt === '2026-11-26T11:44:24.659410610Z');
+      expect(paged).toMatchObject({ status: 'resolved', endsAt: '2026-11-26T11:45:29.000Z' });
+      expect(paged.pages).toEqual([expect.objectContaining({ status: 'resolved', target: { kind: 'oncall' } })]);
+      expect(paged.deliveries.map((d: { detail: string }) => d.detail)).toEqual(['trigger logged', 'resolve logged']);
+      const unseen = episodes.find((e: { startsAt: string }) => e.startsAt === '2026-11-26T11:44:24.000000000Z');
+      expect(unseen.status).toBe('resolved');
+      expect(unseen.decision.sentence).toMatch(/^changepager first saw this alert when it had already resolved/);
+      expect(unseen.pages).toEqual([]);
+      expect(unseen.deliveries).toEqual([]);
+      expect((await h.store.outboxStats(clock.now())).depth).toBe(0);
+    });
+
+    it('leaves open an episode of the same fingerprint that started after the end a resolved alert reports', async () => {
+      const fp = 'bbbb000000000002';
+      await post('/v1/alertmanager', amPayload([{ fingerprint: fp, startsAt: '2026-11-26T11:00:00Z' }]));
+      await post(
+        '/v1/alertmanager',
+        amPayload([
+          { fingerprint: fp, startsAt: '2026-11-26T11:00:00Z', status: 'resolved', endsAt: '2026-11-26T11:05:00Z' },
+        ]),
+      );
+      await post('/v1/alertmanager', amPayload([{ fingerprint: fp, startsAt: '2026-11-26T11:10:00Z' }]));
+      // A late copy of the first resolution, its startsAt shifted: it must not end the firing that began since.
+      const late = await post(
+        '/v1/alertmanager',
+        amPayload([
+          { fingerprint: fp, startsAt: '2026-11-26T11:00:01Z', status: 'resolved', endsAt: '2026-11-26T11:05:00Z' },
+        ]),
+      );
+      expect(late.body).toMatchObject({ newEpisodes: 1, resolved: 0 });
+      const episodes = (await get(`/v1/alerts/${fp}`)).body.episodes;
+      expect(episodes.map((e: { startsAt: string; status: string }) => [e.startsAt, e.status])).toEqual([
+        ['2026-11-26T11:10:00.000000000Z', 'firing'],
+        ['2026-11-26T11:00:01.000000000Z', 'resolved'],
+        ['2026-11-26T11:00:00.000000000Z', 'resolved'],
+      ]);
+      expect(episodes[0].pages[0].status).toBe('open');
+    });
+
+    it('tells at most 20 of the 1,000 authors of a bundle, in the log when Slack is not configured', async () => {
+      const changes = Array.from({ length: 1000 }, (_, i) => ({ author: { email: `dev${i}@example.com` } }));
+      await post('/v1/deploys', designDeploy({ changes }));
+      await post(
+        '/v1/alertmanager',
+        amPayload([{ fingerprint: 'dddd000000000001', startsAt: '2026-11-26T11:09:00Z' }]),
+      );
+      await h.worker.drain();
+      const dms = h.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'dm');
+      expect(dms.map((l) => l.to)).toEqual(Array.from({ length: 20 }, (_, i) => `dev${i}@example.com`));
+      for (const dm of dms) expect(dm.msg).toMatch(/dev19@example\.com, … and 980 more\)/);
+      expect((await h.store.outboxStats(clock.now())).depth).toBe(0);
+    });
+
+    it('writes a page of 200 alerts to the log with 50 of them, counting the rest', async () => {
+      const alerts = Array.from({ length: 200 }, (_, i) => ({
+        fingerprint: `eeee${String(i).padStart(12, '0')}`,
+        startsAt: '2026-11-26T11:09:00Z',
+        labels: { instance: `host-${i}:9100` },
+      }));
+      await post('/v1/alertmanager', amPayload(alerts));
+      await h.worker.drain();
+      const [page] = h.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'page');
+      expect(page.alerts).toHaveLength(50);
+      expect(page.alertsNotShown).toBe(150);
+    });
+
     it('lists every problem of a malformed payload with its path, and stores nothing', async () => {
       const bad = amPayload([{ fingerprint: 'cccc000000000001', startsAt: '2026-11-26T11:00:00Z' }]) as Record<
         string,

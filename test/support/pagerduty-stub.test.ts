@@ -138,6 +138,20 @@ describe('Events API v2', () => {
     expect(stub.events()).toHaveLength(5); // the non-JSON one is only in stub.requests
   });
 
+  it('refuses an event or change event over 512,000 bytes with 400, and ingests nothing', async () => {
+    const payload = { summary: 'DiskFull on db1', source: 'db1', severity: 'critical' };
+    const body = { routing_key: RK, event_action: 'trigger', dedup_key: 'big', payload };
+    const pad = 512_000 - JSON.stringify({ ...body, client: '' }).length;
+    expect((await call('POST', '/v2/enqueue', { ...body, client: 'x'.repeat(pad) })).status).toBe(202);
+    const over = await call('POST', '/v2/enqueue', { ...body, dedup_key: 'big2', client: 'x'.repeat(pad) });
+    expect(over.status).toBe(400);
+    expect(over.json).toMatchObject({ status: 'invalid event', message: 'Event object is invalid' });
+    expect(over.json.errors).toEqual([expect.stringMatching(/too large: 512001 bytes/)]);
+    expect(stub.alertState(RK, 'big2')).toBeUndefined();
+    const change = { routing_key: RK, payload: { summary: 'deploy', custom_details: 'x'.repeat(600_000) } };
+    expect((await call('POST', '/v2/change/enqueue', change)).status).toBe(400);
+  });
+
   it('runs the trigger → dedup → acknowledge → resolve → re-trigger state machine per routing key', async () => {
     await trigger('k1');
     expect(stub.alertState(RK, 'k1')).toMatchObject({ status: 'triggered', incidentsOpened: 1, triggerCount: 1 });

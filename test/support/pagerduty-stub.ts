@@ -387,6 +387,8 @@ export class PagerDutyStub {
    * (400, code 1007 "Assigned To User Not Found"). Default false. Kept across reset().
    */
   strictUsers = false;
+  /** Events and change events over this many bytes are refused with a 400, as PagerDuty does. Kept across reset(). */
+  maxEventBytes = 512_000;
 
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -810,7 +812,16 @@ export class PagerDutyStub {
 
   // ----- Events API v2 --------------------------------------------------------------------------------------------
 
+  /** PagerDuty refuses an event over 512 KB (counted as Alertmanager does: 512,000 bytes) with a 400. */
+  #tooLarge(record: RecordedRequest): StubResponse | undefined {
+    const bytes = Buffer.byteLength(record.rawBody, 'utf8');
+    if (bytes <= this.maxEventBytes) return undefined;
+    return { ...invalidEvent([`Event object is too large: ${bytes} bytes, the limit is 512 KB`]), note: 'too large' };
+  }
+
   #handleEvent(record: RecordedRequest): StubResponse {
+    const tooLarge = this.#tooLarge(record);
+    if (tooLarge) return tooLarge;
     const body = record.body;
     if (!isObject(body)) return invalidEvent(['Event object must be a JSON object']);
     const errors: string[] = [];
@@ -887,6 +898,8 @@ export class PagerDutyStub {
   }
 
   #handleChange(record: RecordedRequest): StubResponse {
+    const tooLarge = this.#tooLarge(record);
+    if (tooLarge) return tooLarge;
     const body = record.body;
     if (!isObject(body)) return invalidEvent(['Event object must be a JSON object']);
     const errors: string[] = [];

@@ -4,6 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 /**
  * A Slack Web API stand-in on 127.0.0.1: answers POST /api/<method> like Slack (HTTP 200 with {ok, …}),
  * records every call with its parsed arguments, and can be told to fail. Point `slack.api_url` at `stub.apiUrl`.
+ * Like Slack, it refuses a message over its limits: more than 50 blocks or a section text over 3,000 characters
+ * (invalid_blocks), a `text` over 40,000 characters (msg_too_long).
  */
 export interface SlackCall {
   method: string;
@@ -78,6 +80,10 @@ export async function startSlackStub(): Promise<SlackStub> {
   };
 
   function answer(method: string, args: Record<string, unknown>): unknown {
+    if (method === 'chat.postMessage' || method === 'chat.update') {
+      const refused = overLimits(args);
+      if (refused) return { ok: false, error: refused };
+    }
     switch (method) {
       case 'auth.test':
         return { ok: true, user_id: 'UBOT', bot_id: 'BBOT', team_id: 'T1' };
@@ -136,6 +142,16 @@ export async function startSlackStub(): Promise<SlackStub> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   stub.apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
   return stub;
+}
+
+function overLimits(args: Record<string, unknown>): string | undefined {
+  if (typeof args.text === 'string' && args.text.length > 40_000) return 'msg_too_long';
+  const blocks = Array.isArray(args.blocks) ? (args.blocks as { type?: string; text?: { text?: unknown } }[]) : [];
+  if (blocks.length > 50) return 'invalid_blocks';
+  const long = blocks.some(
+    (b) => b.type === 'section' && typeof b.text?.text === 'string' && b.text.text.length > 3000,
+  );
+  return long ? 'invalid_blocks' : undefined;
 }
 
 function parseArgs(raw: string, contentType: string): Record<string, unknown> {

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { type Config, type PagerDutyConfig, pagerdutyFor, policyFor } from '../../config/load.js';
-import { describeChange, kindOf } from '../../core/change.js';
 import { compareLink } from '../../core/links.js';
 import type { Deploy } from '../../core/types.js';
 import type { Metrics } from '../../metrics.js';
@@ -8,13 +7,22 @@ import type { PageWithMembers } from '../../store/store.js';
 import { failureReason, type HttpOutcome } from '../http-outcome.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from '../notifier.js';
 import type { PagerDutyClient } from './client.js';
-import { eventResolve, eventTrigger, incidentCreate, joinedNote, type PageContext } from './payload.js';
+import {
+  changeEvent,
+  eventMinimal,
+  eventResolve,
+  eventTrigger,
+  incidentCreate,
+  joinedNote,
+  type PageContext,
+} from './payload.js';
 import type { UserDirectory } from './users.js';
 
 // How a page reaches PagerDuty. What has been done for a page is kept in its `delivered` record:
 //   via        'incident' (REST, assigned to a person) or 'events' (Events API v2: on-call, or a fallback)
 //   incident   the incident id, once created          state    'triggered' | 'resolved'
 //   members    how many alerts PagerDuty was told of   fallback why a person's page went to on-call instead
+//   form       'minimal' when PagerDuty refused the full event and the short form went out instead
 // Every step is idempotent: the page's dedup key names the PagerDuty alert or incident, so an attempt repeated
 // after a crash or a timeout lands on the same one.
 
@@ -34,7 +42,10 @@ type Delivered = Record<string, string>;
 
 export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifier {
   const { pd, client, metrics, now } = deps;
-
+  const externalUrl = deps.config.externalUrl;
+  /** Links back to changepager, when its address is configured. */
+  const links = externalUrl ? { externalUrl } : {};
+  /** Links back to changepager, when its address is configured. */
   /** Counts failures by reason, once per request, whatever happens next. */
   function observe<T>(res: HttpOutcome<T>): HttpOutcome<T> {
     if (!res.ok) metrics.deliveryFailures.inc({ channel: 'pagerduty', reason: failureReason(res) });
@@ -54,7 +65,11 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       : { ...page, deploys };
   }
 
-  /** Events API: trigger while any member fires, resolve after. Every failure is retried, with capped backoff. */
+  /**
+   * Events API: trigger while any member fires, resolve after. A failure that may pass (a timeout, 429, 5xx) is
+   * retried with capped backoff; a refusal (any other 4xx) would be refused again, so the trigger goes out once
+   * more in its minimal form, which reaches on-call whatever in the full one PagerDuty would not take.
+   */
   async function viaEvents(
     ctx: PageContext,
     done: Delivered,
@@ -79,24 +94,59 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
         return { ok: true, detail: 'resolved before it was paged: nothing to resolve', delivered: keep };
       const res = observe(await client.sendEvent(eventResolve(ctx, routingKey)));
       if (!res.ok)
-        return { ok: false, retry: true, detail: `resolve event: ${res.detail}`, ...hint(res), delivered: keep };
+        return { ok: false, retry: res.retry, detail: `resolve event: ${res.detail}`, ...hint(res), delivered: keep };
       metrics.pages.inc({ route, action: 'resolve' });
       return { ok: true, detail: 'resolve event accepted', delivered: { ...keep, state: 'resolved' } };
     }
-    const res = observe(await client.sendEvent(eventTrigger(ctx, routingKey, fallback)));
-    if (!res.ok)
+    const triggered = (form?: 'minimal'): Delivered => ({
+      ...keep,
+      state: 'triggered',
+      members: String(ctx.members.length),
+      ...(form ? { form } : {}),
+    });
+    const options = { maxBytes: pd.maxEventBytes, ...(fallback ? { fallbackReason: fallback } : {}), ...links };
+    const sentAt = now();
+    const res = observe(await client.sendEvent(eventTrigger(ctx, routingKey, options)));
+    if (res.ok) {
+      metrics.pages.inc({ route, action: 'trigger' });
+      return {
+        ok: true,
+        detail: fallback
+          ? `paged on-call instead: ${fallback}`
+          : `trigger event accepted (${ctx.members.length} alerts)`,
+        delivered: triggered(),
+      };
+    }
+    const attempted = { ...keep, attempted: 'true' };
+    if (res.retry)
+      return { ok: false, retry: true, detail: `trigger event: ${res.detail}`, ...hint(res), delivered: attempted };
+
+    deps.log.warn({ page: ctx.page.id, detail: res.detail }, 'PagerDuty refused the page; sending its minimal form');
+    const refused = {
+      outcome: 'failed',
+      detail: `trigger event refused: ${res.detail}`,
+      at: sentAt,
+      durationMs: now() - sentAt,
+    } as const;
+    const why = `PagerDuty refused the full page (${res.detail})`;
+    const short = observe(await client.sendEvent(eventMinimal(ctx, routingKey, { why, ...links })));
+    if (!short.ok) {
+      // Refused too (an invalid routing key, say): final. The worker logs it at error; it is not retried.
       return {
         ok: false,
-        retry: true,
-        detail: `trigger event: ${res.detail}`,
-        ...hint(res),
-        delivered: { ...keep, attempted: 'true' },
+        retry: short.retry,
+        detail: `minimal trigger event: ${short.detail}`,
+        ...hint(short),
+        delivered: attempted,
+        earlier: [refused],
       };
+    }
     metrics.pages.inc({ route, action: 'trigger' });
     return {
       ok: true,
-      detail: fallback ? `paged on-call instead: ${fallback}` : `trigger event accepted (${ctx.members.length} alerts)`,
-      delivered: { ...keep, state: 'triggered', members: String(ctx.members.length) },
+      detail: `minimal trigger event accepted${fallback ? `; paged on-call instead: ${fallback}` : ''}`,
+      delivered: triggered('minimal'),
+      earlier: [refused],
     };
   }
 
@@ -167,7 +217,9 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       return fallBack(ctx, done, user.detail);
     }
 
-    const created = observe(await client.createIncident(incidentCreate(ctx, route.serviceId as string, user.userId)));
+    const created = observe(
+      await client.createIncident(incidentCreate(ctx, route.serviceId as string, user.userId, externalUrl)),
+    );
     let ref = created.ok ? created.data.incident : undefined;
     if (!created.ok && created.status === 400) ref = await existingIncident(ctx.page.dedupKey); // created by an earlier attempt
     // Past the fallback deadline, a create that timed out may have worked: look for it before paging on-call.
@@ -296,38 +348,7 @@ export function changeEventHandler(deps: {
       if (!deploy) return { ok: false, retry: false, detail: `deploy ${ref} does not exist` };
       const routingKey = pagerdutyFor(deps.pd, deploy.service).routingKey;
       if (!routingKey) return { ok: true, detail: 'no routing key for this service: no change event' };
-      const change = deploy.changes.length === 1 ? deploy.changes[0] : undefined;
-      const who = deploy.changes.map((c) => c.author.email ?? c.author.login).join(', ');
-      const links = [
-        change?.pullRequest?.url && {
-          href: change.pullRequest.url,
-          text: `Pull request${change.pullRequest.number ? ` #${change.pullRequest.number}` : ''}`,
-        },
-        change?.commit?.url && { href: change.commit.url, text: 'Commit' },
-      ].filter((l): l is { href: string; text: string } => Boolean(l));
-      const res = await deps.client.sendChange({
-        routing_key: routingKey,
-        payload: {
-          summary: (kindOf(deploy) === 'deploy'
-            ? `${deploy.service} ${deploy.version} deployed to ${deploy.environment} (${deploy.stage}) by ${who}`
-            : `${deploy.service} ${describeChange(deploy)} in ${deploy.environment} (${deploy.stage}) by ${who}`
-          ).slice(0, 1024),
-          source: 'changepager',
-          timestamp: new Date(deploy.at).toISOString(),
-          custom_details: {
-            deploy_id: deploy.id,
-            kind: kindOf(deploy),
-            ...(deploy.flag ? { flag: deploy.flag } : {}),
-            ...(deploy.config ? { config: deploy.config } : {}),
-            version: deploy.version,
-            previous_version: deploy.previousVersion ?? null,
-            stage: deploy.stage,
-            hosts: deploy.hosts,
-            changes: deploy.changes,
-          },
-        },
-        links,
-      });
+      const res = await deps.client.sendChange(changeEvent(deploy, routingKey, deps.pd.maxEventBytes));
       if (res.ok) return { ok: true, detail: 'change event accepted' };
       return { ok: false, retry: res.retry, detail: `change event: ${res.detail}`, ...hint(res) };
     },

@@ -3,6 +3,7 @@ import { describeChange } from '../../core/change.js';
 import { clockUtc, humanGap } from '../../core/time.js';
 import type { Deploy } from '../../core/types.js';
 import type { DmContext } from '../../store/store.js';
+import { clip, truncate } from '../clip.js';
 
 // Pure builders of the DM: Block Kit blocks plus the plain-text fallback Slack shows in notifications.
 // Everything that comes from an alert or a deploy event is escaped (https://api.slack.com/reference/surfaces/formatting#escaping):
@@ -30,20 +31,42 @@ export function escapeText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+// Slack refuses a section whose text is over 3,000 characters. Each value shown is clipped well below that,
+// saying how much was cut, and each section is fitted last without cutting through a link or an escape.
+const SECTION_MAX = 3000;
+/** The notification text: Slack takes 40,000 characters, a notification shows a line or two. */
+const FALLBACK_MAX = 2000;
+const NAME_MAX = 200;
+const SUMMARY_MAX = 1000;
+const LABEL_MAX = 200;
+const SENTENCE_MAX = 1500;
+/** A longer URL is left out rather than cut: half a URL leads nowhere. */
+const URL_MAX = 2000;
+
 /** A link only for http(s) URLs; the URL cannot break out of the <url|text> syntax. */
 export function link(url: string | undefined, text: string): string | undefined {
-  if (!url || !/^https?:\/\//i.test(url)) return undefined;
+  if (!url || url.length > URL_MAX || !/^https?:\/\//i.test(url)) return undefined;
   const safe = url.replace(/[<>|\s]/g, (c) => encodeURIComponent(c));
   return `<${safe}|${escapeText(text)}>`;
 }
 
 const LABELS_SHOWN = ['severity', 'instance', 'pod', 'host', 'env', 'environment', 'namespace', 'job'];
 
+/** Mrkdwn `text` cut to `max` characters, never inside a <link> or an &escape;. */
+export function fitMrkdwn(text: string, max = SECTION_MAX): string {
+  if (text.length <= max) return text;
+  let cut = truncate(text, max).slice(0, -1);
+  const open = cut.lastIndexOf('<');
+  if (open > cut.lastIndexOf('>')) cut = cut.slice(0, open);
+  return `${cut.replace(/&[a-z]*$/, '')}…`;
+}
+
 export function dmMessage(view: DmView): SlackMessage {
   const { episode: e, dm } = view;
   const d = e.decision;
-  const alertname = e.labels.alertname ?? 'An alert';
-  const service = d.service ?? 'an unnamed service';
+  const alertname = clip(e.labels.alertname ?? 'An alert', NAME_MAX);
+  const service = clip(d.service ?? 'an unnamed service', NAME_MAX);
+  const sentence = clip(d.sentence, SENTENCE_MAX);
   const resolved = e.status === 'resolved';
   const role = d.suspects.find((s) => s.email === dm.email)?.role ?? 'author';
   const deploy = view.deploy;
@@ -52,26 +75,29 @@ export function dmMessage(view: DmView): SlackMessage {
   const headline = resolved
     ? `:white_check_mark: Resolved: *${escapeText(alertname)}* on *${escapeText(service)}*${e.endsAtMs ? ` at ${clockUtc(e.endsAtMs)}` : ''}`
     : `:rotating_light: *${escapeText(alertname)}* is firing on *${escapeText(service)}*${what}`;
-  const blocks: types.KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: headline } }];
+  const section = (text: string): types.KnownBlock => ({
+    type: 'section',
+    text: { type: 'mrkdwn', text: fitMrkdwn(text) },
+  });
+  const blocks: types.KnownBlock[] = [section(headline)];
 
   const summary = e.annotations.summary ?? e.annotations.description;
-  const labels = LABELS_SHOWN.filter((l) => e.labels[l]).map((l) => `${l}=${escapeText(e.labels[l] as string)}`);
+  const labels = LABELS_SHOWN.filter((l) => e.labels[l]).map(
+    (l) => `${l}=${escapeText(clip(e.labels[l] as string, LABEL_MAX))}`,
+  );
   const facts = [
-    summary ? `> ${escapeText(summary)}` : undefined,
+    summary ? `> ${escapeText(clip(summary, SUMMARY_MAX))}` : undefined,
     labels.length > 0 ? `Labels: ${labels.join('  ')}` : undefined,
     `Started ${clockUtc(e.startsAtMs)}.`,
   ].filter(Boolean);
-  blocks.push({ type: 'section', text: { type: 'mrkdwn', text: facts.join('\n') } });
-  blocks.push({
-    type: 'section',
-    text: { type: 'mrkdwn', text: `*Why you:* ${escapeText(d.sentence)}\n${whatHappened(view, role)}` },
-  });
+  blocks.push(section(facts.join('\n')));
+  blocks.push(section(`*Why you:* ${escapeText(sentence)}\n${whatHappened(view, role)}`));
 
   const links = linkLine(view);
-  if (links) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: links } });
+  if (links) blocks.push(section(links));
 
   const status = statusLine(view);
-  if (status) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: status }] });
+  if (status) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: fitMrkdwn(status) }] });
 
   if (!resolved) {
     const actions = buttons(view);
@@ -79,14 +105,14 @@ export function dmMessage(view: DmView): SlackMessage {
   }
   const text = resolved
     ? `Resolved: ${alertname} on ${service}`
-    : `${alertname} is firing on ${service}${deploy ? ` after ${describeChange(deploy)}` : ''}: ${d.sentence}`;
-  return { text: escapeText(text), blocks };
+    : `${alertname} is firing on ${service}${deploy ? ` after ${clip(describeChange(deploy), NAME_MAX)}` : ''}: ${sentence}`;
+  return { text: fitMrkdwn(escapeText(text), FALLBACK_MAX), blocks };
 }
 
 function deployPhrase(deploy: Deploy, startsAtMs: number, role: 'author' | 'merger'): string {
   const gap = humanGap(startsAtMs - deploy.at);
   const whose = role === 'merger' ? 'a change you merged' : 'your change';
-  return `, ${gap} after ${whose}: ${escapeText(describeChange(deploy))} (${escapeText(deploy.stage)})`;
+  return `, ${gap} after ${whose}: ${escapeText(clip(describeChange(deploy), NAME_MAX))} (${escapeText(deploy.stage)})`;
 }
 
 function whatHappened(view: DmView, role: 'author' | 'merger'): string {
@@ -135,7 +161,7 @@ function statusLine(view: DmView): string | undefined {
 
 /** A Slack user id (U…/W…) becomes a mention of that person; anything else is escaped text. */
 function who(by: string): string {
-  return /^[UW][A-Z0-9]+$/.test(by) ? `<@${by}>` : escapeText(by);
+  return /^[UW][A-Z0-9]+$/.test(by) ? `<@${by}>` : escapeText(clip(by, NAME_MAX));
 }
 
 function buttons(view: DmView): types.Button[] {
