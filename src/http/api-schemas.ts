@@ -137,7 +137,7 @@ export const alertHistorySchema = z.object({
       ),
       deliveries: z.array(
         z.object({
-          page: z.string(),
+          page: z.number().int().describe('The pages[].id this attempt delivered.'),
           attempt: z.number().int(),
           at: instant,
           channel: z.string(),

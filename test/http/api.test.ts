@@ -107,6 +107,14 @@ describe('HTTP API', () => {
       expect(history.episodes[0].deliveries[0]).toMatchObject({ channel: 'log', outcome: 'delivered' });
     });
 
+    it('names the page of each delivery attempt by the same number as pages[].id', async () => {
+      await post('/v1/alertmanager', fixture('am025-firing.json'));
+      await h.worker.drain();
+      const [episode] = (await get('/v1/alerts/b45cbdc885ceb0ce')).body.episodes;
+      expect(typeof episode.pages[0].id).toBe('number');
+      expect(episode.deliveries.map((d: { page: unknown }) => d.page)).toEqual([episode.pages[0].id]);
+    });
+
     it('takes the real 0.25 firing then resolved requests: one page opened, then resolved', async () => {
       await post('/v1/alertmanager', fixture('am025-firing.json'));
       await h.worker.drain();
