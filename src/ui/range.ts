@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canonicalInstant, durationMs } from '../core/time.js';
 import type { ProblemDetail } from '../errors.js';
-import { problemsOf } from '../ingest/validate.js';
+import { checkInput, problemsOf } from '../ingest/validate.js';
 
 /** What the page and GET /v1/timeline show: a time range (epoch ms, both inclusive) and filters. */
 export interface TimelineRange {
@@ -69,7 +69,7 @@ export type ParsedRange = { ok: true; range: TimelineRange } | { ok: false; prob
  * them, or one; `to` defaults to now, which makes the range live. Every problem is listed.
  */
 export function parseRange(query: unknown, now: number, serviceFromPath?: string): ParsedRange {
-  const parsed = timelineQuery.safeParse(query);
+  const parsed = checkInput(timelineQuery, query);
   if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error) };
   const q = parsed.data;
   const problems: ProblemDetail[] = [];

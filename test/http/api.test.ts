@@ -280,6 +280,22 @@ describe('HTTP API', () => {
       expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['limit', 'since']);
     });
 
+    it.each([
+      ['the deploy list', '/v1/deploys?servce=checkout', 'service, environment, since, limit'],
+      ['the hygiene stats', '/v1/stats?sinse=P1D', 'since, until, service, environment'],
+      ['the canary gate', '/v1/deploys/gha-run-8812731/verdict?observ=PT30M', 'observe, settle'],
+      ['the timeline', '/v1/timeline?rang=PT1H', 'range, from, to, end, service, env'],
+    ])('names an unknown query key of %s and the keys it takes', async (_route, path, keys) => {
+      await post('/v1/deploys', designDeploy());
+      const res = await get(path);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_query');
+      const misspelt = /\?(\w+)=/.exec(path)?.[1];
+      expect(res.body.details.problems).toEqual([
+        { path: '', message: `Unrecognized key: "${misspelt}"; the keys are ${keys}` },
+      ]);
+    });
+
     it('answers 404 for an unknown deploy and an unknown alert', async () => {
       expect((await get('/v1/deploys/nope')).body).toMatchObject({ error: 'not_found' });
       expect((await get('/v1/alerts/0123456789abcdef')).status).toBe(404);
