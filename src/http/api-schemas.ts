@@ -250,6 +250,56 @@ export const unmappedSchema = z.object({
   ),
 });
 
+const link = z.object({ label: z.string(), href: z.string() });
+
+export const timelineSchema = z
+  .object({
+    from: instant,
+    to: instant,
+    live: z.boolean().describe('The range ends now and moves with it.'),
+    now: instant,
+    revision: z.string().describe('Changes whenever something shown changes; also the weak ETag.'),
+    truncated: z.object({ deploys: z.boolean(), alerts: z.boolean() }).describe('The range held more than limit.'),
+    limit: z.number().int().describe('At most this many deploys and this many alerts, the latest.'),
+    lanes: z.array(
+      z.object({ service: z.string().nullable(), deploys: z.array(z.string()), alerts: z.array(z.string()) }),
+    ),
+    deploys: z.array(
+      deploySchema.extend({
+        key: z.string(),
+        what: z.string(),
+        inRange: z.boolean().describe('False for a deploy before the range that an alert in it was attributed to.'),
+        alerts: z.array(z.string()).describe('Keys of the alerts attributed to it.'),
+        links: z.array(link),
+        verdict: z
+          .object({ status: z.enum(['pending', 'healthy', 'failing']), detail: z.string().optional() })
+          .nullable(),
+      }),
+    ),
+    alerts: z.array(
+      z.object({
+        key: z.string(),
+        fingerprint: z.string(),
+        alertname: z.string(),
+        service: z.string().nullable(),
+        environment: z.string(),
+        status: z.enum(['firing', 'resolved']),
+        startsAt: episodeInstant,
+        endsAt: instant.nullable(),
+        paged: z.enum(['author', 'oncall', 'ambiguous', 'shadow']),
+        pagedText: z.string(),
+        deployKey: z.string().nullable(),
+        labels,
+        annotations: labels,
+        generatorURL: z.string(),
+        links: z.array(link),
+        feedback: z.string().nullable(),
+        decision: decisionSchema.extend({ decidedAt: instant }),
+      }),
+    ),
+  })
+  .describe('What the timeline page draws: the deploys and alerts of a time range, per service.');
+
 export const errorSchema = z.object({
   error: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),
   message: z.string(),
