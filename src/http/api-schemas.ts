@@ -257,6 +257,9 @@ export const timelineSchema = z
     from: instant,
     to: instant,
     live: z.boolean().describe('The range ends now and moves with it.'),
+    fitted: z
+      .boolean()
+      .describe('No range was asked for: the last timeline.default_range was searched and the range fitted to it.'),
     now: instant,
     revision: z.string().describe('Changes whenever something shown changes; also the weak ETag.'),
     truncated: z.object({ deploys: z.boolean(), alerts: z.boolean() }).describe('The range held more than limit.'),
@@ -274,6 +277,10 @@ export const timelineSchema = z
         verdict: z
           .object({ status: z.enum(['pending', 'healthy', 'failing']), detail: z.string().optional() })
           .nullable(),
+        changeCount: z.number().int().describe('Changes of the stored event; `changes` lists the first few.'),
+        hostCount: z.number().int(),
+        clipped: z.boolean().describe("Texts or lists were cut to the view's bounds: href has all of it."),
+        href: z.string().describe('GET /v1/deploys/{id}: the whole stored event.'),
       }),
     ),
     alerts: z.array(
@@ -295,6 +302,27 @@ export const timelineSchema = z
         links: z.array(link),
         feedback: z.string().nullable(),
         decision: decisionSchema.extend({ decidedAt: instant }),
+        delivery: z
+          .object({
+            state: z
+              .enum(['queued', 'retrying', 'delivered', 'failed', 'none'])
+              .describe('Of the page worst off; none: on no page.'),
+            pages: z.array(
+              z.object({
+                target: targetSchema,
+                state: z.enum(['queued', 'retrying', 'delivered', 'failed']),
+                attempts: z.number().int().describe('Attempts of its latest delivery so far.'),
+                lastAttemptAt: instant.nullable(),
+                channel: z.string().nullable(),
+                lastError: z.string().nullable().describe('What the latest attempt failed with.'),
+                deliveredAt: instant.nullable(),
+                nextAttemptAt: instant.nullable().describe('While a delivery waits.'),
+              }),
+            ),
+          })
+          .describe('How its pages were delivered.'),
+        clipped: z.boolean().describe('Labels, annotations or texts were cut: href has all of it.'),
+        href: z.string().describe('GET /v1/alerts/{fingerprint}: the stored alert, its pages and every attempt.'),
       }),
     ),
   })

@@ -248,7 +248,7 @@ function build(deployQuery: z.ZodObject): Json {
         get: {
           summary: 'The deploys and alerts of a time range, per service: the timeline page as data',
           description:
-            'The page polls it for the revision. Without from, to and range it shows the last 24 hours. A poll with If-None-Match set to the last ETag gets 304 when nothing shown changed.',
+            'The page polls it for the revision. Without from, to and range it searches the last timeline.default_range (6 hours by default) and fits the range to what it found. At most timeline.max_items deploys and alerts, each bounded (clipped, href). A poll with If-None-Match set to the last ETag gets 304 when nothing shown changed.',
           security: PAGE_SECURITY,
           parameters: queryParameters(timelineQuery),
           responses: {
