@@ -1,4 +1,4 @@
-import express, { type Request, type RequestHandler } from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from './config/load.js';
@@ -13,7 +13,7 @@ import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson, historyJson } from './http/views.js';
 import { alertmanagerPayload, toAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, toDeploy } from './ingest/deploy.js';
-import { parseBody, problemsOf } from './ingest/validate.js';
+import { parseBody, parseQuery } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   v1.get('/deploys', async (req, res) => {
-    const q = parseQuery(deployQuery, req);
+    const q = parseQuery(deployQuery, req.query);
     const deploys = await store.listDeploys({
       ...(q.service === undefined ? {} : { service: q.service }),
       ...(q.environment === undefined ? {} : { environment: q.environment }),
@@ -161,12 +161,6 @@ const deployQuery = z.strictObject({
 
 function sinceMs(text: string, now: number): number {
   return canonicalInstant(text)?.ms ?? now - (durationMs(text) as number);
-}
-
-function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.output<S> {
-  const result = schema.safeParse(req.query);
-  if (result.success) return result.data;
-  throw new ApiError('invalid_query', undefined, { problems: problemsOf(result.error) });
 }
 
 const requireJson: RequestHandler = (req, _res, next) => {

@@ -65,6 +65,14 @@ export interface SlackConfig {
   threadWindowMs: number;
 }
 
+/** What the timeline page and GET /v1/timeline show at most, and how far back they look by default. */
+export interface TimelineConfig {
+  defaultRangeMs: number;
+  maxItems: number;
+  maxChanges: number;
+  maxTextChars: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -82,6 +90,7 @@ export interface Config {
   delivery: { pollIntervalMs: number; maxBackoffMs: number };
   /** The base URL people reach changepager at, without a trailing slash; absent: pages carry no links back. */
   externalUrl?: string;
+  timeline: TimelineConfig;
   /** Absent: pages are written to the log (the embedded default). */
   pagerduty?: PagerDutyConfig;
   /** Absent: DMs are written to the log. */
@@ -189,6 +198,12 @@ export function parseConfig(
     delivery: {
       pollIntervalMs: durationMs(file.delivery.poll_interval) as number,
       maxBackoffMs: durationMs(file.delivery.max_backoff) as number,
+    },
+    timeline: {
+      defaultRangeMs: durationMs(file.timeline.default_range) as number,
+      maxItems: file.timeline.max_items,
+      maxChanges: file.timeline.max_changes,
+      maxTextChars: file.timeline.max_text_chars,
     },
   };
   if (file.external_url) config.externalUrl = file.external_url;

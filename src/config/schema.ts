@@ -230,6 +230,25 @@ export const configFileSchema = z.strictObject({
       max_backoff: isoDuration.default('PT1M'),
     })
     .prefault({}),
+  /** The timeline page (GET /) and GET /v1/timeline. */
+  timeline: z
+    .strictObject({
+      /** Looked back over when the address names no range; the view is then fitted to the data found. */
+      default_range: isoDuration
+        .refine((s) => within(durationMs(s), 60_000, 31 * 24 * 3_600_000), { error: 'must be from PT1M to P31D' })
+        .default('PT6H'),
+      /** Deploys, and alerts, per view: the latest; a range with more says so. */
+      max_items: z.number().int().min(1).max(10_000).default(500),
+      /** Changes and hosts listed per deploy; the rest are in GET /v1/deploys/{id}. */
+      max_changes: z.number().int().min(1).max(1_000).default(10),
+      /** Characters of any one text shown (a title, a message, a label value); the rest are in the full record. */
+      max_text_chars: z.number().int().min(40).max(100_000).default(200),
+    })
+    .prefault({}),
 });
+
+function within(value: number | undefined, min: number, max: number): boolean {
+  return value === undefined || (value >= min && value <= max);
+}
 
 export type ConfigFile = z.output<typeof configFileSchema>;

@@ -138,7 +138,7 @@ export const alertHistorySchema = z.object({
       ),
       deliveries: z.array(
         z.object({
-          page: z.string(),
+          page: z.number().int().describe('The pages[].id this attempt delivered.'),
           attempt: z.number().int(),
           at: instant,
           channel: z.string(),
@@ -250,6 +250,84 @@ export const unmappedSchema = z.object({
     }),
   ),
 });
+
+const link = z.object({ label: z.string(), href: z.string() });
+
+export const timelineSchema = z
+  .object({
+    from: instant,
+    to: instant,
+    live: z.boolean().describe('The range ends now and moves with it.'),
+    fitted: z
+      .boolean()
+      .describe('No range was asked for: the last timeline.default_range was searched and the range fitted to it.'),
+    now: instant,
+    revision: z.string().describe('Changes whenever something shown changes; also the weak ETag.'),
+    truncated: z.object({ deploys: z.boolean(), alerts: z.boolean() }).describe('The range held more than limit.'),
+    limit: z.number().int().describe('At most this many deploys and this many alerts, the latest.'),
+    lanes: z.array(
+      z.object({ service: z.string().nullable(), deploys: z.array(z.string()), alerts: z.array(z.string()) }),
+    ),
+    deploys: z.array(
+      deploySchema.extend({
+        key: z.string(),
+        what: z.string(),
+        inRange: z.boolean().describe('False for a deploy before the range that an alert in it was attributed to.'),
+        alerts: z.array(z.string()).describe('Keys of the alerts attributed to it.'),
+        links: z.array(link),
+        verdict: z
+          .object({ status: z.enum(['pending', 'healthy', 'failing']), detail: z.string().optional() })
+          .nullable(),
+        changeCount: z.number().int().describe('Changes of the stored event; `changes` lists the first few.'),
+        hostCount: z.number().int(),
+        clipped: z.boolean().describe("Texts or lists were cut to the view's bounds: href has all of it."),
+        href: z.string().describe('GET /v1/deploys/{id}: the whole stored event.'),
+      }),
+    ),
+    alerts: z.array(
+      z.object({
+        key: z.string(),
+        fingerprint: z.string(),
+        alertname: z.string(),
+        service: z.string().nullable(),
+        environment: z.string(),
+        status: z.enum(['firing', 'resolved']),
+        startsAt: episodeInstant,
+        endsAt: instant.nullable(),
+        paged: z.enum(['author', 'oncall', 'ambiguous', 'shadow']),
+        pagedText: z.string(),
+        deployKey: z.string().nullable(),
+        labels,
+        annotations: labels,
+        generatorURL: z.string(),
+        links: z.array(link),
+        feedback: z.string().nullable(),
+        decision: decisionSchema.extend({ decidedAt: instant }),
+        delivery: z
+          .object({
+            state: z
+              .enum(['queued', 'retrying', 'delivered', 'failed', 'none'])
+              .describe('Of the page worst off; none: on no page.'),
+            pages: z.array(
+              z.object({
+                target: targetSchema,
+                state: z.enum(['queued', 'retrying', 'delivered', 'failed']),
+                attempts: z.number().int().describe('Attempts of its latest delivery so far.'),
+                lastAttemptAt: instant.nullable(),
+                channel: z.string().nullable(),
+                lastError: z.string().nullable().describe('What the latest attempt failed with.'),
+                deliveredAt: instant.nullable(),
+                nextAttemptAt: instant.nullable().describe('While a delivery waits.'),
+              }),
+            ),
+          })
+          .describe('How its pages were delivered.'),
+        clipped: z.boolean().describe('Labels, annotations or texts were cut: href has all of it.'),
+        href: z.string().describe('GET /v1/alerts/{fingerprint}: the stored alert, its pages and every attempt.'),
+      }),
+    ),
+  })
+  .describe('What the timeline page draws: the deploys and alerts of a time range, per service.');
 
 export const errorSchema = z.object({
   error: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),

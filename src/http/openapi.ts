@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { alertmanagerPayload } from '../ingest/alertmanager.js';
 import { deployEvent } from '../ingest/deploy.js';
 import { flaggerPayload } from '../ingest/flagger.js';
+import { ASSET_FILES } from '../ui/assets.js';
+import { timelineQuery } from '../ui/range.js';
 import {
   alertHistorySchema,
   alertmanagerResultSchema,
@@ -15,6 +17,7 @@ import {
   previewSchema,
   readySchema,
   statsSchema,
+  timelineSchema,
   unmappedSchema,
   verdictSchema,
 } from './api-schemas.js';
@@ -80,6 +83,46 @@ const idParam = (name: string, description: string) => ({
 });
 const WRITE_ERRORS = [400, 401, 403, 413, 415, 503];
 const READ_ERRORS = [400, 401];
+
+// The timeline page's routes answer a browser in HTML and anything else with the API's JSON errors.
+const text = { schema: { type: 'string' } };
+const htmlPage = (description: string) => ({ description, content: { 'text/html': text } });
+const htmlOrError = (description: string) => ({
+  description,
+  content: { 'text/html': text, 'application/json': { schema: ref('Error') } },
+});
+const redirect = (description: string) => ({
+  description,
+  headers: { Location: { description: 'Where to go.', schema: { type: 'string' } } },
+});
+/** The page and its data take the API token or the login form's session cookie. */
+const PAGE_SECURITY = [{ bearer: [] }, { session: [] }];
+const form = (properties: Record<string, Json>, required: string[]) => ({
+  required: true,
+  content: {
+    'application/x-www-form-urlencoded': { schema: { type: 'object', properties, required } },
+  },
+});
+
+/** The page's static files, one path each, as the app serves them. */
+function assetPaths(): Json {
+  return Object.fromEntries(
+    Object.values(ASSET_FILES).map(({ name, type }) => [
+      `/ui/${name}`,
+      {
+        get: {
+          summary: `The timeline page's ${name}`,
+          description: 'With ?v= set to the digest the page links, cached for a year.',
+          security: [],
+          responses: {
+            200: { description: name, content: { [type.split(';')[0] as string]: text } },
+            304: { description: 'Not modified.' },
+          },
+        },
+      },
+    ]),
+  );
+}
 
 function build(deployQuery: z.ZodObject): Json {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -201,6 +244,92 @@ function build(deployQuery: z.ZodObject): Json {
           responses: { 200: body('UnmappedPeople', 'Most frequent first.'), ...errors(401) },
         },
       },
+      '/v1/timeline': {
+        get: {
+          summary: 'The deploys and alerts of a time range, per service: the timeline page as data',
+          description:
+            'The page polls it for the revision. Without from, to and range it searches the last timeline.default_range (6 hours by default) and fits the range to what it found. At most timeline.max_items deploys and alerts, each bounded (clipped, href). A poll with If-None-Match set to the last ETag gets 304 when nothing shown changed.',
+          security: PAGE_SECURITY,
+          parameters: queryParameters(timelineQuery),
+          responses: {
+            200: body('Timeline', 'The range, its lanes, deploys and alerts.'),
+            304: { description: 'Nothing shown changed since the ETag given in If-None-Match.' },
+            ...errors(...READ_ERRORS),
+          },
+        },
+      },
+      '/': {
+        get: {
+          summary: 'The timeline page (HTML): deploys and alerts per service',
+          description:
+            'Takes the query of GET /v1/timeline. ?service= redirects to /services/{name}. Without a token or session a browser gets the login form (401).',
+          security: PAGE_SECURITY,
+          parameters: queryParameters(timelineQuery),
+          responses: {
+            200: htmlPage('The page.'),
+            303: redirect('?service= was given: the same view at /services/{name}.'),
+            400: htmlOrError('The range cannot be shown; every problem is listed.'),
+            401: htmlOrError('No valid token or session: the login form for a browser.'),
+          },
+        },
+      },
+      '/services/{name}': {
+        get: {
+          summary: 'The timeline page of one service (HTML)',
+          security: PAGE_SECURITY,
+          parameters: [idParam('name', 'The service.'), ...queryParameters(timelineQuery.omit({ service: true }))],
+          responses: {
+            200: htmlPage('The page.'),
+            400: htmlOrError('The range cannot be shown; every problem is listed.'),
+            401: htmlOrError('No valid token or session: the login form for a browser.'),
+          },
+        },
+      },
+      '/login': {
+        get: {
+          summary: "The timeline page's login form (HTML)",
+          security: [],
+          responses: {
+            200: htmlPage('The form.'),
+            303: redirect('No token is configured: nothing to sign in to.'),
+          },
+        },
+        post: {
+          summary: 'Sign in to the timeline page with an API token',
+          description:
+            'Sets an HttpOnly, SameSite=Strict session cookie signed with the token (never the token itself) and redirects to next.',
+          security: [],
+          requestBody: form({ token: { type: 'string' }, next: { type: 'string' } }, ['token']),
+          responses: {
+            303: redirect('Signed in: on to next (a path on this site).'),
+            401: htmlOrError('Not one of the configured tokens.'),
+            403: body('Error', 'The form was not sent from this site.'),
+          },
+        },
+      },
+      '/logout': {
+        post: {
+          summary: 'Sign out of the timeline page: clears the session cookie',
+          security: [],
+          responses: { 200: htmlPage('The login form, saying so.'), 403: body('Error', 'Not sent from this site.') },
+        },
+      },
+      ...assetPaths(),
+      '/slack/events': {
+        post: {
+          summary: "Slack interactivity (the DM's buttons), signed by Slack",
+          description:
+            'Only with a slack section in http mode. Slack signs each request with the signing secret (X-Slack-Signature, X-Slack-Request-Timestamp); no API token.',
+          security: [],
+          requestBody: form({ payload: { type: 'string', description: "Slack's interaction payload, as JSON." } }, [
+            'payload',
+          ]),
+          responses: {
+            200: { description: 'Acknowledged.' },
+            401: body('Error', 'Unsigned, or the timestamp is more than 5 minutes off.'),
+          },
+        },
+      },
       '/v1/stats': {
         get: {
           summary: 'Deploy hygiene per service over a period',
@@ -215,6 +344,13 @@ function build(deployQuery: z.ZodObject): Json {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API token (CHANGEPAGER_TOKEN or auth.tokens).' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'changepager_session',
+          description:
+            "The login form's session (named __Host-changepager_session over https). GET routes take it; POST routes never do.",
+        },
       },
       schemas: {
         ...components(
@@ -237,6 +373,7 @@ function build(deployQuery: z.ZodObject): Json {
             ['Stats', statsSchema],
             ['FlaggerResult', flaggerResultSchema],
             ['UnmappedPeople', unmappedSchema],
+            ['Timeline', timelineSchema],
             ['Error', errorSchema],
             ['Health', healthSchema],
             ['Ready', readySchema],

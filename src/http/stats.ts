@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { hygiene, type ServiceHygiene } from '../core/stats.js';
 import { canonicalInstant, durationMs } from '../core/time.js';
 import { ApiError } from '../errors.js';
-import { problemsOf } from '../ingest/validate.js';
+import { parseQuery } from '../ingest/validate.js';
 import type { Store } from '../store/store.js';
 
 // GET /v1/stats: deploy hygiene per service over a period (core/stats.ts), and the same numbers over the last
@@ -25,9 +25,7 @@ export const statsQuery = z.strictObject({
 
 export function statsRoute(deps: { store: Store; now: () => number }): RequestHandler {
   return async (req, res) => {
-    const parsed = statsQuery.safeParse(req.query);
-    if (!parsed.success) throw new ApiError('invalid_query', undefined, { problems: problemsOf(parsed.error) });
-    const q = parsed.data;
+    const q = parseQuery(statsQuery, req.query);
     const now = deps.now();
     const until = q.until === undefined ? now : (canonicalInstant(q.until)?.ms ?? now);
     const since = canonicalInstant(q.since)?.ms ?? until - (durationMs(q.since) as number);

@@ -6,7 +6,7 @@ import { durationMs } from '../core/time.js';
 import type { Deploy } from '../core/types.js';
 import { type AttributedAlert, judge, type Verdict } from '../core/verdict.js';
 import { ApiError } from '../errors.js';
-import { problemsOf } from '../ingest/validate.js';
+import { parseQuery } from '../ingest/validate.js';
 import type { Store } from '../store/store.js';
 
 // GET /v1/deploys/{id}/verdict?observe=PT30M[&settle=PT1M]: the canary gate (core/verdict.ts says what it judges).
@@ -30,14 +30,13 @@ export function verdictRoute(deps: { config: Config; store: Store; now: () => nu
   const { config, store, now } = deps;
   return async (req, res) => {
     const id = String(req.params.id);
-    const parsed = verdictQuery.safeParse(req.query);
-    if (!parsed.success) throw new ApiError('invalid_query', undefined, { problems: problemsOf(parsed.error) });
+    const query = parseQuery(verdictQuery, req.query);
     const rollout = await store.rolloutOf(id);
     if (!rollout) throw new ApiError('not_found', `No deploy with id "${id}".`);
     const target = rollout.events.find((d) => d.id === id) as Deploy;
     const policy = policyFor(config, target.service);
-    const observeMs = durationMs(parsed.data.observe) as number;
-    const settleMs = durationMs(parsed.data.settle) as number;
+    const observeMs = durationMs(query.observe) as number;
+    const settleMs = durationMs(query.settle) as number;
     const problems = [];
     // Correlation only attributes alerts that start within the window after a deploy: a longer observation
     // would answer "healthy" about time in which nothing can be attributed to this rollout any more.
@@ -56,9 +55,7 @@ export function verdictRoute(deps: { config: Config; store: Store; now: () => nu
     const remaining = Math.max(0, Math.ceil((verdict.window.decidedAt - at) / 1000));
     // A pipeline polling a pending verdict learns when asking again can change the answer.
     if (verdict.state === 'pending') res.set('Retry-After', String(Math.min(Math.max(remaining, 1), 60)));
-    res.json(
-      verdictJson(id, verdict, rollout, { observe: parsed.data.observe, settle: parsed.data.settle, remaining, at }),
-    );
+    res.json(verdictJson(id, verdict, rollout, { observe: query.observe, settle: query.settle, remaining, at }));
   };
 }
 

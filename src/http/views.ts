@@ -83,7 +83,8 @@ export function historyJson(fingerprint: string, history: EpisodeHistory[]) {
         delivered: p.delivered,
       })),
       deliveries: deliveries.map((d) => ({
-        page: d.ref,
+        // The outbox names its subject as text; the page is the number pages[].id shows.
+        page: Number(d.ref),
         attempt: d.attempt,
         at: iso(d.at),
         channel: d.channel,

@@ -154,4 +154,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;
   INSERT INTO heartbeat (id, at) VALUES (1, 0);
   `,
+  `
+  -- The timeline lists the first few changes and hosts of a deploy and says how many it has. A release can carry
+  -- thousands (megabytes of JSON): counted once here, when stored, a view never parses them all to count them.
+  ALTER TABLE deploys ADD COLUMN change_count INTEGER;
+  ALTER TABLE deploys ADD COLUMN host_count INTEGER;
+  UPDATE deploys SET change_count = json_array_length(changes), host_count = json_array_length(hosts);
+  `,
 ];

@@ -11,6 +11,7 @@ import {
   type AlertWrite,
   type AttemptRecord,
   type DeliveryRecord,
+  type DeploySummary,
   type DmContext,
   type DmRecord,
   type EpisodeHistory,
@@ -18,6 +19,7 @@ import {
   episodeKey,
   type OutboxItem,
   type OutboxKind,
+  type PageDeliveryRecord,
   type PageRecord,
   type PageStatus,
   parseTargetKey,
@@ -98,9 +100,9 @@ class SqliteStore implements Store {
     this.q = {
       insertDeploy: db.prepare(
         `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject)
+           kind, flag, config, subject, change_count, host_count)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject)
+           @kind, @flag, @config, @subject, @change_count, @host_count)
          ON CONFLICT (id) DO NOTHING`,
       ),
       deployById: db.prepare('SELECT * FROM deploys WHERE id = ?'),
@@ -226,22 +228,23 @@ class SqliteStore implements Store {
     return this.rolloutStatements;
   }
 
-  async rolloutOf(id: string) {
-    const row = this.q.deployById.get(id) as Row | undefined;
+  async rolloutOf(id: string, opts: { listLimit?: number } = {}) {
+    const columns = opts.listLimit === undefined ? 'd.*' : deployColumns(opts.listLimit);
+    const row = this.cached(`SELECT ${columns} FROM deploys d WHERE d.id = ?`).get(id) as Row | undefined;
     if (!row) return undefined;
     const target = toDeploy(row);
     const key = [target.service, target.environment, kindOf(target), subjectOf(target)];
     const position = [target.at, target.receivedAt, target.id];
     // Walk away from the event in both directions until another version of the same subject shows up.
     const earlier: Deploy[] = [];
-    for (const r of this.rq.before.iterate(...key, ...position) as Iterable<Row>) {
+    for (const r of this.cached(rolloutWalk('before', columns)).iterate(...key, ...position) as Iterable<Row>) {
       const d = toDeploy(r);
       if (d.version !== target.version) break;
       earlier.unshift(d);
     }
     const later: Deploy[] = [];
     let supersededBy: Deploy | undefined;
-    for (const r of this.rq.after.iterate(...key, ...position) as Iterable<Row>) {
+    for (const r of this.cached(rolloutWalk('after', columns)).iterate(...key, ...position) as Iterable<Row>) {
       const d = toDeploy(r);
       if (d.version !== target.version) {
         supersededBy = d;
@@ -303,9 +306,48 @@ class SqliteStore implements Store {
   }
 
   async deploysBetween(query: TimelineQuery) {
-    const sql = `SELECT * FROM deploys WHERE at BETWEEN @from AND @to${timelineFilters(query, '')}
-      ORDER BY at DESC, received_at DESC LIMIT @limit`;
-    return (this.cached(sql).all(timelineArgs(query)) as Row[]).map(toDeploy);
+    const sql = `SELECT ${deployColumns(query.listLimit)} FROM deploys d
+      WHERE d.at BETWEEN @from AND @to${timelineFilters(query, 'd.')}
+      ORDER BY d.at DESC, d.received_at DESC LIMIT @limit`;
+    return (this.cached(sql).all(timelineArgs(query)) as Row[]).map(toSummary);
+  }
+
+  async deploySummaries(ids: readonly string[], listLimit: number) {
+    const sql = `SELECT ${deployColumns(listLimit)} FROM deploys d WHERE d.id IN (SELECT value FROM json_each(?))`;
+    return (this.cached(sql).all(JSON.stringify(ids)) as Row[]).map(toSummary);
+  }
+
+  async pageDeliveries(episodeIds: readonly number[]): Promise<PageDeliveryRecord[]> {
+    // The outbox and the attempts name a page by its id as text.
+    const sql = `SELECT m.episode_id, p.id AS page_id, p.target, o.due_at,
+        l.outcome, l.detail, l.at, l.attempt, l.channel,
+        (SELECT max(x.at) FROM deliveries x
+          WHERE x.kind = 'page' AND x.ref = CAST(p.id AS TEXT) AND x.outcome = 'delivered') AS delivered_at
+      FROM page_members m
+      JOIN pages p ON p.id = m.page_id
+      LEFT JOIN outbox o ON o.kind = 'page' AND o.ref = CAST(p.id AS TEXT)
+      LEFT JOIN deliveries l ON l.id = (SELECT max(x.id) FROM deliveries x WHERE x.kind = 'page' AND x.ref = CAST(p.id AS TEXT))
+      WHERE m.episode_id IN (SELECT value FROM json_each(?))
+      ORDER BY m.episode_id, p.id`;
+    return (this.cached(sql).all(JSON.stringify(episodeIds)) as Row[]).map((r) => {
+      const record: PageDeliveryRecord = {
+        episodeId: r.episode_id as number,
+        pageId: r.page_id as number,
+        target: parseTargetKey(r.target as string),
+      };
+      if (r.outcome !== null) {
+        record.latest = {
+          outcome: r.outcome as DeliveryRecord['outcome'],
+          detail: r.detail as string,
+          at: r.at as number,
+          attempt: r.attempt as number,
+          channel: r.channel as string,
+        };
+      }
+      if (r.delivered_at !== null) record.deliveredAt = r.delivered_at as number;
+      if (r.due_at !== null) record.waiting = { dueAt: r.due_at as number };
+      return record;
+    });
   }
 
   async episodesBetween(query: TimelineQuery) {
@@ -723,6 +765,42 @@ function timelineArgs(q: TimelineQuery): Record<string, unknown> {
   };
 }
 
+/**
+ * The columns of deploys (aliased d), with changes and hosts cut to their first `limit` entries in SQL: a
+ * summary of a release with thousands of changes never brings them into JavaScript. json_each walks an array in
+ * order and LIMIT stops it early, so a long array is neither copied nor sorted. Counts were stored with the row.
+ */
+function deployColumns(limit: number): string {
+  const n = Math.max(0, Math.floor(limit));
+  const head = (column: string, count: string, element: string) =>
+    n === 0
+      ? `'[]' AS ${column}`
+      : `CASE WHEN ${count} <= ${n} THEN d.${column} ELSE (SELECT json_group_array(${element}) FROM (SELECT value FROM json_each(d.${column}) LIMIT ${n})) END AS ${column}`;
+  const changeCount = 'ifnull(d.change_count, json_array_length(d.changes))';
+  const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
+  return [
+    'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
+    'd.kind, d.flag, d.config, d.subject',
+    head('changes', changeCount, 'json(value)'),
+    head('hosts', hostCount, 'value'),
+    `${changeCount} AS change_count, ${hostCount} AS host_count`,
+  ].join(', ');
+}
+
+function toSummary(r: Row): DeploySummary {
+  return { deploy: toDeploy(r), changeCount: r.change_count as number, hostCount: r.host_count as number };
+}
+
+/** The stage events of the same subject before or after a position (at, received_at, id), nearest first. */
+function rolloutWalk(direction: 'before' | 'after', columns: string): string {
+  const sameSubject = 'd.service = ? AND d.environment = ? AND d.kind = ? AND d.subject = ?';
+  return direction === 'before'
+    ? `SELECT ${columns} FROM deploys d WHERE ${sameSubject} AND (d.at, d.received_at, d.id) < (?, ?, ?)
+       ORDER BY d.at DESC, d.received_at DESC, d.id DESC`
+    : `SELECT ${columns} FROM deploys d WHERE ${sameSubject} AND (d.at, d.received_at, d.id) > (?, ?, ?)
+       ORDER BY d.at, d.received_at, d.id`;
+}
+
 function deployRow(d: Deploy) {
   return {
     id: d.id,
@@ -740,6 +818,8 @@ function deployRow(d: Deploy) {
     flag: d.flag ? JSON.stringify(d.flag) : null,
     config: d.config ? JSON.stringify(d.config) : null,
     subject: subjectOf(d),
+    change_count: d.changes.length,
+    host_count: d.hosts.length,
   };
 }
 
@@ -841,18 +921,9 @@ function toDelivery(r: Row): DeliveryRecord {
   };
 }
 
-/** The statements of the canary gate and the hygiene numbers, prepared on first use. */
+/** The statements of the canary gate, prepared on first use. */
 function prepareRolloutQueries(db: Database.Database) {
-  const sameSubject = 'service = ? AND environment = ? AND kind = ? AND subject = ?';
   return {
-    before: db.prepare(
-      `SELECT * FROM deploys WHERE ${sameSubject} AND (at, received_at, id) < (?, ?, ?)
-       ORDER BY at DESC, received_at DESC, id DESC`,
-    ),
-    after: db.prepare(
-      `SELECT * FROM deploys WHERE ${sameSubject} AND (at, received_at, id) > (?, ?, ?)
-       ORDER BY at, received_at, id`,
-    ),
     attributed: db.prepare(
       `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
        WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,

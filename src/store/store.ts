@@ -1,4 +1,5 @@
 import type { DeployCandidates } from '../core/correlate.js';
+import type { PageAttempts } from '../core/delivery-status.js';
 import type { HygieneFacts } from '../core/stats.js';
 import type { Alert, AlertGroup, Decision, Deploy, Target } from '../core/types.js';
 
@@ -139,6 +140,25 @@ export interface TimelineQuery {
   service?: string;
   environment?: string;
   limit: number;
+  /** Changes and hosts kept per deploy (DeploySummary). */
+  listLimit: number;
+}
+
+/**
+ * A change event as a view lists it: `deploy.changes` and `deploy.hosts` hold at most the number of entries
+ * asked for, the counts say how many it has. A release can carry thousands of changes: a view that shows ten
+ * should not read (or parse) megabytes for them.
+ */
+export interface DeploySummary {
+  deploy: Deploy;
+  changeCount: number;
+  hostCount: number;
+}
+
+/** One page an episode is on, with what its delivery came to (core/delivery-status.ts reads it). */
+export interface PageDeliveryRecord extends PageAttempts {
+  episodeId: number;
+  pageId: number;
 }
 
 export interface UnmappedPerson {
@@ -170,14 +190,22 @@ export interface Store {
    * The stage events of the rollout change event `id` belongs to, oldest first: the events of its service,
    * environment, kind and subject (core/change.ts subjectOf) next to it in time that carry the same version.
    * `supersededBy` is the first later event of that subject with another version. Undefined for an unknown id.
+   * With `listLimit`, each event keeps at most that many changes and hosts (the gate reads neither).
    */
-  rolloutOf(id: string): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
+  rolloutOf(
+    id: string,
+    opts?: { listLimit?: number },
+  ): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
   /** Alert episodes whose decision names one of these change events. */
   episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
   /** What /v1/stats counts: the change events with `at`, and the decided episodes started, in [since, until). */
   hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }): Promise<HygieneFacts>;
   /** Deploys with `at` in [from, to], latest first. */
-  deploysBetween(query: TimelineQuery): Promise<Deploy[]>;
+  deploysBetween(query: TimelineQuery): Promise<DeploySummary[]>;
+  /** The deploys with these ids (unknown ones left out), listed as deploysBetween lists them. */
+  deploySummaries(ids: readonly string[], listLimit: number): Promise<DeploySummary[]>;
+  /** Every page each of these episodes is on, with its latest delivery attempt and waiting outbox row. */
+  pageDeliveries(episodeIds: readonly number[]): Promise<PageDeliveryRecord[]>;
   /** Alert episodes with their decisions that were firing at some moment of [from, to], latest start first. */
   episodesBetween(query: TimelineQuery): Promise<EpisodeRecord[]>;
   /** Every service with a deploy or an alert decision stored, sorted. */

@@ -16,7 +16,8 @@ export interface Asset {
   digest: string;
 }
 
-const FILES: Record<keyof AssetUrls, { name: string; type: string }> = {
+/** The page's static files, as served under /ui/{name}. */
+export const ASSET_FILES: Readonly<Record<keyof AssetUrls, { name: string; type: string }>> = {
   css: { name: 'timeline.css', type: 'text/css; charset=utf-8' },
   js: { name: 'timeline.js', type: 'text/javascript; charset=utf-8' },
   icon: { name: 'favicon.svg', type: 'image/svg+xml' },
@@ -31,7 +32,10 @@ export interface Assets {
 export function loadAssets(dir: string = STATIC_DIR): Assets {
   const files = new Map<string, Asset>();
   const urls = {} as AssetUrls;
-  for (const [key, { name, type }] of Object.entries(FILES) as [keyof AssetUrls, { name: string; type: string }][]) {
+  for (const [key, { name, type }] of Object.entries(ASSET_FILES) as [
+    keyof AssetUrls,
+    { name: string; type: string },
+  ][]) {
     let body: Buffer;
     try {
       body = readFileSync(join(dir, name));

@@ -12,10 +12,58 @@ export const AXIS_HEIGHT = 30;
 const DEPLOY_TRACK = 46;
 const ROW = 30;
 const LANE_PAD = 10;
-/** Average advance of a 12px sans-serif character: enough to keep labels from running into each other. */
-const CHAR = 6.8;
+/** Labels keep this far from the chart's edges. */
+const EDGE = 4;
 const ALERT_LABEL_CHARS = 56;
 const DEPLOY_LABEL_CHARS = 44;
+const LANE_NAME_PX = 14;
+
+/**
+ * How wide a text is drawn, in em, estimated per character from a wide sans-serif in bold (DejaVu Sans, the
+ * widest of the usual ones; a selected label turns bold). The server cannot measure the browser's font: the
+ * estimate only spaces labels apart. Keeping them on the chart does not depend on it (see Label.anchor).
+ */
+function charEm(c: string): number {
+  if (c.charCodeAt(0) > 0x7e) return 1;
+  if (/[ijlI!.,:;'|` ]/.test(c)) return 0.36;
+  if (/[frt()[\]/{}-]/.test(c)) return 0.48;
+  if (/[mwMW@%]/.test(c)) return 1.05;
+  if (/[A-Z0-9#&]/.test(c)) return 0.76;
+  return 0.66;
+}
+
+/** The estimated width of `text` at `px` pixels. */
+export function textWidth(text: string, px = 12): number {
+  let em = 0;
+  for (const c of text) em += charEm(c);
+  return em * px;
+}
+
+/** `text`, cut with an ellipsis to fit `width` pixels at `px`. */
+function fitText(text: string, width: number, px = 12): string {
+  if (textWidth(text, px) <= width) return text;
+  const chars = Array.from(text);
+  while (chars.length > 1 && textWidth(`${chars.join('')}…`, px) > width) chars.pop();
+  return `${chars.join('')}…`;
+}
+
+/**
+ * A label's text and where it is anchored: `start` at x (it runs right), or `end` at x (it runs left). A label
+ * that would run past the chart's right edge is anchored by its end at the edge, so the browser keeps all of it
+ * on the chart whatever the font's real width.
+ */
+export interface Label {
+  text: string;
+  x: number;
+  y: number;
+  anchor: 'start' | 'end';
+}
+
+/** Where a label reaches, by the estimate. */
+export function labelSpan(label: Pick<Label, 'text' | 'x' | 'anchor'>): [number, number] {
+  const width = textWidth(label.text);
+  return label.anchor === 'start' ? [label.x, label.x + width] : [label.x - width, label.x];
+}
 
 export const PAGED_GLYPH: Record<Paged, string> = { author: '●', oncall: '■', ambiguous: '◆', shadow: '○' };
 
@@ -24,7 +72,7 @@ export interface PlacedDeploy {
   x: number;
   y: number;
   /** Undefined when there is no room for a label; the marker's title still says everything. */
-  label?: { text: string; x: number; y: number };
+  label?: Label;
 }
 
 export interface PlacedAlert {
@@ -33,7 +81,7 @@ export interface PlacedAlert {
   x2: number;
   /** Top of the bar. */
   y: number;
-  label: { text: string; x: number; y: number };
+  label: Label;
   clippedLeft: boolean;
   firing: boolean;
 }
@@ -51,6 +99,8 @@ export interface PlacedLine {
 
 export interface PlacedLane {
   lane: Lane;
+  /** The lane's name, cut to fit the gutter. */
+  name: string;
   top: number;
   height: number;
   deploys: PlacedDeploy[];
@@ -92,11 +142,18 @@ export function alertLabel(a: TimelineAlert): string {
   return `${PAGED_GLYPH[a.paged]} ${a.alertname} · ${who}`;
 }
 
+/** Who made the changes of a deploy, in a few words: "Alice", "Alice, Bob", "Alice, Bob and 3 more". */
+export function authorsText(d: TimelineDeploy): string {
+  const names = [...new Set(d.authors.map(personName))];
+  const more = d.changeCount > d.deploy.changes.length ? ' and more' : '';
+  if (names.length <= 2) return `${names.join(', ')}${more}`;
+  return `${names.slice(0, 2).join(', ')} and ${names.length - 2}${more ? '+' : ''} more`;
+}
+
 export function deployLabel(d: TimelineDeploy): string {
   // A deploy is named by its version; a flag or config change by what changed.
   const what = d.kind === 'deploy' ? d.deploy.version : d.what;
-  const by = [...new Set(d.authors.map(personName))].join(', ');
-  return `${what} · ${by} · ${d.deploy.stage}`;
+  return `${what} · ${authorsText(d)} · ${d.deploy.stage}`;
 }
 
 export function layoutChart(t: Timeline): ChartLayout {
@@ -137,10 +194,12 @@ function placeLane(
   now: number,
 ): PlacedLane {
   // Deploy labels on two levels beside their markers: right of it; else, near the chart's right edge, left of
-  // it when that crosses no other marker; else cut to the room on the right. One that fits nowhere is left out
-  // (the marker's title and the table still say everything).
+  // it when that crosses no other marker and stays clear of the lane names; else cut to the room on the right,
+  // held by its end at the edge. One that fits nowhere is left out (the marker's title and the table still say
+  // everything).
   const levelEnd = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
   const markerY = top + 14;
+  const right = CHART_WIDTH - EDGE;
   const inRange = lane.deploys.filter((d) => d.inRange);
   const markers = inRange.map((d) => x(d.deploy.at));
   const deploys: PlacedDeploy[] = [];
@@ -148,21 +207,23 @@ function placeLane(
     const mx = markers[i] as number;
     const placed: PlacedDeploy = { d, x: mx, y: markerY };
     const full = clip(deployLabel(d), DEPLOY_LABEL_CHARS);
+    const width = textWidth(full);
     const gap = d.kind === 'flag' ? 15 : 10; // a flag's pennant reaches further right than a diamond
-    const room = Math.floor((CHART_WIDTH - 4 - (mx + gap)) / CHAR);
-    const left = Math.max(4, mx - 10 - full.length * CHAR);
+    const left = mx - 10 - width;
     const crossesMarker = markers.some((m, j) => j !== i && m >= left - 8 && m <= mx + 8);
-    const candidates: { text: string; x: number }[] = [];
-    if (full.length <= room) candidates.push({ text: full, x: mx + gap });
+    const candidates: Omit<Label, 'y'>[] = [];
+    if (mx + gap + width <= right) candidates.push({ text: full, x: mx + gap, anchor: 'start' });
     else {
-      if (!crossesMarker) candidates.push({ text: full, x: left });
-      if (room >= 12) candidates.push({ text: clip(full, room), x: mx + gap });
+      if (left >= GUTTER + EDGE && !crossesMarker) candidates.push({ text: full, x: mx - 10, anchor: 'end' });
+      const cut = fitText(full, right - (mx + gap));
+      if (Array.from(cut).length >= 12) candidates.push({ text: cut, x: right, anchor: 'end' });
     }
     for (const c of candidates) {
-      const level = levelEnd.findIndex((e) => e + 8 <= c.x);
+      const [start, end] = labelSpan(c);
+      const level = levelEnd.findIndex((e) => e + 8 <= start);
       if (level < 0) continue;
-      placed.label = { text: c.text, x: c.x, y: top + 18 + level * 16 };
-      levelEnd[level] = c.x + c.text.length * CHAR;
+      placed.label = { ...c, y: top + 18 + level * 16 };
+      levelEnd[level] = end;
       break;
     }
     deploys.push(placed);
@@ -178,19 +239,20 @@ function placeLane(
     const x1 = x(start);
     const x2 = Math.max(x(end), x1 + 4);
     const text = clip(alertLabel(a), ALERT_LABEL_CHARS);
-    const width = text.length * CHAR;
     // The label starts at the bar, or ends at the chart's edge when it would run past it.
-    const lx = Math.max(4, Math.min(x1, CHART_WIDTH - 4 - width));
-    let row = rowEnd.findIndex((e) => e <= Math.min(x1, lx));
+    const label: Omit<Label, 'y'> =
+      x1 + textWidth(text) <= right ? { text, x: x1, anchor: 'start' } : { text, x: right, anchor: 'end' };
+    const [labelStart, labelEnd] = labelSpan(label);
+    let row = rowEnd.findIndex((e) => e <= Math.min(x1, labelStart));
     if (row < 0) row = rowEnd.length;
-    rowEnd[row] = Math.max(x2, lx + width) + 10;
+    rowEnd[row] = Math.max(x2, labelEnd) + 10;
     const y = rowsTop + row * ROW + 16;
     alerts.push({
       a,
       x1,
       x2,
       y,
-      label: { text, x: lx, y: y - 4 },
+      label: { ...label, y: y - 4 },
       clippedLeft: start < from,
       firing: a.endMs === undefined && end >= from && start <= to,
     });
@@ -216,5 +278,7 @@ function placeLane(
       offscreen: !marker,
     });
   }
-  return { lane, top, height, deploys, alerts, lines };
+  // The name sits in the gutter, left of the plot: cut to fit it.
+  const name = fitText(lane.name, GUTTER - 24, LANE_NAME_PX);
+  return { lane, name, top, height, deploys, alerts, lines };
 }

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { describeChange, kindOf } from '../core/change.js';
+import { type AlertDelivery, alertDelivery } from '../core/delivery-status.js';
 import type { ChangeKind, Decision, Deploy, Identity } from '../core/types.js';
-import type { EpisodeRecord } from '../store/store.js';
-import { safeHref } from './html.js';
+import type { DeploySummary, EpisodeRecord, PageDeliveryRecord } from '../store/store.js';
+import { type Bounds, boundDeploy, boundEpisode, MAX_URL_CHARS } from './bound.js';
+import { clip, safeHref } from './html.js';
 import type { TimelineRange } from './range.js';
 
 // The timeline's view model: what the page draws and GET /v1/timeline returns, built from stored deploys and
-// episodes. Pure: the store reads happen in routes.ts, `now` is passed in.
+// episodes, each bounded (bound.ts) so that no single event can make a view large. Pure: the store reads happen
+// in routes.ts, `now` is passed in.
 
 /** Who was paged, as the page colours it. */
 export type Paged = 'author' | 'oncall' | 'ambiguous' | 'shadow';
@@ -26,7 +29,15 @@ export interface Link {
 export interface TimelineDeploy {
   /** Stable across refreshes and safe in an id attribute: "d" and a digest of the deploy id. */
   key: string;
+  /** Bounded: at most the view's number of changes and hosts, texts cut. */
   deploy: Deploy;
+  /** How many changes and hosts the stored event has. */
+  changeCount: number;
+  hostCount: number;
+  /** Something was cut: `href` has all of it. */
+  clipped: boolean;
+  /** GET /v1/deploys/{id}: the whole stored event. */
+  href: string;
   /** deploy (the default), flag, config: whatever the stored event says it was. */
   kind: ChangeKind;
   /** "deploy 2026.11.26-3f2a9c1", "flag new-checkout turned on", "config change db.pool". */
@@ -49,7 +60,14 @@ export interface DeployVerdict {
 export interface TimelineAlert {
   /** Stable across refreshes: "a" and the episode id. */
   key: string;
+  /** Bounded: labels, annotations and texts cut. */
   episode: EpisodeRecord;
+  /** Something was cut: `href` has all of it. */
+  clipped: boolean;
+  /** GET /v1/alerts/{fingerprint}: the whole stored alert, its pages and every delivery attempt. */
+  href: string;
+  /** Whether its pages reached PagerDuty (or the log), are being retried, or failed. */
+  delivery: AlertDelivery;
   alertname: string;
   /** The lane: the decision's service, or undefined when the alert had no service label. */
   service: string | undefined;
@@ -113,6 +131,11 @@ export function personName(p: Identity | undefined): string {
   return p.name ?? p.email ?? p.login ?? 'unknown';
 }
 
+/** An http(s) URL short enough to link whole. */
+function linkable(url: string | undefined): string | undefined {
+  return url !== undefined && url.length <= MAX_URL_CHARS ? safeHref(url) : undefined;
+}
+
 function changeLinks(deploy: Deploy): Link[] {
   const links: Link[] = [];
   for (const c of deploy.changes) {
@@ -129,16 +152,17 @@ function changeLinks(deploy: Deploy): Link[] {
 const RUNBOOK_KEYS = ['runbook_url', 'runbook', 'runbookURL', 'runbook_link'];
 const DASHBOARD_KEYS = ['dashboard_url', 'dashboard', 'grafana_url'];
 
+/** Links from the stored alert itself: a runbook URL is longer than a label value the view shows. */
 function alertLinks(e: EpisodeRecord, deploy: TimelineDeploy | undefined): Link[] {
   const links: Link[] = [];
-  const first = (keys: string[]) => keys.map((k) => safeHref(e.annotations[k])).find((u) => u !== undefined);
+  const first = (keys: string[]) => keys.map((k) => linkable(e.annotations[k])).find((u) => u !== undefined);
   const runbook = first(RUNBOOK_KEYS);
   if (runbook) links.push({ label: 'runbook', href: runbook });
   const dashboard = first(DASHBOARD_KEYS);
   if (dashboard) links.push({ label: 'dashboard', href: dashboard });
-  const source = safeHref(e.generatorURL);
+  const source = linkable(e.generatorURL);
   if (source) links.push({ label: 'source (generatorURL)', href: source });
-  const am = safeHref(e.externalURL);
+  const am = linkable(e.externalURL);
   if (am) links.push({ label: 'Alertmanager', href: am });
   if (deploy) links.push(...deploy.links);
   return links;
@@ -153,24 +177,46 @@ function feedbackText(e: EpisodeRecord): string | undefined {
   return `${typeof f.by === 'string' ? f.by : 'someone'} said: ${what}${at}`;
 }
 
+/** An error a notifier recorded can quote the vendor's answer: it is cut like any other text. */
+function boundDelivery(d: AlertDelivery, bounds: Bounds): AlertDelivery {
+  return {
+    state: d.state,
+    pages: d.pages.map((p) => {
+      if (p.attempt?.error === undefined) return p;
+      return { ...p, attempt: { ...p.attempt, error: clip(p.attempt.error, bounds.maxTextChars) } };
+    }),
+  };
+}
+
 export interface TimelineInput {
   range: TimelineRange;
   now: number;
   /** Deploys in the range, plus deploys before it that an episode in it was attributed to. */
-  deploys: readonly Deploy[];
+  deploys: readonly DeploySummary[];
   episodes: readonly EpisodeRecord[];
+  /** The pages of those episodes and their deliveries. */
+  deliveries?: readonly PageDeliveryRecord[];
   truncated: { deploys: boolean; alerts: boolean };
   verdicts?: ReadonlyMap<string, DeployVerdict>;
+  bounds: Bounds;
 }
 
 export function buildTimeline(input: TimelineInput): Timeline {
-  const { range, now } = input;
+  const { range, now, bounds } = input;
   const byId = new Map<string, TimelineDeploy>();
-  for (const d of [...input.deploys].sort((a, b) => a.at - b.at || a.receivedAt - b.receivedAt)) {
-    if (byId.has(d.id)) continue;
+  const summaries = [...input.deploys].sort(
+    (a, b) => a.deploy.at - b.deploy.at || a.deploy.receivedAt - b.deploy.receivedAt,
+  );
+  for (const summary of summaries) {
+    if (byId.has(summary.deploy.id)) continue;
+    const { value: d, clipped } = boundDeploy(summary, bounds);
     const td: TimelineDeploy = {
       key: deployKey(d.id),
       deploy: d,
+      changeCount: summary.changeCount,
+      hostCount: summary.hostCount,
+      clipped,
+      href: `/v1/deploys/${encodeURIComponent(d.id)}`,
       kind: kindOf(d),
       what: describeChange(d),
       inRange: d.at >= range.from && d.at <= range.to,
@@ -183,19 +229,29 @@ export function buildTimeline(input: TimelineInput): Timeline {
     byId.set(d.id, td);
   }
 
+  const pagesOf = new Map<number, PageDeliveryRecord[]>();
+  for (const p of input.deliveries ?? []) {
+    const pages = pagesOf.get(p.episodeId) ?? [];
+    pages.push(p);
+    pagesOf.set(p.episodeId, pages);
+  }
   const alerts = [...input.episodes]
     .sort((a, b) => a.startsAtMs - b.startsAtMs || a.id - b.id)
-    .map((e): TimelineAlert => {
+    .map((stored): TimelineAlert => {
+      const { value: e, clipped } = boundEpisode(stored, bounds);
       const deploy = e.decision.deployId === undefined ? undefined : byId.get(e.decision.deployId);
       const alert: TimelineAlert = {
         key: `a${e.id}`,
         episode: e,
+        clipped,
+        href: `/v1/alerts/${encodeURIComponent(e.fingerprint)}`,
+        delivery: boundDelivery(alertDelivery(pagesOf.get(e.id) ?? []), bounds),
         alertname: e.labels.alertname ?? e.fingerprint,
         service: e.decision.service,
         paged: pagedOf(e.decision),
         pagedText: pagedText(e.decision),
         endMs: e.status === 'resolved' ? (e.endsAtMs ?? e.lastSeenAt) : undefined,
-        links: alertLinks(e, deploy),
+        links: alertLinks(stored, deploy),
       };
       if (deploy) {
         alert.deployKey = deploy.key;
@@ -241,6 +297,7 @@ function revisionOf(deploys: TimelineDeploy[], alerts: TimelineAlert[], truncate
   for (const a of alerts) {
     const e = a.episode;
     hash.update(`a|${e.id}|${e.status}|${e.endsAtMs ?? ''}|${a.feedbackText ?? ''}\n`);
+    for (const p of a.delivery.pages) hash.update(`p|${p.state}|${p.attempt?.number ?? ''}|${p.attempt?.at ?? ''}\n`);
   }
   hash.update(`t|${truncated.deploys}|${truncated.alerts}`);
   return hash.digest('hex').slice(0, 20);

@@ -1,11 +1,14 @@
+import type { AlertDelivery, PageDelivery } from '../core/delivery-status.js';
 import type { ProblemDetail } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { clip, type Html, html, safeHref, trusted } from './html.js';
 import {
   AXIS_HEIGHT,
+  authorsText,
   type ChartLayout,
   deployLabel,
   GUTTER,
+  type Label,
   layoutChart,
   PAGED_GLYPH,
   type PlacedLane,
@@ -19,11 +22,12 @@ import {
   type TimelineAlert,
   type TimelineDeploy,
 } from './model.js';
-import { RANGE_PRESETS, rangeSearch, type TimelineRange } from './range.js';
+import { RANGE_PRESETS, rangeSearch, spanText, type TimelineRange } from './range.js';
 
 // The timeline page, rendered on the server as HTML with an inline SVG chart. No inline script or style: the
-// Content-Security-Policy forbids both, and the one static script (static/timeline.js) only formats times in
-// the viewer's timezone, converts the range form, opens details and refreshes the view.
+// Content-Security-Policy forbids both, and the one static script (static/timeline.js) only opens details and
+// refreshes the view. Every time is written in UTC on a 24-hour clock, as the decision sentences and
+// PagerDuty's incidents write them: one clock on the page, whatever the viewer's locale.
 
 export interface AssetUrls {
   css: string;
@@ -41,14 +45,75 @@ export interface PageContext {
   refreshUrl: string;
   /** How often the script polls, in seconds. */
   refreshSeconds: number;
+  /** How far back a view without a range looks (timeline.default_range). */
+  defaultRangeMs: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A time the page script rewrites in the viewer's timezone; the server writes UTC. */
+/** "2026-11-26 11:09 UTC", or "11:09 UTC" for a time whose day is plain from what is around it. */
 function time(ms: number, format: 'datetime' | 'time' = 'datetime'): Html {
   const text = format === 'time' ? `${iso(ms).slice(11, 16)} UTC` : `${iso(ms).slice(0, 16).replace('T', ' ')} UTC`;
-  return html`<time datetime="${iso(ms)}" data-format="${format}">${text}</time>`;
+  return html`<time datetime="${iso(ms)}">${text}</time>`;
+}
+
+const DELIVERY_LABEL: Record<AlertDelivery['state'], string> = {
+  delivered: 'delivered',
+  queued: 'queued',
+  retrying: 'retrying',
+  failed: 'failed',
+  none: 'no page',
+};
+
+function targetText(p: PageDelivery): string {
+  return p.target.kind === 'person' ? p.target.email : 'on-call';
+}
+
+/**
+ * One page's delivery in words (its state is the badge beside it): when it got through, or what its latest
+ * attempt failed with and what happens next.
+ */
+function pageDeliveryText(p: PageDelivery): Html {
+  const a = p.attempt;
+  const failedAt = a ? html`attempt ${a.number} failed at ${time(a.at, 'time')}: <q>${a.error ?? ''}</q>` : '';
+  switch (p.state) {
+    case 'delivered':
+      return html`via ${a?.channel ?? '?'}${p.deliveredAt === undefined ? '' : html` at ${time(p.deliveredAt, 'time')}`}${a && a.number > 1 ? `, attempt ${a.number}` : ''}`;
+    case 'retrying':
+      return html`${failedAt}${p.nextAt === undefined ? '' : html`; next try at ${time(p.nextAt, 'time')}`}${p.deliveredAt === undefined ? '' : html`; delivered at ${time(p.deliveredAt, 'time')} before`}`;
+    case 'failed':
+      return html`${failedAt}; not retried`;
+    case 'queued':
+      return p.deliveredAt === undefined
+        ? html`not tried yet`
+        : html`delivered at ${time(p.deliveredAt, 'time')}; an update is queued`;
+  }
+}
+
+function deliveryBadge(d: AlertDelivery): Html {
+  return html`<span class="delivery delivery-${d.state}">${DELIVERY_LABEL[d.state]}</span>`;
+}
+
+/** The table's cell: the state, and for a page in trouble what went wrong. */
+function deliveryCell(d: AlertDelivery): Html {
+  const trouble = d.pages.filter((p) => p.state === 'retrying' || p.state === 'failed');
+  return html`${deliveryBadge(d)}${trouble.map((p) => html` <span class="delivery-why">${targetText(p)}: ${pageDeliveryText(p)}</span>`)}`;
+}
+
+/** The details' section: every page the alert is on, and how its delivery went. */
+function deliveryList(d: AlertDelivery): Html {
+  if (d.pages.length === 0) {
+    return html`<p class="muted">On no page: it had resolved by the time changepager heard of it.</p>`;
+  }
+  return html`<ul class="deliveries">${d.pages.map(
+    (p) =>
+      html`<li><span class="delivery delivery-${p.state}">${DELIVERY_LABEL[p.state]}</span> ${targetText(p)}: ${pageDeliveryText(p)}</li>`,
+  )}</ul>`;
+}
+
+/** Said where a view cut something: the whole is one link away. */
+function fullRecord(href: string, what: string): Html {
+  return html`<p class="clipped-note">Long ${what} are cut here: <a href="${href}">the full record</a> has all of it.</p>`;
 }
 
 function page(opts: { title: string; assets: AssetUrls; body: Html; bodyClass?: string }): Html {
@@ -120,6 +185,8 @@ function alertDetail(a: TimelineAlert, t: Timeline): Html {
 <p class="who"><span class="badge paged-${a.paged}">${PAGED_LABEL[a.paged]}</span> ${a.pagedText}</p>
 <p class="reason">${d.sentence}</p>
 ${verdicts}
+<h4>Delivery</h4>
+${deliveryList(a.delivery)}
 ${dl([
   ['Service', `${a.service ?? 'none (no service label)'} · ${d.environment}`],
   ['Started', time(e.startsAtMs)],
@@ -136,6 +203,7 @@ ${linkList(a.links)}
 ${unsafeUrls(a)}
 ${keyValues('Labels', e.labels)}
 ${keyValues('Annotations', e.annotations)}
+${a.clipped ? fullRecord(a.href, 'labels, annotations and texts') : ''}
 </article>`;
 }
 
@@ -154,10 +222,10 @@ ${dl([
   ['Stage', `${dep.stage}${dep.percent === undefined ? '' : ` (${dep.percent}%)`}`],
   ['Version', dep.version],
   ['Previous version', dep.previousVersion],
-  ['Hosts', dep.hosts.length > 0 ? dep.hosts.join(', ') : 'all'],
+  ['Hosts', hostsText(d)],
   ['Id', html`<code>${dep.id}</code>`],
 ])}
-<h4>Changes</h4>
+<h4>Changes${d.changeCount > dep.changes.length ? ` (the first ${dep.changes.length} of ${d.changeCount})` : ''}</h4>
 <ul class="changes">${dep.changes.map(
     (c) =>
       html`<li>${c.pullRequest?.title ?? c.commit?.message ?? '(no title)'}: by ${personName(c.author)}${c.author.email && c.author.name ? html` &lt;${c.author.email}&gt;` : ''}${c.mergedBy ? `, merged by ${personName(c.mergedBy)}` : ''}</li>`,
@@ -170,7 +238,14 @@ ${
     ? html`<p class="muted">None in this range.</p>`
     : html`<ul>${alerts.map((a) => html`<li><a href="#alert-${a.key}">${a.alertname}</a>, ${PAGED_LABEL[a.paged]}, started ${time(a.episode.startsAtMs)}</li>`)}</ul>`
 }
+${d.clipped ? fullRecord(d.href, 'lists and texts') : ''}
 </article>`;
+}
+
+function hostsText(d: TimelineDeploy): string {
+  const { hosts } = d.deploy;
+  if (d.hostCount === 0) return 'all';
+  return `${hosts.join(', ')}${d.hostCount > hosts.length ? ` and ${d.hostCount - hosts.length} more` : ''}`;
 }
 
 /** Pattern fills: the second channel besides colour (solid, stripes, dots, dashed outline). */
@@ -182,6 +257,10 @@ const DEFS = trusted(`<svg class="defs" width="0" height="0" aria-hidden="true" 
 <rect width="6" height="6" fill="#e69f00"/><circle cx="3" cy="3" r="1.4" fill="#1a1a1a"/></pattern>
 <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
 <path d="M0,0 L10,5 L0,10 z" fill="#1f2933"/></marker>
+<filter id="knockout-even" x="-0.01" y="-0.05" width="1.02" height="1.1">
+<feFlood flood-color="#f6f8fa"/><feComposite in="SourceGraphic" operator="over"/></filter>
+<filter id="knockout-odd" x="-0.01" y="-0.05" width="1.02" height="1.1">
+<feFlood flood-color="#ffffff"/><feComposite in="SourceGraphic" operator="over"/></filter>
 </defs>
 </svg>`);
 
@@ -223,10 +302,19 @@ function markerShape(d: TimelineDeploy, x: number, y: number): Html {
   return html`<path class="marker ${fill}" d="M${x},${y - 8} L${x + 8},${y} L${x},${y + 8} L${x - 8},${y} z"/>`;
 }
 
+/**
+ * A label on the chart. The knockout filter paints the lane's own ground under the text's box first, so the
+ * lines that run behind a label (an attribution, a deploy's guide, "now") never run through its letters.
+ */
+function labelText(className: string, label: Label, knockout: string): Html {
+  return html`<text class="${className}" x="${label.x}" y="${label.y}" text-anchor="${label.anchor}" filter="url(#${knockout})">${label.text}</text>`;
+}
+
 function laneSvg(p: PlacedLane, i: number, t: Timeline, layout: ChartLayout): Html {
   const { lane } = p;
+  const knockout = i % 2 === 0 ? 'knockout-even' : 'knockout-odd';
   const counts = `${lane.deploys.filter((d) => d.inRange).length} deploy${lane.deploys.length === 1 ? '' : 's'} · ${lane.alerts.length} alert${lane.alerts.length === 1 ? '' : 's'}`;
-  const name = html`<text class="lane-name" x="12" y="${p.top + 20}">${clip(lane.name, 22)}<title>${lane.name}</title></text>
+  const name = html`<text class="lane-name" x="12" y="${p.top + 20}">${p.name}<title>${lane.name}</title></text>
 <text class="lane-meta" x="12" y="${p.top + 38}">${counts}</text>`;
   const href =
     lane.service === undefined
@@ -246,7 +334,7 @@ ${p.deploys.map((d) => {
   return html`<a class="deploy kind-${d.d.kind === 'flag' ? 'flag' : d.d.kind === 'deploy' ? 'deploy' : 'other'}" href="#deploy-${d.d.key}" data-deploy="${d.d.key}" data-kind="${d.d.kind}" data-stage="${d.d.deploy.stage}" aria-label="${d.d.kind === 'flag' ? 'Flag change' : 'Deploy'} ${label}, ${iso(d.d.deploy.at)}">
 <title>${d.d.kind}: ${label} at ${iso(d.d.deploy.at)}</title>
 ${markerShape(d.d, d.x, d.y)}
-${d.label ? html`<text class="deploy-label" x="${d.label.x}" y="${d.label.y}">${d.label.text}</text>` : ''}
+${d.label ? labelText('deploy-label', d.label, knockout) : ''}
 </a>`;
 })}
 ${p.alerts.map((b) => {
@@ -255,7 +343,7 @@ ${p.alerts.map((b) => {
   const width = Math.max(4, b.x2 - b.x1);
   return html`<a class="alert paged-${a.paged}" href="#alert-${a.key}" data-alert="${a.key}" data-paged="${a.paged}" aria-label="${a.alertname}, ${PAGED_LABEL[a.paged]}: ${a.pagedText}; ${span}">
 <title>${a.alertname}: ${a.episode.decision.sentence}${a.feedbackText ? ` (${a.feedbackText})` : ''}</title>
-<text class="alert-label" x="${b.label.x}" y="${b.label.y}">${b.label.text}</text>
+${labelText('alert-label', b.label, knockout)}
 <rect class="bar paged-${a.paged}" fill="${BAR_FILL[a.paged]}" x="${b.x1}" y="${b.y}" width="${width}" height="10"/>
 ${b.firing ? html`<path class="firing" d="M${b.x1 + width},${b.y - 2} l6,7 l-6,7 z"/>` : ''}
 ${b.clippedLeft ? html`<path class="clipped" d="M${b.x1},${b.y - 2} l-6,7 l6,7 z"/>` : ''}
@@ -297,7 +385,7 @@ function tables(t: Timeline): Html {
 <h2 id="tables-title">The same as a table</h2>
 <div class="table-scroll"><table class="alerts-table">
 <caption>Alerts (${alerts.length}), latest first</caption>
-<thead><tr><th scope="col">Started</th><th scope="col">Alert</th><th scope="col">Service</th><th scope="col">Who was paged</th><th scope="col">Why</th><th scope="col">Deploy</th></tr></thead>
+<thead><tr><th scope="col">Started</th><th scope="col">Alert</th><th scope="col">Service</th><th scope="col">Who was paged</th><th scope="col">Delivery</th><th scope="col">Why</th><th scope="col">Deploy</th></tr></thead>
 <tbody>${alerts.map((a) => {
     const deploy = a.deployKey === undefined ? undefined : t.deploys.find((d) => d.key === a.deployKey);
     return html`<tr data-alert="${a.key}">
@@ -305,6 +393,7 @@ function tables(t: Timeline): Html {
 <td data-label="Alert"><a href="#alert-${a.key}">${a.alertname}</a></td>
 <td data-label="Service">${a.service ?? '(none)'}</td>
 <td data-label="Who was paged"><span class="badge paged-${a.paged}"><span aria-hidden="true">${PAGED_GLYPH[a.paged]} </span>${PAGED_LABEL[a.paged]}</span> ${a.pagedText}</td>
+<td data-label="Delivery">${deliveryCell(a.delivery)}</td>
 <td data-label="Why">${a.episode.decision.sentence}</td>
 <td data-label="Deploy">${deploy ? html`<a href="#deploy-${deploy.key}">${deploy.deploy.version}</a>` : '—'}</td>
 </tr>`;
@@ -318,7 +407,7 @@ function tables(t: Timeline): Html {
 <td data-label="At">${time(d.deploy.at)}</td>
 <td data-label="Service">${d.deploy.service} · ${d.deploy.environment}</td>
 <td data-label="What"><a href="#deploy-${d.key}">${d.kind === 'deploy' ? d.deploy.version : d.what}</a></td>
-<td data-label="By">${[...new Set(d.authors.map(personName))].join(', ')}</td>
+<td data-label="By">${authorsText(d)}</td>
 <td data-label="Stage">${d.deploy.stage}${d.deploy.percent === undefined ? '' : ` (${d.deploy.percent}%)`}</td>
 <td data-label="Alerts attributed">${d.alerts.length}${d.verdict ? ` · ${d.verdict.status}` : ''}</td>
 </tr>`,
@@ -331,9 +420,10 @@ function tables(t: Timeline): Html {
 export function timelineSection(t: Timeline): Html {
   const shownDeploys = t.deploys.filter((d) => d.inRange).length;
   const truncated = t.truncated.alerts || t.truncated.deploys;
+  const lookback = t.range.lookbackMs;
   return html`<section id="timeline" aria-labelledby="timeline-title" data-revision="${t.revision}">
 <h2 id="timeline-title">${t.range.service ?? 'All services'}: ${time(t.range.from)} to ${t.range.live ? 'now' : time(t.range.to)}</h2>
-<p class="summary">${shownDeploys} deploy${shownDeploys === 1 ? '' : 's'} or flag change${shownDeploys === 1 ? '' : 's'} and ${t.alerts.length} alert${t.alerts.length === 1 ? '' : 's'}.${
+<p class="summary">${shownDeploys} deploy${shownDeploys === 1 ? '' : 's'} or flag change${shownDeploys === 1 ? '' : 's'} and ${t.alerts.length} alert${t.alerts.length === 1 ? '' : 's'}${lookback === undefined ? '' : ` in the last ${spanText(lookback)}, shown from just before the first of them`}.${
     truncated
       ? html` <strong class="warning">Only the latest ${t.truncated.alerts ? `${t.alerts.length} alerts` : `${shownDeploys} deploys`} are shown: pick a shorter range.</strong>`
       : ''
@@ -354,11 +444,16 @@ function isoDuration(ms: number): string {
   return `PT${Math.round(ms / 1000)}S`;
 }
 
-function controls(range: TimelineRange, services: readonly string[], now: number): Html {
-  const current = range.query.range ?? (range.query.from ? isoDuration(range.spanMs) : 'PT24H');
-  const presets = RANGE_PRESETS.some((p) => p.value === current)
-    ? RANGE_PRESETS
-    : [...RANGE_PRESETS, { value: current, label: `custom (${current})` }];
+function controls(range: TimelineRange, services: readonly string[], now: number, defaultRangeMs: number): Html {
+  // The first choice, the empty range, is the view fitted to the data of the default look-back.
+  const current = range.lookbackMs !== undefined ? '' : (range.query.range ?? isoDuration(range.spanMs));
+  const fit = { value: '', label: `fit to the last ${spanText(defaultRangeMs)}` };
+  const presets = [
+    fit,
+    ...(RANGE_PRESETS.some((p) => p.value === current) || current === ''
+      ? RANGE_PRESETS
+      : [...RANGE_PRESETS, { value: current, label: `custom (${current})` }]),
+  ];
   const names = [...new Set([...services, ...(range.service ? [range.service] : [])])].sort();
   const span = isoDuration(range.spanMs);
   const base = { ...range, service: range.service };
@@ -383,8 +478,8 @@ ${names.map((s) => html`<option value="${s}"${s === range.service ? trusted(' se
 <select name="range">
 ${presets.map((p) => html`<option value="${p.value}"${p.value === current ? trusted(' selected') : ''}>${p.label}</option>`)}
 </select></label>
-<label>Ending at <span class="tz-hint" data-tz-hint>(UTC; empty: now)</span>
-<input type="datetime-local" name="end" step="60" value="${range.live ? '' : iso(range.to).slice(0, 16)}" data-utc="${range.live ? '' : iso(range.to)}"></label>
+<label>Ending at <span class="tz-hint">(UTC, 24-hour; empty: now)</span>
+<input type="text" name="end" inputmode="numeric" autocomplete="off" placeholder="YYYY-MM-DD hh:mm" pattern="\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?" size="16" value="${range.live ? '' : iso(range.to).slice(0, 16).replace('T', ' ')}"></label>
 ${range.environment ? html`<input type="hidden" name="env" value="${range.environment}">` : ''}
 <button type="submit">Show</button>
 </form>
@@ -414,8 +509,8 @@ ${
 </header>
 <main id="main" data-refresh-url="${ctx.refreshUrl}" data-refresh-seconds="${ctx.refreshSeconds}" data-live="${t.range.live ? 'true' : 'false'}">
 <h1>Deploys and alerts${t.range.service ? html`: ${t.range.service}` : ''}</h1>
-${controls(t.range, ctx.services, t.now)}
-<p class="tz">Times are in <span data-tz>UTC</span>. <span class="refresh-status" role="status" aria-live="polite" data-refresh-status>${t.range.live ? 'This view follows now.' : ''}</span></p>
+${controls(t.range, ctx.services, t.now, ctx.defaultRangeMs)}
+<p class="tz">Times are in UTC, on a 24-hour clock. <span class="refresh-status" role="status" aria-live="polite" data-refresh-status>${t.range.live ? 'This view follows now.' : ''}</span></p>
 ${legend()}
 ${timelineSection(t)}
 </main>`;
@@ -448,7 +543,7 @@ export function problemPage(opts: {
   const body = html`<main id="main" class="problem">
 <h1>${opts.heading}</h1>
 <ul>${opts.problems.map((p) => html`<li><code>${p.path || 'query'}</code>: ${p.message}</li>`)}</ul>
-<p><a href="${opts.home}">Show the last 24 hours</a></p>
+<p><a href="${opts.home}">Show the latest deploys and alerts</a></p>
 </main>`;
   return page({ title: `${opts.heading} · changepager`, assets: opts.assets, body });
 }

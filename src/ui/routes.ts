@@ -9,7 +9,7 @@ import { StorageError, type Store } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
 import type { Html } from './html.js';
 import { buildTimeline, type DeployVerdict, type Timeline } from './model.js';
-import { parseRange, rangeSearch, type TimelineRange } from './range.js';
+import { fitRange, parseRange, rangeSearch, type TimelineRange } from './range.js';
 import { loginPage, problemPage, timelinePage } from './render.js';
 import { storeVerdicts } from './verdicts.js';
 
@@ -17,8 +17,6 @@ import { storeVerdicts } from './verdicts.js';
 // server; GET /v1/timeline is the same data as JSON, which the page script polls for its live refresh;
 // /login and /logout manage the page's session cookie; /ui/* serves the page's three static files.
 
-/** At most this many deploys and this many alerts per view: a range with more says so and shows the latest. */
-export const TIMELINE_LIMIT = 500;
 const REFRESH_SECONDS = 10;
 
 export interface UiDeps {
@@ -64,52 +62,67 @@ const pageHeaders: RequestHandler = (_req, res, next) => {
   next();
 };
 
-async function loadTimeline(deps: UiDeps, range: TimelineRange): Promise<Timeline> {
+/**
+ * Reads what a view shows: at most `max_items` deploys and alerts (the latest), each deploy with at most
+ * `max_changes` changes, the deploys before the range that its alerts were attributed to, the delivery of their
+ * pages and the deploys' verdicts. A range given by nothing in the address is then fitted to what was found.
+ */
+async function loadTimeline(deps: UiDeps, asked: TimelineRange): Promise<Timeline> {
   const { store } = deps;
+  const limits = deps.config.timeline;
   const now = deps.now();
   const query = {
-    from: range.from,
-    to: range.to,
-    limit: TIMELINE_LIMIT + 1,
-    ...(range.service === undefined ? {} : { service: range.service }),
-    ...(range.environment === undefined ? {} : { environment: range.environment }),
+    from: asked.from,
+    to: asked.to,
+    limit: limits.maxItems + 1,
+    listLimit: limits.maxChanges,
+    ...(asked.service === undefined ? {} : { service: asked.service }),
+    ...(asked.environment === undefined ? {} : { environment: asked.environment }),
   };
   const [deploys, episodes] = await Promise.all([store.deploysBetween(query), store.episodesBetween(query)]);
-  const truncated = { deploys: deploys.length > TIMELINE_LIMIT, alerts: episodes.length > TIMELINE_LIMIT };
-  const shownDeploys = deploys.slice(0, TIMELINE_LIMIT);
-  const shownEpisodes = episodes.slice(0, TIMELINE_LIMIT);
+  const truncated = { deploys: deploys.length > limits.maxItems, alerts: episodes.length > limits.maxItems };
+  const shownDeploys = deploys.slice(0, limits.maxItems);
+  const shownEpisodes = episodes.slice(0, limits.maxItems);
   // Alerts in the range may be attributed to a deploy before it: fetch those too, for the line and the links.
-  const known = new Set(shownDeploys.map((d) => d.id));
+  const known = new Set(shownDeploys.map((d) => d.deploy.id));
   const missing = [...new Set(shownEpisodes.map((e) => e.decision.deployId))].filter(
     (id): id is string => id !== undefined && !known.has(id),
   );
-  const earlier = (await Promise.all(missing.map((id) => store.getDeploy(id)))).filter((d) => d !== undefined);
+  const [earlier, deliveries] = await Promise.all([
+    missing.length === 0 ? [] : store.deploySummaries(missing, limits.maxChanges),
+    store.pageDeliveries(shownEpisodes.map((e) => e.id)),
+  ]);
   const all = [...shownDeploys, ...earlier];
   const verdicts = await (deps.verdicts ?? storeVerdicts(deps))(
-    all.map((d) => d.id),
+    all.map((d) => d.deploy.id),
     now,
   );
+  const range = fitRange(asked, [...shownDeploys.map((d) => d.deploy.at), ...shownEpisodes.map((e) => e.startsAtMs)]);
   return buildTimeline({
     range,
     now,
     deploys: all,
     episodes: shownEpisodes,
+    deliveries,
     truncated,
     verdicts,
+    bounds: limits,
   });
 }
 
 /** The JSON of GET /v1/timeline. */
-export function timelineJson(t: Timeline) {
+export function timelineJson(t: Timeline, limit: number) {
   const iso = (ms: number) => new Date(ms).toISOString();
+  const isoOrNull = (ms: number | undefined) => (ms === undefined ? null : iso(ms));
   return {
     from: iso(t.range.from),
     to: iso(t.range.to),
     live: t.range.live,
+    fitted: t.range.lookbackMs !== undefined,
     now: iso(t.now),
     revision: t.revision,
     truncated: t.truncated,
-    limit: TIMELINE_LIMIT,
+    limit,
     lanes: t.lanes.map((l) => ({
       service: l.service ?? null,
       deploys: l.deploys.map((d) => d.key),
@@ -123,6 +136,10 @@ export function timelineJson(t: Timeline) {
       alerts: d.alerts,
       links: d.links,
       verdict: d.verdict ?? null,
+      changeCount: d.changeCount,
+      hostCount: d.hostCount,
+      clipped: d.clipped,
+      href: d.href,
     })),
     alerts: t.alerts.map((a) => {
       const e = a.episode;
@@ -144,6 +161,21 @@ export function timelineJson(t: Timeline) {
         links: a.links,
         feedback: a.feedbackText ?? null,
         decision: { ...decisionJson(e.decision), decidedAt: iso(e.decision.decidedAt) },
+        delivery: {
+          state: a.delivery.state,
+          pages: a.delivery.pages.map((p) => ({
+            target: p.target,
+            state: p.state,
+            attempts: p.attempt?.number ?? 0,
+            lastAttemptAt: isoOrNull(p.attempt?.at),
+            channel: p.attempt?.channel ?? null,
+            lastError: p.attempt?.error ?? null,
+            deliveredAt: isoOrNull(p.deliveredAt),
+            nextAttemptAt: isoOrNull(p.nextAt),
+          })),
+        },
+        clipped: a.clipped,
+        href: a.href,
       };
     }),
   };
@@ -152,13 +184,13 @@ export function timelineJson(t: Timeline) {
 /** GET /v1/timeline?range&from&to&service&env: mounted in the /v1 router, behind its authentication. */
 export function timelineApi(deps: UiDeps): RequestHandler {
   return async (req, res) => {
-    const parsed = parseRange(req.query, deps.now());
+    const parsed = parseRange(req.query, deps.now(), { defaultRangeMs: deps.config.timeline.defaultRangeMs });
     if (!parsed.ok) throw new ApiError('invalid_query', undefined, { problems: parsed.problems });
     const t = await loadTimeline(deps, parsed.range);
     securityHeaders(res);
     // A weak validator of what is shown, not of `now`: a poll that finds nothing new costs a 304.
     res.set({ ETag: `W/"${t.revision}"`, 'Cache-Control': 'private, no-cache' });
-    res.json(timelineJson(t));
+    res.json(timelineJson(t, deps.config.timeline.maxItems));
   };
 }
 
@@ -240,7 +272,10 @@ export function createUi(deps: UiDeps): express.Router {
   };
 
   const render = async (req: Request, res: Response, service: string | undefined) => {
-    const parsed = parseRange(req.query, now(), service);
+    const parsed = parseRange(req.query, now(), {
+      defaultRangeMs: config.timeline.defaultRangeMs,
+      ...(service === undefined ? {} : { service }),
+    });
     if (!parsed.ok) {
       if (!wantsHtml(req)) throw new ApiError('invalid_query', undefined, { problems: parsed.problems });
       const heading = 'That time range cannot be shown';
@@ -256,6 +291,7 @@ export function createUi(deps: UiDeps): express.Router {
       caller: res.locals.caller as Caller,
       refreshUrl: `/v1/timeline${rangeSearch(range)}`,
       refreshSeconds: REFRESH_SECONDS,
+      defaultRangeMs: config.timeline.defaultRangeMs,
     });
     sendHtml(res, 200, page);
   };

@@ -108,6 +108,11 @@ describe('defaults', () => {
       get: (c: Config) => c.delivery,
       value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
     },
+    {
+      intent: 'the timeline looks back 6 h, shows up to 500 items, 10 changes and 200 characters of a text',
+      get: (c: Config) => c.timeline,
+      value: { defaultRangeMs: 6 * HOUR, maxItems: 500, maxChanges: 10, maxTextChars: 200 },
+    },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
   });
@@ -122,6 +127,22 @@ describe('defaults', () => {
       maxDms: 20,
       labels: { service: ['service', 'app', 'job'], environment: ['env', 'environment'], host: ['node'] },
     });
+  });
+
+  it('timeline: each limit can be set, and the ones left out keep their defaults', () => {
+    const config = parse('timeline: { default_range: PT1H, max_changes: 3 }\n');
+    expect(config.timeline).toEqual({ defaultRangeMs: HOUR, maxItems: 500, maxChanges: 3, maxTextChars: 200 });
+  });
+
+  it.each([
+    ['a range the page cannot show', 'timeline: { default_range: P40D }', 'timeline.default_range'],
+    ['a range that is no duration', 'timeline: { default_range: 6h }', 'timeline.default_range'],
+    ['no items at all', 'timeline: { max_items: 0 }', 'timeline.max_items'],
+    ['a fraction of a change', 'timeline: { max_changes: 2.5 }', 'timeline.max_changes'],
+    ['texts too short to read', 'timeline: { max_text_chars: 5 }', 'timeline.max_text_chars'],
+    ['a misspelt key', 'timeline: { max_item: 50 }', 'timeline'],
+  ])('timeline: %s is a problem at its path', (_intent, yaml, path) => {
+    expect(pathsOf(configError(() => parse(yaml)))).toEqual([path]);
   });
 
   it('people: emails and logins lower-cased, working hours in minutes, weekdays by default', () => {

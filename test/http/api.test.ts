@@ -107,6 +107,14 @@ describe('HTTP API', () => {
       expect(history.episodes[0].deliveries[0]).toMatchObject({ channel: 'log', outcome: 'delivered' });
     });
 
+    it('names the page of each delivery attempt by the same number as pages[].id', async () => {
+      await post('/v1/alertmanager', fixture('am025-firing.json'));
+      await h.worker.drain();
+      const [episode] = (await get('/v1/alerts/b45cbdc885ceb0ce')).body.episodes;
+      expect(typeof episode.pages[0].id).toBe('number');
+      expect(episode.deliveries.map((d: { page: unknown }) => d.page)).toEqual([episode.pages[0].id]);
+    });
+
     it('takes the real 0.25 firing then resolved requests: one page opened, then resolved', async () => {
       await post('/v1/alertmanager', fixture('am025-firing.json'));
       await h.worker.drain();
@@ -358,6 +366,22 @@ describe('HTTP API', () => {
       expect(res.status).toBe(400);
       expect(res.body.error).toBe('invalid_query');
       expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['limit', 'since']);
+    });
+
+    it.each([
+      ['the deploy list', '/v1/deploys?servce=checkout', 'service, environment, since, limit'],
+      ['the hygiene stats', '/v1/stats?sinse=P1D', 'since, until, service, environment'],
+      ['the canary gate', '/v1/deploys/gha-run-8812731/verdict?observ=PT30M', 'observe, settle'],
+      ['the timeline', '/v1/timeline?rang=PT1H', 'range, from, to, end, service, env'],
+    ])('names an unknown query key of %s and the keys it takes', async (_route, path, keys) => {
+      await post('/v1/deploys', designDeploy());
+      const res = await get(path);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_query');
+      const misspelt = /\?(\w+)=/.exec(path)?.[1];
+      expect(res.body.details.problems).toEqual([
+        { path: '', message: `Unrecognized key: "${misspelt}"; the keys are ${keys}` },
+      ]);
     });
 
     it('answers 404 for an unknown deploy and an unknown alert', async () => {

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Decision, Deploy } from '../../src/core/types.js';
 import type { EpisodeRecord } from '../../src/store/store.js';
 import { clip, html, safeHref } from '../../src/ui/html.js';
-import { CHART_WIDTH, layoutChart } from '../../src/ui/layout.js';
+import { CHART_WIDTH, GUTTER, labelSpan, layoutChart } from '../../src/ui/layout.js';
 import { buildTimeline, pagedOf } from '../../src/ui/model.js';
-import { parseRange } from '../../src/ui/range.js';
+import { fitRange, parseRange, spanText } from '../../src/ui/range.js';
 
 // The pure parts of the timeline: who the page says was paged, and the escaping every label goes through.
 
@@ -59,6 +59,48 @@ describe('escaping', () => {
   });
 });
 
+describe('fitting a view without a range to its data', () => {
+  const now = Date.parse('2026-11-26T12:00:00Z');
+  const at = (hhmm: string) => Date.parse(`2026-11-26T${hhmm}:00Z`);
+  const lookback = () => {
+    const parsed = parseRange({}, now, { defaultRangeMs: 6 * 3600_000 });
+    if (!parsed.ok) throw new Error('range');
+    return parsed.range;
+  };
+
+  it.each([
+    ['no event: the whole look-back', [], '06:00'],
+    ['a burst of the last 15 minutes: the shortest view, an hour', ['11:45', '11:50'], '11:00'],
+    ['the oldest event 5 hours ago: a twentieth of the view before it', ['07:00', '11:50'], '06:45'],
+    ['an event at the look-back start: never before the look-back', ['06:00'], '06:00'],
+    ['an alert firing since before the look-back does not widen it', ['03:00', '11:50'], '11:00'],
+    ['the start is a whole minute', ['08:59'], '08:49'],
+  ])('%s', (_intent, events, from) => {
+    const fitted = fitRange(
+      lookback(),
+      events.map((e) => at(e)),
+    );
+    expect(new Date(fitted.from).toISOString().slice(11, 16)).toBe(from);
+    expect(fitted.to).toBe(now);
+    expect(fitted.spanMs).toBe(now - fitted.from);
+  });
+
+  it('leaves a range that was asked for as it is', () => {
+    const parsed = parseRange({ range: 'PT24H' }, now, { defaultRangeMs: 6 * 3600_000 });
+    if (!parsed.ok) throw new Error('range');
+    expect(fitRange(parsed.range, [at('11:50')])).toBe(parsed.range);
+  });
+
+  it.each([
+    [6 * 3600_000, '6 hours'],
+    [3600_000, '1 hour'],
+    [90 * 60_000, '90 minutes'],
+    [3 * 86_400_000, '3 days'],
+  ])('names a span of %i ms "%s"', (ms, text) => {
+    expect(spanText(ms)).toBe(text);
+  });
+});
+
 describe('chart layout', () => {
   const now = Date.parse('2026-11-26T12:00:00Z');
   const deploy = (i: number, at: number): Deploy => ({
@@ -103,7 +145,7 @@ describe('chart layout', () => {
   });
 
   it('never draws two labels over each other, however crowded the hour, and keeps them on the chart', () => {
-    const parsed = parseRange({ range: 'PT1H' }, now);
+    const parsed = parseRange({ range: 'PT1H' }, now, { defaultRangeMs: 6 * 3600_000 });
     if (!parsed.ok) throw new Error('range');
     // 40 deploys and 60 alerts in one hour, several ending at the right edge: the worst case for labels.
     const deploys = Array.from({ length: 40 }, (_, i) => deploy(i, now - 3600_000 + i * 90_000));
@@ -113,27 +155,30 @@ describe('chart layout', () => {
     const t = buildTimeline({
       range: parsed.range,
       now,
-      deploys,
+      deploys: deploys.map((d) => ({ deploy: d, changeCount: d.changes.length, hostCount: d.hosts.length })),
       episodes,
       truncated: { deploys: false, alerts: false },
+      bounds: { maxChanges: 10, maxTextChars: 200 },
     });
     const layout = layoutChart(t);
     const lane = layout.lanes[0];
     if (!lane) throw new Error('no lane');
-    const width = (text: string) => text.length * 6.8;
     const overlaps = (spans: [number, number][]) =>
       spans.sort((a, b) => a[0] - b[0]).some((s, i) => i > 0 && s[0] < (spans[i - 1] as [number, number])[1]);
     const byLevel = new Map<number, [number, number][]>();
     for (const d of lane.deploys) {
       if (!d.label) continue;
-      expect(d.label.x).toBeGreaterThanOrEqual(0);
-      expect(d.label.x + width(d.label.text)).toBeLessThanOrEqual(CHART_WIDTH);
-      byLevel.set(d.label.y, [...(byLevel.get(d.label.y) ?? []), [d.label.x, d.label.x + width(d.label.text)]]);
+      const [start, end] = labelSpan(d.label);
+      expect(start).toBeGreaterThanOrEqual(GUTTER);
+      expect(end).toBeLessThanOrEqual(CHART_WIDTH);
+      byLevel.set(d.label.y, [...(byLevel.get(d.label.y) ?? []), [start, end]]);
     }
     for (const spans of byLevel.values()) expect(overlaps(spans)).toBe(false);
     const byRow = new Map<number, [number, number][]>();
     for (const a of lane.alerts) {
-      const span: [number, number] = [Math.min(a.x1, a.label.x), Math.max(a.x2, a.label.x + width(a.label.text))];
+      const [start, end] = labelSpan(a.label);
+      const span: [number, number] = [Math.min(a.x1, start), Math.max(a.x2, end)];
+      expect(span[0]).toBeGreaterThanOrEqual(GUTTER);
       expect(span[1]).toBeLessThanOrEqual(CHART_WIDTH);
       byRow.set(a.y, [...(byRow.get(a.y) ?? []), span]);
     }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/main.js';
+import { CHART_WIDTH, GUTTER } from '../../src/ui/layout.js';
 import { amPayload, designDeploy, fakeClock, TOKEN } from '../support/harness.js';
 
 // The timeline page in a real browser: Debian's headless Chromium driven by playwright-core, against the
@@ -28,12 +29,18 @@ const LAUNCH_ARGS = [
 // page touch is declared here, for this file alone.
 interface PageElement {
   getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
   getBBox(): { x: number; y: number; width: number; height: number };
   href?: string;
+  textContent: string | null;
+  value?: string;
+  classList: { contains(name: string): boolean };
 }
 declare const document: {
   querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
   documentElement: { scrollWidth: number };
+  body: { textContent: string | null };
 };
 declare const window: { innerWidth: number; __pwned?: unknown };
 declare function getComputedStyle(el: unknown): { fill: string; stroke: string; strokeDasharray: string };
@@ -189,9 +196,12 @@ describe.skipIf(!hasChromium)('the timeline page in Chromium', () => {
     );
     // The canary gate's verdict for the deploy: an alert attributed to it fired, so it is failing.
     expect(await detail.locator('.verdict').textContent()).toContain('failing');
-    // Times are in the viewer's timezone: 11:09 UTC is 06:09 in New York in November.
-    expect(await detail.locator('dd time').first().textContent()).toContain('6:09');
-    expect(await page.locator('[data-tz]').textContent()).toBe('America/New_York');
+    // Times are in UTC, on a 24-hour clock, also for a viewer in New York with an en-US browser.
+    expect(await detail.locator('dd time').first().textContent()).toBe('2026-11-26 11:09 UTC');
+    // How its page was delivered: the log channel (no PagerDuty configured here) took it.
+    expect(await detail.locator('.deliveries li').first().textContent()).toMatch(
+      /^delivered alice@example\.com: via log at \d\d:\d\d UTC$/,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'timeline-detail-1280.png') });
   });
 
@@ -272,6 +282,120 @@ describe.skipIf(!hasChromium)('the timeline page in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'timeline-390.png') });
     await page.screenshot({ path: join(ARTIFACTS, 'timeline-390-full.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it("writes every time in UTC on a 24-hour clock, whatever the viewer's timezone and locale", async () => {
+    // The browser runs in America/New_York with en-US: 12-hour clocks and EST, were the page to follow it.
+    await page.goto(`${service.url}${RANGE}`);
+    await page.locator('g.lane').first().waitFor();
+    const seen = await page.evaluate(() => ({
+      text: document.body.textContent ?? '',
+      times: [...document.querySelectorAll('time')].map((t) => t.textContent ?? ''),
+      ticks: [...document.querySelectorAll('text.tick')].map((t) => t.textContent ?? ''),
+      end: document.querySelector('input[name="end"]')?.value,
+    }));
+    expect(seen.text).not.toMatch(/\b(AM|PM|EST|EDT)\b/);
+    expect(seen.text).toContain('Times are in UTC, on a 24-hour clock.');
+    expect(seen.times.length).toBeGreaterThan(5);
+    for (const t of seen.times) expect(t).toMatch(/^(\d{4}-\d{2}-\d{2} )?([01]\d|2[0-3]):[0-5]\d UTC$/);
+    expect(seen.ticks).toEqual(['10:30', '10:40', '10:50', '11:00', '11:10', '11:20', '11:30']);
+    expect(seen.end).toBe('2026-11-26 11:30');
+    // The form sends the time as written, read as UTC.
+    await page.fill('input[name="end"]', '2026-11-26 11:25');
+    await Promise.all([page.waitForURL(/end=2026-11-26\+11%3A25/), page.click('form.controls button[type="submit"]')]);
+    expect(await page.locator('#timeline-title').textContent()).toContain(
+      '2026-11-26 10:25 UTC to 2026-11-26 11:25 UTC',
+    );
+  });
+
+  describe('a crowded lane at the edge of the range', () => {
+    // payments, an hour before the view above: a deploy, an alert 30 s after it, one 6 minutes after it (the
+    // line from the deploy to it crosses the first one's label), and at the right edge a deploy and an alert
+    // with names of the widest letters.
+    const VIEW = '/services/payments?from=2026-11-26T08:40:00Z&to=2026-11-26T09:40:00Z';
+    const WIDE = 'W'.repeat(40);
+
+    beforeAll(async () => {
+      await api('/v1/deploys', designDeploy({ id: 'pay-1', service: 'payments', at: '2026-11-26T09:00:00Z' }));
+      await api(
+        '/v1/deploys',
+        designDeploy({
+          id: 'pay-2',
+          service: 'payments',
+          version: `${WIDE.slice(0, 24)}-1`,
+          at: '2026-11-26T09:25:00Z',
+        }),
+      );
+      const labels = { service: 'payments', instance: 'payments-1:8080' };
+      await api(
+        '/v1/alertmanager',
+        amPayload(
+          [
+            { fingerprint: 'cafe000000000001', startsAt: '2026-11-26T09:00:30Z', labels },
+            { fingerprint: 'cafe000000000002', startsAt: '2026-11-26T09:06:00Z', labels },
+            {
+              fingerprint: 'cafe000000000003',
+              startsAt: '2026-11-26T09:38:00Z',
+              labels: { ...labels, alertname: WIDE },
+            },
+          ],
+          '{}:{alertname="crowded"}',
+        ),
+      );
+      await page.goto(`${service.url}${VIEW}`);
+      await page.locator('g.lane[data-service="payments"]').waitFor();
+      await page.screenshot({ path: join(ARTIFACTS, 'timeline-edges-1280.png'), fullPage: true });
+    });
+
+    it('keeps every label on the chart, and lane names beside it', async () => {
+      const boxes = await page.evaluate(() =>
+        [...document.querySelectorAll('svg.chart text')].map((t) => {
+          const { x, width } = t.getBBox(); // an SVGRect: its fields are getters, not own properties
+          return { text: t.textContent ?? '', laneName: t.classList.contains('lane-name'), x, width };
+        }),
+      );
+      expect(boxes.filter((b) => b.text.includes('WWWWWWWWWW'))).toHaveLength(2);
+      expect(boxes.every((b) => Number.isFinite(b.x) && b.width > 0)).toBe(true);
+      const outside = boxes.filter(
+        (b) => b.x < 0 || b.x + b.width > CHART_WIDTH || (b.laneName && b.x + b.width > GUTTER),
+      );
+      expect(outside).toEqual([]);
+    });
+
+    it('draws no attribution line through the text of a label', async () => {
+      const first = page.locator('g.lane a.alert', { hasText: 'HighErrorRate' }).first();
+      const key = await first.getAttribute('data-alert');
+      const label = first.locator('text.alert-label');
+      // The line to the second alert does cross the first one's label (as a geometry question).
+      const crossing = await page.evaluate((k) => {
+        const box = document.querySelector(`a.alert[data-alert="${k}"] text.alert-label`)?.getBBox();
+        return [...document.querySelectorAll('line.cause')].some((l) => {
+          const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => Number(l.getAttribute(a)));
+          if (!box || x1 === undefined || y1 === undefined || x2 === undefined || y2 === undefined) return false;
+          // Sample the segment: any point inside the label's box is a crossing.
+          for (let i = 0; i <= 200; i++) {
+            const x = x1 + ((x2 - x1) * i) / 200;
+            const y = y1 + ((y2 - y1) * i) / 200;
+            if (x > box.x && x < box.x + box.width && y > box.y && y < box.y + box.height) return true;
+          }
+          return false;
+        });
+      }, key);
+      expect(crossing).toBe(true);
+      // ...and yet the label looks exactly the same with the lines as without them.
+      const box = await label.boundingBox();
+      if (!box) throw new Error('the label is not drawn');
+      const clip = { x: box.x + 1, y: box.y + 1, width: box.width - 2, height: box.height - 2 };
+      await page.mouse.move(0, 0);
+      const withLines = await page.screenshot({ clip });
+      await page.evaluate(() => {
+        for (const l of document.querySelectorAll('line.cause, line.deploy-guide'))
+          l.setAttribute('visibility', 'hidden');
+      });
+      const withoutLines = await page.screenshot({ clip });
+      await page.reload();
+      expect(withLines.equals(withoutLines)).toBe(true);
+    });
   });
 
   it('ran all of the above without a script error or a Content-Security-Policy violation', () => {

@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
+import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
 
 // The timeline over HTTP: what GET /v1/timeline returns for a range, what the server-rendered page contains,
 // and the headers that keep the page's attacker-controllable text inert. The browser test draws it for real.
@@ -46,10 +48,12 @@ describe('the timeline', () => {
       await seedDesign();
       const res = await timeline();
       expect(res.status).toBe(200);
+      // No range asked for: fitted to the data, the deploy at 11:02 and both alerts, in at least an hour.
       expect(res.body).toMatchObject({
-        from: '2026-11-25T11:20:00.000Z',
+        from: '2026-11-26T10:20:00.000Z',
         to: '2026-11-26T11:20:00.000Z',
         live: true,
+        fitted: true,
         truncated: { deploys: false, alerts: false },
       });
       const [deploy] = res.body.deploys;
@@ -101,6 +105,41 @@ describe('the timeline', () => {
       );
       const [alert] = (await timeline()).body.alerts;
       expect(alert.paged).toBe(paged);
+    });
+
+    it.each([
+      {
+        intent: 'a burst of the last 15 minutes fills an hour, not a sliver of a day',
+        deploys: ['2026-11-26T11:05:00Z'],
+        alerts: ['2026-11-26T11:12:00Z'],
+        from: '2026-11-26T10:20:00.000Z',
+      },
+      {
+        intent: 'a deploy 5 hours ago widens it to just before that deploy',
+        deploys: ['2026-11-26T06:20:00Z', '2026-11-26T11:05:00Z'],
+        alerts: ['2026-11-26T11:12:00Z'],
+        from: '2026-11-26T06:05:00.000Z',
+      },
+      {
+        intent: 'a deploy 8 hours ago is beyond the 6 hours looked at',
+        deploys: ['2026-11-26T03:20:00Z', '2026-11-26T11:05:00Z'],
+        alerts: ['2026-11-26T11:12:00Z'],
+        from: '2026-11-26T10:20:00.000Z',
+      },
+      { intent: 'nothing at all shows the whole 6 hours', deploys: [], alerts: [], from: '2026-11-26T05:20:00.000Z' },
+    ])('fits the view without a range to the data: $intent', async ({ deploys, alerts, from }) => {
+      for (const [i, at] of deploys.entries()) await post('/v1/deploys', designDeploy({ id: `fit-${i}`, at }));
+      for (const [i, startsAt] of alerts.entries()) {
+        await post('/v1/alertmanager', amPayload([{ fingerprint: `f17000000000000${i}`, startsAt }]));
+      }
+      const body = (await timeline()).body;
+      expect(body).toMatchObject({ from, to: '2026-11-26T11:20:00.000Z', live: true, fitted: true });
+      expect(body.deploys.filter((d: { inRange: boolean }) => d.inRange)).toHaveLength(
+        deploys.filter((at) => at >= '2026-11-26T05:20').length,
+      );
+      // A range asked for is shown as asked.
+      const asked = (await timeline('?range=PT24H')).body;
+      expect(asked).toMatchObject({ from: '2026-11-25T11:20:00.000Z', fitted: false });
     });
 
     it('keeps an alert firing since before the range, drops one that ended before it', async () => {
@@ -317,6 +356,152 @@ describe('the timeline', () => {
 
     it('keeps the page out of every cache', async () => {
       expect((await request(h.app).get('/').set(auth)).headers['cache-control']).toBe('no-store');
+    });
+  });
+
+  describe('delivery of the pages, through PagerDuty', () => {
+    const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
+    let stub: PagerDutyStub;
+
+    beforeEach(async () => {
+      await h.close();
+      stub = await startPagerDutyStub({ https: true });
+      stub.users = [{ id: 'PALICE', email: 'alice@example.com', name: 'Alice' }];
+      h = createHarness({
+        now: clock.now,
+        yaml: [
+          'pagerduty:',
+          `  events_url: ${stub.url}`,
+          `  api_url: ${stub.url}`,
+          '  api_token_env: PD_TOKEN',
+          '  from: changepager@example.com',
+          `  ca_file: ${JSON.stringify(CA_FILE)}`,
+          '  request_timeout: PT1S',
+          'defaults: { pagerduty: { service_id: PDEFAULT, routing_key_env: PD_KEY } }',
+          'people: [ { email: alice@example.com, pagerduty_user_id: PALICE } ]',
+        ].join('\n'),
+        env: { PD_TOKEN: 'pd-token-timeline', PD_KEY: 'timeline-routing-key-000000000000' },
+      });
+    });
+    afterEach(async () => {
+      await stub.close();
+    });
+
+    /** An on-call alert of payments (no deploy there) in a group of its own: a page of its own. */
+    const fire = (n: number) =>
+      post(
+        '/v1/alertmanager',
+        amPayload(
+          [
+            {
+              fingerprint: `dddd00000000000${n}`,
+              startsAt: `2026-11-26T11:1${n}:00Z`,
+              labels: { service: 'payments' },
+            },
+          ],
+          `{}:{alertname="Payments${n}"}`,
+        ),
+      );
+
+    it('shows each alert delivered, retrying with the last error, failed, or queued: in the JSON, the table and the details', async () => {
+      await fire(1);
+      await h.worker.drain();
+      // Alice's incident is created, then PagerDuty refuses to resolve it: that is not retried.
+      await post('/v1/deploys', designDeploy());
+      const checkout = (status: 'firing' | 'resolved') =>
+        amPayload(
+          [
+            {
+              fingerprint: 'dddd000000000002',
+              startsAt: '2026-11-26T11:12:00Z',
+              status,
+              ...(status === 'resolved' ? { endsAt: '2026-11-26T11:19:00Z' } : {}),
+            },
+          ],
+          '{}:{alertname="Checkout2"}',
+        );
+      await post('/v1/alertmanager', checkout('firing'));
+      await h.worker.drain();
+      stub.failNext('incidents.update', { status: 403 });
+      await post('/v1/alertmanager', checkout('resolved'));
+      await h.worker.drain();
+      stub.failNext('events', { status: 503, times: Number.POSITIVE_INFINITY });
+      await fire(3);
+      await h.worker.drain();
+      await fire(4); // not tried yet
+
+      const alerts = (await timeline()).body.alerts as {
+        fingerprint: string;
+        key: string;
+        delivery: { state: string; pages: Record<string, unknown>[] };
+      }[];
+      const state = (n: number) => alerts.find((a) => a.fingerprint === `dddd00000000000${n}`)?.delivery;
+      expect(state(1)).toEqual({
+        state: 'delivered',
+        pages: [
+          {
+            target: { kind: 'oncall' },
+            state: 'delivered',
+            attempts: 1,
+            lastAttemptAt: '2026-11-26T11:20:00.000Z',
+            channel: 'pagerduty',
+            lastError: null,
+            deliveredAt: '2026-11-26T11:20:00.000Z',
+            nextAttemptAt: null,
+          },
+        ],
+      });
+      expect(state(2)?.state).toBe('failed');
+      expect(state(2)?.pages[0]).toMatchObject({
+        target: { kind: 'person', email: 'alice@example.com' },
+        attempts: 1,
+        lastError: expect.stringMatching(/^resolve incident: HTTP 403/),
+        deliveredAt: '2026-11-26T11:20:00.000Z',
+        nextAttemptAt: null,
+      });
+      expect(state(3)?.state).toBe('retrying');
+      expect(state(3)?.pages[0]).toMatchObject({
+        attempts: 1,
+        lastError: expect.stringMatching(/HTTP 503/),
+        nextAttemptAt: expect.stringMatching(/^2026-11-26T11:20:0\d/),
+        deliveredAt: null,
+      });
+      expect(state(4)).toMatchObject({ state: 'queued', pages: [{ attempts: 0, lastAttemptAt: null }] });
+
+      const html = (await request(h.app).get('/?range=PT1H').set(auth)).text;
+      const row = (n: number) => {
+        const key = alerts.find((a) => a.fingerprint === `dddd00000000000${n}`)?.key;
+        return /<tr data-alert="[^"]+">[\s\S]*?<\/tr>/g
+          .exec(html.slice(html.indexOf(`<tr data-alert="${key}">`)))?.[0]
+          .replace(/<[^>]+>/g, '');
+      };
+      expect(row(1)).toContain('delivered');
+      expect(row(2)).toMatch(
+        /failed alice@example\.com: attempt 1 failed at 11:20 UTC: resolve incident: HTTP 403.*; not retried/,
+      );
+      expect(row(3)).toMatch(
+        /retrying on-call: attempt 1 failed at 11:20 UTC: trigger event: HTTP 503.*; next try at 11:20 UTC/,
+      );
+      expect(row(4)).toContain('queued');
+      const detail = html.slice(
+        html.indexOf(`id="alert-${alerts.find((a) => a.fingerprint === 'dddd000000000003')?.key}"`),
+      );
+      expect(detail.slice(0, detail.indexOf('</article>')).replace(/<[^>]+>/g, '')).toMatch(
+        /Delivery\nretrying on-call: attempt 1 failed at 11:20 UTC: trigger event: HTTP 503/,
+      );
+    });
+
+    it('moves the revision when a delivery gets through, so the open page redraws', async () => {
+      stub.failNext('events', { status: 503 });
+      await fire(1);
+      await h.worker.drain();
+      const retrying = (await timeline()).body;
+      expect(retrying.alerts[0].delivery.state).toBe('retrying');
+      clock.advance(60_000);
+      await h.worker.drain();
+      const delivered = (await timeline()).body;
+      expect(delivered.alerts[0].delivery.state).toBe('delivered');
+      expect(delivered.revision).not.toBe(retrying.revision);
     });
   });
 });

@@ -1,76 +1,13 @@
 // changepager timeline page script. The page works without it (server-rendered HTML and SVG, details through
-// :target); this adds what only the browser can do: times in the viewer's timezone, the range form in local
-// time, keeping the selected alert open, and the live refresh. It never builds markup from data: a refresh
-// fetches the page's own server-rendered (escaped) HTML from the same origin and swaps the timeline section.
+// :target); this adds what only the browser can do: keeping the selected alert open, and the live refresh. It
+// never builds markup from data: a refresh fetches the page's own server-rendered (escaped) HTML from the same
+// origin and swaps the timeline section. Times stay as the server wrote them: UTC, on a 24-hour clock.
 
 const main = document.getElementById('main');
-const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-const DAY_MS = 86_400_000;
-const formats = {
-  datetime: new Intl.DateTimeFormat(undefined, {
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    timeZoneName: 'short',
-  }),
-  time: new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
-  day: new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' }),
-};
 
-/** Rewrites every server-written UTC time under `root` in the viewer's timezone and locale. */
-function formatTimes(root) {
-  for (const el of root.querySelectorAll('time[datetime]')) {
-    const at = new Date(el.getAttribute('datetime'));
-    if (Number.isNaN(at.getTime())) continue;
-    el.textContent = (el.getAttribute('data-format') === 'time' ? formats.time : formats.datetime).format(at);
-    el.setAttribute('title', at.toISOString());
-  }
-  for (const el of root.querySelectorAll('text.tick[data-time]')) {
-    const at = new Date(el.getAttribute('data-time'));
-    if (Number.isNaN(at.getTime())) continue;
-    const step = Number(el.getAttribute('data-step'));
-    el.textContent = step >= DAY_MS ? formats.day.format(at) : formats.time.format(at);
-  }
-}
-
-function showZone() {
-  for (const el of document.querySelectorAll('[data-tz]')) el.textContent = zone;
-  for (const el of document.querySelectorAll('[data-tz-hint]')) el.textContent = `(${zone}; empty: now)`;
-}
-
-/** 2026-11-26T12:02 in the viewer's timezone, as <input type="datetime-local"> wants it. */
-function localInputValue(at) {
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
-}
-
-/** The form's "ending at" is typed in local time; the server gets it as an RFC 3339 `to`. */
-function wireRangeForm() {
-  const form = document.querySelector('form.controls');
-  const end = form?.querySelector('input[name="end"]');
-  if (!form || !end) return;
-  const utc = end.getAttribute('data-utc');
-  if (utc) end.value = localInputValue(new Date(utc));
-  form.addEventListener('submit', () => {
-    form.querySelector('input[name="to"]')?.remove();
-    if (end.value) {
-      const at = new Date(end.value); // no offset: read as local time
-      if (!Number.isNaN(at.getTime())) {
-        const to = document.createElement('input');
-        to.type = 'hidden';
-        to.name = 'to';
-        to.value = at.toISOString();
-        form.append(to);
-      }
-    }
-    end.disabled = true; // sent as `to`, or left out for "now"
-  });
-  // Coming back through the history restores the disabled field otherwise.
-  window.addEventListener('pageshow', () => {
-    end.disabled = false;
-  });
+/** "11:20 UTC": the clock the rest of the page is written in. */
+function utcClock(at) {
+  return `${at.toISOString().slice(11, 16)} UTC`;
 }
 
 function selectedId() {
@@ -161,7 +98,6 @@ function wireRefresh() {
     current.replaceWith(adopted);
     const nextScroller = document.querySelector('.chart-scroll');
     if (nextScroller) nextScroller.scrollLeft = scrollLeft;
-    formatTimes(adopted);
     applySelection(false);
     revision = adopted.getAttribute('data-revision');
     renderedAt = Date.now();
@@ -183,7 +119,7 @@ function wireRefresh() {
       const changed = data.revision !== revision;
       if (changed || (live && Date.now() - renderedAt >= 60_000)) {
         await rerender();
-        if (changed) setStatus(`Updated at ${formats.time.format(new Date())}.`);
+        if (changed) setStatus(`Updated at ${utcClock(new Date())}.`);
       }
     } catch (err) {
       setStatus(`Could not refresh (${err instanceof Error ? err.message : 'network error'}); trying again.`);
@@ -216,9 +152,6 @@ function scrollToLatest() {
   scroller.scrollLeft = Math.max(0, px - scroller.clientWidth + 48);
 }
 
-showZone();
-formatTimes(document);
 scrollToLatest();
-wireRangeForm();
 wireSelection();
 wireRefresh();
