@@ -9,7 +9,7 @@ import { StorageError, type Store } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
 import type { Html } from './html.js';
 import { buildTimeline, type DeployVerdict, type Timeline } from './model.js';
-import { parseRange, rangeSearch, type TimelineRange } from './range.js';
+import { isPathSegment, parseRange, rangeSearch, type TimelineRange } from './range.js';
 import { loginPage, problemPage, timelinePage } from './render.js';
 import { storeVerdicts } from './verdicts.js';
 
@@ -263,13 +263,13 @@ export function createUi(deps: UiDeps): express.Router {
   router.get('/', pageHeaders, pageAuth, async (req, res) => {
     // The form's service filter arrives as ?service=: the canonical address of one service is its own path.
     const service = typeof req.query.service === 'string' ? req.query.service.trim() : '';
-    if (service !== '') {
-      const rest = new URLSearchParams();
-      for (const [k, v] of Object.entries(req.query)) if (k !== 'service' && typeof v === 'string') rest.set(k, v);
-      const search = rest.toString();
-      return res.redirect(303, `/services/${encodeURIComponent(service)}${search ? `?${search}` : ''}`);
-    }
-    await render(req, res, undefined);
+    if (service === '') return render(req, res, undefined);
+    // A service whose name a path cannot carry (only dots) is shown right here, at /?service=.
+    if (!isPathSegment(service)) return render(req, res, service);
+    const rest = new URLSearchParams();
+    for (const [k, v] of Object.entries(req.query)) if (k !== 'service' && typeof v === 'string') rest.set(k, v);
+    const search = rest.toString();
+    return res.redirect(303, `/services/${encodeURIComponent(service)}${search ? `?${search}` : ''}`);
   });
 
   router.get('/services/:name', pageHeaders, pageAuth, async (req, res) => {

@@ -272,6 +272,30 @@ describe('HTTP API', () => {
       expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['limit', 'since']);
     });
 
+    it.each(['.', '..', '...'])(
+      'rejects the id "%s", which would make its Location name another path, and stores nothing',
+      async (id) => {
+        const res = await post('/v1/deploys', designDeploy({ id }));
+        expect(res.status).toBe(400);
+        expect(res.body.details.problems).toEqual([
+          { path: 'id', message: 'must not be only dots: "." and ".." cannot be one segment of a URL path' },
+        ]);
+        expect(res.headers.location).toBeUndefined();
+        expect((await get('/v1/deploys')).body.deploys).toEqual([]);
+      },
+    );
+
+    it.each(['v1.2.3', '.hidden', '..a', 'a/b', 'a%2Fb', 'ü ?#'])(
+      'answers the id "%s" with a Location that reads the same event back',
+      async (id) => {
+        const res = await post('/v1/deploys', designDeploy({ id }));
+        expect(res.status).toBe(201);
+        const back = await get(new URL(String(res.headers.location), 'http://changepager.test').pathname);
+        expect(back.status).toBe(200);
+        expect(back.body.id).toBe(id);
+      },
+    );
+
     it('answers 404 for an unknown deploy and an unknown alert', async () => {
       expect((await get('/v1/deploys/nope')).body).toMatchObject({ error: 'not_found' });
       expect((await get('/v1/alerts/0123456789abcdef')).status).toBe(404);
