@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { Directory } from '../core/people.js';
@@ -269,6 +270,8 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
   if (section.ca_file) {
     try {
       pd.ca = secrets.readFile(section.ca_file);
+      const problem = pemProblem(pd.ca);
+      if (problem) secrets.problems.push(`pagerduty.ca_file: ${section.ca_file} ${problem}`);
     } catch (err) {
       secrets.problems.push(
         `pagerduty.ca_file: cannot read ${section.ca_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -276,6 +279,24 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
     }
   }
   return pd;
+}
+
+/**
+ * Why a CA file cannot be trusted, if it cannot. Node takes any text as `ca` without a word and then fails every
+ * TLS handshake, so each PEM certificate in it is parsed here.
+ */
+function pemProblem(text: string): string | undefined {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  const bad = blocks.findIndex((pem) => {
+    try {
+      new X509Certificate(pem);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return bad < 0 ? undefined : `has a certificate that cannot be read (number ${bad + 1} in the file)`;
 }
 
 /** The policy for a service: its own section, else the defaults. */
