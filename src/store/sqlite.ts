@@ -6,6 +6,7 @@ import type { DeployCandidates } from '../core/correlate.js';
 import { pageDedupKey } from '../core/dedup-key.js';
 import type { DecidedEpisode } from '../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
+import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
@@ -38,15 +39,23 @@ const LAST_SEEN_RESOLUTION_MS = 60_000;
  * private in-memory database: the one-line store for tests.
  */
 export function openSqliteStore(path: string): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return translateErrors(new SqliteStore(db));
+  const inMemory = path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+  // Taken first, so that a second instance neither migrates nor reads a database another one runs on.
+  const lock = inMemory ? undefined : lockDatabase(path);
+  try {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return translateErrors(new SqliteStore(db, lock));
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }
 
 /**
@@ -91,7 +100,10 @@ function migrate(db: Database.Database): void {
 class SqliteStore implements Store {
   private readonly q;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly lock?: { release(): void },
+  ) {
     this.q = {
       insertDeploy: db.prepare(
         `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
@@ -670,6 +682,7 @@ class SqliteStore implements Store {
 
   async close() {
     if (this.db.open) this.db.close();
+    this.lock?.release();
   }
 }
 
