@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(openApiDocument(deployQuery));
   });
   v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now }));
-  v1.use(bearerAuth(config.tokens, { now }));
+  v1.use(bearerAuth(config.tokens, { now, sessions: store }));
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
   v1.post('/alertmanager', ...json, async (req, res) => {

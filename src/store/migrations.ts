@@ -154,4 +154,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;
   INSERT INTO heartbeat (id, at) VALUES (1, 0);
   `,
+  `
+  -- Timeline-page logins (http/session.ts): a row per session, found by the SHA-256 of the id in its cookie.
+  -- Logging out deletes the row; expired rows are deleted whenever a new session is stored.
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+  `,
 ];

@@ -22,6 +22,7 @@ import {
   type PageStatus,
   parseTargetKey,
   type RecordResult,
+  type SessionRecord,
   StorageError,
   type Store,
   type TimelineQuery,
@@ -207,6 +208,12 @@ class SqliteStore implements Store {
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
       ),
       unmapped: db.prepare('SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC'),
+      insertSession: db.prepare(
+        'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)',
+      ),
+      purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+      sessionById: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     };
   }
 
@@ -670,6 +677,31 @@ class SqliteStore implements Store {
   async outboxStats(now: number) {
     const { depth, oldest } = this.q.stats.get() as { depth: number; oldest: number | null };
     return { depth, oldestDueAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
+  }
+
+  createSession(session: SessionRecord, now: number) {
+    return this.grouped(() => {
+      this.q.purgeSessions.run(now);
+      this.q.insertSession.run(session.idHash, session.tokenName, session.createdAt, session.expiresAt);
+    });
+  }
+
+  async getSession(idHash: string, now: number) {
+    const r = this.q.sessionById.get(idHash, now) as Row | undefined;
+    return (
+      r && {
+        idHash: r.id_hash as string,
+        tokenName: r.token_name as string,
+        createdAt: r.created_at as number,
+        expiresAt: r.expires_at as number,
+      }
+    );
+  }
+
+  deleteSession(idHash: string) {
+    return this.grouped(() => {
+      this.q.deleteSession.run(idHash);
+    });
   }
 
   isOpen(): boolean {

@@ -2,8 +2,14 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { ApiError } from '../errors.js';
-import { type Caller, callerOf, tokenCheck } from '../http/auth.js';
-import { PLAIN_SESSION_COOKIE, SECURE_SESSION_COOKIE, signSession } from '../http/session.js';
+import { type Caller, callerOf, cookieValue, tokenCheck } from '../http/auth.js';
+import {
+  newSession,
+  PLAIN_SESSION_COOKIE,
+  readSession,
+  SECURE_SESSION_COOKIE,
+  SESSION_COOKIES,
+} from '../http/session.js';
 import { decisionJson, deployJson } from '../http/views.js';
 import { StorageError, type Store } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
@@ -208,7 +214,7 @@ function sendHtml(res: Response, status: number, body: Html): void {
 export function createUi(deps: UiDeps): express.Router {
   const { config, store, now, log } = deps;
   const assets: Assets = loadAssets(deps.staticDir);
-  const check = tokenCheck(config.tokens);
+  const check = tokenCheck(config.tokens, store);
   const router = express.Router();
 
   // Open like the login form that needs them: they hold no data. One route per file, so a route listing
@@ -227,8 +233,8 @@ export function createUi(deps: UiDeps): express.Router {
    * The page's own authentication: the header or the cookie. Without either, 401: with the login form for a
    * browser, with the API's JSON error for anything else (curl, probes, scripts).
    */
-  const pageAuth: RequestHandler = (req, res, next) => {
-    const caller = callerOf(check, req, now());
+  const pageAuth: RequestHandler = async (req, res, next) => {
+    const caller = await callerOf(check, req, now());
     if (!caller) {
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       if (!wantsHtml(req)) return next(new ApiError('unauthorized'));
@@ -283,7 +289,7 @@ export function createUi(deps: UiDeps): express.Router {
 
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
 
-  router.post('/login', pageHeaders, form, (req, res) => {
+  router.post('/login', pageHeaders, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
     if (!sameOrigin(req)) throw new ApiError('forbidden', 'Sign in from this service’s own login form.');
@@ -300,25 +306,30 @@ export function createUi(deps: UiDeps): express.Router {
       );
     }
     const secure = wantsSecure(config, req);
-    res.cookie(
-      secure ? SECURE_SESSION_COOKIE : PLAIN_SESSION_COOKIE,
-      signSession(who.secret, now() + config.session.ttlMs),
-      {
-        httpOnly: true,
-        sameSite: 'strict',
-        secure,
-        path: '/',
-        maxAge: config.session.ttlMs,
-        // The value is already URL-safe; express would otherwise encode it again.
-        encode: (v: string) => v,
-      },
+    const session = newSession(who.secret);
+    const at = now();
+    await store.createSession(
+      { idHash: session.idHash, tokenName: who.name, createdAt: at, expiresAt: at + config.session.ttlMs },
+      at,
     );
+    res.cookie(secure ? SECURE_SESSION_COOKIE : PLAIN_SESSION_COOKIE, session.value, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure,
+      path: '/',
+      maxAge: config.session.ttlMs,
+      // The value is already URL-safe; express would otherwise encode it again.
+      encode: (v: string) => v,
+    });
     log.info({ event: 'login', tokenName: who.name, role: who.role }, 'timeline login');
     res.redirect(303, next);
   });
 
-  router.post('/logout', pageHeaders, (req, res) => {
+  router.post('/logout', pageHeaders, async (req, res) => {
     if (!sameOrigin(req)) throw new ApiError('forbidden', 'Sign out from this service’s own page.');
+    // Ended in the database, not just in this browser: a copy of the cookie is dead too.
+    const session = readSession(cookieValue(req, SESSION_COOKIES));
+    if (session) await store.deleteSession(session.idHash);
     for (const name of [SECURE_SESSION_COOKIE, PLAIN_SESSION_COOKIE]) {
       res.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'strict', secure: name === SECURE_SESSION_COOKIE });
     }
