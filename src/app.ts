@@ -17,6 +17,7 @@ import { parseBody, problemsOf } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
+import type { LoginLimiter } from './ui/login-limiter.js';
 import { createUi, timelineApi } from './ui/routes.js';
 
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   now: () => number;
   /** Slack interactivity (Bolt's receiver): mounted before any body parser, as it verifies the raw body. */
   slackRouter?: express.Router;
+  /** The login form's rate limit. */
+  logins: LoginLimiter;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -35,7 +38,8 @@ export function createApp(deps: AppDeps): express.Express {
   const { config, store, pipeline, metrics, log, now } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Only a configured proxy's X-Forwarded-For names the client (req.ip): anyone else could pick their address.
+  app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
   app.use(observe(metrics, log));
   if (deps.slackRouter) app.use(deps.slackRouter);
 
@@ -139,7 +143,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use('/v1', v1);
   // The timeline page (src/ui): /, /services/{name}, /login, /logout and its static files under /ui/.
-  app.use(createUi({ config, store, now, log }));
+  app.use(createUi({ config, store, now, log, metrics, logins: deps.logins }));
   app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler(log));
   return app;

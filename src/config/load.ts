@@ -21,6 +21,12 @@ export interface SessionConfig {
   cookieSecure: 'auto' | 'always' | 'never';
 }
 
+/** The login form's rate limit: wrong tokens per client address per window. */
+export interface LoginLimitConfig {
+  maxFailures: number;
+  windowMs: number;
+}
+
 /** Where one service's pages go in PagerDuty. */
 export interface PagerDutyRoute {
   /** PagerDuty service on which incidents for a person are created (REST). */
@@ -64,8 +70,11 @@ export interface Config {
   databasePath: string;
   defaultEnvironment: string;
   bodyLimitBytes: number;
+  /** Proxies whose X-Forwarded-For names the client (express's trust proxy); empty trusts none. */
+  trustedProxies: readonly string[];
   tokens: readonly ApiToken[];
   session: SessionConfig;
+  loginLimit: LoginLimitConfig;
   serviceLabels: readonly string[];
   defaults: ServicePolicy;
   services: Readonly<Record<string, ServicePolicy>>;
@@ -159,8 +168,13 @@ export function parseConfig(
     databasePath: file.database.path,
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
+    trustedProxies: file.http.trusted_proxies,
     tokens,
     session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
+    loginLimit: {
+      maxFailures: file.auth.login_limit.max_failures,
+      windowMs: durationMs(file.auth.login_limit.window) as number,
+    },
     serviceLabels: file.defaults.labels.service,
     defaults,
     services,

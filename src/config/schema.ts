@@ -43,6 +43,14 @@ function appendablePath(url: string, ctx: z.core.$RefinementCtx<string>): void {
   }
 }
 
+const positiveDuration = isoDuration.refine((s) => (durationMs(s) ?? 1) > 0, { error: 'must be longer than zero' });
+
+/** A proxy whose X-Forwarded-For is believed: an address, a CIDR range, or one of express's named ranges. */
+const proxyAddress = z.union(
+  [z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])],
+  { error: 'must be an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal' },
+);
+
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a 24-hour time such as 09:00' });
 
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
@@ -227,6 +235,11 @@ export const configFileSchema = z.strictObject({
         .int()
         .positive()
         .default(5 * 1024 * 1024),
+      /**
+       * Reverse proxies in front of changepager: from them (and only them) X-Forwarded-For names the client, for
+       * the login limit and the logs. Empty: the client is the address of the connection.
+       */
+      trusted_proxies: z.array(proxyAddress).default([]),
     })
     .prefault({}),
   auth: z
@@ -236,6 +249,13 @@ export const configFileSchema = z.strictObject({
       session_ttl: isoDuration.default('PT12H'),
       /** Secure flag of the login cookie: auto sets it when the request came over https (X-Forwarded-Proto too). */
       cookie_secure: z.enum(['auto', 'always', 'never']).default('auto'),
+      /** Wrong tokens one client may type into the login form per window; then its logins get 429 until it ends. */
+      login_limit: z
+        .strictObject({
+          max_failures: z.number().int().positive().default(10),
+          window: positiveDuration.default('PT15M'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   defaults: defaults.prefault({}),

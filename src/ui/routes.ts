@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
+import { humanGap } from '../core/time.js';
 import { ApiError } from '../errors.js';
 import { type Caller, callerOf, cookieValue, tokenCheck } from '../http/auth.js';
 import {
@@ -11,9 +12,11 @@ import {
   SESSION_COOKIES,
 } from '../http/session.js';
 import { decisionJson, deployJson } from '../http/views.js';
+import type { Metrics } from '../metrics.js';
 import { StorageError, type Store } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
 import type { Html } from './html.js';
+import type { LoginLimiter } from './login-limiter.js';
 import { buildTimeline, type DeployVerdict, type Timeline } from './model.js';
 import { isPathSegment, parseRange, rangeSearch, type TimelineRange } from './range.js';
 import { loginPage, problemPage, timelinePage } from './render.js';
@@ -211,8 +214,8 @@ function sendHtml(res: Response, status: number, body: Html): void {
 }
 
 /** The pages, the login and the static files; mounted on the app after /v1 and before the 404 handler. */
-export function createUi(deps: UiDeps): express.Router {
-  const { config, store, now, log } = deps;
+export function createUi(deps: UiDeps & { metrics: Metrics; logins: LoginLimiter }): express.Router {
+  const { config, store, now, log, metrics, logins } = deps;
   const assets: Assets = loadAssets(deps.staticDir);
   const check = tokenCheck(config.tokens, store);
   const router = express.Router();
@@ -294,9 +297,21 @@ export function createUi(deps: UiDeps): express.Router {
     const next = safeNext(body.next);
     if (!sameOrigin(req)) throw new ApiError('forbidden', 'Sign in from this service’s own login form.');
     if (check.open) return res.redirect(303, next);
+    const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const waitMs = logins.refusal(client, now());
+    if (waitMs !== undefined) {
+      // Refused before the token is even compared: a guessing script learns nothing more until the wait is over.
+      metrics.logins.inc({ result: 'limited' });
+      res.set('Retry-After', String(Math.ceil(waitMs / 1000)));
+      if (!wantsHtml(req)) throw new ApiError('too_many_logins');
+      const error = `Too many wrong tokens from your address: try again in ${humanGap(waitMs)}.`;
+      return sendHtml(res, 429, loginPage({ assets: assets.urls, next, error }));
+    }
     const who = check.token(typeof body.token === 'string' ? body.token : '');
     if (!who) {
-      log.info({ event: 'login_failed' }, 'timeline login with an unknown token');
+      // Not logged here, one line per guess: the limiter logs one summary line per burst.
+      logins.failed(client, now());
+      metrics.logins.inc({ result: 'wrong_token' });
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       if (!wantsHtml(req)) throw new ApiError('unauthorized');
       return sendHtml(
@@ -305,6 +320,7 @@ export function createUi(deps: UiDeps): express.Router {
         loginPage({ assets: assets.urls, next, error: 'That token is not one of the configured API tokens.' }),
       );
     }
+    metrics.logins.inc({ result: 'ok' });
     const secure = wantsSecure(config, req);
     const session = newSession(who.secret);
     const at = now();

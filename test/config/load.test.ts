@@ -84,12 +84,27 @@ describe('defaults', () => {
     { intent: 'no people', get: (c: Config) => c.directory.people, value: [] },
     { intent: 'bots dependabot and renovate', get: (c: Config) => c.directory.bots, value: ['dependabot', 'renovate'] },
     {
+      intent: 'login form: 10 wrong tokens per client per 15 min',
+      get: (c: Config) => c.loginLimit,
+      value: { maxFailures: 10, windowMs: 15 * MIN },
+    },
+    { intent: 'no trusted proxy: the client is the connection', get: (c: Config) => c.trustedProxies, value: [] },
+    {
       intent: 'delivery polls every second, backs off up to a minute',
       get: (c: Config) => c.delivery,
       value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
     },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
+  });
+
+  it('trusted proxies and the login limit are read as written', () => {
+    const config = parse(
+      'http: { trusted_proxies: [loopback, 10.0.0.0/8, "fd00::/8", 192.0.2.1] }\n' +
+        'auth: { login_limit: { max_failures: 5, window: PT1H } }\n',
+    );
+    expect(config.trustedProxies).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
+    expect(config.loginLimit).toEqual({ maxFailures: 5, windowMs: HOUR });
   });
 
   it('a partly written section keeps the defaults of the keys it leaves out', () => {
@@ -245,6 +260,21 @@ describe('problems are all reported, each with its path', () => {
     },
     { intent: 'a port out of range in the file', yaml: 'listen: { port: 80800 }\n', says: /^listen\.port: / },
     { intent: 'a person without a valid email', yaml: 'people: [{ email: alice }]\n', says: /^people\.0\.email: / },
+    {
+      intent: 'a trusted proxy that is a host name, not an address',
+      yaml: 'http: { trusted_proxies: [10.0.0.0/8, proxy.example] }\n',
+      says: /^http\.trusted_proxies\.1: must be an IP address, a CIDR range/,
+    },
+    {
+      intent: 'a login limit that allows no login at all',
+      yaml: 'auth: { login_limit: { max_failures: 0 } }\n',
+      says: /^auth\.login_limit\.max_failures: /,
+    },
+    {
+      intent: 'a login limit window of zero',
+      yaml: 'auth: { login_limit: { window: PT0S } }\n',
+      says: /^auth\.login_limit\.window: must be longer than zero/,
+    },
   ])('rejected: $intent', ({ yaml: text, says }) => {
     const e = configError(() => parse(text));
     expect(e.problems).toHaveLength(1);

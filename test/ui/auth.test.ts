@@ -268,6 +268,82 @@ describe('timeline authentication', () => {
   });
 });
 
+describe('the login rate limit', () => {
+  let h: Harness;
+  afterEach(async () => {
+    clock.set('2026-11-26T11:20:00Z');
+    await h.close();
+  });
+  const limited = (extra = '') =>
+    harness({
+      yaml: [
+        'auth:',
+        '  tokens: [ { name: dashboard, token_env: DASH_TOKEN, role: read } ]',
+        '  login_limit: { max_failures: 3, window: PT1M }',
+        extra,
+      ].join('\n'),
+    });
+  const attempt = (token: string, headers: Record<string, string> = {}) =>
+    request(h.app).post('/login').set(headers).type('form').send({ token, next: '/' });
+  const lines = (event: string) =>
+    h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === event);
+
+  it('answers 429 with Retry-After once a client has typed max_failures wrong tokens, even to the right token', async () => {
+    h = limited();
+    for (let i = 0; i < 3; i++) expect((await attempt(`guess-${i}`)).status).toBe(401);
+    clock.advance(20_000);
+    const refused = await attempt(READ_TOKEN);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('40');
+    expect(refused.body).toMatchObject({ error: 'too_many_logins' });
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    const page = await attempt('guess-4', BROWSER);
+    expect(page.status).toBe(429);
+    expect(page.text).toContain('Too many wrong tokens from your address: try again in 40 s.');
+
+    clock.advance(40_000); // the window has passed
+    expect((await attempt(READ_TOKEN)).status).toBe(303);
+  });
+
+  it('counts each client on its own, and trusts X-Forwarded-For only from a configured proxy', async () => {
+    h = limited();
+    // Not behind a trusted proxy: a header anyone can write does not make a new client.
+    for (let i = 0; i < 5; i++) await attempt(`guess-${i}`, { 'X-Forwarded-For': `198.51.100.${i}` });
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.99' })).status).toBe(429);
+    await h.close();
+
+    h = limited('http: { trusted_proxies: [loopback] }');
+    for (let i = 0; i < 3; i++) await attempt(`guess-${i}`, { 'X-Forwarded-For': '198.51.100.7' });
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.7' })).status).toBe(429);
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.8' })).status).toBe(303);
+  });
+
+  it('logs one summary line per burst, not one line per guess, and counts logins in /metrics', async () => {
+    h = limited();
+    for (let i = 0; i < 200; i++) await attempt(`guess-${i}`);
+    expect(lines('login_failures')).toEqual([]);
+    expect(h.logs.filter((l) => l.includes('guess-')).length).toBe(0);
+
+    clock.advance(60_000); // the burst's window has passed: the next login attempt (anyone's) writes its summary
+    expect((await attempt(READ_TOKEN)).status).toBe(303);
+    const [summary, ...more] = lines('login_failures');
+    expect(more).toEqual([]);
+    expect(summary).toMatchObject({
+      level: 40,
+      client: '127.0.0.1',
+      failures: 3,
+      refused: 197,
+      from: '2026-11-26T11:20:00.000Z',
+      to: '2026-11-26T11:20:00.000Z',
+      seconds: 0,
+    });
+    const metrics = (await request(h.app).get('/metrics')).text;
+    expect(metrics).toContain('changepager_logins_total{result="wrong_token"} 3');
+    expect(metrics).toContain('changepager_logins_total{result="limited"} 197');
+    expect(metrics).toContain('changepager_logins_total{result="ok"} 1');
+  });
+});
+
 describe('read-only tokens', () => {
   let h: Harness;
   afterEach(async () => {
