@@ -75,6 +75,8 @@ export interface Config {
   tokens: readonly ApiToken[];
   session: SessionConfig;
   loginLimit: LoginLimitConfig;
+  /** A refused request is logged once per client address and route per this many ms. */
+  deniedLogIntervalMs: number;
   serviceLabels: readonly string[];
   defaults: ServicePolicy;
   services: Readonly<Record<string, ServicePolicy>>;
@@ -175,6 +177,7 @@ export function parseConfig(
       maxFailures: file.auth.login_limit.max_failures,
       windowMs: durationMs(file.auth.login_limit.window) as number,
     },
+    deniedLogIntervalMs: durationMs(file.auth.denied_log_interval) as number,
     serviceLabels: file.defaults.labels.service,
     defaults,
     services,

@@ -249,6 +249,8 @@ export const configFileSchema = z.strictObject({
       session_ttl: isoDuration.default('PT12H'),
       /** Secure flag of the login cookie: auto sets it when the request came over https (X-Forwarded-Proto too). */
       cookie_secure: z.enum(['auto', 'always', 'never']).default('auto'),
+      /** A refused request (401, 403) is logged at warn once per client address and route per this interval. */
+      denied_log_interval: positiveDuration.default('PT1M'),
       /** Wrong tokens one client may type into the login form per window; then its logins get 429 until it ends. */
       login_limit: z
         .strictObject({

@@ -3,6 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import type { ApiToken } from '../config/load.js';
 import { ApiError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import type { DeniedLog } from './denied-log.js';
 import { readSession, SESSION_COOKIES } from './session.js';
 
 /** Who made a request: the configured token's name and what it may do. */
@@ -95,21 +96,43 @@ export async function callerOf(check: TokenCheck, req: Request, now: number): Pr
  */
 export function bearerAuth(
   tokens: readonly ApiToken[],
-  opts: { now?: () => number; sessions?: SessionLookup } = {},
+  opts: { now?: () => number; sessions?: SessionLookup; denied?: DeniedLog } = {},
 ): RequestHandler {
   const check = tokenCheck(tokens, opts.sessions);
   const now = opts.now ?? Date.now;
   return async (req, res, next) => {
     const caller = await callerOf(check, req, now());
     if (!caller) {
+      opts.denied?.(req, { status: 401, reason: missing(req) });
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       return next(new ApiError('unauthorized'));
     }
-    if (caller.role === 'read' && !SAFE_METHODS.has(req.method)) return next(new ApiError('forbidden'));
+    if (caller.role === 'read' && !SAFE_METHODS.has(req.method)) {
+      opts.denied?.(req, {
+        status: 403,
+        reason: 'a read-only token tried to change something',
+        tokenName: caller.name,
+      });
+      return next(readOnly(caller.name));
+    }
     res.locals.tokenName = caller.name;
     res.locals.caller = caller;
     next();
   };
+}
+
+/** The 403 of a read-only token, which names it: its holder may not know which configured token it is. */
+export function readOnly(tokenName: string): ApiError {
+  return new ApiError('forbidden', `The token "${tokenName}" is read-only: it may read (GET) but not change anything.`);
+}
+
+/** Why a request without a caller is refused, for the log: what it sent, never the token itself. */
+function missing(req: Request): string {
+  if (req.get('authorization') !== undefined) return 'its Authorization header holds no configured token';
+  if (SAFE_METHODS.has(req.method) && cookieValue(req, SESSION_COOKIES) !== undefined) {
+    return 'its login session has expired or was ended';
+  }
+  return 'it sent no token';
 }
 
 /** The value of the first of `names` present in the Cookie header (no cookie-parser: this is all we read). */

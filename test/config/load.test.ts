@@ -90,6 +90,11 @@ describe('defaults', () => {
     },
     { intent: 'no trusted proxy: the client is the connection', get: (c: Config) => c.trustedProxies, value: [] },
     {
+      intent: 'a refused request is logged once per client and route per minute',
+      get: (c: Config) => c.deniedLogIntervalMs,
+      value: MIN,
+    },
+    {
       intent: 'delivery polls every second, backs off up to a minute',
       get: (c: Config) => c.delivery,
       value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
@@ -269,6 +274,11 @@ describe('problems are all reported, each with its path', () => {
       intent: 'a login limit that allows no login at all',
       yaml: 'auth: { login_limit: { max_failures: 0 } }\n',
       says: /^auth\.login_limit\.max_failures: /,
+    },
+    {
+      intent: 'a refusal log interval of zero (a line per refusal)',
+      yaml: 'auth: { denied_log_interval: PT0S }\n',
+      says: /^auth\.denied_log_interval: must be longer than zero/,
     },
     {
       intent: 'a login limit window of zero',
