@@ -309,7 +309,7 @@ export function createUi(deps: UiDeps & { metrics: Metrics; logins: LoginLimiter
     }
     const who = check.token(typeof body.token === 'string' ? body.token : '');
     if (!who) {
-      // Not logged here, one line per guess: the limiter logs one summary line per burst.
+      // No log line per guess (a script makes thousands a second): the limiter logs one line per burst.
       logins.failed(client, now());
       metrics.logins.inc({ result: 'wrong_token' });
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
@@ -320,7 +320,6 @@ export function createUi(deps: UiDeps & { metrics: Metrics; logins: LoginLimiter
         loginPage({ assets: assets.urls, next, error: 'That token is not one of the configured API tokens.' }),
       );
     }
-    metrics.logins.inc({ result: 'ok' });
     const secure = wantsSecure(config, req);
     const session = newSession(who.secret);
     const at = now();
@@ -328,6 +327,7 @@ export function createUi(deps: UiDeps & { metrics: Metrics; logins: LoginLimiter
       { idHash: session.idHash, tokenName: who.name, createdAt: at, expiresAt: at + config.session.ttlMs },
       at,
     );
+    metrics.logins.inc({ result: 'ok' });
     res.cookie(secure ? SECURE_SESSION_COOKIE : PLAIN_SESSION_COOKIE, session.value, {
       httpOnly: true,
       sameSite: 'strict',
