@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 
@@ -40,7 +41,9 @@ const BUSY_TIMEOUT_MS = 1000;
 
 /** Takes the lock of the database at `path`, or throws DatabaseInUseError naming its holder. */
 export function lockDatabase(path: string): { release(): void } {
-  const db = new Database(`${path}.lock`, { timeout: BUSY_TIMEOUT_MS });
+  // Beside the file itself, so that two paths to one database (a symlink, say) find the same lock.
+  const file = existsSync(path) ? realpathSync(path) : path;
+  const db = new Database(`${file}.lock`, { timeout: BUSY_TIMEOUT_MS });
   try {
     db.exec(`CREATE TABLE IF NOT EXISTS holder (
       id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, since INTEGER NOT NULL,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -101,6 +101,19 @@ describe('SQLite store', () => {
     } finally {
       await first.close();
       await second?.close();
+    }
+  });
+
+  it('refuses a second instance that reaches the same database through a symlink', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'changepager.db');
+    const first = openSqliteStore(path);
+    try {
+      const elsewhere = tempDir();
+      symlinkSync(path, join(elsewhere, 'linked.db'));
+      expect(() => openSqliteStore(join(elsewhere, 'linked.db'))).toThrow(/is in use by another changepager/);
+    } finally {
+      await first.close();
     }
   });
 
