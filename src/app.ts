@@ -5,6 +5,7 @@ import type { Config } from './config/load.js';
 import { canonicalInstant, durationMs } from './core/time.js';
 import { ApiError } from './errors.js';
 import { bearerAuth } from './http/auth.js';
+import { createDeniedLog } from './http/denied-log.js';
 import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
 import { openApiDocument } from './http/openapi.js';
@@ -17,6 +18,7 @@ import { parseBody, parseQuery } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
+import type { LoginLimiter } from './ui/login-limiter.js';
 import { createUi, timelineApi } from './ui/routes.js';
 
 export interface AppDeps {
@@ -28,6 +30,8 @@ export interface AppDeps {
   now: () => number;
   /** Slack interactivity (Bolt's receiver): mounted before any body parser, as it verifies the raw body. */
   slackRouter?: express.Router;
+  /** The login form's rate limit. */
+  logins: LoginLimiter;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -35,7 +39,8 @@ export function createApp(deps: AppDeps): express.Express {
   const { config, store, pipeline, metrics, log, now } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Only a configured proxy's X-Forwarded-For names the client (req.ip): anyone else could pick their address.
+  app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
   app.use(observe(metrics, log));
   if (deps.slackRouter) app.use(deps.slackRouter);
 
@@ -65,16 +70,18 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals.routeBase = req.baseUrl;
     next();
   });
-  // Registered before the bearer middleware: the API description is public (it holds no data), and Flagger,
-  // which cannot send headers, may authenticate in its body (http/flagger.ts).
+  const denied = createDeniedLog(log.child({ component: 'auth' }), config.deniedLogIntervalMs, now);
+  // The API description is public (it holds no data), and Flagger, which cannot send headers, may authenticate
+  // in its body (http/flagger.ts). Every other route starts with `auth`: inside the route, so that a refusal is
+  // logged and counted under the route it was for (test/security walks every route to check that none lacks it).
   v1.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(deployQuery));
   });
-  v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now }));
-  v1.use(bearerAuth(config.tokens, { now }));
+  v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now, denied }));
+  const auth = bearerAuth(config.tokens, { now, sessions: store, denied });
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
-  v1.post('/alertmanager', ...json, async (req, res) => {
+  v1.post('/alertmanager', auth, ...json, async (req, res) => {
     const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
     const result = await pipeline.receiveAlerts(group);
     res.json({
@@ -86,12 +93,12 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
-  v1.post('/preview', ...json, async (req, res) => {
+  v1.post('/preview', auth, ...json, async (req, res) => {
     const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
     res.json({ decisions: (await pipeline.preview(group)).map(decidedJson) });
   });
 
-  v1.post('/deploys', ...json, async (req, res) => {
+  v1.post('/deploys', auth, ...json, async (req, res) => {
     const deploy = toDeploy(parseBody(deployEvent, req.body), { environment: config.defaultEnvironment, now: now() });
     const { created, deploy: stored } = await pipeline.receiveDeploy(deploy);
     res
@@ -100,7 +107,7 @@ export function createApp(deps: AppDeps): express.Express {
       .json(deployJson(stored));
   });
 
-  v1.get('/deploys', async (req, res) => {
+  v1.get('/deploys', auth, async (req, res) => {
     const q = parseQuery(deployQuery, req.query);
     const deploys = await store.listDeploys({
       ...(q.service === undefined ? {} : { service: q.service }),
@@ -111,23 +118,25 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ deploys: deploys.map(deployJson) });
   });
 
-  v1.get('/deploys/:id/verdict', verdictRoute({ config, store, now }));
-  v1.get('/stats', statsRoute({ store, now }));
-  v1.get('/timeline', timelineApi({ config, store, now, log }));
+  v1.get('/deploys/:id/verdict', auth, verdictRoute({ config, store, now }));
+  v1.get('/stats', auth, statsRoute({ store, now }));
+  v1.get('/timeline', auth, timelineApi({ config, store, now, log }));
 
-  v1.get('/deploys/:id', async (req, res) => {
-    const deploy = await store.getDeploy(req.params.id);
-    if (!deploy) throw new ApiError('not_found', `No deploy with id "${req.params.id}".`);
+  v1.get('/deploys/:id', auth, async (req, res) => {
+    const id = String(req.params.id);
+    const deploy = await store.getDeploy(id);
+    if (!deploy) throw new ApiError('not_found', `No deploy with id "${id}".`);
     res.json(deployJson(deploy));
   });
 
-  v1.get('/alerts/:fingerprint', async (req, res) => {
-    const history = await store.alertHistory(req.params.fingerprint);
-    if (history.length === 0) throw new ApiError('not_found', `No alert with fingerprint "${req.params.fingerprint}".`);
-    res.json(historyJson(req.params.fingerprint, history));
+  v1.get('/alerts/:fingerprint', auth, async (req, res) => {
+    const fingerprint = String(req.params.fingerprint);
+    const history = await store.alertHistory(fingerprint);
+    if (history.length === 0) throw new ApiError('not_found', `No alert with fingerprint "${fingerprint}".`);
+    res.json(historyJson(fingerprint, history));
   });
 
-  v1.get('/people/unmapped', async (_req, res) => {
+  v1.get('/people/unmapped', auth, async (_req, res) => {
     const people = await store.listUnmapped();
     res.json({
       people: people.map((p) => ({
@@ -140,9 +149,11 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
+  // A path under /v1 that is no route: without a token 401 as before (no route list for strangers), else 404.
+  v1.use(auth);
   app.use('/v1', v1);
   // The timeline page (src/ui): /, /services/{name}, /login, /logout and its static files under /ui/.
-  app.use(createUi({ config, store, now, log }));
+  app.use(createUi({ config, store, now, log, metrics, logins: deps.logins }));
   app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler(log));
   return app;

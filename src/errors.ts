@@ -13,6 +13,10 @@ export const ERRORS = {
   not_found: { status: 404, message: 'No such resource.' },
   payload_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
   unsupported_media_type: { status: 415, message: 'The request body must be application/json.' },
+  too_many_logins: {
+    status: 429,
+    message: 'Too many wrong tokens from this address: try again after the seconds in the Retry-After header.',
+  },
   no_deploy_for_rollout: {
     status: 422,
     message: 'No recent deploy event of this service to attach the rollout stage to; send the deploy event first.',

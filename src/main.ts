@@ -18,6 +18,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { OutboxKind, Store } from './store/store.js';
+import { createLoginLimiter } from './ui/login-limiter.js';
 
 export interface Service {
   server: Server;
@@ -33,6 +34,8 @@ export interface StartOptions {
   /** The file the config came from, for the start-up log line. */
   configPath?: string;
 }
+
+const LOGIN_SWEEP_MS = 60_000;
 
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
 export function compose({ config, log, now = Date.now }: StartOptions) {
@@ -62,6 +65,7 @@ export function compose({ config, log, now = Date.now }: StartOptions) {
       ? createSlackInteractivity({ ...slack.deps, ...(pd ? { pd } : {}), kick: () => delivery.kick() })
       : undefined;
   const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => delivery.kick() });
+  const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
   const app = createApp({
     config,
     store,
@@ -69,9 +73,10 @@ export function compose({ config, log, now = Date.now }: StartOptions) {
     metrics,
     log,
     now,
+    logins,
     ...(interactivity?.router ? { slackRouter: interactivity.router } : {}),
   });
-  return { store, metrics, worker: delivery, pipeline, app, interactivity };
+  return { store, metrics, worker: delivery, pipeline, app, interactivity, logins };
 }
 
 interface Parts {
@@ -131,7 +136,8 @@ export type Composed = ReturnType<typeof compose>;
 /** Composes the service, listens, and starts the outbox worker. */
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
-  const { store, worker, app, interactivity } = compose(options);
+  const now = options.now ?? Date.now;
+  const { store, worker, app, interactivity, logins } = compose(options);
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -152,6 +158,9 @@ export async function startService(options: StartOptions): Promise<Service> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
   await interactivity?.start();
+  // A burst of wrong logins is summarised once its window has passed, even if nobody tries to log in after it.
+  const sweeper = setInterval(() => logins.sweep(now()), LOGIN_SWEEP_MS);
+  sweeper.unref();
   const delivery = {
     pages: config.pagerduty ? 'pagerduty' : 'log',
     dms: config.slack ? `slack (${config.slack.mode})` : 'log',
@@ -175,6 +184,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     worker,
     stop() {
       stopping ??= (async () => {
+        clearInterval(sweeper);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await interactivity?.stop();
         await worker.stop();

@@ -62,6 +62,12 @@ export function createMetrics(store: Store, now: () => number) {
       labelNames: ['kind', 'service'] as const,
       registers: [registry],
     }),
+    logins: new Counter({
+      name: 'changepager_logins_total',
+      help: 'Timeline logins by result: ok, wrong_token, or limited (refused with 429 after too many wrong tokens).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     timeToDeliver: new Histogram({
       name: 'changepager_time_to_deliver_seconds',
       help: 'From the outbox row being written (the alert accepted) to the receiver acknowledging delivery.',

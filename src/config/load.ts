@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -24,6 +25,12 @@ export interface ApiToken {
 export interface SessionConfig {
   ttlMs: number;
   cookieSecure: 'auto' | 'always' | 'never';
+}
+
+/** The login form's rate limit: wrong tokens per client address per window. */
+export interface LoginLimitConfig {
+  maxFailures: number;
+  windowMs: number;
 }
 
 /** Where one service's pages go in PagerDuty. */
@@ -79,10 +86,15 @@ export interface Config {
   databasePath: string;
   defaultEnvironment: string;
   bodyLimitBytes: number;
+  /** Proxies whose X-Forwarded-For names the client (express's trust proxy); empty trusts none. */
+  trustedProxies: readonly string[];
   tokens: readonly ApiToken[];
   /** CHANGEPAGER_ALLOW_OPEN=1: serve /v1 without a token on the configured address, not only on loopback. */
   allowOpen: boolean;
   session: SessionConfig;
+  loginLimit: LoginLimitConfig;
+  /** A refused request is logged once per client address and route per this many ms. */
+  deniedLogIntervalMs: number;
   serviceLabels: readonly string[];
   defaults: ServicePolicy;
   services: Readonly<Record<string, ServicePolicy>>;
@@ -188,9 +200,15 @@ export function parseConfig(
     databasePath: file.database.path,
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
+    trustedProxies: file.http.trusted_proxies,
     tokens,
     allowOpen,
     session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
+    loginLimit: {
+      maxFailures: file.auth.login_limit.max_failures,
+      windowMs: durationMs(file.auth.login_limit.window) as number,
+    },
+    deniedLogIntervalMs: durationMs(file.auth.denied_log_interval) as number,
     serviceLabels: file.defaults.labels.service,
     defaults,
     services,
@@ -339,6 +357,8 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
   if (section.ca_file) {
     try {
       pd.ca = secrets.readFile(section.ca_file);
+      const problem = pemProblem(pd.ca);
+      if (problem) secrets.problems.push(`pagerduty.ca_file: ${section.ca_file} ${problem}`);
     } catch (err) {
       secrets.problems.push(
         `pagerduty.ca_file: cannot read ${section.ca_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -346,6 +366,24 @@ function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyCo
     }
   }
   return pd;
+}
+
+/**
+ * Why a CA file cannot be trusted, if it cannot. Node takes any text as `ca` without a word and then fails every
+ * TLS handshake, so each PEM certificate in it is parsed here.
+ */
+function pemProblem(text: string): string | undefined {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  const bad = blocks.findIndex((pem) => {
+    try {
+      new X509Certificate(pem);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return bad < 0 ? undefined : `has a certificate that cannot be read (number ${bad + 1} in the file)`;
 }
 
 /** The policy for a service: its own section, else the defaults. */

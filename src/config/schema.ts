@@ -9,6 +9,48 @@ const isoDuration = z
   .string()
   .refine((s) => durationMs(s) !== undefined, { error: 'must be an ISO-8601 duration such as PT1H or PT2M' });
 
+/** The longest wait a Node.js timer can be set to: 2^31 - 1 ms, about 24.8 days. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration a timer or a request deadline is set with. Zero would abort every PagerDuty request at once (and
+ * mean "no timeout" to the Slack client); past the longest timer, Node fires it after 1 ms instead.
+ */
+const timerDuration = isoDuration.refine(
+  (s) => {
+    const ms = durationMs(s);
+    return ms === undefined || (ms > 0 && ms <= MAX_TIMER_MS);
+  },
+  { error: 'must be longer than zero and at most P24D (the longest timer Node.js can set)' },
+);
+
+/**
+ * A base URL a client appends paths to: credentials in it would be dropped (and secrets never go in this file),
+ * a query or a fragment would end up in the middle of every request's URL.
+ */
+function appendablePath(url: string, ctx: z.core.$RefinementCtx<string>): void {
+  if (!URL.canParse(url)) return; // the URL check itself says so
+  const u = new URL(url);
+  if (u.username || u.password) {
+    ctx.addIssue({ code: 'custom', input: url, message: 'must not carry credentials: secrets go in *_env or *_file' });
+  }
+  if (u.search || u.hash) {
+    ctx.addIssue({
+      code: 'custom',
+      input: url,
+      message: 'must not have a query or a fragment: paths are appended to it',
+    });
+  }
+}
+
+const positiveDuration = isoDuration.refine((s) => (durationMs(s) ?? 1) > 0, { error: 'must be longer than zero' });
+
+/** A proxy whose X-Forwarded-For is believed: an address, a CIDR range, or one of express's named ranges. */
+const proxyAddress = z.union(
+  [z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])],
+  { error: 'must be an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal' },
+);
+
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a 24-hour time such as 09:00' });
 
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
@@ -118,14 +160,21 @@ const secretRef = z.union(
 
 const baseUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) base URL' })
+  .check(z.superRefine(appendablePath))
   .transform((u) => u.replace(/\/+$/, ''));
+
+/** @pagerduty/pdjs posts events to https://<host>/v2/enqueue: only the scheme's host (and port) is used. */
+const eventsUrl = z
+  .url({ protocol: /^https$/, error: 'must be an https URL (the PagerDuty client sends events over https only)' })
+  .check(z.superRefine(appendablePath))
+  .refine((u) => !URL.canParse(u) || new URL(u).pathname === '/', {
+    error: 'must be https://host[:port] with no path: the PagerDuty client always posts to /v2/enqueue on that host',
+  });
 
 const pagerduty = z
   .strictObject({
     // @pagerduty/pdjs sends events over https only, to a host; the REST API may be any base URL.
-    events_url: z
-      .url({ protocol: /^https$/, error: 'must be an https URL (the PagerDuty client sends events over https only)' })
-      .default('https://events.pagerduty.com'),
+    events_url: eventsUrl.default('https://events.pagerduty.com'),
     api_url: baseUrl.default('https://api.pagerduty.com'),
     api_token_env: z.string().min(1).optional(),
     api_token_file: z.string().min(1).optional(),
@@ -133,7 +182,7 @@ const pagerduty = z
     from: z.email().optional(),
     /** Extra CA certificates (PEM) to trust, for a TLS-intercepting proxy or a staging stand-in. */
     ca_file: z.string().min(1).optional(),
-    request_timeout: isoDuration.default('PT10S'),
+    request_timeout: timerDuration.default('PT10S'),
     author_fallback_after: isoDuration.default('PT60S'),
     user_cache_ttl: isoDuration.default('PT1H'),
     change_events: z.boolean().default(true),
@@ -143,7 +192,13 @@ const pagerduty = z
      */
     max_event_bytes: z.number().int().min(16_384).max(512_000).default(512_000),
   })
-  .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' });
+  .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' })
+  .refine((p) => !(p.api_token_env || p.api_token_file) || p.from, {
+    path: ['from'],
+    error:
+      'is needed with an API token: PagerDuty refuses to create or change an incident without a From user, so no ' +
+      'author could ever be paged',
+  });
 
 const slack = z
   .strictObject({
@@ -156,11 +211,14 @@ const slack = z
     app_token_env: z.string().min(1).optional(),
     app_token_file: z.string().min(1).optional(),
     /** The Web API base URL, with its trailing slash; tests point it at a stand-in. */
-    api_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://slack.com/api/'),
+    api_url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .check(z.superRefine(appendablePath))
+      .default('https://slack.com/api/'),
     /** The bot's ids: when both are set, Bolt skips its auth.test call at start-up. */
     bot_id: z.string().min(1).optional(),
     bot_user_id: z.string().min(1).optional(),
-    request_timeout: isoDuration.default('PT10S'),
+    request_timeout: timerDuration.default('PT10S'),
     user_cache_ttl: isoDuration.default('PT1H'),
     /** Alerts from the same deploy within this time thread under the first DM instead of each starting one. */
     thread_window: isoDuration.default('PT10M'),
@@ -195,6 +253,11 @@ export const configFileSchema = z.strictObject({
         .int()
         .positive()
         .default(5 * 1024 * 1024),
+      /**
+       * Reverse proxies in front of changepager: from them (and only them) X-Forwarded-For names the client, for
+       * the login limit and the logs. Empty: the client is the address of the connection.
+       */
+      trusted_proxies: z.array(proxyAddress).default([]),
     })
     .prefault({}),
   auth: z
@@ -209,6 +272,15 @@ export const configFileSchema = z.strictObject({
       session_ttl: isoDuration.default('PT12H'),
       /** Secure flag of the login cookie: auto sets it when the request came over https (X-Forwarded-Proto too). */
       cookie_secure: z.enum(['auto', 'always', 'never']).default('auto'),
+      /** A refused request (401, 403) is logged at warn once per client address and route per this interval. */
+      denied_log_interval: positiveDuration.default('PT1M'),
+      /** Wrong tokens one client may type into the login form per window; then its logins get 429 until it ends. */
+      login_limit: z
+        .strictObject({
+          max_failures: z.number().int().positive().default(10),
+          window: positiveDuration.default('PT15M'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   defaults: defaults.prefault({}),
@@ -226,7 +298,7 @@ export const configFileSchema = z.strictObject({
     .default(['dependabot', 'renovate']),
   delivery: z
     .strictObject({
-      poll_interval: isoDuration.default('PT1S'),
+      poll_interval: timerDuration.default('PT1S'),
       max_backoff: isoDuration.default('PT1M'),
     })
     .prefault({}),

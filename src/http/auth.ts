@@ -2,6 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { ApiToken } from '../config/load.js';
 import { ApiError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { DeniedLog } from './denied-log.js';
 import { readSession, SESSION_COOKIES } from './session.js';
 
 /** Who made a request: the configured token's name and what it may do. */
@@ -23,15 +25,22 @@ export interface TokenCheck {
   bearer(header: string | undefined): Caller | undefined;
   /** A token typed into the login form; `secret` is what a session is signed with. */
   token(offered: string): (Caller & { secret: string }) | undefined;
-  /** A session cookie value: unexpired and signed with one of the configured tokens. */
-  session(value: string | undefined, now: number): Caller | undefined;
+  /**
+   * A session cookie value: a stored, unexpired session (not logged out) whose MAC is that of the configured
+   * token that opened it.
+   */
+  session(value: string | undefined, now: number): Promise<Caller | undefined>;
 }
+
+/** Where sessions are looked up: the store, so a logout counts on every instance and across restarts. */
+export type SessionLookup = Pick<Store, 'getSession'>;
 
 /**
  * Token comparison. Tokens are compared as SHA-256 digests with timingSafeEqual, and every configured token is
- * compared on every request, so neither the length nor the position of a match shows in the timing.
+ * compared on every request, so neither the length nor the position of a match shows in the timing. Without
+ * `sessions`, no cookie is accepted.
  */
-export function tokenCheck(tokens: readonly ApiToken[]): TokenCheck {
+export function tokenCheck(tokens: readonly ApiToken[], sessions?: SessionLookup): TokenCheck {
   const known = tokens.map((t) => ({
     name: t.name,
     role: t.role ?? 'write',
@@ -55,9 +64,14 @@ export function tokenCheck(tokens: readonly ApiToken[]): TokenCheck {
       const k = match(offered.trim() || undefined);
       return k && { name: k.name, role: k.role, via: 'session', secret: k.secret };
     },
-    session(value, now) {
-      const k = readSession(value, now, known);
-      return k && { name: k.name, role: k.role, via: 'session' };
+    async session(value, now) {
+      const offered = readSession(value);
+      const stored = offered && (await sessions?.getSession(offered.idHash, now));
+      if (!offered || !stored) return undefined;
+      // Every key is tried, so which one matched does not show in the timing.
+      let k: (typeof known)[number] | undefined;
+      for (const key of known) if (offered.signedBy(key.secret)) k = key;
+      return k && k.name === stored.tokenName ? { name: k.name, role: k.role, via: 'session' } : undefined;
     },
   };
 }
@@ -67,7 +81,7 @@ export function tokenCheck(tokens: readonly ApiToken[]): TokenCheck {
  * GET and HEAD only, the timeline page's login cookie. A cookie never authorises a POST, so a page on another
  * site cannot make a logged-in browser change anything (SameSite=Strict is the second line of defence).
  */
-export function callerOf(check: TokenCheck, req: Request, now: number): Caller | undefined {
+export async function callerOf(check: TokenCheck, req: Request, now: number): Promise<Caller | undefined> {
   if (check.open) return OPEN;
   const header = req.get('authorization');
   if (header !== undefined) return check.bearer(header);
@@ -80,20 +94,45 @@ export function callerOf(check: TokenCheck, req: Request, now: number): Caller |
  * token tries to change something. With no token configured the service only listens on loopback (see main.ts)
  * and this lets everything through.
  */
-export function bearerAuth(tokens: readonly ApiToken[], opts: { now?: () => number } = {}): RequestHandler {
-  const check = tokenCheck(tokens);
+export function bearerAuth(
+  tokens: readonly ApiToken[],
+  opts: { now?: () => number; sessions?: SessionLookup; denied?: DeniedLog } = {},
+): RequestHandler {
+  const check = tokenCheck(tokens, opts.sessions);
   const now = opts.now ?? Date.now;
-  return (req, res, next) => {
-    const caller = callerOf(check, req, now());
+  return async (req, res, next) => {
+    const caller = await callerOf(check, req, now());
     if (!caller) {
+      opts.denied?.(req, { status: 401, reason: missing(req) });
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       return next(new ApiError('unauthorized'));
     }
-    if (caller.role === 'read' && !SAFE_METHODS.has(req.method)) return next(new ApiError('forbidden'));
+    if (caller.role === 'read' && !SAFE_METHODS.has(req.method)) {
+      opts.denied?.(req, {
+        status: 403,
+        reason: 'a read-only token tried to change something',
+        tokenName: caller.name,
+      });
+      return next(readOnly(caller.name));
+    }
     res.locals.tokenName = caller.name;
     res.locals.caller = caller;
     next();
   };
+}
+
+/** The 403 of a read-only token, which names it: its holder may not know which configured token it is. */
+export function readOnly(tokenName: string): ApiError {
+  return new ApiError('forbidden', `The token "${tokenName}" is read-only: it may read (GET) but not change anything.`);
+}
+
+/** Why a request without a caller is refused, for the log: what it sent, never the token itself. */
+function missing(req: Request): string {
+  if (req.get('authorization') !== undefined) return 'its Authorization header holds no configured token';
+  if (SAFE_METHODS.has(req.method) && cookieValue(req, SESSION_COOKIES) !== undefined) {
+    return 'its login session has expired or was ended';
+  }
+  return 'it sent no token';
 }
 
 /** The value of the first of `names` present in the Cookie header (no cookie-parser: this is all we read). */

@@ -1,4 +1,4 @@
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import { type Config, policyFor } from '../config/load.js';
 import { kindOf } from '../core/change.js';
 import { ApiError } from '../errors.js';
@@ -6,7 +6,8 @@ import { flaggerDeploy, flaggerPayload, flaggerStage, flaggerTarget } from '../i
 import { parseBody } from '../ingest/validate.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Store } from '../store/store.js';
-import { type Caller, tokenCheck } from './auth.js';
+import { type Caller, readOnly, tokenCheck } from './auth.js';
+import type { DeniedLog } from './denied-log.js';
 import { deployJson } from './views.js';
 
 // POST /v1/deploys/flagger: Flagger's event webhook (ingest/flagger.ts maps its events onto stages).
@@ -21,12 +22,19 @@ export function flaggerRoute(deps: {
   store: Store;
   pipeline: Pipeline;
   now: () => number;
+  denied: DeniedLog;
 }): RequestHandler[] {
-  const { config, store, pipeline, now } = deps;
+  const { config, store, pipeline, now, denied } = deps;
   const check = tokenCheck(config.tokens);
-  const allow = (caller: Caller | undefined) => {
-    if (!caller) throw new ApiError('unauthorized', 'A valid token is required: a Bearer header or metadata.token.');
-    if (caller.role === 'read') throw new ApiError('forbidden');
+  const allow = (req: Request, caller: Caller | undefined, sent: string) => {
+    if (!caller) {
+      denied(req, { status: 401, reason: sent });
+      throw new ApiError('unauthorized', 'A valid token is required: a Bearer header or metadata.token.');
+    }
+    if (caller.role === 'read') {
+      denied(req, { status: 403, reason: 'a read-only token tried to change something', tokenName: caller.name });
+      throw readOnly(caller.name);
+    }
   };
 
   const headerAuth: RequestHandler = (req, res, next) => {
@@ -34,7 +42,7 @@ export function flaggerRoute(deps: {
     // With a header, authenticate before reading the body, as every other /v1 route does.
     if (check.open || header === undefined) return next();
     res.set('WWW-Authenticate', 'Bearer realm="changepager"');
-    allow(check.bearer(header));
+    allow(req, check.bearer(header), 'its Authorization header holds no configured token');
     res.locals.authenticated = true;
     next();
   };
@@ -43,7 +51,8 @@ export function flaggerRoute(deps: {
     if (!check.open && !res.locals.authenticated) {
       const token = (req.body as { metadata?: { token?: unknown } } | undefined)?.metadata?.token;
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
-      allow(typeof token === 'string' ? check.token(token) : undefined);
+      const sent = typeof token === 'string' ? 'its metadata.token holds no configured token' : 'it sent no token';
+      allow(req, typeof token === 'string' ? check.token(token) : undefined, sent);
     }
     const payload = parseBody(flaggerPayload, req.body);
     const stage = flaggerStage(payload);

@@ -35,8 +35,13 @@ const common = {
     .string()
     .min(1)
     .max(256)
+    // The id is a segment of its URL (/v1/deploys/{id}); "." and ".." there would name another path.
+    .regex(/[^.]/, { error: 'must not be only dots: "." and ".." cannot be one segment of a URL path' })
     .optional()
-    .describe('Idempotency key: the same id again answers 200 and changes nothing. Generated when absent.'),
+    .describe(
+      'Idempotency key: the same id again answers 200 and changes nothing. 1 to 256 characters of any kind, ' +
+        'except only dots. Generated when absent.',
+    ),
   service: z.string().min(1),
   environment: z.string().min(1).optional().describe('Defaults to the configured default_environment.'),
   previousVersion: z.string().min(1).optional(),

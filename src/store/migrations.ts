@@ -161,4 +161,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deploys ADD COLUMN host_count INTEGER;
   UPDATE deploys SET change_count = json_array_length(changes), host_count = json_array_length(hosts);
   `,
+  `
+  -- Timeline-page logins (http/session.ts): a row per session, found by the SHA-256 of the id in its cookie.
+  -- Logging out deletes the row; expired rows are deleted whenever a new session is stored.
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+  `,
 ];

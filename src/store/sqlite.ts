@@ -6,6 +6,7 @@ import type { DeployCandidates } from '../core/correlate.js';
 import { pageDedupKey } from '../core/dedup-key.js';
 import type { DecidedEpisode } from '../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
+import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
@@ -24,6 +25,7 @@ import {
   type PageStatus,
   parseTargetKey,
   type RecordResult,
+  type SessionRecord,
   StorageError,
   type Store,
   type TimelineQuery,
@@ -43,15 +45,23 @@ const TURN_CANDIDATES = 1000;
  * private in-memory database: the one-line store for tests.
  */
 export function openSqliteStore(path: string): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return translateErrors(new SqliteStore(db));
+  const inMemory = path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+  // Taken first, so that a second instance neither migrates nor reads a database another one runs on.
+  const lock = inMemory ? undefined : lockDatabase(path);
+  try {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return translateErrors(new SqliteStore(db, lock));
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }
 
 /**
@@ -96,7 +106,10 @@ function migrate(db: Database.Database): void {
 class SqliteStore implements Store {
   private readonly q;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly lock?: { release(): void },
+  ) {
     this.q = {
       insertDeploy: db.prepare(
         `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
@@ -204,6 +217,12 @@ class SqliteStore implements Store {
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
       ),
       unmapped: db.prepare('SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC'),
+      insertSession: db.prepare(
+        'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)',
+      ),
+      purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+      sessionById: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     };
   }
 
@@ -738,6 +757,31 @@ class SqliteStore implements Store {
     return { depth, oldestUndeliveredAgeMs: oldest === null ? 0 : Math.max(0, now - oldest) };
   }
 
+  createSession(session: SessionRecord, now: number) {
+    return this.grouped(() => {
+      this.q.purgeSessions.run(now);
+      this.q.insertSession.run(session.idHash, session.tokenName, session.createdAt, session.expiresAt);
+    });
+  }
+
+  async getSession(idHash: string, now: number) {
+    const r = this.q.sessionById.get(idHash, now) as Row | undefined;
+    return (
+      r && {
+        idHash: r.id_hash as string,
+        tokenName: r.token_name as string,
+        createdAt: r.created_at as number,
+        expiresAt: r.expires_at as number,
+      }
+    );
+  }
+
+  deleteSession(idHash: string) {
+    return this.grouped(() => {
+      this.q.deleteSession.run(idHash);
+    });
+  }
+
   isOpen(): boolean {
     return this.db.open;
   }
@@ -748,6 +792,7 @@ class SqliteStore implements Store {
 
   async close() {
     if (this.db.open) this.db.close();
+    this.lock?.release();
   }
 }
 

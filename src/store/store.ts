@@ -169,6 +169,16 @@ export interface UnmappedPerson {
   lastSeenAt: number;
 }
 
+/** A timeline-page login (http/session.ts). */
+export interface SessionRecord {
+  /** SHA-256 (hex) of the session id in the cookie. */
+  idHash: string;
+  /** The configured API token that logged in. */
+  tokenName: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface OutboxStats {
   depth: number;
   /**
@@ -258,6 +268,13 @@ export interface Store {
   recordUnmapped(who: string, reason: string, now: number): Promise<void>;
   listUnmapped(): Promise<UnmappedPerson[]>;
   outboxStats(now: number): Promise<OutboxStats>;
+
+  /** Stores a new login session, and deletes every session expired at `now`, so they never pile up. */
+  createSession(session: SessionRecord, now: number): Promise<void>;
+  /** The session with this id hash, unless there is none or it has expired at `now`. */
+  getSession(idHash: string, now: number): Promise<SessionRecord | undefined>;
+  /** Ends a session (logout); nothing happens for one that does not exist. */
+  deleteSession(idHash: string): Promise<void>;
 
   /** Throws when the database cannot be written (a committed write, so a full or read-only disk shows). */
   ping(): Promise<void>;

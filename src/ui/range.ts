@@ -187,3 +187,22 @@ export function rangeSearch(
   const text = params.toString();
   return text ? `?${text}` : '';
 }
+
+/**
+ * The address of the page that shows `range`: its service's own page, /services/{name}, when it has a service.
+ * A name of only dots cannot be a path segment (every client resolves "/services/.." to "/"), so such a
+ * service is shown at /?service={name} instead.
+ */
+export function pageHref(
+  range: Pick<TimelineRange, 'query' | 'environment'> & { service?: string | undefined },
+  overrides: Record<string, string | undefined> = {},
+): string {
+  const service = range.service;
+  if (service === undefined || !isPathSegment(service)) return `/${rangeSearch(range, overrides)}`;
+  return `/services/${encodeURIComponent(service)}${rangeSearch(range, { ...overrides, service: undefined })}`;
+}
+
+/** Whether `name` can be one segment of a URL path: "." and ".." are resolved away by every client. */
+export function isPathSegment(name: string): boolean {
+  return /[^.]/.test(name);
+}

@@ -22,7 +22,7 @@ import {
   type TimelineAlert,
   type TimelineDeploy,
 } from './model.js';
-import { RANGE_PRESETS, rangeSearch, spanText, type TimelineRange } from './range.js';
+import { pageHref, RANGE_PRESETS, spanText, type TimelineRange } from './range.js';
 
 // The timeline page, rendered on the server as HTML with an inline SVG chart. No inline script or style: the
 // Content-Security-Policy forbids both, and the one static script (static/timeline.js) only opens details and
@@ -316,10 +316,7 @@ function laneSvg(p: PlacedLane, i: number, t: Timeline, layout: ChartLayout): Ht
   const counts = `${lane.deploys.filter((d) => d.inRange).length} deploy${lane.deploys.length === 1 ? '' : 's'} · ${lane.alerts.length} alert${lane.alerts.length === 1 ? '' : 's'}`;
   const name = html`<text class="lane-name" x="12" y="${p.top + 20}">${p.name}<title>${lane.name}</title></text>
 <text class="lane-meta" x="12" y="${p.top + 38}">${counts}</text>`;
-  const href =
-    lane.service === undefined
-      ? undefined
-      : `/services/${encodeURIComponent(lane.service)}${rangeSearch({ ...t.range, service: undefined })}`;
+  const href = lane.service === undefined ? undefined : pageHref({ ...t.range, service: lane.service });
   const bottom = p.top + p.height;
   return html`<g class="lane" data-service="${lane.service ?? ''}" role="group" aria-label="${lane.name}: ${counts}">
 <rect class="lane-bg ${i % 2 === 0 ? 'even' : 'odd'}" x="0" y="${p.top}" width="${layout.width}" height="${p.height}"/>
@@ -456,18 +453,13 @@ function controls(range: TimelineRange, services: readonly string[], now: number
   ];
   const names = [...new Set([...services, ...(range.service ? [range.service] : [])])].sort();
   const span = isoDuration(range.spanMs);
-  const base = { ...range, service: range.service };
-  const earlier = rangeSearch(
-    { ...base, query: { range: span, to: iso(range.to - range.spanMs) } },
-    { service: undefined },
-  );
+  const earlier = pageHref({ ...range, query: { range: span, to: iso(range.to - range.spanMs) } });
   const later = range.live
     ? undefined
     : range.to + range.spanMs >= now
-      ? rangeSearch({ ...base, query: { range: span } }, { service: undefined })
-      : rangeSearch({ ...base, query: { range: span, to: iso(range.to + range.spanMs) } }, { service: undefined });
-  const path = range.service === undefined ? '/' : `/services/${encodeURIComponent(range.service)}`;
-  const live = rangeSearch({ ...base, query: { range: span } }, { service: undefined });
+      ? pageHref({ ...range, query: { range: span } })
+      : pageHref({ ...range, query: { range: span, to: iso(range.to + range.spanMs) } });
+  const live = pageHref({ ...range, query: { range: span } });
   return html`<form class="controls" method="get" action="/" aria-label="Time range and service">
 <label>Service
 <select name="service">
@@ -484,9 +476,9 @@ ${range.environment ? html`<input type="hidden" name="env" value="${range.enviro
 <button type="submit">Show</button>
 </form>
 <nav class="shift" aria-label="Move the time range">
-<a href="${path}${earlier}" rel="prev">◀ Earlier</a>
-${later ? html`<a href="${path}${later}" rel="next">Later ▶</a>` : ''}
-${range.live ? html`<span class="live-badge">● Live</span>` : html`<a href="${path}${live}">Now (live)</a>`}
+<a href="${earlier}" rel="prev">◀ Earlier</a>
+${later ? html`<a href="${later}" rel="next">Later ▶</a>` : ''}
+${range.live ? html`<span class="live-badge">● Live</span>` : html`<a href="${live}">Now (live)</a>`}
 </nav>`;
 }
 

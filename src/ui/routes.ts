@@ -1,15 +1,24 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
+import { humanGap } from '../core/time.js';
 import { ApiError } from '../errors.js';
-import { type Caller, callerOf, tokenCheck } from '../http/auth.js';
-import { PLAIN_SESSION_COOKIE, SECURE_SESSION_COOKIE, signSession } from '../http/session.js';
+import { type Caller, callerOf, cookieValue, tokenCheck } from '../http/auth.js';
+import {
+  newSession,
+  PLAIN_SESSION_COOKIE,
+  readSession,
+  SECURE_SESSION_COOKIE,
+  SESSION_COOKIES,
+} from '../http/session.js';
 import { decisionJson, deployJson } from '../http/views.js';
+import type { Metrics } from '../metrics.js';
 import { StorageError, type Store } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
 import type { Html } from './html.js';
+import type { LoginLimiter } from './login-limiter.js';
 import { buildTimeline, type DeployVerdict, type Timeline } from './model.js';
-import { fitRange, parseRange, rangeSearch, type TimelineRange } from './range.js';
+import { fitRange, isPathSegment, parseRange, rangeSearch, type TimelineRange } from './range.js';
 import { loginPage, problemPage, timelinePage } from './render.js';
 import { storeVerdicts } from './verdicts.js';
 
@@ -237,10 +246,10 @@ function sendHtml(res: Response, status: number, body: Html): void {
 }
 
 /** The pages, the login and the static files; mounted on the app after /v1 and before the 404 handler. */
-export function createUi(deps: UiDeps): express.Router {
-  const { config, store, now, log } = deps;
+export function createUi(deps: UiDeps & { metrics: Metrics; logins: LoginLimiter }): express.Router {
+  const { config, store, now, log, metrics, logins } = deps;
   const assets: Assets = loadAssets(deps.staticDir);
-  const check = tokenCheck(config.tokens);
+  const check = tokenCheck(config.tokens, store);
   const router = express.Router();
 
   // Open like the login form that needs them: they hold no data. One route per file, so a route listing
@@ -259,8 +268,8 @@ export function createUi(deps: UiDeps): express.Router {
    * The page's own authentication: the header or the cookie. Without either, 401: with the login form for a
    * browser, with the API's JSON error for anything else (curl, probes, scripts).
    */
-  const pageAuth: RequestHandler = (req, res, next) => {
-    const caller = callerOf(check, req, now());
+  const pageAuth: RequestHandler = async (req, res, next) => {
+    const caller = await callerOf(check, req, now());
     if (!caller) {
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       if (!wantsHtml(req)) return next(new ApiError('unauthorized'));
@@ -299,13 +308,13 @@ export function createUi(deps: UiDeps): express.Router {
   router.get('/', pageHeaders, pageAuth, async (req, res) => {
     // The form's service filter arrives as ?service=: the canonical address of one service is its own path.
     const service = typeof req.query.service === 'string' ? req.query.service.trim() : '';
-    if (service !== '') {
-      const rest = new URLSearchParams();
-      for (const [k, v] of Object.entries(req.query)) if (k !== 'service' && typeof v === 'string') rest.set(k, v);
-      const search = rest.toString();
-      return res.redirect(303, `/services/${encodeURIComponent(service)}${search ? `?${search}` : ''}`);
-    }
-    await render(req, res, undefined);
+    if (service === '') return render(req, res, undefined);
+    // A service whose name a path cannot carry (only dots) is shown right here, at /?service=.
+    if (!isPathSegment(service)) return render(req, res, service);
+    const rest = new URLSearchParams();
+    for (const [k, v] of Object.entries(req.query)) if (k !== 'service' && typeof v === 'string') rest.set(k, v);
+    const search = rest.toString();
+    return res.redirect(303, `/services/${encodeURIComponent(service)}${search ? `?${search}` : ''}`);
   });
 
   router.get('/services/:name', pageHeaders, pageAuth, async (req, res) => {
@@ -319,14 +328,26 @@ export function createUi(deps: UiDeps): express.Router {
 
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
 
-  router.post('/login', pageHeaders, form, (req, res) => {
+  router.post('/login', pageHeaders, form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
     if (!sameOrigin(req)) throw new ApiError('forbidden', 'Sign in from this service’s own login form.');
     if (check.open) return res.redirect(303, next);
+    const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const waitMs = logins.refusal(client, now());
+    if (waitMs !== undefined) {
+      // Refused before the token is even compared: a guessing script learns nothing more until the wait is over.
+      metrics.logins.inc({ result: 'limited' });
+      res.set('Retry-After', String(Math.ceil(waitMs / 1000)));
+      if (!wantsHtml(req)) throw new ApiError('too_many_logins');
+      const error = `Too many wrong tokens from your address: try again in ${humanGap(waitMs)}.`;
+      return sendHtml(res, 429, loginPage({ assets: assets.urls, next, error }));
+    }
     const who = check.token(typeof body.token === 'string' ? body.token : '');
     if (!who) {
-      log.info({ event: 'login_failed' }, 'timeline login with an unknown token');
+      // No log line per guess (a script makes thousands a second): the limiter logs one line per burst.
+      logins.failed(client, now());
+      metrics.logins.inc({ result: 'wrong_token' });
       res.set('WWW-Authenticate', 'Bearer realm="changepager"');
       if (!wantsHtml(req)) throw new ApiError('unauthorized');
       return sendHtml(
@@ -336,25 +357,31 @@ export function createUi(deps: UiDeps): express.Router {
       );
     }
     const secure = wantsSecure(config, req);
-    res.cookie(
-      secure ? SECURE_SESSION_COOKIE : PLAIN_SESSION_COOKIE,
-      signSession(who.secret, now() + config.session.ttlMs),
-      {
-        httpOnly: true,
-        sameSite: 'strict',
-        secure,
-        path: '/',
-        maxAge: config.session.ttlMs,
-        // The value is already URL-safe; express would otherwise encode it again.
-        encode: (v: string) => v,
-      },
+    const session = newSession(who.secret);
+    const at = now();
+    await store.createSession(
+      { idHash: session.idHash, tokenName: who.name, createdAt: at, expiresAt: at + config.session.ttlMs },
+      at,
     );
+    metrics.logins.inc({ result: 'ok' });
+    res.cookie(secure ? SECURE_SESSION_COOKIE : PLAIN_SESSION_COOKIE, session.value, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure,
+      path: '/',
+      maxAge: config.session.ttlMs,
+      // The value is already URL-safe; express would otherwise encode it again.
+      encode: (v: string) => v,
+    });
     log.info({ event: 'login', tokenName: who.name, role: who.role }, 'timeline login');
     res.redirect(303, next);
   });
 
-  router.post('/logout', pageHeaders, (req, res) => {
+  router.post('/logout', pageHeaders, async (req, res) => {
     if (!sameOrigin(req)) throw new ApiError('forbidden', 'Sign out from this service’s own page.');
+    // Ended in the database, not just in this browser: a copy of the cookie is dead too.
+    const session = readSession(cookieValue(req, SESSION_COOKIES));
+    if (session) await store.deleteSession(session.idHash);
     for (const name of [SECURE_SESSION_COOKIE, PLAIN_SESSION_COOKIE]) {
       res.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'strict', secure: name === SECURE_SESSION_COOKIE });
     }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,17 @@ describe('defaults', () => {
     { intent: 'at most 20 DMs per decision', get: (c: Config) => c.defaults.maxDms, value: 20 },
     { intent: 'no external URL: pages carry no links back', get: (c: Config) => c.externalUrl, value: undefined },
     {
+      intent: 'login form: 10 wrong tokens per client per 15 min',
+      get: (c: Config) => c.loginLimit,
+      value: { maxFailures: 10, windowMs: 15 * MIN },
+    },
+    { intent: 'no trusted proxy: the client is the connection', get: (c: Config) => c.trustedProxies, value: [] },
+    {
+      intent: 'a refused request is logged once per client and route per minute',
+      get: (c: Config) => c.deniedLogIntervalMs,
+      value: MIN,
+    },
+    {
       intent: 'delivery polls every second, backs off up to a minute',
       get: (c: Config) => c.delivery,
       value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
@@ -115,6 +127,15 @@ describe('defaults', () => {
     },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
+  });
+
+  it('trusted proxies and the login limit are read as written', () => {
+    const config = parse(
+      'http: { trusted_proxies: [loopback, 10.0.0.0/8, "fd00::/8", 192.0.2.1] }\n' +
+        'auth: { login_limit: { max_failures: 5, window: PT1H } }\n',
+    );
+    expect(config.trustedProxies).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
+    expect(config.loginLimit).toEqual({ maxFailures: 5, windowMs: HOUR });
   });
 
   it('a partly written section keeps the defaults of the keys it leaves out', () => {
@@ -310,6 +331,26 @@ describe('problems are all reported, each with its path', () => {
       says: /^external_url: must be an http\(s\) base URL/,
     },
     { intent: 'an external URL that is not a URL', yaml: 'external_url: changepager\n', says: /^external_url: / },
+    {
+      intent: 'a trusted proxy that is a host name, not an address',
+      yaml: 'http: { trusted_proxies: [10.0.0.0/8, proxy.example] }\n',
+      says: /^http\.trusted_proxies\.1: must be an IP address, a CIDR range/,
+    },
+    {
+      intent: 'a login limit that allows no login at all',
+      yaml: 'auth: { login_limit: { max_failures: 0 } }\n',
+      says: /^auth\.login_limit\.max_failures: /,
+    },
+    {
+      intent: 'a refusal log interval of zero (a line per refusal)',
+      yaml: 'auth: { denied_log_interval: PT0S }\n',
+      says: /^auth\.denied_log_interval: must be longer than zero/,
+    },
+    {
+      intent: 'a login limit window of zero',
+      yaml: 'auth: { login_limit: { window: PT0S } }\n',
+      says: /^auth\.login_limit\.window: must be longer than zero/,
+    },
   ])('rejected: $intent', ({ yaml: text, says }) => {
     const e = configError(() => parse(text));
     expect(e.problems).toHaveLength(1);
@@ -406,6 +447,137 @@ describe('API tokens', () => {
     writeFileSync(empty, '  \n');
     const e = configError(() => parse(`auth: { tokens: [{ name: deployer, token_file: ${JSON.stringify(empty)} }] }`));
     expect(e.problems).toEqual([`auth.tokens.0.token_file: ${empty} is empty`]);
+  });
+});
+
+describe('values the PagerDuty and Slack clients cannot use are rejected at load, with path and reason', () => {
+  const CA = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
+  const KEY = fileURLToPath(new URL('../fixtures/tls/localhost.key', import.meta.url));
+  const env = { PD_KEY: 'routing-key', PD_TOKEN: 'pd-token', SLACK_BOT: 'xoxb-1', SLACK_SIGNING: 'signing' };
+  const pagerduty = (lines: string) => `defaults: { pagerduty: { routing_key_env: PD_KEY } }\npagerduty:\n${lines}`;
+  const slack = (lines: string) => `slack:\n  bot_token_env: SLACK_BOT\n  signing_secret_env: SLACK_SIGNING\n${lines}`;
+
+  it.each([
+    {
+      intent: 'events_url with a path, which the events client would drop',
+      yaml: pagerduty('  events_url: https://proxy.example/pagerduty\n'),
+      path: 'pagerduty.events_url',
+      says: 'no path',
+    },
+    {
+      intent: 'events_url carrying credentials',
+      yaml: pagerduty('  events_url: https://user:pw@events.example\n'),
+      path: 'pagerduty.events_url',
+      says: 'credentials',
+    },
+    {
+      intent: 'api_url with a query, which every REST path would be appended to',
+      yaml: pagerduty('  api_url: https://api.example/?region=eu\n'),
+      path: 'pagerduty.api_url',
+      says: 'query',
+    },
+    {
+      intent: 'api_url carrying credentials',
+      yaml: pagerduty('  api_url: https://user:pw@api.example\n'),
+      path: 'pagerduty.api_url',
+      says: 'credentials',
+    },
+    {
+      intent: 'an API token without from, so no incident can ever be created',
+      yaml: pagerduty('  api_token_env: PD_TOKEN\n'),
+      path: 'pagerduty.from',
+      says: 'From user',
+    },
+    {
+      intent: 'a PagerDuty request_timeout of zero, which aborts every request at once',
+      yaml: pagerduty('  request_timeout: PT0S\n'),
+      path: 'pagerduty.request_timeout',
+      says: 'longer than zero',
+    },
+    {
+      intent: 'a PagerDuty request_timeout longer than a Node.js timer, which fires after 1 ms',
+      yaml: pagerduty('  request_timeout: P30D\n'),
+      path: 'pagerduty.request_timeout',
+      says: 'at most P24D',
+    },
+    {
+      intent: 'a ca_file with no certificate in it (Node would fail every handshake)',
+      yaml: pagerduty(`  ca_file: ${JSON.stringify(KEY)}\n`),
+      path: 'pagerduty.ca_file',
+      says: 'holds no PEM certificate',
+    },
+    {
+      intent: 'a Slack api_url with a fragment',
+      yaml: slack('  api_url: https://slack.example/api/#x\n'),
+      path: 'slack.api_url',
+      says: 'fragment',
+    },
+    {
+      intent: 'a Slack api_url carrying credentials',
+      yaml: slack('  api_url: https://user:pw@slack.example/api/\n'),
+      path: 'slack.api_url',
+      says: 'credentials',
+    },
+    {
+      intent: 'a Slack request_timeout of zero, which the Slack client takes as no timeout at all',
+      yaml: slack('  request_timeout: PT0S\n'),
+      path: 'slack.request_timeout',
+      says: 'longer than zero',
+    },
+    {
+      intent: 'a delivery poll_interval of zero, a busy loop',
+      yaml: 'delivery: { poll_interval: PT0S }\n',
+      path: 'delivery.poll_interval',
+      says: 'longer than zero',
+    },
+  ])('$intent', ({ yaml, path, says }) => {
+    const e = configError(() => parse(yaml, env));
+    expect(pathsOf(e)).toEqual([path]);
+    expect(e.problems[0]).toContain(says);
+  });
+
+  it('a ca_file whose certificate is damaged', () => {
+    const file = join(tmp, 'damaged-ca.pem');
+    writeFileSync(file, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
+    const e = configError(() => parse(pagerduty(`  ca_file: ${JSON.stringify(file)}\n`), env));
+    expect(e.problems).toEqual([
+      `pagerduty.ca_file: ${file} has a certificate that cannot be read (number 1 in the file)`,
+    ]);
+  });
+
+  it('accepts a plain-http REST base URL with a path (a stand-in or a proxy) next to https events and a CA', () => {
+    const config = parse(
+      pagerduty(
+        [
+          '  events_url: https://events.eu.pagerduty.com/',
+          '  api_url: http://127.0.0.1:8080/pagerduty/',
+          '  api_token_env: PD_TOKEN',
+          '  from: changepager@example.com',
+          `  ca_file: ${JSON.stringify(CA)}`,
+          '  request_timeout: P24D',
+          '',
+        ].join('\n'),
+      ),
+      env,
+    );
+    expect(config.pagerduty).toMatchObject({
+      eventsHost: 'events.eu.pagerduty.com',
+      apiUrl: 'http://127.0.0.1:8080/pagerduty',
+      timeoutMs: 24 * 24 * HOUR,
+    });
+    expect(config.pagerduty?.ca).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('changepager check-config exits 1 naming the path and the reason', () => {
+    const file = join(tmp, 'unusable.yaml');
+    writeFileSync(file, pagerduty('  events_url: https://proxy.example/pagerduty\n'));
+    const out = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'check-config', file], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '', PD_KEY: 'routing-key' },
+      encoding: 'utf8',
+    });
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain('pagerduty.events_url: must be https://host[:port] with no path');
   });
 });
 

@@ -106,6 +106,28 @@ describe('paging through PagerDuty', () => {
       expect(stub.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toEqual([]);
     });
 
+    it('reaches a plain-http REST API (a stand-in or a proxy) while events use https with the extra CA', async () => {
+      const rest = await startPagerDutyStub();
+      try {
+        rest.users = stub.users;
+        await h.close();
+        h = createHarness({
+          now: clock.now,
+          yaml: pagerdutyYaml(stub.url).replace(`api_url: ${stub.url}`, `api_url: ${rest.url}`),
+          env: { PD_TOKEN, PD_CHECKOUT_KEY: CHECKOUT_KEY, PD_DEFAULT_KEY: DEFAULT_KEY },
+        });
+        expect(rest.url).toMatch(/^http:/);
+        await post('/v1/deploys', designDeploy());
+        await fire('a00000000000000c');
+        await settle();
+        expect(rest.incidentCreates()).toHaveLength(1);
+        expect((await history('a00000000000000c')).pages[0].delivered).toMatchObject({ via: 'incident' });
+        expect(stub.events({ accepted: true })).toEqual([]); // no fallback to on-call
+      } finally {
+        await rest.close();
+      }
+    });
+
     it('asks for the merger as a responder, found by email through GET /users', async () => {
       await post('/v1/deploys', designDeploy());
       await fire('a000000000000002');

@@ -208,6 +208,73 @@ describe('Slack DMs', () => {
     expect(blocksText(slack.callsTo('chat.update')[0])).toContain('Acknowledged by <@UALICE>');
   });
 
+  describe('who may click', () => {
+    const ephemerals = () => slack.callsTo('chat.postEphemeral');
+    const decisionOf = async () =>
+      (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body.episodes[0].decision;
+
+    it("refuses bob's Acknowledge on alice's DM: a polite note to bob, and nothing acknowledged", async () => {
+      await deployAndFire();
+      await settle();
+      await click('changepager_ack', dmsTo('UALICE')[0], { user: 'UBOB' });
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+      expect(ephemerals()).toEqual([
+        expect.objectContaining({
+          args: expect.objectContaining({
+            user: 'UBOB',
+            text: 'Only the person this message was sent to can acknowledge from it. Nothing was done.',
+          }),
+        }),
+      ]);
+      await settle();
+      expect(pd.incidentUpdates()).toEqual([]);
+      expect(slack.callsTo('chat.update')).toEqual([]);
+
+      await click('changepager_ack', dmsTo('UALICE')[0]); // alice herself still can
+      await pd.waitFor((reqs) => reqs.some((r) => r.route === 'incidents.update'));
+      expect(pd.incidentUpdates()[0]?.from).toBe('alice@example.com');
+    });
+
+    it('refuses an Acknowledge on a DM that has not been posted yet, even from its recipient', async () => {
+      slack.fail({ status: 500 }); // the DMs cannot be posted; the page is delivered all the same
+      await deployAndFire();
+      await h.worker.drain();
+      expect(pd.incidentCreates()).toHaveLength(1);
+      const dm = await h.store.dmWithContext(1, 0);
+      expect(dm?.dm).toMatchObject({ email: 'alice@example.com', delivered: {} });
+      slack.clearFaults();
+      await click('changepager_ack', undefined, { value: '1' });
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+      expect(ephemerals()[0]?.args.text).toMatch(/^changepager has not finished sending this message/);
+      expect(pd.incidentUpdates()).toEqual([]);
+      expect((await h.store.dmWithContext(1, 0))?.dm.delivered.acked_by).toBeUndefined();
+    });
+
+    it('refuses "Not my change" from someone the decision did not name, and pages nobody', async () => {
+      await deployAndFire();
+      await settle();
+      await click('changepager_not_mine', dmsTo('UALICE')[0], { user: 'UCAROL' });
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.postEphemeral'));
+      expect(ephemerals()[0]?.args).toMatchObject({
+        user: 'UCAROL',
+        text: 'Only a person changepager named for this alert can say it is not their change. Nothing was done.',
+      });
+      await settle();
+      expect(pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toEqual([]);
+      expect((await decisionOf()).feedback).toBeNull();
+    });
+
+    it('takes "Not my change" from the merger the decision named, on the author\'s DM', async () => {
+      await deployAndFire();
+      await settle();
+      await click('changepager_not_mine', dmsTo('UALICE')[0], { user: 'UBOB' });
+      await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.update'));
+      await settle();
+      expect(pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toHaveLength(1);
+      expect((await decisionOf()).feedback).toMatchObject({ kind: 'not_my_change', by: 'bob@example.com' });
+    });
+  });
+
   it('updates the DM when the alert resolves, and removes the buttons', async () => {
     await deployAndFire();
     await settle();

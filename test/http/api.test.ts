@@ -384,6 +384,30 @@ describe('HTTP API', () => {
       ]);
     });
 
+    it.each(['.', '..', '...'])(
+      'rejects the id "%s", which would make its Location name another path, and stores nothing',
+      async (id) => {
+        const res = await post('/v1/deploys', designDeploy({ id }));
+        expect(res.status).toBe(400);
+        expect(res.body.details.problems).toEqual([
+          { path: 'id', message: 'must not be only dots: "." and ".." cannot be one segment of a URL path' },
+        ]);
+        expect(res.headers.location).toBeUndefined();
+        expect((await get('/v1/deploys')).body.deploys).toEqual([]);
+      },
+    );
+
+    it.each(['v1.2.3', '.hidden', '..a', 'a/b', 'a%2Fb', 'ü ?#'])(
+      'answers the id "%s" with a Location that reads the same event back',
+      async (id) => {
+        const res = await post('/v1/deploys', designDeploy({ id }));
+        expect(res.status).toBe(201);
+        const back = await get(new URL(String(res.headers.location), 'http://changepager.test').pathname);
+        expect(back.status).toBe(200);
+        expect(back.body.id).toBe(id);
+      },
+    );
+
     it('answers 404 for an unknown deploy and an unknown alert', async () => {
       expect((await get('/v1/deploys/nope')).body).toMatchObject({ error: 'not_found' });
       expect((await get('/v1/alerts/0123456789abcdef')).status).toBe(404);
@@ -421,6 +445,78 @@ describe('HTTP API', () => {
       });
       expect((await request(h.app).get('/v1/deploys').set('Authorization', 'Bearer ci-secret')).status).toBe(200);
       expect((await request(h.app).get('/v1/deploys').set(auth)).status).toBe(200);
+    });
+
+    const refusals = () =>
+      h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'request_refused');
+
+    it('logs a refused request at warn once per client and route per minute, naming both, never the token', async () => {
+      for (let i = 0; i < 5; i++) {
+        const res = await request(h.app)
+          .post('/v1/alertmanager')
+          .set('Authorization', 'Bearer am-wrong-token')
+          .send({});
+        expect(res.status).toBe(401);
+      }
+      await request(h.app).get('/v1/deploys/gha-run-8812731'); // no token at all
+      await request(h.app).get('/v1/deploys/gha-run-8812731');
+      expect(refusals()).toEqual([
+        expect.objectContaining({
+          level: 40,
+          status: 401,
+          route: '/v1/alertmanager',
+          method: 'POST',
+          client: expect.stringMatching(/127\.0\.0\.1$/),
+          reason: 'its Authorization header holds no configured token',
+        }),
+        expect.objectContaining({ route: '/v1/deploys/:id', reason: 'it sent no token' }),
+      ]);
+
+      clock.advance(60_000); // a minute later, the next refusal is logged again, with what the minute held back
+      await request(h.app).post('/v1/alertmanager').set('Authorization', 'Bearer am-wrong-token').send({});
+      expect(refusals()).toHaveLength(3);
+      expect(refusals()[2]).toMatchObject({ route: '/v1/alertmanager', suppressed: 4 });
+      expect(h.logs.join('\n')).not.toContain('am-wrong-token');
+    });
+
+    it('counts a 401 under the route it was for in /metrics, and still answers 401 to a path that is no route', async () => {
+      await request(h.app).post('/v1/alertmanager').set('Authorization', 'Bearer wrong').send({});
+      await request(h.app).get('/v1/timeline').set('Authorization', 'Bearer wrong');
+      expect((await request(h.app).get('/v1/no-such-route')).status).toBe(401);
+      expect((await get('/v1/no-such-route')).status).toBe(404);
+      const metrics = (await request(h.app).get('/metrics')).text;
+      expect(metrics).toMatch(/_count\{method="POST",route="\/v1\/alertmanager",code="401"\} 1/);
+      expect(metrics).toMatch(/_count\{method="GET",route="\/v1\/timeline",code="401"\} 1/);
+      expect(metrics).toMatch(/_count\{method="GET",route="unmatched",code="401"\} 1/);
+      expect(refusals().find((l) => l.route === 'unmatched')).toMatchObject({ path: '/no-such-route' });
+    });
+
+    it('names a read-only token in its 403 and in the log line, and a wrong Flagger token in the log', async () => {
+      await h.close();
+      h = createHarness({
+        now: clock.now,
+        yaml: 'auth: { tokens: [ { name: dashboard, token_env: DASH_TOKEN, role: read } ] }\n',
+        env: { DASH_TOKEN: 'dashboard-read-only-token' },
+      });
+      const res = await request(h.app)
+        .post('/v1/deploys')
+        .set('Authorization', 'Bearer dashboard-read-only-token')
+        .send(designDeploy());
+      expect(res.status).toBe(403);
+      expect(res.body.message).toBe('The token "dashboard" is read-only: it may read (GET) but not change anything.');
+      await request(h.app)
+        .post('/v1/deploys/flagger')
+        .send({ name: 'checkout', namespace: 'prod', phase: 'Progressing', metadata: { token: 'flagger-wrong' } });
+      expect(refusals()).toEqual([
+        expect.objectContaining({ status: 403, route: '/v1/deploys', tokenName: 'dashboard' }),
+        expect.objectContaining({
+          status: 401,
+          route: '/v1/deploys/flagger',
+          reason: 'its metadata.token holds no configured token',
+        }),
+      ]);
+      expect(h.logs.join('\n')).not.toContain('dashboard-read-only-token');
+      expect(h.logs.join('\n')).not.toContain('flagger-wrong');
     });
 
     it('leaves /healthz, /readyz and /metrics open for probes and scrapers', async () => {

@@ -30,14 +30,14 @@ const TOKENS = [
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /** Runs the middleware on a bare request carrying `authorization`; resolves with what it passed to next(). */
-function authenticate(authorization: string): { error: unknown } {
+async function authenticate(authorization: string): Promise<{ error: unknown }> {
   const req = {
     method: 'POST',
     get: (name: string) => (name.toLowerCase() === 'authorization' ? authorization : undefined),
   } as unknown as Request;
   const res = { locals: {}, set: () => res } as unknown as Response;
   let error: unknown = 'next not called';
-  bearerAuth(TOKENS)(req, res, (err?: unknown) => {
+  await bearerAuth(TOKENS)(req, res, (err?: unknown) => {
     error = err;
   });
   return { error };
@@ -58,8 +58,8 @@ describe('bearer token comparison', () => {
     ['a token with one character more', `${first}0`, false],
     ['a one-character token', 'a', false],
     ['a 10,000-character token', 'a'.repeat(10_000), false],
-  ])('compares %s as a 32-byte digest against every configured token', (_intent, offered, accepted) => {
-    const { error } = authenticate(`Bearer ${offered}`);
+  ])('compares %s as a 32-byte digest against every configured token', async (_intent, offered, accepted) => {
+    const { error } = await authenticate(`Bearer ${offered}`);
     expect(error === undefined).toBe(accepted);
     expect(spy.calls).toHaveLength(TOKENS.length);
     for (const [a, b] of spy.calls) {
@@ -77,8 +77,8 @@ describe('bearer token comparison', () => {
     ['no scheme', first],
     ['the Basic scheme', `Basic ${first}`],
     ['an empty bearer', 'Bearer '],
-  ])('still compares against every token for a header with %s, and refuses it', (_intent, header) => {
-    const { error } = authenticate(header);
+  ])('still compares against every token for a header with %s, and refuses it', async (_intent, header) => {
+    const { error } = await authenticate(header);
     expect((error as { code?: string }).code).toBe('unauthorized');
     expect(spy.calls).toHaveLength(TOKENS.length);
   });

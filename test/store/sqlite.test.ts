@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { amPayload, createHarness, designDeploy, fakeClock, TOKEN } from '../support/harness.js';
+import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
@@ -82,6 +82,50 @@ describe('SQLite store', () => {
     await send();
     expect(await lastSeen()).toBe('2026-11-26T11:21:00.000Z');
     await h.close();
+  });
+
+  it('refuses a second instance on the same file, naming the first, and opens it once the first has closed', async () => {
+    const dir = tempDir();
+    const clock = fakeClock('2026-11-26T11:20:00Z');
+    const first = createHarness({ dir, now: clock.now });
+    let second: Harness | undefined;
+    try {
+      expect(() => createHarness({ dir, now: clock.now })).toThrow(
+        new RegExp(`is in use by another changepager \\(pid ${process.pid} on host ${hostname()}, since \\d{4}-`),
+      );
+      // The refused instance changed nothing: the first one still takes writes.
+      expect((await request(first.app).post('/v1/deploys').set(auth).send(designDeploy())).status).toBe(201);
+      await first.close();
+      second = createHarness({ dir, now: clock.now });
+      expect((await request(second.app).get('/v1/deploys/gha-run-8812731').set(auth)).status).toBe(200);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  });
+
+  it('refuses a second instance that reaches the same database through a symlink', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'changepager.db');
+    const first = openSqliteStore(path);
+    try {
+      const elsewhere = tempDir();
+      symlinkSync(path, join(elsewhere, 'linked.db'));
+      expect(() => openSqliteStore(join(elsewhere, 'linked.db'))).toThrow(/is in use by another changepager/);
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('releases the lock when opening fails, so a corrected start is not refused', async () => {
+    const path = join(tempDir(), 'db.sqlite');
+    await openSqliteStore(path).close();
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(path);
+    raw.pragma('user_version = 999');
+    raw.close();
+    expect(() => openSqliteStore(path)).toThrow(/schema version 999 is newer/);
+    expect(() => openSqliteStore(path)).toThrow(/schema version 999 is newer/); // not "in use"
   });
 
   it('runs migrations once and refuses a database from a newer changepager', async () => {

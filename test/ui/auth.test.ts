@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 
@@ -11,12 +15,30 @@ const READ_TOKEN = 'dashboard-read-only-0123456789';
 const BROWSER = { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
 const clock = fakeClock('2026-11-26T11:20:00Z');
 
-function harness(opts: { yaml?: string; env?: Record<string, string | undefined> } = {}): Harness {
+function harness(opts: { yaml?: string; env?: Record<string, string | undefined>; dir?: string } = {}): Harness {
   return createHarness({
     now: clock.now,
     yaml: opts.yaml ?? 'auth: { tokens: [ { name: dashboard, token_env: DASH_TOKEN, role: read } ] }\n',
     env: { DASH_TOKEN: READ_TOKEN, ...opts.env },
+    ...(opts.dir ? { dir: opts.dir } : {}),
   });
+}
+
+/** A database directory that outlives one harness, as a restart keeps its data. */
+function keptDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'changepager-auth-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The sessions stored in the database, read through a connection of its own. */
+function storedSessions(h: Harness): number {
+  const db = new Database(h.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
 }
 
 /** Signs in through the form and returns the Cookie header value the browser would send back. */
@@ -75,7 +97,7 @@ describe('timeline authentication', () => {
     const { res, cookie, sent } = await login(h, READ_TOKEN);
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/services/checkout?range=PT6H');
-    expect(cookie).toMatch(/^changepager_session=v1\.[0-9a-z]+\.[\w-]{22}\.[\w-]{43}; Max-Age=43200; Path=\/; /);
+    expect(cookie).toMatch(/^changepager_session=v2\.[\w-]{22}\.[\w-]{43}; Max-Age=43200; Path=\/; /);
     expect(cookie).toContain('HttpOnly');
     expect(cookie).toContain('SameSite=Strict');
     expect(cookie).not.toContain('Secure');
@@ -99,7 +121,7 @@ describe('timeline authentication', () => {
 
   it.each([
     ['expired', (sent: string) => sent, 12 * 3600_000 + 1],
-    ['tampered', (sent: string) => sent.replace(/\.([0-9a-z]+)\./, (_m, exp) => `.${exp}0.`), 0],
+    ['for another session id', (sent: string) => sent.replace(/v2\.(.)/, (_m, c) => `v2.${c === 'A' ? 'B' : 'A'}`), 0],
     ['forged without the token', (sent: string) => sent.replace(/[\w-]{43}$/, 'A'.repeat(43)), 0],
     ['garbage', () => 'changepager_session=<script>', 0],
   ])('does not accept a cookie that is %s', async (_intent, mangle, later) => {
@@ -111,11 +133,56 @@ describe('timeline authentication', () => {
   });
 
   it('ends every session when the token it was signed with is rotated', async () => {
-    h = harness();
+    const dir = keptDir();
+    h = harness({ dir });
     const { sent } = await login(h, READ_TOKEN);
     await h.close();
-    h = harness({ env: { DASH_TOKEN: 'rotated-read-token-9876543210' } });
+    h = harness({ dir, env: { DASH_TOKEN: 'rotated-read-token-9876543210' } });
     expect((await request(h.app).get('/').set('Cookie', sent)).status).toBe(401);
+    expect((await request(h.app).get('/v1/timeline').set('Cookie', sent)).status).toBe(401);
+  });
+
+  it('ends the session on logout: the same cookie, sent again (a copy, a stolen one), is refused', async () => {
+    h = harness();
+    const { sent } = await login(h, READ_TOKEN);
+    expect((await request(h.app).get('/').set('Cookie', sent)).status).toBe(200);
+    const out = await request(h.app).post('/logout').set(BROWSER).set('Cookie', sent);
+    expect(out.status).toBe(200);
+    expect((await request(h.app).get('/').set(BROWSER).set('Cookie', sent)).status).toBe(401);
+    expect((await request(h.app).get('/v1/timeline').set('Cookie', sent)).status).toBe(401);
+    expect((await request(h.app).get('/v1/deploys').set('Cookie', sent)).status).toBe(401);
+    expect(storedSessions(h)).toBe(0);
+  });
+
+  it('ends only the session that logged out, not the other logins of the same token', async () => {
+    h = harness();
+    const laptop = await login(h, READ_TOKEN);
+    const wall = await login(h, READ_TOKEN);
+    await request(h.app).post('/logout').set(BROWSER).set('Cookie', laptop.sent);
+    expect((await request(h.app).get('/').set('Cookie', laptop.sent)).status).toBe(401);
+    expect((await request(h.app).get('/').set('Cookie', wall.sent)).status).toBe(200);
+  });
+
+  it('keeps a session across a restart, and a logout after the restart still ends it', async () => {
+    const dir = keptDir();
+    h = harness({ dir });
+    const { sent } = await login(h, READ_TOKEN);
+    await h.close();
+    h = harness({ dir });
+    expect((await request(h.app).get('/').set('Cookie', sent)).status).toBe(200);
+    await request(h.app).post('/logout').set(BROWSER).set('Cookie', sent);
+    await h.close();
+    h = harness({ dir });
+    expect((await request(h.app).get('/').set('Cookie', sent)).status).toBe(401);
+  });
+
+  it('deletes expired sessions when the next login is stored, so they never pile up', async () => {
+    h = harness();
+    for (let i = 0; i < 3; i++) await login(h, READ_TOKEN);
+    expect(storedSessions(h)).toBe(3);
+    clock.advance(12 * 3600_000); // session_ttl: all three have expired
+    await login(h, READ_TOKEN);
+    expect(storedSessions(h)).toBe(1);
   });
 
   it('never lets the cookie authorise a POST, even one from a write token', async () => {
@@ -198,6 +265,82 @@ describe('timeline authentication', () => {
     const toLogin = await request(h.app).get('/login?next=/services/checkout');
     expect(toLogin.status).toBe(303);
     expect(toLogin.headers.location).toBe('/services/checkout');
+  });
+});
+
+describe('the login rate limit', () => {
+  let h: Harness;
+  afterEach(async () => {
+    clock.set('2026-11-26T11:20:00Z');
+    await h.close();
+  });
+  const limited = (extra = '') =>
+    harness({
+      yaml: [
+        'auth:',
+        '  tokens: [ { name: dashboard, token_env: DASH_TOKEN, role: read } ]',
+        '  login_limit: { max_failures: 3, window: PT1M }',
+        extra,
+      ].join('\n'),
+    });
+  const attempt = (token: string, headers: Record<string, string> = {}) =>
+    request(h.app).post('/login').set(headers).type('form').send({ token, next: '/' });
+  const lines = (event: string) =>
+    h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === event);
+
+  it('answers 429 with Retry-After once a client has typed max_failures wrong tokens, even to the right token', async () => {
+    h = limited();
+    for (let i = 0; i < 3; i++) expect((await attempt(`guess-${i}`)).status).toBe(401);
+    clock.advance(20_000);
+    const refused = await attempt(READ_TOKEN);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('40');
+    expect(refused.body).toMatchObject({ error: 'too_many_logins' });
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    const page = await attempt('guess-4', BROWSER);
+    expect(page.status).toBe(429);
+    expect(page.text).toContain('Too many wrong tokens from your address: try again in 40 s.');
+
+    clock.advance(40_000); // the window has passed
+    expect((await attempt(READ_TOKEN)).status).toBe(303);
+  });
+
+  it('counts each client on its own, and trusts X-Forwarded-For only from a configured proxy', async () => {
+    h = limited();
+    // Not behind a trusted proxy: a header anyone can write does not make a new client.
+    for (let i = 0; i < 5; i++) await attempt(`guess-${i}`, { 'X-Forwarded-For': `198.51.100.${i}` });
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.99' })).status).toBe(429);
+    await h.close();
+
+    h = limited('http: { trusted_proxies: [loopback] }');
+    for (let i = 0; i < 3; i++) await attempt(`guess-${i}`, { 'X-Forwarded-For': '198.51.100.7' });
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.7' })).status).toBe(429);
+    expect((await attempt(READ_TOKEN, { 'X-Forwarded-For': '198.51.100.8' })).status).toBe(303);
+  });
+
+  it('logs one summary line per burst, not one line per guess, and counts logins in /metrics', async () => {
+    h = limited();
+    for (let i = 0; i < 200; i++) await attempt(`guess-${i}`);
+    expect(lines('login_failures')).toEqual([]);
+    expect(h.logs.filter((l) => l.includes('guess-')).length).toBe(0);
+
+    clock.advance(60_000); // the burst's window has passed: the next login attempt (anyone's) writes its summary
+    expect((await attempt(READ_TOKEN)).status).toBe(303);
+    const [summary, ...more] = lines('login_failures');
+    expect(more).toEqual([]);
+    expect(summary).toMatchObject({
+      level: 40,
+      client: '127.0.0.1',
+      failures: 3,
+      refused: 197,
+      from: '2026-11-26T11:20:00.000Z',
+      to: '2026-11-26T11:20:00.000Z',
+      seconds: 0,
+    });
+    const metrics = (await request(h.app).get('/metrics')).text;
+    expect(metrics).toContain('changepager_logins_total{result="wrong_token"} 3');
+    expect(metrics).toContain('changepager_logins_total{result="limited"} 197');
+    expect(metrics).toContain('changepager_logins_total{result="ok"} 1');
   });
 });
 

@@ -277,6 +277,17 @@ describe('the timeline', () => {
       expect(redirect.headers.location).toBe('/services/payments?range=PT6H');
     });
 
+    it('shows a service named only with dots at /?service=, since /services/.. would resolve to /', async () => {
+      await post('/v1/deploys', designDeploy({ id: 'dots', service: '..', at: '2026-11-26T11:02:00Z' }));
+      const all = (await request(h.app).get('/?range=PT1H').set(auth)).text;
+      expect(all).toContain('href="/?range=PT1H&amp;service=.."');
+      expect(all).not.toContain('href="/services/..');
+      const page = await request(h.app).get('/?service=..&range=PT1H').set(auth);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('data-service=".."');
+      expect(page.text).not.toContain('href="/services/..');
+    });
+
     it('offers every known and configured service in the filter', async () => {
       await seedDesign();
       const page = await request(h.app).get('/?range=PT1H').set(auth);

@@ -10,7 +10,8 @@ import { classifyError, classifyResponse, type HttpOutcome } from '../http-outco
 //   turned into an HttpOutcome by http-outcome.ts, the one place that classifies.
 // - 429 is retried inside pdjs at a fixed interval (three times); `retryTimeout` is kept short so the final
 //   429 and its ratelimit-reset/Retry-After reach our own backoff quickly.
-// - Events always go to https://<host>: the events base URL must be https; `agent` carries extra CAs.
+// - Events always go to https://<host>: the events base URL must be https; `agent` carries extra CAs to it
+//   (and to the REST API when that is https too).
 
 /** Events API v2 body (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/). */
 export interface EventBody {
@@ -75,9 +76,11 @@ const PDJS_429_RETRY_MS = 250;
 
 export function createPagerDutyClient(config: PagerDutyConfig, now: () => number): PagerDutyClient {
   const timeoutMs = config.timeoutMs;
-  // node-fetch (under pdjs) takes `agent`; only needed when extra CAs are configured.
-  const tls = config.ca ? { agent: new Agent({ ca: config.ca, keepAlive: true }) } : {};
-  const common = () => ({ signal: AbortSignal.timeout(timeoutMs), retryTimeout: PDJS_429_RETRY_MS, ...tls });
+  // node-fetch (under pdjs) takes `agent`, needed only for the extra CAs. It must speak the URL's protocol: the
+  // REST base URL may be plain http (a stand-in, a proxy), which keeps node's default agent.
+  const tls = config.ca ? new Agent({ ca: config.ca, keepAlive: true }) : undefined;
+  const agent = tls && { agent: (url: { protocol?: string | null }) => (url.protocol === 'https:' ? tls : undefined) };
+  const common = () => ({ signal: AbortSignal.timeout(timeoutMs), retryTimeout: PDJS_429_RETRY_MS, ...agent });
 
   async function exchange<T>(call: () => Promise<PdjsResponse>) {
     try {

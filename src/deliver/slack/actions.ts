@@ -9,6 +9,7 @@ import {
 import express, { type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { type PagerDutyConfig, pagerdutyFor } from '../../config/load.js';
+import { type ClickFacts, type ClickRefusal, type ClickVerdict, mayAcknowledge, mayDisown } from '../../core/clicks.js';
 import { ApiError } from '../../errors.js';
 import type { PageRecord } from '../../store/store.js';
 import type { PagerDutyClient } from '../pagerduty/client.js';
@@ -117,15 +118,24 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     return view;
   }
 
+  /** Says no, politely and to the clicker only, when `verdict` refuses the click; true when it did. */
+  async function refused(client: SlackClient, body: BlockAction, view: DmView, verdict: ClickVerdict) {
+    if (verdict.ok) return false;
+    log.warn({ dm: view.dm.id, clicker: body.user.id, refusal: verdict.refusal }, 'slack: refused a click');
+    await ephemeral(client, body, REFUSALS[verdict.refusal]);
+    return true;
+  }
+
   app.action<BlockAction<ButtonAction>>(ACTIONS.ack, async ({ ack, body, client }) => {
     await ack();
     const view = await clicked(body, client);
     if (!view) return;
+    const email = await deps.directory.emailOf(body.user.id);
+    if (await refused(client, body, view, mayAcknowledge(clickFacts(body, email, view)))) return;
     if (view.dm.delivered.acked_by) {
       await ephemeral(client, body, 'This alert is already acknowledged.');
       return;
     }
-    const email = await deps.directory.emailOf(body.user.id);
     const result = await acknowledge(view, email, deps);
     if (!result.ok) {
       await ephemeral(
@@ -145,6 +155,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     const view = await clicked(body, client);
     if (!view) return;
     const email = await deps.directory.emailOf(body.user.id);
+    if (await refused(client, body, view, mayDisown(clickFacts(body, email, view)))) return;
     let recorded: boolean;
     try {
       ({ recorded } = await store.recordNotMine(view.episode.id, email ?? body.user.id, now()));
@@ -183,6 +194,31 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     );
   });
 }
+
+/** What the click rules (core/clicks.ts) judge by. */
+function clickFacts(body: BlockAction, clickerEmail: string | undefined, view: DmView): ClickFacts {
+  const d = view.episode.decision;
+  const named = [
+    ...d.notify,
+    ...d.suspects.flatMap((s) => [s.email, s.identity.email].filter((e): e is string => e !== undefined)),
+  ];
+  const recipient = view.dm.delivered.ts ? view.dm.delivered.user : undefined;
+  return {
+    clicker: body.user.id,
+    named,
+    ...(clickerEmail === undefined ? {} : { clickerEmail }),
+    ...(recipient === undefined ? {} : { recipient }),
+  };
+}
+
+/** What the clicker reads when a click is refused; nothing was changed. */
+const REFUSALS: Record<ClickRefusal, string> = {
+  not_posted: 'changepager has not finished sending this message, so it cannot act on it yet. Nothing was done.',
+  not_recipient: 'Only the person this message was sent to can acknowledge from it. Nothing was done.',
+  not_named: 'Only a person changepager named for this alert can say it is not their change. Nothing was done.',
+  unknown_clicker:
+    'changepager could not tell who you are (no email for your Slack user), so it did nothing. Please use PagerDuty.',
+};
 
 /** Acknowledges, in PagerDuty, the page that reached this person; never someone else's. */
 async function acknowledge(
