@@ -360,7 +360,7 @@ describe('problems are all reported, each with its path', () => {
 
 describe('the PagerDuty section', () => {
   const yaml = (extra = '') =>
-    `pagerduty:\n  api_token_env: PD_TOKEN\n${extra}defaults:\n  pagerduty: { routing_key_env: PD_KEY }\n`;
+    `pagerduty:\n  api_token_env: PD_TOKEN\n  from: changepager@example.com\n${extra}defaults:\n  pagerduty: { routing_key_env: PD_KEY }\n`;
   const env = { PD_TOKEN: 'pd-token', PD_KEY: 'pd-key' };
 
   it("builds every event to fit PagerDuty's 512 KB unless told a smaller size", () => {
