@@ -12,6 +12,7 @@ import { createSlackClient } from './deliver/slack/client.js';
 import { slackDmHandler } from './deliver/slack/notifier.js';
 import { createSlackDirectory } from './deliver/slack/users.js';
 import { type Delivery, lanes, OutboxWorker, pageHandler } from './deliver/worker.js';
+import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
@@ -130,7 +131,7 @@ export type Composed = ReturnType<typeof compose>;
 /** Composes the service, listens, and starts the outbox worker. */
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
-  const { store, worker, app, interactivity } = compose(options);
+  const { store, worker, app, interactivity, metrics } = compose(options);
   let host = config.listen.host;
   if (config.tokens.length === 0 && !LOOPBACK.has(host)) {
     log.warn(
@@ -142,8 +143,14 @@ export async function startService(options: StartOptions): Promise<Service> {
     log.warn('no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): /v1 is open to anyone on this machine');
   }
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.listen.port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  const http = createHttpServer(app, { http: config.http, metrics, log, now: options.now ?? Date.now });
+  const server = http.server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
@@ -167,7 +174,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     worker,
     stop() {
       stopping ??= (async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await http.close();
         await interactivity?.stop();
         await worker.stop();
         await store.close();

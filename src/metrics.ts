@@ -62,6 +62,11 @@ export function createMetrics(store: Store, now: () => number) {
       labelNames: ['kind', 'service'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'changepager_http_connections_refused_total',
+      help: 'Connections closed on arrival because http.max_connections were open.',
+      registers: [registry],
+    }),
     timeToDeliver: new Histogram({
       name: 'changepager_time_to_deliver_seconds',
       help: 'From the outbox row being written (the alert accepted) to the receiver acknowledging delivery.',

@@ -57,12 +57,22 @@ export interface SlackConfig {
   threadWindowMs: number;
 }
 
+/** How the HTTP server guards its connections (Node's http.Server settings of the same names). */
+export interface HttpServerConfig {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
   databasePath: string;
   defaultEnvironment: string;
   bodyLimitBytes: number;
+  http: HttpServerConfig;
   tokens: readonly ApiToken[];
   session: SessionConfig;
   serviceLabels: readonly string[];
@@ -158,6 +168,13 @@ export function parseConfig(
     databasePath: file.database.path,
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
+    http: {
+      maxConnections: file.http.max_connections,
+      headersTimeoutMs: durationMs(file.http.headers_timeout) as number,
+      requestTimeoutMs: durationMs(file.http.request_timeout) as number,
+      keepAliveTimeoutMs: durationMs(file.http.keep_alive_timeout) as number,
+      socketTimeoutMs: durationMs(file.http.socket_timeout) as number,
+    },
     tokens,
     session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
     serviceLabels: file.defaults.labels.service,

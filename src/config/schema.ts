@@ -9,6 +9,9 @@ const isoDuration = z
   .string()
   .refine((s) => durationMs(s) !== undefined, { error: 'must be an ISO-8601 duration such as PT1H or PT2M' });
 
+// An invalid duration is reported once, by isoDuration.
+const positiveDuration = isoDuration.refine((s) => (durationMs(s) ?? 1) > 0, { error: 'must be longer than 0' });
+
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a 24-hour time such as 09:00' });
 
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
@@ -177,6 +180,20 @@ export const configFileSchema = z.strictObject({
         .int()
         .positive()
         .default(5 * 1024 * 1024),
+      /** Open connections at most; more are closed as they arrive, so idle sockets cannot exhaust descriptors. */
+      max_connections: z.number().int().positive().default(1000),
+      /** A client must have sent its request headers this long after connecting (or after its last request). */
+      headers_timeout: positiveDuration.default('PT10S'),
+      /** ...and its whole request, body included. Processing time does not count. */
+      request_timeout: positiveDuration.default('PT30S'),
+      /** An idle kept-alive connection is closed after this; longer than a proxy's usual 60 s idle timeout. */
+      keep_alive_timeout: positiveDuration.default('PT65S'),
+      /** A connection on which nothing moves in either direction (a client that stopped reading) is closed. */
+      socket_timeout: positiveDuration.default('PT2M'),
+    })
+    .refine((h) => (durationMs(h.headers_timeout) ?? 0) <= (durationMs(h.request_timeout) ?? Infinity), {
+      error: 'must not be longer than request_timeout (the headers are part of the request)',
+      path: ['headers_timeout'],
     })
     .prefault({}),
   auth: z

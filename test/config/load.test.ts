@@ -87,8 +87,32 @@ describe('defaults', () => {
       get: (c: Config) => c.delivery,
       value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
     },
+    {
+      intent: 'at most 1000 connections; headers in 10 s, the request in 30 s; keep-alive 65 s; socket idle 2 min',
+      get: (c: Config) => c.http,
+      value: {
+        maxConnections: 1000,
+        headersTimeoutMs: 10 * SEC,
+        requestTimeoutMs: 30 * SEC,
+        keepAliveTimeoutMs: 65 * SEC,
+        socketTimeoutMs: 2 * MIN,
+      },
+    },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
+  });
+
+  it('http: the connection limits are read in milliseconds', () => {
+    const config = parse(
+      'http: { max_connections: 50, headers_timeout: PT5S, request_timeout: PT1M, keep_alive_timeout: PT75S, socket_timeout: PT5M }\n',
+    );
+    expect(config.http).toEqual({
+      maxConnections: 50,
+      headersTimeoutMs: 5 * SEC,
+      requestTimeoutMs: MIN,
+      keepAliveTimeoutMs: 75 * SEC,
+      socketTimeoutMs: 5 * MIN,
+    });
   });
 
   it('a partly written section keeps the defaults of the keys it leaves out', () => {
@@ -244,6 +268,26 @@ describe('problems are all reported, each with its path', () => {
     },
     { intent: 'a port out of range in the file', yaml: 'listen: { port: 80800 }\n', says: /^listen\.port: / },
     { intent: 'a person without a valid email', yaml: 'people: [{ email: alice }]\n', says: /^people\.0\.email: / },
+    {
+      intent: 'no connection cap',
+      yaml: 'http: { max_connections: 0 }\n',
+      says: /^http\.max_connections: /,
+    },
+    {
+      intent: 'a zero timeout (Node would read it as "never")',
+      yaml: 'http: { keep_alive_timeout: PT0S }\n',
+      says: /^http\.keep_alive_timeout: must be longer than 0/,
+    },
+    {
+      intent: 'a timeout that is not a duration, reported once',
+      yaml: 'http: { socket_timeout: 2m }\n',
+      says: /^http\.socket_timeout: must be an ISO-8601 duration/,
+    },
+    {
+      intent: 'headers allowed longer than the whole request',
+      yaml: 'http: { headers_timeout: PT1M, request_timeout: PT30S }\n',
+      says: /^http\.headers_timeout: must not be longer than request_timeout/,
+    },
   ])('rejected: $intent', ({ yaml: text, says }) => {
     const e = configError(() => parse(text));
     expect(e.problems).toHaveLength(1);
