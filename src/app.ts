@@ -11,11 +11,11 @@ import { openApiDocument } from './http/openapi.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson, historyJson } from './http/views.js';
-import { alertmanagerPayload, toAlertGroup } from './ingest/alertmanager.js';
+import { parseAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, toDeploy } from './ingest/deploy.js';
 import { parseBody, problemsOf } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
-import type { Pipeline } from './pipeline.js';
+import type { DecidedAlert, Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
 import { createUi, timelineApi } from './ui/routes.js';
 
@@ -72,20 +72,20 @@ export function createApp(deps: AppDeps): express.Express {
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
   v1.post('/alertmanager', ...json, async (req, res) => {
-    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
+    const group = await parseAlertGroup(req.body);
     const result = await pipeline.receiveAlerts(group);
     res.json({
       accepted: group.alerts.length,
       newEpisodes: result.newEpisodes,
       resolved: result.resolved,
       repeats: result.repeats,
-      decisions: result.decided.map(decidedJson),
+      ...decisionsShown(result.decided),
     });
   });
 
   v1.post('/preview', ...json, async (req, res) => {
-    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
-    res.json({ decisions: (await pipeline.preview(group)).map(decidedJson) });
+    const group = await parseAlertGroup(req.body);
+    res.json(decisionsShown(await pipeline.preview(group)));
   });
 
   v1.post('/deploys', ...json, async (req, res) => {
@@ -143,6 +143,19 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req, _res, next) => next(new ApiError('not_found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler(log));
   return app;
+}
+
+/**
+ * The decisions an answer lists: the first DECISIONS_SHOWN, so that a notification of thousands of new alerts
+ * gets an answer of bounded size. Each one is in GET /v1/alerts/{fingerprint}.
+ */
+export const DECISIONS_SHOWN = 1000;
+
+function decisionsShown(decided: readonly DecidedAlert[]) {
+  return {
+    decisions: decided.slice(0, DECISIONS_SHOWN).map(decidedJson),
+    decisionsNotShown: Math.max(0, decided.length - DECISIONS_SHOWN),
+  };
 }
 
 const since = z.string().refine((s) => canonicalInstant(s) !== undefined || durationMs(s) !== undefined, {

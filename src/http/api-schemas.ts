@@ -227,15 +227,23 @@ export const flaggerResultSchema = z.object({
   deploy: deploySchema.nullable(),
 });
 
+const decisionsShown = {
+  decisions: z.array(decidedSchema).describe('At most 1000, in the order of the alerts.'),
+  decisionsNotShown: z
+    .number()
+    .int()
+    .describe('Decisions beyond the first 1000, left out of this answer; GET /v1/alerts/{fingerprint} has each.'),
+};
+
 export const alertmanagerResultSchema = z.object({
   accepted: z.number().int(),
   newEpisodes: z.number().int(),
   resolved: z.number().int(),
   repeats: z.number().int(),
-  decisions: z.array(decidedSchema),
+  ...decisionsShown,
 });
 
-export const previewSchema = z.object({ decisions: z.array(decidedSchema) });
+export const previewSchema = z.object({ ...decisionsShown });
 export const deployListSchema = z.object({ deploys: z.array(deploySchema) });
 
 export const unmappedSchema = z.object({

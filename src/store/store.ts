@@ -188,8 +188,9 @@ export interface Store {
   /** Which of these episodes are already stored, as "fingerprint|startsAt" keys. */
   knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<Set<string>>;
   /**
-   * Records one Alertmanager notification in one transaction: new episodes with their decisions, status
-   * changes, page membership and the outbox rows that deliver them. Repeats change nothing but lastSeenAt.
+   * Records alerts of one Alertmanager notification (all of them, or one slice of a large one) in one
+   * transaction: new episodes with their decisions, status changes, page membership and the outbox rows that
+   * deliver them. Repeats change nothing but lastSeenAt.
    */
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
   alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
