@@ -1,19 +1,18 @@
-import express, { type Request, type RequestHandler } from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Config } from './config/load.js';
-import { canonicalInstant, durationMs } from './core/time.js';
 import { ApiError } from './errors.js';
 import { bearerAuth } from './http/auth.js';
 import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
+import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
 import { openApiDocument } from './http/openapi.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
-import { decidedJson, deployJson, historyJson } from './http/views.js';
+import { decidedJson, deployJson } from './http/views.js';
 import { parseAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, toDeploy } from './ingest/deploy.js';
-import { parseBody, problemsOf } from './ingest/validate.js';
+import { parseBody } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { DecidedAlert, Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
@@ -65,7 +64,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Registered before the bearer middleware: the API description is public (it holds no data), and Flagger,
   // which cannot send headers, may authenticate in its body (http/flagger.ts).
   v1.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(deployQuery));
+    res.json(openApiDocument());
   });
   v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now }));
   v1.use(bearerAuth(config.tokens, { now }));
@@ -97,16 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
       .json(deployJson(stored));
   });
 
-  v1.get('/deploys', async (req, res) => {
-    const q = parseQuery(deployQuery, req);
-    const deploys = await store.listDeploys({
-      ...(q.service === undefined ? {} : { service: q.service }),
-      ...(q.environment === undefined ? {} : { environment: q.environment }),
-      ...(q.since === undefined ? {} : { since: sinceMs(q.since, now()) }),
-      limit: q.limit,
-    });
-    res.json({ deploys: deploys.map(deployJson) });
-  });
+  v1.get('/deploys', deploysRoute({ store, now }));
 
   v1.get('/deploys/:id/verdict', verdictRoute({ config, store, now }));
   v1.get('/stats', statsRoute({ store, now }));
@@ -118,24 +108,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(deployJson(deploy));
   });
 
-  v1.get('/alerts/:fingerprint', async (req, res) => {
-    const history = await store.alertHistory(req.params.fingerprint);
-    if (history.length === 0) throw new ApiError('not_found', `No alert with fingerprint "${req.params.fingerprint}".`);
-    res.json(historyJson(req.params.fingerprint, history));
-  });
-
-  v1.get('/people/unmapped', async (_req, res) => {
-    const people = await store.listUnmapped();
-    res.json({
-      people: people.map((p) => ({
-        who: p.who,
-        reason: p.reason,
-        count: p.count,
-        firstSeenAt: new Date(p.firstSeenAt).toISOString(),
-        lastSeenAt: new Date(p.lastSeenAt).toISOString(),
-      })),
-    });
-  });
+  v1.get('/alerts/:fingerprint', alertRoute({ store }));
+  v1.get('/people/unmapped', unmappedRoute({ store }));
 
   app.use('/v1', v1);
   // The timeline page (src/ui): /, /services/{name}, /login, /logout and its static files under /ui/.
@@ -156,27 +130,6 @@ function decisionsShown(decided: readonly DecidedAlert[]) {
     decisions: decided.slice(0, DECISIONS_SHOWN).map(decidedJson),
     decisionsNotShown: Math.max(0, decided.length - DECISIONS_SHOWN),
   };
-}
-
-const since = z.string().refine((s) => canonicalInstant(s) !== undefined || durationMs(s) !== undefined, {
-  error: 'must be an RFC 3339 time or an ISO-8601 duration back from now, such as PT24H',
-});
-
-const deployQuery = z.strictObject({
-  service: z.string().min(1).optional(),
-  environment: z.string().min(1).optional(),
-  since: since.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
-
-function sinceMs(text: string, now: number): number {
-  return canonicalInstant(text)?.ms ?? now - (durationMs(text) as number);
-}
-
-function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.output<S> {
-  const result = schema.safeParse(req.query);
-  if (result.success) return result.data;
-  throw new ApiError('invalid_query', undefined, { problems: problemsOf(result.error) });
 }
 
 const requireJson: RequestHandler = (req, _res, next) => {

@@ -101,6 +101,11 @@ const decidedSchema = z.object({
 
 const labels = z.record(z.string(), z.string());
 
+const next = z
+  .string()
+  .nullable()
+  .describe('The path and query of the next page (the same query with a cursor), or null on the last page.');
+
 export const alertHistorySchema = z.object({
   fingerprint: z.string(),
   episodes: z.array(
@@ -146,8 +151,13 @@ export const alertHistorySchema = z.object({
           durationMs: z.number(),
         }),
       ),
+      deliveriesNotShown: z
+        .number()
+        .int()
+        .describe('Earlier delivery attempts left out: each page shows its latest `deliveries`.'),
     }),
   ),
+  next,
 });
 
 const verdictAlert = z.object({
@@ -244,7 +254,7 @@ export const alertmanagerResultSchema = z.object({
 });
 
 export const previewSchema = z.object({ ...decisionsShown });
-export const deployListSchema = z.object({ deploys: z.array(deploySchema) });
+export const deployListSchema = z.object({ deploys: z.array(deploySchema), next });
 
 export const unmappedSchema = z.object({
   people: z.array(
@@ -256,6 +266,7 @@ export const unmappedSchema = z.object({
       lastSeenAt: instant,
     }),
   ),
+  next,
 });
 
 export const errorSchema = z.object({

@@ -10,11 +10,13 @@ import { MIGRATIONS } from './migrations.js';
 import {
   type AlertWrite,
   type DeliveryRecord,
+  type DeployQuery,
   type DmContext,
   type DmRecord,
   type EpisodeHistory,
   type EpisodeRecord,
   episodeKey,
+  type HistoryQuery,
   type OutboxItem,
   type OutboxKind,
   type PageRecord,
@@ -25,6 +27,7 @@ import {
   type Store,
   type TimelineQuery,
   targetKey,
+  type UnmappedKey,
 } from './store.js';
 
 type Row = Record<string, unknown>;
@@ -150,7 +153,14 @@ class SqliteStore implements Store {
       ),
       episodesByFingerprint: db.prepare(
         `SELECT e.*, d.*
-         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ? ORDER BY e.starts_at_ms DESC`,
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ?
+         ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
+      ),
+      episodesByFingerprintBefore: db.prepare(
+        `SELECT e.*, d.*
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id
+         WHERE e.fingerprint = ? AND (e.starts_at_ms, e.id) < (?, ?)
+         ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
       ),
       membersOfPage: db.prepare(
         `SELECT e.*, d.*
@@ -158,7 +168,8 @@ class SqliteStore implements Store {
          WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
       ),
       pageById: db.prepare('SELECT * FROM pages WHERE id = ?'),
-      deliveriesOf: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id'),
+      latestDeliveries: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id DESC LIMIT ?'),
+      deliveryCount: db.prepare('SELECT COUNT(*) AS n FROM deliveries WHERE kind = ? AND ref = ?'),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -194,7 +205,13 @@ class SqliteStore implements Store {
         `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
       ),
-      unmapped: db.prepare('SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC'),
+      unmapped: db.prepare(
+        'SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?',
+      ),
+      unmappedAfter: db.prepare(
+        `SELECT * FROM unmapped_people WHERE (count, last_seen_at, who, reason) < (?, ?, ?, ?)
+         ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?`,
+      ),
     };
   }
 
@@ -284,14 +301,17 @@ class SqliteStore implements Store {
     return { events, episodes, feedbackRecorded: true };
   }
 
-  async listDeploys(query: { service?: string; environment?: string; since?: number; limit: number }) {
-    const filters: [string, unknown][] = [];
+  async listDeploys(query: DeployQuery) {
+    const filters: [string, ...unknown[]][] = [];
     if (query.service !== undefined) filters.push(['service = ?', query.service]);
     if (query.environment !== undefined) filters.push(['environment = ?', query.environment]);
     if (query.since !== undefined) filters.push(['at >= ?', query.since]);
+    const b = query.before;
+    if (b) filters.push(['(at, received_at, id) < (?, ?, ?)', b.at, b.receivedAt, b.id]);
     const where = filters.map(([sql]) => sql);
-    const args = filters.map(([, arg]) => arg);
-    const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC LIMIT ?`;
+    const args = filters.flatMap(([, ...arg]) => arg);
+    const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY at DESC, received_at DESC, id DESC LIMIT ?`;
     return (this.cached(sql).all(...args, query.limit) as Row[]).map(toDeploy);
   }
 
@@ -515,12 +535,24 @@ class SqliteStore implements Store {
     });
   }
 
-  async alertHistory(fingerprint: string): Promise<EpisodeHistory[]> {
-    return (this.q.episodesByFingerprint.all(fingerprint) as Row[]).map((row) => {
+  async alertHistory(fingerprint: string, query: Partial<HistoryQuery> = {}): Promise<EpisodeHistory[]> {
+    const { limit = 20, before, deliveriesPerPage = 100 } = query;
+    const rows = (
+      before
+        ? this.q.episodesByFingerprintBefore.all(fingerprint, before.startsAtMs, before.id, limit)
+        : this.q.episodesByFingerprint.all(fingerprint, limit)
+    ) as Row[];
+    return rows.map((row) => {
       const episode = toEpisode(row);
       const pages = (this.q.pagesOfEpisode.all(episode.id) as Row[]).map(toPage);
-      const deliveries = pages.flatMap((p) => (this.q.deliveriesOf.all('page', String(p.id)) as Row[]).map(toDelivery));
-      return { episode, pages, deliveries };
+      let deliveriesNotShown = 0;
+      const deliveries = pages.flatMap((p) => {
+        const { n } = this.q.deliveryCount.get('page', String(p.id)) as { n: number };
+        deliveriesNotShown += Math.max(0, n - deliveriesPerPage);
+        const latest = this.q.latestDeliveries.all('page', String(p.id), deliveriesPerPage) as Row[];
+        return latest.reverse().map(toDelivery);
+      });
+      return { episode, pages, deliveries, deliveriesNotShown };
     });
   }
 
@@ -645,8 +677,12 @@ class SqliteStore implements Store {
     });
   }
 
-  async listUnmapped() {
-    return (this.q.unmapped.all() as Row[]).map((r) => ({
+  async listUnmapped(query: { limit?: number; after?: UnmappedKey } = {}) {
+    const { limit = 100, after } = query;
+    const rows = after
+      ? this.q.unmappedAfter.all(after.count, after.lastSeenAt, after.who, after.reason, limit)
+      : this.q.unmapped.all(limit);
+    return (rows as Row[]).map((r) => ({
       who: r.who as string,
       reason: r.reason as string,
       count: r.count as number,

@@ -120,14 +120,46 @@ export interface RecordResult {
 export interface EpisodeHistory {
   episode: EpisodeRecord;
   pages: PageRecord[];
+  /** The latest attempts of each page, oldest first. */
   deliveries: DeliveryRecord[];
+  /** Earlier attempts of its pages left out of `deliveries`. */
+  deliveriesNotShown: number;
+}
+
+/** Where a page of episodes of one fingerprint starts: after this one, newest first. */
+export interface EpisodeKey {
+  startsAtMs: number;
+  id: number;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  before?: EpisodeKey;
+  /** Delivery attempts kept per page: the latest ones. */
+  deliveriesPerPage: number;
+}
+
+/** The order of deploy lists, newest first; a page starts after the deploy with this key. */
+export interface DeployKey {
+  at: number;
+  receivedAt: number;
+  id: string;
 }
 
 export interface DeployQuery {
   service?: string;
   environment?: string;
   since?: number;
+  before?: DeployKey;
   limit: number;
+}
+
+/** The order of the unmapped people list, most frequent first; a page starts after this entry. */
+export interface UnmappedKey {
+  count: number;
+  lastSeenAt: number;
+  who: string;
+  reason: string;
 }
 
 /** A time range of the timeline page (src/ui), with its filters. */
@@ -160,6 +192,7 @@ export interface Store {
    */
   saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
   getDeploy(id: string): Promise<Deploy | undefined>;
+  /** Deploys newest first (at, then receivedAt, then id, all descending), after `before` when set. */
   listDeploys(query: DeployQuery): Promise<Deploy[]>;
   /**
    * The stage events of the rollout change event `id` belongs to, oldest first: the events of its service,
@@ -193,7 +226,8 @@ export interface Store {
    * deliver them. Repeats change nothing but lastSeenAt.
    */
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
-  alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
+  /** The episodes of a fingerprint, newest first, `limit` of them after `before`, with bounded deliveries. */
+  alertHistory(fingerprint: string, query?: Partial<HistoryQuery>): Promise<EpisodeHistory[]>;
 
   /** Outbox rows of these kinds due at `now`, oldest first. */
   dueOutbox(now: number, limit: number, kinds?: readonly OutboxKind[]): Promise<OutboxItem[]>;
@@ -219,7 +253,8 @@ export interface Store {
   recordNotMine(episodeId: number, by: string, now: number): Promise<{ recorded: boolean }>;
   /** Counts a person changepager could not reach by name (no email, no PagerDuty user). */
   recordUnmapped(who: string, reason: string, now: number): Promise<void>;
-  listUnmapped(): Promise<UnmappedPerson[]>;
+  /** Most frequent first (count, lastSeenAt, who, reason, all descending), `limit` of them after `after`. */
+  listUnmapped(query?: { limit?: number; after?: UnmappedKey }): Promise<UnmappedPerson[]>;
   outboxStats(now: number): Promise<OutboxStats>;
 
   /** Throws when the database cannot be written (a committed write, so a full or read-only disk shows). */
