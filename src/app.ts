@@ -2,7 +2,7 @@ import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { ApiError } from './errors.js';
-import { bearerAuth } from './http/auth.js';
+import { bearerAuth, metricsAuth } from './http/auth.js';
 import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
 import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
@@ -51,7 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', reason: 'the database cannot be written' });
     }
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', metricsAuth(config.metrics.token), async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -37,7 +37,12 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
 export function compose({ config, log, now = Date.now }: StartOptions) {
   const store = openSqliteStore(config.databasePath);
-  const metrics = createMetrics(store, now);
+  const metrics = createMetrics(store, now, {
+    services: Object.keys(config.services),
+    topServices: config.metrics.topServices,
+    refreshIntervalMs: config.metrics.refreshIntervalMs,
+    log: log.child({ component: 'metrics' }),
+  });
   const pd = config.pagerduty && { config: config.pagerduty, client: createPagerDutyClient(config.pagerduty, now) };
   const lane = (kinds: OutboxKind[], handlers: Partial<Record<OutboxKind, OutboxHandler>>, concurrency: number) =>
     new OutboxWorker({
@@ -156,6 +161,7 @@ export async function startService(options: StartOptions): Promise<Service> {
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
+  metrics.start();
   await interactivity?.start();
   const delivery = {
     pages: config.pagerduty ? 'pagerduty' : 'log',
@@ -177,6 +183,7 @@ export async function startService(options: StartOptions): Promise<Service> {
         await http.close();
         await interactivity?.stop();
         await worker.stop();
+        await metrics.stop();
         await store.close();
       })();
       return stopping;

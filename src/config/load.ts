@@ -66,6 +66,14 @@ export interface HttpServerConfig {
   socketTimeoutMs: number;
 }
 
+/** GET /metrics: its optional token, and how the gauges computed from the database are kept. */
+export interface MetricsConfig {
+  token?: string;
+  refreshIntervalMs: number;
+  /** Per-service series beyond the configured services; the rest are summed as service="other". */
+  topServices: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -80,6 +88,7 @@ export interface Config {
   services: Readonly<Record<string, ServicePolicy>>;
   directory: Directory;
   delivery: { pollIntervalMs: number; maxBackoffMs: number };
+  metrics: MetricsConfig;
   /** Absent: pages are written to the log (the embedded default). */
   pagerduty?: PagerDutyConfig;
   /** Absent: DMs are written to the log. */
@@ -145,6 +154,7 @@ export function parseConfig(
   const tokens = resolveTokens(file, secrets);
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const slack = file.slack && resolveSlack(file.slack, secrets);
+  const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   if (problems.length > 0) throw new ConfigError(path, problems);
 
@@ -185,7 +195,12 @@ export function parseConfig(
       pollIntervalMs: durationMs(file.delivery.poll_interval) as number,
       maxBackoffMs: durationMs(file.delivery.max_backoff) as number,
     },
+    metrics: {
+      refreshIntervalMs: durationMs(file.metrics.refresh_interval) as number,
+      topServices: file.metrics.top_services,
+    },
   };
+  if (metricsToken) config.metrics.token = metricsToken;
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;
   return deepFreeze(config);

@@ -218,6 +218,18 @@ export const configFileSchema = z.strictObject({
         .transform((s) => s.toLowerCase()),
     )
     .default(['dependabot', 'renovate']),
+  metrics: z
+    .strictObject({
+      /** When set, GET /metrics answers only `Authorization: Bearer <token>` (a Prometheus `authorization:`). */
+      token_env: z.string().min(1).optional(),
+      token_file: z.string().min(1).optional(),
+      /** How often the gauges read from the database (hygiene, outbox) are computed; scrapes only read them. */
+      refresh_interval: positiveDuration.default('PT30S'),
+      /** Per-service series: the services in `services`, plus this many with the most alerts and changes. */
+      top_services: z.number().int().min(0).default(100),
+    })
+    .refine((m) => !(m.token_env && m.token_file), { error: 'set token_env or token_file, not both' })
+    .prefault({}),
   delivery: z
     .strictObject({
       poll_interval: isoDuration.default('PT1S'),

@@ -229,6 +229,7 @@ export const statsSchema = z.object({
       notMyChange: z.number().int(),
     }),
   ),
+  next,
 });
 
 export const flaggerResultSchema = z.object({

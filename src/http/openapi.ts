@@ -112,9 +112,12 @@ function build(): Json {
       '/metrics': {
         get: {
           summary: 'Prometheus metrics',
-          security: [],
+          description:
+            'Open unless metrics.token_env or metrics.token_file is set; then only with that token as a Bearer header. The gauges read from the database are computed every metrics.refresh_interval, not per scrape.',
+          security: [{ metrics: [] }, {}],
           responses: {
             200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...errors(401),
           },
         },
       },
@@ -211,7 +214,8 @@ function build(): Json {
       },
       '/v1/stats': {
         get: {
-          summary: 'Deploy hygiene per service over a period',
+          summary: 'Deploy hygiene per service over a period, a page of services at a time',
+          description: PAGED,
           parameters: queryParameters(statsQuery),
           responses: {
             200: body('Stats', 'Services with any change event or alert in the period.'),
@@ -223,6 +227,11 @@ function build(): Json {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'An API token (CHANGEPAGER_TOKEN or auth.tokens).' },
+        metrics: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The metrics token (metrics.token_env or token_file).',
+        },
       },
       schemas: {
         ...components(

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../core/change.js';
 import type { DeployCandidates } from '../core/correlate.js';
 import { pageDedupKey } from '../core/dedup-key.js';
-import type { DecidedEpisode } from '../core/stats.js';
+import type { DecidedEpisode, HygieneFacts } from '../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
 import { MIGRATIONS } from './migrations.js';
 import {
@@ -17,6 +17,8 @@ import {
   type EpisodeRecord,
   episodeKey,
   type HistoryQuery,
+  type HygieneCursor,
+  type HygieneQuery,
   type OutboxItem,
   type OutboxKind,
   type PageRecord,
@@ -267,38 +269,65 @@ class SqliteStore implements Store {
     return (this.rq.attributed.all(JSON.stringify(deployIds)) as Row[]).map(toEpisode);
   }
 
-  async hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }) {
-    const deployFilters = ['at >= ?', 'at < ?'];
-    const episodeFilters = ['e.starts_at_ms >= ?', 'e.starts_at_ms < ?'];
-    const args: unknown[] = [q.since, q.until];
-    if (q.service !== undefined) {
-      deployFilters.push('service = ?');
-      episodeFilters.push('d.service = ?');
-      args.push(q.service);
+  async hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }> {
+    const limit = q.pageRows ?? 2000;
+    const args: Record<string, unknown> = { since: q.since, until: q.until, limit };
+    if (q.service !== undefined) args.service = q.service;
+    if (q.environment !== undefined) args.environment = q.environment;
+    // Migration 2 added decisions.feedback, so every database this code opens keeps it.
+    const feedbackRecorded = true;
+
+    if (cursor?.phase !== 'episodes') {
+      if (cursor) Object.assign(args, { at: cursor.after.at, received: cursor.after.receivedAt, id: cursor.after.id });
+      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at,
+          json_array_length(changes) AS change_count
+        FROM deploys WHERE at >= @since AND at < @until${timelineFilters(q, '')}
+          ${cursor ? 'AND (at, received_at, id) > (@at, @received, @id)' : ''}
+        ORDER BY at, received_at, id LIMIT @limit`;
+      const rows = this.cached(sql).all(args) as Row[];
+      const events = rows.map((r) => ({
+        id: r.id as string,
+        service: r.service as string,
+        environment: r.environment as string,
+        kind: r.kind as ChangeKind,
+        subject: r.subject as string,
+        version: r.version as string,
+        at: r.at as number,
+        receivedAt: r.received_at as number,
+        changeCount: r.change_count as number,
+      }));
+      const last = events.at(-1);
+      const next: HygieneCursor =
+        rows.length < limit || !last
+          ? { phase: 'episodes' }
+          : { phase: 'events', after: { at: last.at, receivedAt: last.receivedAt, id: last.id } };
+      return { facts: { events, episodes: [], feedbackRecorded }, next };
     }
-    if (q.environment !== undefined) {
-      deployFilters.push('environment = ?');
-      episodeFilters.push('d.environment = ?');
-      args.push(q.environment);
-    }
-    const events = (
-      this.cached(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
-    ).map(toDeploy);
+
+    if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
-    const rows = this.cached(
-      `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
-         FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
-         WHERE ${episodeFilters.join(' AND ')}`,
-    ).all(...args) as Row[];
+    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+        ifnull(${notMine}, 0) AS not_mine
+      FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
+      WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
+        ${cursor.after ? 'AND (e.starts_at_ms, e.id) > (@starts, @episode)' : ''}
+      ORDER BY e.starts_at_ms, e.id LIMIT @limit`;
+    const rows = this.cached(sql).all(args) as Row[];
     const episodes = rows.map((r) => {
       const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
+      if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
       return ep;
     });
-    // Migration 2 added decisions.feedback, so every database this code opens keeps it.
-    return { events, episodes, feedbackRecorded: true };
+    const last = rows.at(-1);
+    const facts = { events: [], episodes, feedbackRecorded };
+    if (rows.length < limit || !last) return { facts };
+    return {
+      facts,
+      next: { phase: 'episodes', after: { startsAtMs: last.starts_at_ms as number, id: last.id as number } },
+    };
   }
 
   async listDeploys(query: DeployQuery) {
@@ -709,7 +738,7 @@ class SqliteStore implements Store {
   }
 }
 
-function timelineFilters(q: TimelineQuery, table: string): string {
+function timelineFilters(q: { service?: string; environment?: string }, table: string): string {
   return `${q.service === undefined ? '' : ` AND ${table}service = @service`}${q.environment === undefined ? '' : ` AND ${table}environment = @environment`}`;
 }
 

@@ -154,6 +154,18 @@ export interface DeployQuery {
   limit: number;
 }
 
+export interface HygieneQuery {
+  since: number;
+  until: number;
+  service?: string;
+  environment?: string;
+  /** Rows per page; 2000 when absent. */
+  pageRows?: number;
+}
+
+/** Where the next page of hygiene facts starts: change events after `after`, or episodes after `after`. */
+export type HygieneCursor = { phase: 'events'; after: DeployKey } | { phase: 'episodes'; after?: EpisodeKey };
+
 /** The order of the unmapped people list, most frequent first; a page starts after this entry. */
 export interface UnmappedKey {
   count: number;
@@ -202,8 +214,12 @@ export interface Store {
   rolloutOf(id: string): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
   /** Alert episodes whose decision names one of these change events. */
   episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
-  /** What /v1/stats counts: the change events with `at`, and the decided episodes started, in [since, until). */
-  hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }): Promise<HygieneFacts>;
+  /**
+   * What /v1/stats and the hygiene gauges count, a page of at most `pageRows` rows at a time: first the change
+   * events with `at` in [since, until), in (at, receivedAt, id) order, then the decided episodes started in it.
+   * Start without a cursor and pass each page's `next` on; there is no `next` after the last page.
+   */
+  hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }>;
   /** Deploys with `at` in [from, to], latest first. */
   deploysBetween(query: TimelineQuery): Promise<Deploy[]>;
   /** Alert episodes with their decisions that were firing at some moment of [from, to], latest start first. */

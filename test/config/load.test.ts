@@ -98,6 +98,11 @@ describe('defaults', () => {
         socketTimeoutMs: 2 * MIN,
       },
     },
+    {
+      intent: 'metrics open, gauges refreshed every 30 s, 100 busiest services with series of their own',
+      get: (c: Config) => c.metrics,
+      value: { refreshIntervalMs: 30 * SEC, topServices: 100 },
+    },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
   });
@@ -113,6 +118,16 @@ describe('defaults', () => {
       keepAliveTimeoutMs: 75 * SEC,
       socketTimeoutMs: 5 * MIN,
     });
+  });
+
+  it('metrics: a token from the environment or a file, the refresh interval and the series bound', () => {
+    const fromEnv = parse('metrics: { token_env: M_TOKEN, refresh_interval: PT1M, top_services: 20 }\n', {
+      M_TOKEN: 'm-secret',
+    });
+    expect(fromEnv.metrics).toEqual({ token: 'm-secret', refreshIntervalMs: MIN, topServices: 20 });
+    const file = join(tmp, 'metrics-token');
+    writeFileSync(file, 'file-secret\n');
+    expect(parse(`metrics: { token_file: ${file} }\n`).metrics.token).toBe('file-secret');
   });
 
   it('a partly written section keeps the defaults of the keys it leaves out', () => {
@@ -282,6 +297,21 @@ describe('problems are all reported, each with its path', () => {
       intent: 'a timeout that is not a duration, reported once',
       yaml: 'http: { socket_timeout: 2m }\n',
       says: /^http\.socket_timeout: must be an ISO-8601 duration/,
+    },
+    {
+      intent: 'a metrics token named twice',
+      yaml: 'metrics: { token_env: A, token_file: /b }\n',
+      says: /^metrics: set token_env or token_file, not both/,
+    },
+    {
+      intent: 'a negative series bound',
+      yaml: 'metrics: { top_services: -1 }\n',
+      says: /^metrics\.top_services: /,
+    },
+    {
+      intent: 'a metrics token variable that is not set, named without a secret',
+      yaml: 'metrics: { token_env: NOT_SET_ANYWHERE }\n',
+      says: /^metrics\.token_env: environment variable NOT_SET_ANYWHERE is not set or empty$/,
     },
     {
       intent: 'headers allowed longer than the whole request',

@@ -172,7 +172,11 @@ function registerListeners(app: App, deps: InteractivityDeps) {
       await ephemeral(client, body, 'Already noted: on-call has been paged for this alert.');
       return;
     }
-    deps.metrics.feedback.inc({ kind: 'not_my_change', service: view.episode.decision.service ?? '' });
+    // The service comes from an alert's labels: bounded like every per-service series (metrics.ts).
+    deps.metrics.feedback.inc({
+      kind: 'not_my_change',
+      service: deps.metrics.serviceLabel(view.episode.decision.service ?? ''),
+    });
     log.info(
       { dm: view.dm.id, episode: view.episode.id, by: email ?? body.user.id },
       '"not my change": paging on-call',
