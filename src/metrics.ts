@@ -172,6 +172,7 @@ export function createMetrics(store: Store, now: () => number, options: Partial<
 
   let refreshing: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let rendering: Promise<string> | undefined;
 
   async function computeSnapshot(): Promise<void> {
     const until = now();
@@ -204,6 +205,19 @@ export function createMetrics(store: Store, now: () => number, options: Partial<
       clearInterval(timer);
       timer = undefined;
       await refreshing;
+    },
+    /**
+     * The text of a scrape. Scrapes that arrive in the same turn of the event loop share one rendering, made
+     * after they have all been read: many scrapers at once cost one rendering, and none gets older numbers.
+     */
+    render(): Promise<string> {
+      rendering ??= new Promise<string>((resolve, reject) => {
+        setImmediate(() => {
+          rendering = undefined;
+          registry.metrics().then(resolve, reject);
+        });
+      });
+      return rendering;
     },
     /** The label a service gets in per-service series: its name, or "other" (see seriesLabels). */
     serviceLabel(service: string): string {

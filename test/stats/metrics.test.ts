@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/main.js';
@@ -146,6 +146,18 @@ describe('GET /metrics', () => {
     expect(turns).toBeGreaterThanOrEqual(3);
     const text = await scrape(h);
     expect(sample(text, 'changepager_hygiene_attributed_alerts{service="svc-0"}')).toBe(0);
+  });
+
+  it('renders once for scrapes that arrive together, and each gets the numbers of that moment', async () => {
+    h = createHarness({ now: clock.now });
+    const render = vi.spyOn(h.metrics.registry, 'metrics');
+    const scrapes = await Promise.all(Array.from({ length: 10 }, () => h?.metrics.render()));
+    expect(render).toHaveBeenCalledTimes(1);
+    expect(new Set(scrapes).size).toBe(1);
+    await alertsOf(h, 'checkout', 1);
+    // A later scrape is rendered anew: it counts the alert received since.
+    expect(await h.metrics.render()).toContain('changepager_alerts_received_total{result="new"} 1');
+    expect(render).toHaveBeenCalledTimes(2);
   });
 
   it('with metrics.token_env set, answers 401 without that token, even with an API token', async () => {
