@@ -203,8 +203,12 @@ export const verdictSchema = z.object({
     }),
   ),
   supersededBy: z.object({ id: z.string(), version: z.string(), at: instant }).nullable(),
-  alerts: z.array(verdictAlert).describe('The alerts that make it fail.'),
-  notJudged: z.array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) })),
+  alerts: z.array(verdictAlert).describe('The alerts that make it fail: the first 100.'),
+  alertsNotShown: z.number().int().describe('Alerts that make it fail beyond the first 100.'),
+  notJudged: z
+    .array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) }))
+    .describe('The first 100.'),
+  notJudgedNotShown: z.number().int(),
   checkedAt: instant,
 });
 

@@ -115,6 +115,20 @@ describe('paged lists', () => {
     expect(counts).toEqual([...counts].sort((a, b) => b - a));
   });
 
+  it('GET /v1/deploys/{id}/verdict: lists the first 100 alerts that fail a rollout, and counts the rest', async () => {
+    await api.post('/v1/deploys', designDeploy({ at: '2026-11-26T11:50:00Z' }));
+    const alerts = Array.from({ length: 150 }, (_, i) => ({
+      fingerprint: `5707${i.toString(16).padStart(12, '0')}`,
+      startsAt: '2026-11-26T11:55:00Z',
+    }));
+    expect((await api.post('/v1/alertmanager', amPayload(alerts))).status).toBe(200);
+    const verdict = (await api.get('/v1/deploys/gha-run-8812731/verdict')).body;
+    expect(verdict.verdict).toBe('failing');
+    expect(verdict.alerts).toHaveLength(100);
+    expect(verdict.alertsNotShown).toBe(50);
+    expect(verdict.notJudgedNotShown).toBe(0);
+  });
+
   it.each([
     ['a cursor that was never a next link', '/v1/deploys?cursor=bm9wZQ'],
     ['a cursor of another list', '/v1/alerts/f1a9000000000001?cursor=WzEsMiwiYSJd'],
