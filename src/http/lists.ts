@@ -4,7 +4,7 @@ import { canonicalInstant, durationMs } from '../core/time.js';
 import { ApiError } from '../errors.js';
 import { problemsOf } from '../ingest/validate.js';
 import type { Store } from '../store/store.js';
-import { cursorParam, decodeCursor, encodeCursor, nextLink, pageOf } from './pages.js';
+import { cursorParam, encodeCursor, nextLink, pageOf } from './pages.js';
 import { deployJson, episodeJson } from './views.js';
 
 // The paged lists of the API (pages.ts): GET /v1/deploys, GET /v1/alerts/{fingerprint} and
@@ -20,7 +20,7 @@ export const deployQuery = z.strictObject({
   environment: z.string().min(1).optional(),
   since: since.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: cursorParam,
+  cursor: cursorParam(z.tuple([z.number().int(), z.number().int(), z.string()])),
 });
 
 export const historyQuery = z.strictObject({
@@ -32,17 +32,13 @@ export const historyQuery = z.strictObject({
     .max(1000)
     .default(100)
     .describe('Delivery attempts shown per page of each episode: the latest ones.'),
-  cursor: cursorParam,
+  cursor: cursorParam(z.tuple([z.number().int(), z.number().int()])),
 });
 
 export const unmappedQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: cursorParam,
+  cursor: cursorParam(z.tuple([z.number().int(), z.number().int(), z.string(), z.string()])),
 });
-
-const deployCursor = z.tuple([z.number().int(), z.number().int(), z.string()]);
-const episodeCursor = z.tuple([z.number().int(), z.number().int()]);
-const unmappedCursor = z.tuple([z.number().int(), z.number().int(), z.string(), z.string()]);
 
 export function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.output<S> {
   const result = schema.safeParse(req.query);
@@ -53,7 +49,7 @@ export function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.outp
 export function deploysRoute(deps: { store: Store; now: () => number }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(deployQuery, req);
-    const before = decodeCursor(deployCursor, q.cursor);
+    const before = q.cursor;
     const rows = await deps.store.listDeploys({
       ...(q.service === undefined ? {} : { service: q.service }),
       ...(q.environment === undefined ? {} : { environment: q.environment }),
@@ -70,7 +66,7 @@ export function alertRoute(deps: { store: Store }): RequestHandler {
   return async (req, res) => {
     const fingerprint = String(req.params.fingerprint);
     const q = parseQuery(historyQuery, req);
-    const before = decodeCursor(episodeCursor, q.cursor);
+    const before = q.cursor;
     const history = await deps.store.alertHistory(fingerprint, {
       limit: q.limit + 1,
       deliveriesPerPage: q.deliveries,
@@ -86,7 +82,7 @@ export function alertRoute(deps: { store: Store }): RequestHandler {
 export function unmappedRoute(deps: { store: Store }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(unmappedQuery, req);
-    const after = decodeCursor(unmappedCursor, q.cursor);
+    const after = q.cursor;
     const rows = await deps.store.listUnmapped({
       limit: q.limit + 1,
       ...(after ? { after: { count: after[0], lastSeenAt: after[1], who: after[2], reason: after[3] } } : {}),

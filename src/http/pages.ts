@@ -1,6 +1,5 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { ApiError } from '../errors.js';
 
 // List answers come in pages: at most `limit` items, and fewer when they are large, so that no answer is much
 // larger than PAGE_BUDGET_BYTES however big the stored records are. `next` is the link to the following page
@@ -9,33 +8,36 @@ import { ApiError } from '../errors.js';
 /** A page stops growing once its items pass this size in JSON; it always holds at least one item. */
 export const PAGE_BUDGET_BYTES = 1024 * 1024;
 
-/** The `cursor` query parameter of every paged list. */
-export const cursorParam = z
-  .string()
-  .min(1)
-  .max(2048)
-  .optional()
-  .describe('Where the previous page stopped: take it from that page’s `next` link, never build it.');
+/**
+ * The `cursor` query parameter of a paged list, decoded into the sort key it holds (checked against `key`), so
+ * that a cursor that is not one of this list's is reported with the query's other problems.
+ */
+export function cursorParam<S extends z.ZodType>(key: S) {
+  return z
+    .string()
+    .min(1)
+    .max(2048)
+    .transform((text, ctx) => {
+      const parsed = key.safeParse(decode(text));
+      if (parsed.success) return parsed.data as z.output<S>;
+      ctx.addIssue({ code: 'custom', message: 'is not a cursor from the next link of this list' });
+      return z.NEVER;
+    })
+    .optional()
+    .describe('Where the previous page stopped: take it from that page’s `next` link, never build it.');
+}
 
 /** A cursor names the sort key of the last item of a page; it is opaque to clients. */
 export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** The sort key in a cursor, checked against `schema`; a 400 naming the cursor when it is not one of ours. */
-export function decodeCursor<S extends z.ZodType>(schema: S, cursor: string | undefined): z.output<S> | undefined {
-  if (cursor === undefined) return undefined;
-  let key: unknown;
+function decode(cursor: string): unknown {
   try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString());
   } catch {
-    key = undefined;
+    return undefined;
   }
-  const parsed = schema.safeParse(key);
-  if (parsed.success) return parsed.data;
-  throw new ApiError('invalid_query', undefined, {
-    problems: [{ path: 'cursor', message: 'is not a cursor from the next link of this list' }],
-  });
 }
 
 /**

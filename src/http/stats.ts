@@ -6,7 +6,7 @@ import { ApiError } from '../errors.js';
 import { problemsOf } from '../ingest/validate.js';
 import { nextTurn } from '../slices.js';
 import type { HygieneCursor, HygieneQuery, Store } from '../store/store.js';
-import { cursorParam, decodeCursor, encodeCursor, nextLink, pageOf } from './pages.js';
+import { cursorParam, encodeCursor, nextLink, pageOf } from './pages.js';
 
 // GET /v1/stats: deploy hygiene per service over a period (core/stats.ts). The same numbers over the last seven
 // days are Prometheus gauges (metrics.ts), counted by the same tallyHygiene.
@@ -23,10 +23,8 @@ export const statsQuery = z.strictObject({
   service: z.string().min(1).optional(),
   environment: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(1000).describe('Services per page, by name.'),
-  cursor: cursorParam,
+  cursor: cursorParam(z.tuple([z.string()])),
 });
-
-const statsCursor = z.tuple([z.string()]);
 
 export function statsRoute(deps: { store: Store; now: () => number }): RequestHandler {
   return async (req, res) => {
@@ -41,7 +39,7 @@ export function statsRoute(deps: { store: Store; now: () => number }): RequestHa
         problems: [{ path: 'since', message: 'must be before until' }],
       });
     }
-    const after = decodeCursor(statsCursor, q.cursor)?.[0];
+    const after = q.cursor?.[0];
     const tally = await tallyHygiene(deps.store, {
       since,
       until,

@@ -130,16 +130,15 @@ describe('paged lists', () => {
   });
 
   it.each([
-    ['a cursor that was never a next link', '/v1/deploys?cursor=bm9wZQ'],
-    ['a cursor of another list', '/v1/alerts/f1a9000000000001?cursor=WzEsMiwiYSJd'],
-    ['a limit over the maximum', '/v1/people/unmapped?limit=5000'],
-    ['an episode page larger than 100', '/v1/alerts/f1a9000000000001?limit=101'],
-  ])('rejects %s with 400 naming the parameter', async (_intent, path) => {
+    ['a cursor that was never a next link', '/v1/deploys?cursor=bm9wZQ', ['cursor']],
+    ['a cursor of another list', '/v1/alerts/f1a9000000000001?cursor=WzEsMiwiYSJd', ['cursor']],
+    ['a limit over the maximum', '/v1/people/unmapped?limit=5000', ['limit']],
+    ['an episode page larger than 100', '/v1/alerts/f1a9000000000001?limit=101', ['limit']],
+    ['a bad cursor and a bad limit, both listed', '/v1/stats?cursor=x&limit=0', ['cursor', 'limit']],
+  ])('rejects %s with 400 naming the parameter', async (_intent, path, paths) => {
     const res = await api.get(path);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_query');
-    expect(res.body.details.problems.map((p: { path: string }) => p.path)).toEqual([
-      path.includes('cursor') ? 'cursor' : 'limit',
-    ]);
+    expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(paths);
   });
 });
