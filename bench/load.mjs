@@ -6,7 +6,8 @@
 //
 // mode "unique": every request is a new alert in a new group (new episode, decision, page and outbox row);
 // mode "repeat": the same notification every time (what Alertmanager re-sends each group_interval);
-// mode "storm":  `amount` requests of `alertsPerRequest` new alerts each, one group per request.
+// mode "storm":  `amount` requests of `alertsPerRequest` new alerts each, one group per request;
+// mode "scrape": GET `url` (a Prometheus scraping /metrics), with `token` as its bearer token if given.
 import autocannon from 'autocannon';
 
 const o = JSON.parse(process.argv[2]);
@@ -51,16 +52,20 @@ const body = (n) =>
       ? JSON.stringify(notification(n, o.alertsPerRequest))
       : template.replaceAll('Bench268435455', `Bench${n}`).replaceAll('0fffffff', n.toString(16).padStart(8, '0'));
 
+const scrape = o.mode === 'scrape';
 const instance = autocannon(
   {
     url: o.url,
-    method: 'POST',
+    method: scrape ? 'GET' : 'POST',
     connections: o.connections ?? 10,
     pipelining: 1,
     ...(o.amount ? { amount: o.amount } : { duration: o.duration ?? 10 }),
     timeout: 30,
-    headers: { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-    requests: [{ setupRequest: (req) => ({ ...req, body: body(next++) }) }],
+    headers: {
+      ...(scrape ? {} : { 'content-type': 'application/json' }),
+      ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+    },
+    ...(scrape ? {} : { requests: [{ setupRequest: (req) => ({ ...req, body: body(next++) }) }] }),
   },
   (err, r) => {
     if (err) {
@@ -83,7 +88,8 @@ const instance = autocannon(
         errors: r.errors,
         timeouts: r.timeouts,
         durationSeconds: r.duration,
-        bodyBytes: Buffer.byteLength(body(1)),
+        bodyBytes: scrape ? 0 : Buffer.byteLength(body(1)),
+        responseBytes: r.throughput.total,
       })}\n`,
     );
   },

@@ -4,11 +4,14 @@
 //   BENCH_QUICK=1    shorter phases (a smoke run of the bench itself: the numbers mean little)
 //   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
 //   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
+//   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, storm, correlation, tokenTiming, scrape
 //
 // Phases: (1) ingest throughput and latency of POST /v1/alertmanager (commit before answer) beside a bare
 // express 5 endpoint that only parses the same JSON; (2) time from receipt to the PagerDuty stand-in getting the
 // page at a steady 50 alerts/s; (3) a storm of 20,000 alerts in 200 notifications; (4) the cost of a decision
-// with a million deploys stored; (5) the token comparison's timing for wrong-first vs wrong-last characters.
+// with a million deploys stored; (5) the token comparison's timing for wrong-first vs wrong-last characters;
+// (6) ingest p99 while /metrics is scraped by 20 connections, against ingest alone, with a week of history
+// stored (80,000 episodes, 40,000 deploys, 30,000 services).
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,7 @@ import { createPipeline } from '../src/pipeline.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { designDeploy } from '../test/support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../test/support/pagerduty-stub.js';
+import { seedHistory } from './history.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CA_FILE = join(ROOT, 'test/fixtures/tls/localhost.crt');
@@ -34,7 +38,8 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const DEPLOYS = Number(process.env.BENCH_DEPLOYS ?? 1_000_000);
 const TOKEN = 'bench-token-4d3c2b1a09f8e7d6c5b4a392';
 const ROUTING_KEY = 'bench-routing-key-0000000000000000';
-const TARGETS = { ingestRatio: 0.6, timeToPageP99Ms: 50, stormLost: 0, correlationMedianMs: 1 };
+const ONLY = process.env.BENCH_ONLY?.split(',').map((p) => p.trim());
+const TARGETS = { ingestRatio: 0.6, timeToPageP99Ms: 50, stormLost: 0, correlationMedianMs: 1, scrapeP99Ratio: 2 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -144,6 +149,7 @@ interface LoadResult {
   timeouts: number;
   durationSeconds: number;
   bodyBytes: number;
+  responseBytes: number;
 }
 
 /** Runs bench/load.mjs (autocannon) as its own process. */
@@ -598,6 +604,66 @@ function tokenTiming() {
   };
 }
 
+// ----- phase 6: ingest while /metrics is scraped ------------------------------------------------------------------
+
+async function scrape(work: string) {
+  const duration = QUICK ? 3 : 5;
+  const rounds = QUICK ? 1 : 3;
+  const history = { services: 30_000, deploys: 40_000, episodes: 80_000 };
+  const dir = mkdtempSync(join(work, 'scrape-'));
+  log(`scrape: storing a week of history (${JSON.stringify(history)})`);
+  await seedHistory(join(dir, 'changepager.db'), { ...history, now: Date.now() });
+  // The gauges are refreshed every 5 s here, six times as often as by default, so that refreshes fall into
+  // both measurements.
+  const svc = await startChangepager(dir, 'metrics: { refresh_interval: PT5S }\n');
+  let prefix = 1;
+  const ingestLoad = (seconds: number) =>
+    load({
+      url: `${svc.url}/v1/alertmanager`,
+      token: TOKEN,
+      mode: 'unique',
+      duration: seconds,
+      connections: 10,
+      prefix: prefix++,
+    });
+  await ingestLoad(1); // warm-up
+  // Alone and scraped alternate, so that the load other processes put on the machine hits both alike.
+  const idle: LoadResult[] = [];
+  const scraped: LoadResult[] = [];
+  const scrapes: LoadResult[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    log(`scrape: round ${round}/${rounds}: ingest alone for ${duration} s, then while 20 connections scrape /metrics`);
+    idle.push(await ingestLoad(duration));
+    const [ingested, scraping] = await Promise.all([
+      ingestLoad(duration),
+      load({ url: `${svc.url}/metrics`, mode: 'scrape', duration, connections: 20 }),
+    ]);
+    scraped.push(ingested);
+    scrapes.push(scraping);
+  }
+  await svc.stop();
+  const p99 = (runs: LoadResult[]) => stats(runs.map((r) => r.latencyMs.p99)).p50;
+  const rate = (runs: LoadResult[]) => stats(runs.map((r) => r.requestsPerSecond)).p50;
+  const totalScrapes = scrapes.reduce((n, r) => n + r.totalRequests, 0);
+  return {
+    history,
+    rounds,
+    durationSeconds: duration,
+    idle,
+    scraped,
+    scrapes,
+    /** Medians over the rounds. */
+    idleP99Ms: p99(idle),
+    scrapedP99Ms: p99(scraped),
+    idleRequestsPerSecond: rate(idle),
+    scrapedRequestsPerSecond: rate(scraped),
+    scrapesPerSecond: rate(scrapes),
+    scrapeBytes: totalScrapes > 0 ? Math.round(scrapes.reduce((n, r) => n + r.responseBytes, 0) / totalScrapes) : 0,
+    p99Ratio: p99(scraped) / p99(idle),
+    p99RatioPerRound: scraped.map((r, k) => round(r.latencyMs.p99 / (idle[k] as LoadResult).latencyMs.p99)),
+  };
+}
+
 // ----- report -----------------------------------------------------------------------------------------------------
 
 async function main() {
@@ -612,15 +678,18 @@ async function main() {
   };
   log(`machine: ${JSON.stringify(machine)}`);
   const started = Date.now();
+  const phase = async <T>(name: string, run: () => Promise<T> | T): Promise<T | undefined> =>
+    !ONLY || ONLY.includes(name) ? run() : undefined;
   try {
     const result = {
       at: new Date().toISOString(),
       machine,
-      ingest: await ingest(work),
-      timeToPage: await timeToPage(work),
-      storm: await storm(work),
-      correlation: await correlation(work),
-      tokenTiming: tokenTiming(),
+      ingest: await phase('ingest', () => ingest(work)),
+      timeToPage: await phase('timeToPage', () => timeToPage(work)),
+      storm: await phase('storm', () => storm(work)),
+      correlation: await phase('correlation', () => correlation(work)),
+      tokenTiming: await phase('tokenTiming', tokenTiming),
+      scrape: await phase('scrape', () => scrape(work)),
       profile: PROFILE ? await profileIngest(work) : undefined,
       loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
       seconds: round((Date.now() - started) / 1000, 0),
@@ -637,60 +706,93 @@ async function main() {
 
 function table(r: {
   machine: { cpu: string; cores: number; node: string; loadAverageAtStart: number[] };
-  ingest: Awaited<ReturnType<typeof ingest>>;
-  timeToPage: Awaited<ReturnType<typeof timeToPage>>;
-  storm: Awaited<ReturnType<typeof storm>>;
-  correlation: Awaited<ReturnType<typeof correlation>>;
-  tokenTiming: ReturnType<typeof tokenTiming>;
+  ingest?: Awaited<ReturnType<typeof ingest>> | undefined;
+  timeToPage?: Awaited<ReturnType<typeof timeToPage>> | undefined;
+  storm?: Awaited<ReturnType<typeof storm>> | undefined;
+  correlation?: Awaited<ReturnType<typeof correlation>> | undefined;
+  tokenTiming?: ReturnType<typeof tokenTiming> | undefined;
+  scrape?: Awaited<ReturnType<typeof scrape>> | undefined;
   profile?: Awaited<ReturnType<typeof profileIngest>> | undefined;
   loadAverageAtEnd: number[];
 }): string {
-  const { ingest: i, timeToPage: t, storm: s, correlation: c, tokenTiming: k } = r;
+  const { ingest: i, timeToPage: t, storm: s, correlation: c, tokenTiming: k, scrape: m } = r;
   const ok = (pass: boolean) => (pass ? 'met' : 'MISSED');
   const lat = (l: { p50: number; p99: number }) => `p50 ${round(l.p50)} ms, p99 ${round(l.p99)} ms`;
-  const rows: [string, string, string][] = [
-    [
-      'ingest: bare express 5 (parse only)',
-      `${round(i.bare.requestsPerSecond, 0)} req/s; ${lat(i.bare.latencyMs)}`,
-      '',
-    ],
-    [
-      'ingest: changepager, new alert per request',
-      `${round(i.changepager.requestsPerSecond, 0)} req/s; ${lat(i.changepager.latencyMs)}; non-2xx ${i.changepager.non2xx}`,
-      '',
-    ],
-    [
-      'ingest ratio changepager / bare',
-      `${round(i.ratio, 3)}`,
-      `≥ ${TARGETS.ingestRatio}: ${ok(i.ratio >= TARGETS.ingestRatio)}`,
-    ],
-    [
-      'ingest: changepager, repeated notification',
-      `${round(i.changepagerRepeats.requestsPerSecond, 0)} req/s; ${lat(i.changepagerRepeats.latencyMs)}; ratio ${round(i.ratioRepeats, 3)}`,
-      '',
-    ],
-    [
+  const rows: [string, string, string][] = [];
+  if (i) {
+    rows.push(
+      [
+        'ingest: bare express 5 (parse only)',
+        `${round(i.bare.requestsPerSecond, 0)} req/s; ${lat(i.bare.latencyMs)}`,
+        '',
+      ],
+      [
+        'ingest: changepager, new alert per request',
+        `${round(i.changepager.requestsPerSecond, 0)} req/s; ${lat(i.changepager.latencyMs)}; non-2xx ${i.changepager.non2xx}`,
+        '',
+      ],
+      [
+        'ingest ratio changepager / bare',
+        `${round(i.ratio, 3)}`,
+        `≥ ${TARGETS.ingestRatio}: ${ok(i.ratio >= TARGETS.ingestRatio)}`,
+      ],
+      [
+        'ingest: changepager, repeated notification',
+        `${round(i.changepagerRepeats.requestsPerSecond, 0)} req/s; ${lat(i.changepagerRepeats.latencyMs)}; ratio ${round(i.ratioRepeats, 3)}`,
+        '',
+      ],
+    );
+  }
+  if (t) {
+    rows.push([
       `time to page at ${t.rate} alerts/s (${t.alerts} alerts)`,
       `${lat(t.latencyMs)}, max ${round(t.latencyMs.max)} ms; paged ${t.paged}/${t.alerts}`,
       `p99 ≤ ${TARGETS.timeToPageP99Ms} ms: ${ok(t.latencyMs.p99 <= TARGETS.timeToPageP99Ms)}`,
-    ],
-    [
+    ]);
+  }
+  if (s) {
+    rows.push([
       `storm: ${s.alerts} alerts in ${s.notifications} notifications`,
       `accepted ${s.accepted}, paged ${s.paged}, lost ${s.lost}, duplicate pages ${s.duplicatePages}; sent in ${s.sendSeconds} s, drained in ${s.drainSeconds} s; peak RSS ${s.peakRssMb} MB`,
       `lost = 0: ${ok(s.lost === 0 && s.accepted === s.alerts)}`,
-    ],
-    [
-      `correlation, ${c.deploys.toLocaleString('en')} deploys stored (${c.databaseMb} MB)`,
-      `per decision p50 ${round(c.perDecisionMs.p50, 3)} ms, p99 ${round(c.perDecisionMs.p99, 3)} ms (${c.decisions} decisions)`,
-      `median ≤ ${TARGETS.correlationMedianMs} ms: ${ok(c.perDecisionMs.p50 <= TARGETS.correlationMedianMs)}`,
-    ],
-    ['correlation through POST /v1/preview (HTTP incl.)', lat(c.previewHttpMs), ''],
-    [
+    ]);
+  }
+  if (c) {
+    rows.push(
+      [
+        `correlation, ${c.deploys.toLocaleString('en')} deploys stored (${c.databaseMb} MB)`,
+        `per decision p50 ${round(c.perDecisionMs.p50, 3)} ms, p99 ${round(c.perDecisionMs.p99, 3)} ms (${c.decisions} decisions)`,
+        `median ≤ ${TARGETS.correlationMedianMs} ms: ${ok(c.perDecisionMs.p50 <= TARGETS.correlationMedianMs)}`,
+      ],
+      ['correlation through POST /v1/preview (HTTP incl.)', lat(c.previewHttpMs), ''],
+    );
+  }
+  if (k) {
+    rows.push([
       'token check: wrong first vs wrong last char',
       `${k.nsPerCheck.wrongFirst} ns vs ${k.nsPerCheck.wrongLast} ns (difference ${k.wrongLastMinusWrongFirstNs} ns); right token ${k.nsPerCheck.right} ns`,
       '',
-    ],
-  ];
+    ]);
+  }
+  if (m) {
+    rows.push(
+      [
+        `ingest alone, ${m.history.episodes.toLocaleString('en')} episodes and ${m.history.services.toLocaleString('en')} services stored (median of ${m.rounds} rounds)`,
+        `${round(m.idleRequestsPerSecond, 0)} req/s; p99 ${round(m.idleP99Ms)} ms`,
+        '',
+      ],
+      [
+        'ingest while 20 connections scrape /metrics',
+        `${round(m.scrapedRequestsPerSecond, 0)} req/s; p99 ${round(m.scrapedP99Ms)} ms; ${round(m.scrapesPerSecond, 0)} scrapes/s of ${round(m.scrapeBytes / 1024, 0)} KiB`,
+        '',
+      ],
+      [
+        'ingest p99 ratio scraped / alone',
+        `${round(m.p99Ratio, 2)} (rounds: ${m.p99RatioPerRound.join(', ')})`,
+        `≤ ${TARGETS.scrapeP99Ratio}: ${ok(m.p99Ratio <= TARGETS.scrapeP99Ratio)}`,
+      ],
+    );
+  }
   const lines = [
     `changepager bench — ${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart.join(' ')} at start, ${r.loadAverageAtEnd.join(' ')} at end`,
     '',

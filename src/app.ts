@@ -1,22 +1,21 @@
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Config } from './config/load.js';
-import { canonicalInstant, durationMs } from './core/time.js';
 import { ApiError } from './errors.js';
-import { bearerAuth } from './http/auth.js';
+import { bearerAuth, metricsAuth } from './http/auth.js';
 import { createDeniedLog } from './http/denied-log.js';
 import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
+import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
 import { openApiDocument } from './http/openapi.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
-import { decidedJson, deployJson, historyJson } from './http/views.js';
-import { alertmanagerPayload, toAlertGroup } from './ingest/alertmanager.js';
+import { decidedJson, deployJson } from './http/views.js';
+import { parseAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, toDeploy } from './ingest/deploy.js';
-import { parseBody, parseQuery } from './ingest/validate.js';
+import { parseBody } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
-import type { Pipeline } from './pipeline.js';
+import type { DecidedAlert, Pipeline } from './pipeline.js';
 import type { Store } from './store/store.js';
 import type { LoginLimiter } from './ui/login-limiter.js';
 import { createUi, timelineApi } from './ui/routes.js';
@@ -60,8 +59,9 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', reason: 'the database cannot be written' });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  app.get('/metrics', metricsAuth(config.metrics.token), async (_req, res) => {
+    // end(), not send(): a scrape needs no ETag, and hashing every scrape is work for nothing.
+    res.type(metrics.registry.contentType).end(await metrics.render());
   });
 
   const v1 = express.Router();
@@ -75,27 +75,27 @@ export function createApp(deps: AppDeps): express.Express {
   // in its body (http/flagger.ts). Every other route starts with `auth`: inside the route, so that a refusal is
   // logged and counted under the route it was for (test/security walks every route to check that none lacks it).
   v1.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(deployQuery));
+    res.json(openApiDocument());
   });
   v1.post('/deploys/flagger', ...flaggerRoute({ config, store, pipeline, now, denied }));
   const auth = bearerAuth(config.tokens, { now, sessions: store, denied });
   const json = [requireJson, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true })];
 
   v1.post('/alertmanager', auth, ...json, async (req, res) => {
-    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
+    const group = await parseAlertGroup(req.body);
     const result = await pipeline.receiveAlerts(group);
     res.json({
       accepted: group.alerts.length,
       newEpisodes: result.newEpisodes,
       resolved: result.resolved,
       repeats: result.repeats,
-      decisions: result.decided.map(decidedJson),
+      ...decisionsShown(result.decided),
     });
   });
 
   v1.post('/preview', auth, ...json, async (req, res) => {
-    const group = toAlertGroup(parseBody(alertmanagerPayload, req.body));
-    res.json({ decisions: (await pipeline.preview(group)).map(decidedJson) });
+    const group = await parseAlertGroup(req.body);
+    res.json(decisionsShown(await pipeline.preview(group)));
   });
 
   v1.post('/deploys', auth, ...json, async (req, res) => {
@@ -107,16 +107,7 @@ export function createApp(deps: AppDeps): express.Express {
       .json(deployJson(stored));
   });
 
-  v1.get('/deploys', auth, async (req, res) => {
-    const q = parseQuery(deployQuery, req.query);
-    const deploys = await store.listDeploys({
-      ...(q.service === undefined ? {} : { service: q.service }),
-      ...(q.environment === undefined ? {} : { environment: q.environment }),
-      ...(q.since === undefined ? {} : { since: sinceMs(q.since, now()) }),
-      limit: q.limit,
-    });
-    res.json({ deploys: deploys.map(deployJson) });
-  });
+  v1.get('/deploys', auth, deploysRoute({ store, now }));
 
   v1.get('/deploys/:id/verdict', auth, verdictRoute({ config, store, now }));
   v1.get('/stats', auth, statsRoute({ store, now }));
@@ -129,25 +120,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(deployJson(deploy));
   });
 
-  v1.get('/alerts/:fingerprint', auth, async (req, res) => {
-    const fingerprint = String(req.params.fingerprint);
-    const history = await store.alertHistory(fingerprint);
-    if (history.length === 0) throw new ApiError('not_found', `No alert with fingerprint "${fingerprint}".`);
-    res.json(historyJson(fingerprint, history));
-  });
-
-  v1.get('/people/unmapped', auth, async (_req, res) => {
-    const people = await store.listUnmapped();
-    res.json({
-      people: people.map((p) => ({
-        who: p.who,
-        reason: p.reason,
-        count: p.count,
-        firstSeenAt: new Date(p.firstSeenAt).toISOString(),
-        lastSeenAt: new Date(p.lastSeenAt).toISOString(),
-      })),
-    });
-  });
+  v1.get('/alerts/:fingerprint', auth, alertRoute({ store }));
+  v1.get('/people/unmapped', auth, unmappedRoute({ store }));
 
   // A path under /v1 that is no route: without a token 401 as before (no route list for strangers), else 404.
   v1.use(auth);
@@ -159,19 +133,17 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
-const since = z.string().refine((s) => canonicalInstant(s) !== undefined || durationMs(s) !== undefined, {
-  error: 'must be an RFC 3339 time or an ISO-8601 duration back from now, such as PT24H',
-});
+/**
+ * The decisions an answer lists: the first DECISIONS_SHOWN, so that a notification of thousands of new alerts
+ * gets an answer of bounded size. Each one is in GET /v1/alerts/{fingerprint}.
+ */
+export const DECISIONS_SHOWN = 1000;
 
-const deployQuery = z.strictObject({
-  service: z.string().min(1).optional(),
-  environment: z.string().min(1).optional(),
-  since: since.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
-
-function sinceMs(text: string, now: number): number {
-  return canonicalInstant(text)?.ms ?? now - (durationMs(text) as number);
+function decisionsShown(decided: readonly DecidedAlert[]) {
+  return {
+    decisions: decided.slice(0, DECISIONS_SHOWN).map(decidedJson),
+    decisionsNotShown: Math.max(0, decided.length - DECISIONS_SHOWN),
+  };
 }
 
 const requireJson: RequestHandler = (req, _res, next) => {

@@ -13,6 +13,7 @@ import { createSlackClient } from './deliver/slack/client.js';
 import { slackDmHandler } from './deliver/slack/notifier.js';
 import { createSlackDirectory } from './deliver/slack/users.js';
 import { type Delivery, lanes, OutboxWorker, pageHandler } from './deliver/worker.js';
+import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
@@ -40,7 +41,12 @@ const LOGIN_SWEEP_MS = 60_000;
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
 export function compose({ config, log, now = Date.now }: StartOptions) {
   const store = openSqliteStore(config.databasePath);
-  const metrics = createMetrics(store, now);
+  const metrics = createMetrics(store, now, {
+    services: Object.keys(config.services),
+    topServices: config.metrics.topServices,
+    refreshIntervalMs: config.metrics.refreshIntervalMs,
+    log: log.child({ component: 'metrics' }),
+  });
   const pd = config.pagerduty && { config: config.pagerduty, client: createPagerDutyClient(config.pagerduty, now) };
   const lane = (kinds: OutboxKind[], handlers: Partial<Record<OutboxKind, OutboxHandler>>, concurrency: number) =>
     new OutboxWorker({
@@ -137,7 +143,7 @@ export type Composed = ReturnType<typeof compose>;
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const { store, worker, app, interactivity, logins } = compose(options);
+  const { store, worker, app, interactivity, logins, metrics } = compose(options);
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -150,13 +156,20 @@ export async function startService(options: StartOptions): Promise<Service> {
     log.warn('no API token is configured (CHANGEPAGER_TOKEN or auth.tokens): /v1 is open to anyone on this machine');
   }
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.listen.port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  const http = createHttpServer(app, { http: config.http, metrics, log, now });
+  const server = http.server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
+  metrics.start();
   await interactivity?.start();
   // A burst of wrong logins is summarised once its window has passed, even if nobody tries to log in after it.
   const sweeper = setInterval(() => logins.sweep(now()), LOGIN_SWEEP_MS);
@@ -185,9 +198,10 @@ export async function startService(options: StartOptions): Promise<Service> {
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await http.close();
         await interactivity?.stop();
         await worker.stop();
+        await metrics.stop();
         await store.close();
       })();
       return stopping;

@@ -1,9 +1,44 @@
+import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { registerHygieneGauges } from './http/stats.js';
-import type { Store } from './store/store.js';
+import { OTHER, type ServiceHygiene, seriesLabels } from './core/stats.js';
+import { HYGIENE_GAUGE_PERIOD_MS, tallyHygiene } from './http/stats.js';
+import type { OutboxStats, Store } from './store/store.js';
 
-/** The service's Prometheus metrics, on a registry of its own so each app (and each test) has a fresh set. */
-export function createMetrics(store: Store, now: () => number) {
+export interface MetricsOptions {
+  /** Services that always keep series of their own: those named in the config. */
+  services: readonly string[];
+  /** Other services with series of their own: the busiest this many. */
+  topServices: number;
+  /** How often the gauges read from the database are computed. */
+  refreshIntervalMs: number;
+  log?: Logger;
+}
+
+/** What the gauges read from the database show: computed off the scrape, every refreshIntervalMs. */
+interface Snapshot {
+  hygiene: ServiceHygiene[];
+  outbox: OutboxStats;
+  serviceLabel: (service: string) => string;
+  refreshedAt?: number;
+}
+
+/**
+ * The service's Prometheus metrics, on a registry of its own so each app (and each test) has a fresh set.
+ *
+ * A scrape never reads the database: the hygiene numbers (a week of deploys and alerts) and the outbox gauges
+ * are computed by refresh(), on a timer (start/stop), a page of rows at a time between which other requests
+ * run; the gauges show the last result. Per-service series are bounded: the configured services and the
+ * busiest topServices keep their own, every other service is summed into service="other".
+ */
+export function createMetrics(store: Store, now: () => number, options: Partial<MetricsOptions> = {}) {
+  const keep = new Set(options.services ?? []);
+  const topServices = options.topServices ?? 100;
+  const refreshIntervalMs = options.refreshIntervalMs ?? 30_000;
+  let snapshot: Snapshot = {
+    hygiene: [],
+    outbox: { depth: 0, oldestUndeliveredAgeMs: 0 },
+    serviceLabel: (service) => (keep.has(service) ? service : OTHER),
+  };
   const registry = new Registry();
   const m = {
     registry,
@@ -68,6 +103,11 @@ export function createMetrics(store: Store, now: () => number) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'changepager_http_connections_refused_total',
+      help: 'Connections closed on arrival because http.max_connections were open.',
+      registers: [registry],
+    }),
     timeToDeliver: new Histogram({
       name: 'changepager_time_to_deliver_seconds',
       help: 'From the outbox row being written (the alert accepted) to the receiver acknowledging delivery.',
@@ -76,24 +116,120 @@ export function createMetrics(store: Store, now: () => number) {
       registers: [registry],
     }),
   };
-  registerHygieneGauges(registry, store, now);
+  const hygieneGauge = (name: string, help: string, value: (s: ServiceHygiene) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['service'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of snapshot.hygiene) {
+          const v = value(s);
+          if (v !== null) this.set({ service: s.service }, v);
+        }
+      },
+    });
+  hygieneGauge('changepager_hygiene_deploys', 'Deploys (rollouts of code) in the last 7 days.', (s) => s.deploys);
+  hygieneGauge(
+    'changepager_hygiene_single_change_ratio',
+    'Share of the last 7 days of deploys that carried exactly one change.',
+    (s) => s.singleChangeShare,
+  );
+  hygieneGauge(
+    'changepager_hygiene_attributed_alerts',
+    'Alerts in the last 7 days attributed to a deploy, flag or config change.',
+    (s) => s.attributedAlerts,
+  );
+  hygieneGauge(
+    'changepager_hygiene_first_alert_median_seconds',
+    'Median time from a change to the first alert attributed to it, over the last 7 days.',
+    (s) => s.medianSecondsToFirstAlert,
+  );
+  hygieneGauge(
+    'changepager_hygiene_not_my_change',
+    'Decisions in the last 7 days answered "not my change".',
+    (s) => s.notMyChange,
+  );
   new Gauge({
     name: 'changepager_outbox_depth',
     help: 'Deliveries waiting in the outbox.',
     registers: [registry],
-    async collect() {
-      this.set((await store.outboxStats(now())).depth);
+    collect() {
+      this.set(snapshot.outbox.depth);
     },
   });
   new Gauge({
     name: 'changepager_outbox_oldest_age_seconds',
     help: 'How long the oldest undelivered row has waited since it was enqueued, retries included.',
     registers: [registry],
-    async collect() {
-      this.set((await store.outboxStats(now())).oldestUndeliveredAgeMs / 1000);
+    collect() {
+      this.set(snapshot.outbox.oldestUndeliveredAgeMs / 1000);
     },
   });
-  return m;
+  new Gauge({
+    name: 'changepager_metrics_refreshed_timestamp_seconds',
+    help: 'When the hygiene and outbox gauges were last computed (Unix time; 0 before the first time).',
+    registers: [registry],
+    collect() {
+      if (snapshot.refreshedAt !== undefined) this.set(snapshot.refreshedAt / 1000);
+    },
+  });
+
+  let refreshing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let rendering: Promise<string> | undefined;
+
+  async function computeSnapshot(): Promise<void> {
+    const until = now();
+    const tally = await tallyHygiene(store, { since: until - HYGIENE_GAUGE_PERIOD_MS, until });
+    const serviceLabel = seriesLabels(tally.volumes(), keep, topServices);
+    const outbox = await store.outboxStats(now());
+    snapshot = { hygiene: tally.services(serviceLabel), outbox, serviceLabel, refreshedAt: now() };
+  }
+
+  return {
+    ...m,
+    /** Computes the gauges read from the database; concurrent calls share one computation. */
+    refresh(): Promise<void> {
+      refreshing ??= computeSnapshot()
+        .catch((err) => options.log?.error({ err }, 'metrics: cannot compute the gauges; they keep their last values'))
+        .finally(() => {
+          refreshing = undefined;
+        });
+      return refreshing;
+    },
+    /** Refreshes now and every refreshIntervalMs, until stop(). */
+    start() {
+      if (timer) return;
+      void this.refresh();
+      timer = setInterval(() => void this.refresh(), refreshIntervalMs);
+      timer.unref();
+    },
+    /** Stops the timer and waits for a refresh under way, so the store can be closed after it. */
+    async stop() {
+      clearInterval(timer);
+      timer = undefined;
+      await refreshing;
+    },
+    /**
+     * The text of a scrape. Scrapes that arrive in the same turn of the event loop share one rendering, made
+     * after they have all been read: many scrapers at once cost one rendering, and none gets older numbers.
+     */
+    render(): Promise<string> {
+      rendering ??= new Promise<string>((resolve, reject) => {
+        setImmediate(() => {
+          rendering = undefined;
+          registry.metrics().then(resolve, reject);
+        });
+      });
+      return rendering;
+    },
+    /** The label a service gets in per-service series: its name, or "other" (see seriesLabels). */
+    serviceLabel(service: string): string {
+      return snapshot.serviceLabel(service);
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

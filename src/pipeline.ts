@@ -3,11 +3,18 @@ import { type Config, pagerdutyFor, policyFor } from './config/load.js';
 import { correlate, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
+import { nextTurn, slicesOf } from './slices.js';
 import { type AlertWrite, episodeKey, type RecordResult, StorageError, type Store } from './store/store.js';
 
 // The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts) → deliver (outbox worker,
 // woken by onCommitted) → record (the worker writes every attempt).
+//
+// A large notification goes through decide and persist a slice of alerts at a time (slices.ts), each slice its
+// own transaction, with a turn of the event loop between slices. Each slice is consistent on its own (its
+// episodes, decisions, pages and outbox rows commit together), slices commit in the notification's order, and
+// the caller answers 2xx only after the last one: after a crash Alertmanager sends the whole notification
+// again, and the alerts of the slices already stored are repeats, which change nothing.
 
 export interface PipelineDeps {
   config: Config;
@@ -56,8 +63,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
-  async function decide(alerts: readonly Alert[]): Promise<DecidedAlert[]> {
-    const at = now();
+  async function decide(alerts: readonly Alert[], at: number): Promise<DecidedAlert[]> {
     const decided: DecidedAlert[] = [];
     for (const alert of alerts) {
       let decision: Decision;
@@ -96,6 +102,45 @@ export function createPipeline(deps: PipelineDeps) {
     }
   }
 
+  /** Decides and stores one slice of a notification, in one transaction, then wakes delivery. */
+  async function receiveSlice(
+    group: AlertGroup,
+    alerts: readonly Alert[],
+    at: number,
+  ): Promise<RecordResult & { decided: DecidedAlert[] }> {
+    // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided.
+    const known = await store.knownEpisodes(alerts);
+    const decided = await decide(
+      alerts.filter((a) => !known.has(episodeKey(a))),
+      at,
+    );
+    const decisions = new Map(decided.map((d) => [episodeKey(d.alert), d.decision]));
+    const writes: AlertWrite[] = alerts.map((alert) => {
+      const decision = decisions.get(episodeKey(alert));
+      return decision ? { alert, decision } : { alert };
+    });
+    const result = await store.recordAlerts(group, writes, at);
+    deps.onCommitted();
+
+    metrics.alertsReceived.inc({ result: 'new' }, result.newEpisodes);
+    metrics.alertsReceived.inc({ result: 'resolved' }, result.resolved);
+    metrics.alertsReceived.inc({ result: 'repeat' }, result.repeats);
+    for (const { alert, decision } of decided) {
+      metrics.decisions.inc({ reason: decision.reason, policy: decision.policy });
+      if (decision.reason === 'no_person_for_author') await recordUnreachable(decision);
+      log.info(
+        {
+          fingerprint: alert.fingerprint,
+          startsAt: alert.startsAt,
+          reason: decision.reason,
+          deploy: decision.deployId,
+        },
+        decision.sentence,
+      );
+    }
+    return { ...result, decided };
+  }
+
   return {
     async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
       const pd = config.pagerduty;
@@ -114,39 +159,35 @@ export function createPipeline(deps: PipelineDeps) {
 
     /** Records an Alertmanager notification; resolves once it is durable, which is when the caller may answer 2xx. */
     async receiveAlerts(group: AlertGroup): Promise<RecordResult & { decided: DecidedAlert[] }> {
-      // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided.
-      const known = await store.knownEpisodes(group.alerts);
-      const decided = await decide(group.alerts.filter((a) => !known.has(episodeKey(a))));
-      const decisions = new Map(decided.map((d) => [episodeKey(d.alert), d.decision]));
-      const writes: AlertWrite[] = group.alerts.map((alert) => {
-        const decision = decisions.get(episodeKey(alert));
-        return decision ? { alert, decision } : { alert };
-      });
-      const result = await store.recordAlerts(group, writes, now());
-      deps.onCommitted();
-
-      metrics.alertsReceived.inc({ result: 'new' }, result.newEpisodes);
-      metrics.alertsReceived.inc({ result: 'resolved' }, result.resolved);
-      metrics.alertsReceived.inc({ result: 'repeat' }, result.repeats);
-      for (const { alert, decision } of decided) {
-        metrics.decisions.inc({ reason: decision.reason, policy: decision.policy });
-        if (decision.reason === 'no_person_for_author') await recordUnreachable(decision);
-        log.info(
-          {
-            fingerprint: alert.fingerprint,
-            startsAt: alert.startsAt,
-            reason: decision.reason,
-            deploy: decision.deployId,
-          },
-          decision.sentence,
-        );
+      const at = now();
+      const total: RecordResult & { decided: DecidedAlert[] } = {
+        newEpisodes: 0,
+        resolved: 0,
+        repeats: 0,
+        pagesTouched: 0,
+        decided: [],
+      };
+      for (const slice of slicesOf(group.alerts)) {
+        const { decided, ...result } = await receiveSlice(group, slice.items, at);
+        total.newEpisodes += result.newEpisodes;
+        total.resolved += result.resolved;
+        total.repeats += result.repeats;
+        total.pagesTouched += result.pagesTouched;
+        total.decided.push(...decided);
+        await nextTurn();
       }
-      return { ...result, decided };
+      return total;
     },
 
     /** The decisions a notification would get, with nothing stored or delivered. */
     async preview(group: AlertGroup): Promise<DecidedAlert[]> {
-      return decide(group.alerts);
+      const at = now();
+      const decided: DecidedAlert[] = [];
+      for (const slice of slicesOf(group.alerts)) {
+        decided.push(...(await decide(slice.items, at)));
+        await nextTurn();
+      }
+      return decided;
     },
   };
 }

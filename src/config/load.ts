@@ -80,6 +80,23 @@ export interface TimelineConfig {
   maxTextChars: number;
 }
 
+/** How the HTTP server guards its connections (Node's http.Server settings of the same names). */
+export interface HttpServerConfig {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+/** GET /metrics: its optional token, and how the gauges computed from the database are kept. */
+export interface MetricsConfig {
+  token?: string;
+  refreshIntervalMs: number;
+  /** Per-service series beyond the configured services; the rest are summed as service="other". */
+  topServices: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -88,6 +105,7 @@ export interface Config {
   bodyLimitBytes: number;
   /** Proxies whose X-Forwarded-For names the client (express's trust proxy); empty trusts none. */
   trustedProxies: readonly string[];
+  http: HttpServerConfig;
   tokens: readonly ApiToken[];
   /** CHANGEPAGER_ALLOW_OPEN=1: serve /v1 without a token on the configured address, not only on loopback. */
   allowOpen: boolean;
@@ -103,6 +121,7 @@ export interface Config {
   /** The base URL people reach changepager at, without a trailing slash; absent: pages carry no links back. */
   externalUrl?: string;
   timeline: TimelineConfig;
+  metrics: MetricsConfig;
   /** Absent: pages are written to the log (the embedded default). */
   pagerduty?: PagerDutyConfig;
   /** Absent: DMs are written to the log. */
@@ -168,6 +187,7 @@ export function parseConfig(
   const tokens = resolveTokens(file, secrets);
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const slack = file.slack && resolveSlack(file.slack, secrets);
+  const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   const allowOpen = allowOpenFrom(env, problems);
   if (file.auth.require_token && !allowOpen && file.auth.tokens.length === 0 && !env.CHANGEPAGER_TOKEN) {
@@ -201,6 +221,13 @@ export function parseConfig(
     defaultEnvironment: file.default_environment,
     bodyLimitBytes: file.http.body_limit_bytes,
     trustedProxies: file.http.trusted_proxies,
+    http: {
+      maxConnections: file.http.max_connections,
+      headersTimeoutMs: durationMs(file.http.headers_timeout) as number,
+      requestTimeoutMs: durationMs(file.http.request_timeout) as number,
+      keepAliveTimeoutMs: durationMs(file.http.keep_alive_timeout) as number,
+      socketTimeoutMs: durationMs(file.http.socket_timeout) as number,
+    },
     tokens,
     allowOpen,
     session: { ttlMs: durationMs(file.auth.session_ttl) as number, cookieSecure: file.auth.cookie_secure },
@@ -223,7 +250,12 @@ export function parseConfig(
       maxChanges: file.timeline.max_changes,
       maxTextChars: file.timeline.max_text_chars,
     },
+    metrics: {
+      refreshIntervalMs: durationMs(file.metrics.refresh_interval) as number,
+      topServices: file.metrics.top_services,
+    },
   };
+  if (metricsToken) config.metrics.token = metricsToken;
   if (file.external_url) config.externalUrl = file.external_url;
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;

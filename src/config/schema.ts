@@ -43,6 +43,7 @@ function appendablePath(url: string, ctx: z.core.$RefinementCtx<string>): void {
   }
 }
 
+// An invalid duration is reported once, by isoDuration.
 const positiveDuration = isoDuration.refine((s) => (durationMs(s) ?? 1) > 0, { error: 'must be longer than zero' });
 
 /** A proxy whose X-Forwarded-For is believed: an address, a CIDR range, or one of express's named ranges. */
@@ -258,6 +259,20 @@ export const configFileSchema = z.strictObject({
        * the login limit and the logs. Empty: the client is the address of the connection.
        */
       trusted_proxies: z.array(proxyAddress).default([]),
+      /** Open connections at most; more are closed as they arrive, so idle sockets cannot exhaust descriptors. */
+      max_connections: z.number().int().positive().default(1000),
+      /** A client must have sent its request headers this long after connecting (or after its last request). */
+      headers_timeout: positiveDuration.default('PT10S'),
+      /** ...and its whole request, body included. Processing time does not count. */
+      request_timeout: positiveDuration.default('PT30S'),
+      /** An idle kept-alive connection is closed after this; longer than a proxy's usual 60 s idle timeout. */
+      keep_alive_timeout: positiveDuration.default('PT65S'),
+      /** A connection on which nothing moves in either direction (a client that stopped reading) is closed. */
+      socket_timeout: positiveDuration.default('PT2M'),
+    })
+    .refine((h) => (durationMs(h.headers_timeout) ?? 0) <= (durationMs(h.request_timeout) ?? Infinity), {
+      error: 'must not be longer than request_timeout (the headers are part of the request)',
+      path: ['headers_timeout'],
     })
     .prefault({}),
   auth: z
@@ -296,6 +311,18 @@ export const configFileSchema = z.strictObject({
         .transform((s) => s.toLowerCase()),
     )
     .default(['dependabot', 'renovate']),
+  metrics: z
+    .strictObject({
+      /** When set, GET /metrics answers only `Authorization: Bearer <token>` (a Prometheus `authorization:`). */
+      token_env: z.string().min(1).optional(),
+      token_file: z.string().min(1).optional(),
+      /** How often the gauges read from the database (hygiene, outbox) are computed; scrapes only read them. */
+      refresh_interval: positiveDuration.default('PT30S'),
+      /** Per-service series: the services in `services`, plus this many with the most alerts and changes. */
+      top_services: z.number().int().min(0).default(100),
+    })
+    .refine((m) => !(m.token_env && m.token_file), { error: 'set token_env or token_file, not both' })
+    .prefault({}),
   delivery: z
     .strictObject({
       poll_interval: timerDuration.default('PT1S'),

@@ -2,23 +2,41 @@ import { kindOf, subjectOf } from './change.js';
 import type { ChangeKind, Deploy } from './types.js';
 
 // Deploy hygiene: the numbers a team looks at to see whether the feedback loop works. Pure: the store hands over
-// the change events and decided alert episodes of a period, this counts them per service.
+// the change events and decided alert episodes of a period, a page at a time, and HygieneTally counts them per
+// service without ever holding the whole period.
+
+/** A change event, reduced to what the numbers need. */
+export interface ChangeFact {
+  id: string;
+  service: string;
+  environment: string;
+  kind: ChangeKind;
+  /** What the rollout is of (core/change.ts subjectOf). */
+  subject: string;
+  version: string;
+  at: number;
+  receivedAt: number;
+  /** How many changes (PRs or commits) it carried. */
+  changeCount: number;
+}
 
 /** A decided alert episode, reduced to what the numbers need. */
 export interface DecidedEpisode {
   service?: string;
   startsAtMs: number;
-  /** The change event the decision named, and when that event shipped. */
+  /** The change event the decision named, its kind, and when that event shipped. */
   deployId?: string;
+  deployKind?: ChangeKind;
   deployAt?: number;
   /** "Not my change" was said about this decision. */
   notMine: boolean;
 }
 
+/** One page of facts. */
 export interface HygieneFacts {
-  /** Change events with `at` in the period, any order. */
-  events: Deploy[];
-  /** Episodes that started in the period. */
+  /** Change events with `at` in the period. Across pages they come in (at, receivedAt, id) order. */
+  events: ChangeFact[];
+  /** Episodes that started in the period, any order. */
   episodes: DecidedEpisode[];
   /** False when this store keeps no feedback at all: the notMyChange counts are then 0 by construction. */
   feedbackRecorded: boolean;
@@ -50,66 +68,121 @@ export interface ServiceHygiene {
   notMyChange: number;
 }
 
+type Counts = Omit<ServiceHygiene, 'service' | 'singleChangeShare' | 'medianSecondsToFirstAlert'>;
+
+const zero = (): Counts => ({
+  deploys: 0,
+  flagChanges: 0,
+  configChanges: 0,
+  stageEvents: 0,
+  singleChangeDeploys: 0,
+  alerts: 0,
+  attributedAlerts: 0,
+  attributedByKind: { deploy: 0, flag: 0, config: 0 },
+  notMyChange: 0,
+});
+
+/** Counts pages of facts per service; the result is the same however the facts were cut into pages. */
+export class HygieneTally {
+  private readonly counts = new Map<string, Counts>();
+  private readonly rollouts = new RolloutTracker();
+  /** Per change event with an alert attributed: its service and the gap to its first alert. */
+  private readonly firstAlert = new Map<string, { service: string; gapMs: number }>();
+  feedbackRecorded = false;
+
+  add(page: HygieneFacts): void {
+    this.feedbackRecorded ||= page.feedbackRecorded;
+    for (const e of page.events) {
+      const c = this.of(e.service);
+      c.stageEvents++;
+      if (!this.rollouts.starts(e)) continue;
+      if (e.kind === 'flag') c.flagChanges++;
+      else if (e.kind === 'config') c.configChanges++;
+      else {
+        c.deploys++;
+        if (e.changeCount === 1) c.singleChangeDeploys++;
+      }
+    }
+    for (const ep of page.episodes) {
+      if (ep.service === undefined) continue;
+      const c = this.of(ep.service);
+      c.alerts++;
+      if (ep.notMine) c.notMyChange++;
+      if (ep.deployId === undefined) continue;
+      c.attributedAlerts++;
+      c.attributedByKind[ep.deployKind ?? 'deploy']++;
+      if (ep.deployAt === undefined) continue;
+      const gapMs = Math.max(0, ep.startsAtMs - ep.deployAt);
+      const seen = this.firstAlert.get(ep.deployId);
+      if (!seen || gapMs < seen.gapMs) this.firstAlert.set(ep.deployId, { service: ep.service, gapMs });
+    }
+  }
+
+  /** Per service, its alerts plus its stage events: how much there is to say about it. */
+  volumes(): Map<string, number> {
+    return new Map([...this.counts].map(([service, c]) => [service, c.alerts + c.stageEvents]));
+  }
+
+  /**
+   * The numbers per service, sorted by name. With `labelOf`, services given the same label are one row: counts
+   * summed, the share and the median taken over all of them.
+   */
+  services(labelOf: (service: string) => string = (s) => s): ServiceHygiene[] {
+    const rows = new Map<string, Counts>();
+    for (const [service, c] of this.counts) {
+      const label = labelOf(service);
+      rows.set(label, sum(rows.get(label) ?? zero(), c));
+    }
+    const gaps = new Map<string, number[]>();
+    for (const { service, gapMs } of this.firstAlert.values()) {
+      const label = labelOf(service);
+      const list = gaps.get(label);
+      if (list) list.push(gapMs);
+      else gaps.set(label, [gapMs]);
+    }
+    return [...rows]
+      .map(([service, c]) => {
+        const g = gaps.get(service);
+        return {
+          service,
+          ...c,
+          singleChangeShare: c.deploys === 0 ? null : round(c.singleChangeDeploys / c.deploys, 4),
+          medianSecondsToFirstAlert: g ? Math.round(median(g) / 1000) : null,
+        };
+      })
+      .sort((a, b) => a.service.localeCompare(b.service));
+  }
+
+  private of(service: string): Counts {
+    let c = this.counts.get(service);
+    if (!c) {
+      c = zero();
+      this.counts.set(service, c);
+    }
+    return c;
+  }
+}
+
+/** The numbers of one page of facts (its events in any order). */
 export function hygiene(facts: HygieneFacts): ServiceHygiene[] {
-  const rows = new Map<string, ServiceHygiene>();
-  const row = (service: string) => {
-    let r = rows.get(service);
-    if (!r) {
-      r = {
-        service,
-        deploys: 0,
-        flagChanges: 0,
-        configChanges: 0,
-        stageEvents: 0,
-        singleChangeDeploys: 0,
-        singleChangeShare: null,
-        alerts: 0,
-        attributedAlerts: 0,
-        attributedByKind: { deploy: 0, flag: 0, config: 0 },
-        medianSecondsToFirstAlert: null,
-        notMyChange: 0,
-      };
-      rows.set(service, r);
-    }
-    return r;
+  const tally = new HygieneTally();
+  tally.add({ ...facts, events: [...facts.events].sort(byTime) });
+  return tally.services();
+}
+
+/** The facts of a stored change event. */
+export function changeFact(d: Deploy): ChangeFact {
+  return {
+    id: d.id,
+    service: d.service,
+    environment: d.environment,
+    kind: kindOf(d),
+    subject: subjectOf(d),
+    version: d.version,
+    at: d.at,
+    receivedAt: d.receivedAt,
+    changeCount: d.changes.length,
   };
-
-  const kinds = new Map(facts.events.map((e) => [e.id, kindOf(e)]));
-  for (const first of rolloutStarts(facts.events)) {
-    const r = row(first.service);
-    const kind = kindOf(first);
-    if (kind === 'flag') r.flagChanges++;
-    else if (kind === 'config') r.configChanges++;
-    else {
-      r.deploys++;
-      if (first.changes.length === 1) r.singleChangeDeploys++;
-    }
-  }
-  for (const e of facts.events) row(e.service).stageEvents++;
-
-  const firstAlert = new Map<string, { service: string; gapMs: number }>();
-  for (const ep of facts.episodes) {
-    if (ep.service === undefined) continue;
-    const r = row(ep.service);
-    r.alerts++;
-    if (ep.notMine) r.notMyChange++;
-    if (ep.deployId === undefined) continue;
-    r.attributedAlerts++;
-    r.attributedByKind[kinds.get(ep.deployId) ?? 'deploy']++;
-    if (ep.deployAt === undefined) continue;
-    const gapMs = Math.max(0, ep.startsAtMs - ep.deployAt);
-    const seen = firstAlert.get(ep.deployId);
-    if (!seen || gapMs < seen.gapMs) firstAlert.set(ep.deployId, { service: ep.service, gapMs });
-  }
-  const gaps = new Map<string, number[]>();
-  for (const { service, gapMs } of firstAlert.values()) gaps.set(service, [...(gaps.get(service) ?? []), gapMs]);
-
-  for (const r of rows.values()) {
-    r.singleChangeShare = r.deploys === 0 ? null : round(r.singleChangeDeploys / r.deploys, 4);
-    const g = gaps.get(r.service);
-    r.medianSecondsToFirstAlert = g ? Math.round(median(g) / 1000) : null;
-  }
-  return [...rows.values()].sort((a, b) => a.service.localeCompare(b.service));
 }
 
 /**
@@ -117,15 +190,63 @@ export function hygiene(facts: HygieneFacts): ServiceHygiene[] {
  * order, an event starts a rollout when its version differs from the previous event's.
  */
 export function rolloutStarts(events: readonly Deploy[]): Deploy[] {
-  const sorted = [...events].sort((a, b) => a.at - b.at || a.receivedAt - b.receivedAt || a.id.localeCompare(b.id));
-  const lastVersion = new Map<string, string>();
-  const starts: Deploy[] = [];
-  for (const e of sorted) {
-    const key = JSON.stringify([e.service, e.environment, kindOf(e), subjectOf(e)]);
-    if (lastVersion.get(key) !== e.version) starts.push(e);
-    lastVersion.set(key, e.version);
+  const tracker = new RolloutTracker();
+  return [...events].sort((a, b) => byTime(changeFact(a), changeFact(b))).filter((e) => tracker.starts(changeFact(e)));
+}
+
+/**
+ * Series of their own for at most `topN` services by volume (ties by name), plus the services in `keep`; every
+ * other service is folded into "other". Bounds the label values of per-service metrics whatever the input is.
+ */
+export function seriesLabels(
+  volumes: ReadonlyMap<string, number>,
+  keep: ReadonlySet<string>,
+  topN: number,
+): (service: string) => string {
+  const top = new Set(
+    [...volumes]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .slice(0, topN)
+      .map(([service]) => service),
+  );
+  return (service) => (keep.has(service) || top.has(service) ? service : OTHER);
+}
+
+/** The label of the services folded together by seriesLabels. */
+export const OTHER = 'other';
+
+/** Fed events in time order, says which start a rollout. */
+class RolloutTracker {
+  private readonly lastVersion = new Map<string, string>();
+
+  starts(e: ChangeFact): boolean {
+    const key = JSON.stringify([e.service, e.environment, e.kind, e.subject]);
+    const start = this.lastVersion.get(key) !== e.version;
+    this.lastVersion.set(key, e.version);
+    return start;
   }
-  return starts;
+}
+
+function byTime(a: ChangeFact, b: ChangeFact): number {
+  return a.at - b.at || a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function sum(a: Counts, b: Counts): Counts {
+  return {
+    deploys: a.deploys + b.deploys,
+    flagChanges: a.flagChanges + b.flagChanges,
+    configChanges: a.configChanges + b.configChanges,
+    stageEvents: a.stageEvents + b.stageEvents,
+    singleChangeDeploys: a.singleChangeDeploys + b.singleChangeDeploys,
+    alerts: a.alerts + b.alerts,
+    attributedAlerts: a.attributedAlerts + b.attributedAlerts,
+    attributedByKind: {
+      deploy: a.attributedByKind.deploy + b.attributedByKind.deploy,
+      flag: a.attributedByKind.flag + b.attributedByKind.flag,
+      config: a.attributedByKind.config + b.attributedByKind.config,
+    },
+    notMyChange: a.notMyChange + b.notMyChange,
+  };
 }
 
 function median(values: readonly number[]): number {

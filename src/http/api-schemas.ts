@@ -102,6 +102,11 @@ const decidedSchema = z.object({
 
 const labels = z.record(z.string(), z.string());
 
+const next = z
+  .string()
+  .nullable()
+  .describe('The path and query of the next page (the same query with a cursor), or null on the last page.');
+
 export const alertHistorySchema = z.object({
   fingerprint: z.string(),
   episodes: z.array(
@@ -147,8 +152,13 @@ export const alertHistorySchema = z.object({
           durationMs: z.number(),
         }),
       ),
+      deliveriesNotShown: z
+        .number()
+        .int()
+        .describe('Earlier delivery attempts left out: each page shows its latest `deliveries`.'),
     }),
   ),
+  next,
 });
 
 const verdictAlert = z.object({
@@ -194,8 +204,12 @@ export const verdictSchema = z.object({
     }),
   ),
   supersededBy: z.object({ id: z.string(), version: z.string(), at: instant }).nullable(),
-  alerts: z.array(verdictAlert).describe('The alerts that make it fail.'),
-  notJudged: z.array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) })),
+  alerts: z.array(verdictAlert).describe('The alerts that make it fail: the first 100.'),
+  alertsNotShown: z.number().int().describe('Alerts that make it fail beyond the first 100.'),
+  notJudged: z
+    .array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) }))
+    .describe('The first 100.'),
+  notJudgedNotShown: z.number().int(),
   checkedAt: instant,
 });
 
@@ -220,6 +234,7 @@ export const statsSchema = z.object({
       notMyChange: z.number().int(),
     }),
   ),
+  next,
 });
 
 export const flaggerResultSchema = z.object({
@@ -228,16 +243,24 @@ export const flaggerResultSchema = z.object({
   deploy: deploySchema.nullable(),
 });
 
+const decisionsShown = {
+  decisions: z.array(decidedSchema).describe('At most 1000, in the order of the alerts.'),
+  decisionsNotShown: z
+    .number()
+    .int()
+    .describe('Decisions beyond the first 1000, left out of this answer; GET /v1/alerts/{fingerprint} has each.'),
+};
+
 export const alertmanagerResultSchema = z.object({
   accepted: z.number().int(),
   newEpisodes: z.number().int(),
   resolved: z.number().int(),
   repeats: z.number().int(),
-  decisions: z.array(decidedSchema),
+  ...decisionsShown,
 });
 
-export const previewSchema = z.object({ decisions: z.array(decidedSchema) });
-export const deployListSchema = z.object({ deploys: z.array(deploySchema) });
+export const previewSchema = z.object({ ...decisionsShown });
+export const deployListSchema = z.object({ deploys: z.array(deploySchema), next });
 
 export const unmappedSchema = z.object({
   people: z.array(
@@ -249,6 +272,7 @@ export const unmappedSchema = z.object({
       lastSeenAt: instant,
     }),
   ),
+  next,
 });
 
 const link = z.object({ label: z.string(), href: z.string() });

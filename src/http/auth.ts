@@ -135,6 +135,20 @@ function missing(req: Request): string {
   return 'it sent no token';
 }
 
+/**
+ * GET /metrics with metrics.token set: only `Authorization: Bearer <that token>` (Prometheus sends it with
+ * `authorization:` in its scrape config), compared like API tokens. Without one the route stays open.
+ */
+export function metricsAuth(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next();
+  const check = tokenCheck([{ name: 'metrics', secret: token }]);
+  return (req, res, next) => {
+    if (check.bearer(req.get('authorization'))) return next();
+    res.set('WWW-Authenticate', 'Bearer realm="changepager metrics"');
+    next(new ApiError('unauthorized', 'The metrics token is required: Authorization: Bearer <metrics token>.'));
+  };
+}
+
 /** The value of the first of `names` present in the Cookie header (no cookie-parser: this is all we read). */
 export function cookieValue(req: Request, names: readonly string[]): string | undefined {
   const header = req.get('cookie');

@@ -15,7 +15,11 @@ import { deployJson } from './views.js';
 // Flagger sends no headers but Content-Type (pkg/controller/webhook.go callWebhook), so besides the usual
 // bearer header this route accepts the token as `metadata.token` in the webhook spec, which Flagger copies into
 // every event it sends. It is registered before the /v1 bearer middleware for that reason, and checks tokens
-// with the same constant-time comparison (http/auth.ts).
+// with the same constant-time comparison (http/auth.ts). Without a header the body has to be parsed to find the
+// token, so such a body may only be small: a Flagger event is well under a kilobyte.
+
+/** The largest body read before its sender is known to hold a token. */
+export const UNAUTHENTICATED_BODY_LIMIT_BYTES = 16 * 1024;
 
 export function flaggerRoute(deps: {
   config: Config;
@@ -86,5 +90,23 @@ export function flaggerRoute(deps: {
       .json({ result: created ? 'recorded' : 'repeat', reason: null, deploy: deployJson(deploy) });
   };
 
-  return [headerAuth, express.json({ limit: config.bodyLimitBytes, strict: true, type: () => true }), handle];
+  const parse = (limit: number) => express.json({ limit, strict: true, type: () => true });
+  const fullBody = parse(config.bodyLimitBytes);
+  const smallBody = parse(UNAUTHENTICATED_BODY_LIMIT_BYTES);
+  // With a header (or no tokens at all) the sender is known and the usual limit applies; otherwise a larger body
+  // is refused before it is read (body-parser checks Content-Length first), and parsed only when small.
+  const body: RequestHandler = (req, res, next) => {
+    if (check.open || res.locals.authenticated) return fullBody(req, res, next);
+    smallBody(req, res, (err?: unknown) => {
+      if ((err as { type?: unknown } | undefined)?.type !== 'entity.too.large') return next(err);
+      next(
+        new ApiError(
+          'payload_too_large',
+          `Without an Authorization header the body may be at most ${UNAUTHENTICATED_BODY_LIMIT_BYTES / 1024} KiB (the token in metadata.token is only read from a small body); send the token as a Bearer header for a larger one.`,
+        ),
+      );
+    });
+  };
+
+  return [headerAuth, body, handle];
 }

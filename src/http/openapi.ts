@@ -21,6 +21,7 @@ import {
   unmappedSchema,
   verdictSchema,
 } from './api-schemas.js';
+import { deployQuery, historyQuery, unmappedQuery } from './lists.js';
 import { statsQuery } from './stats.js';
 import { verdictQuery } from './verdict.js';
 
@@ -81,6 +82,8 @@ const idParam = (name: string, description: string) => ({
   description,
   schema: { type: 'string' },
 });
+const PAGED =
+  'A page holds at most `limit` items, fewer when they are large (a page stops growing past about 1 MiB of JSON). `next` is the link to the following page, or null on the last one.';
 const WRITE_ERRORS = [400, 401, 403, 413, 415, 503];
 const READ_ERRORS = [400, 401];
 
@@ -124,7 +127,7 @@ function assetPaths(): Json {
   );
 }
 
-function build(deployQuery: z.ZodObject): Json {
+function build(): Json {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return {
     openapi: '3.1.0',
@@ -152,9 +155,12 @@ function build(deployQuery: z.ZodObject): Json {
       '/metrics': {
         get: {
           summary: 'Prometheus metrics',
-          security: [],
+          description:
+            'Open unless metrics.token_env or metrics.token_file is set; then only with that token as a Bearer header. The gauges read from the database are computed every metrics.refresh_interval, not per scrape.',
+          security: [{ metrics: [] }, {}],
           responses: {
             200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...errors(401),
           },
         },
       },
@@ -196,9 +202,10 @@ function build(deployQuery: z.ZodObject): Json {
           },
         },
         get: {
-          summary: 'List change events, newest first',
+          summary: 'List change events, newest first, a page at a time',
+          description: PAGED,
           parameters: queryParameters(deployQuery),
-          responses: { 200: body('DeployList', 'The events.'), ...errors(...READ_ERRORS) },
+          responses: { 200: body('DeployList', 'A page of events.'), ...errors(...READ_ERRORS) },
         },
       },
       '/v1/deploys/flagger': {
@@ -233,15 +240,19 @@ function build(deployQuery: z.ZodObject): Json {
       },
       '/v1/alerts/{fingerprint}': {
         get: {
-          summary: 'An alert: its episodes, decisions, pages and every delivery attempt',
-          parameters: [idParam('fingerprint', "Alertmanager's fingerprint.")],
-          responses: { 200: body('AlertHistory', 'Newest episode first.'), ...errors(401, 404) },
+          summary:
+            'An alert: its episodes, decisions, pages and latest delivery attempts, a page of episodes at a time',
+          description: PAGED,
+          parameters: [idParam('fingerprint', "Alertmanager's fingerprint."), ...queryParameters(historyQuery)],
+          responses: { 200: body('AlertHistory', 'Newest episode first.'), ...errors(400, 401, 404) },
         },
       },
       '/v1/people/unmapped': {
         get: {
-          summary: 'Authors changepager could not reach by name',
-          responses: { 200: body('UnmappedPeople', 'Most frequent first.'), ...errors(401) },
+          summary: 'Authors changepager could not reach by name, a page at a time',
+          description: PAGED,
+          parameters: queryParameters(unmappedQuery),
+          responses: { 200: body('UnmappedPeople', 'Most frequent first.'), ...errors(400, 401) },
         },
       },
       '/v1/timeline': {
@@ -332,7 +343,8 @@ function build(deployQuery: z.ZodObject): Json {
       },
       '/v1/stats': {
         get: {
-          summary: 'Deploy hygiene per service over a period',
+          summary: 'Deploy hygiene per service over a period, a page of services at a time',
+          description: PAGED,
           parameters: queryParameters(statsQuery),
           responses: {
             200: body('Stats', 'Services with any change event or alert in the period.'),
@@ -350,6 +362,11 @@ function build(deployQuery: z.ZodObject): Json {
           name: 'changepager_session',
           description:
             "The login form's session (named __Host-changepager_session over https). GET routes take it; POST routes never do.",
+        },
+        metrics: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The metrics token (metrics.token_env or token_file).',
         },
       },
       schemas: {
@@ -388,7 +405,7 @@ function build(deployQuery: z.ZodObject): Json {
 let cached: Json | undefined;
 
 /** The document; built once, since it depends on nothing but code. */
-export function openApiDocument(deployQuery: z.ZodObject): Json {
-  cached ??= build(deployQuery);
+export function openApiDocument(): Json {
+  cached ??= build();
   return cached;
 }

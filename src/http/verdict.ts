@@ -61,6 +61,12 @@ export function verdictRoute(deps: { config: Config; store: Store; now: () => nu
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * Alerts listed per list of a verdict: a storm attributed to one rollout must not make its answer megabytes.
+ * The verdict itself counts them all; GET /v1/alerts/{fingerprint} has each one.
+ */
+export const ALERTS_SHOWN = 100;
+
 function verdictJson(
   id: string,
   v: Verdict,
@@ -105,8 +111,10 @@ function verdictJson(
     supersededBy: rollout.supersededBy
       ? { id: rollout.supersededBy.id, version: rollout.supersededBy.version, at: iso(rollout.supersededBy.at) }
       : null,
-    alerts: v.counted.map(alert),
-    notJudged: v.notJudged.map(({ alert: a, why }) => ({ ...alert(a), why })),
+    alerts: v.counted.slice(0, ALERTS_SHOWN).map(alert),
+    alertsNotShown: Math.max(0, v.counted.length - ALERTS_SHOWN),
+    notJudged: v.notJudged.slice(0, ALERTS_SHOWN).map(({ alert: a, why }) => ({ ...alert(a), why })),
+    notJudgedNotShown: Math.max(0, v.notJudged.length - ALERTS_SHOWN),
     checkedAt: iso(w.at),
   };
 }

@@ -52,46 +52,45 @@ export function decidedJson({ alert, decision }: DecidedAlert) {
   };
 }
 
-export function historyJson(fingerprint: string, history: EpisodeHistory[]) {
+/** One episode of GET /v1/alerts/{fingerprint}, with its pages and its latest delivery attempts. */
+export function episodeJson({ episode: e, pages, deliveries, deliveriesNotShown }: EpisodeHistory) {
   return {
-    fingerprint,
-    episodes: history.map(({ episode: e, pages, deliveries }) => ({
-      startsAt: e.startsAt,
-      endsAt: iso(e.endsAtMs),
-      status: e.status,
-      labels: e.labels,
-      annotations: e.annotations,
-      generatorURL: e.generatorURL,
-      groupKey: e.groupKey,
-      receiver: e.receiver,
-      externalURL: e.externalURL,
-      firstSeenAt: iso(e.firstSeenAt),
-      lastSeenAt: iso(e.lastSeenAt),
-      decision: {
-        ...decisionJson(e.decision),
-        decidedAt: iso(e.decision.decidedAt),
-        feedback: e.decision.feedback ? { ...e.decision.feedback, at: iso(e.decision.feedback.at) } : null,
-      },
-      pages: pages.map((p) => ({
-        id: p.id,
-        target: p.target,
-        service: p.service,
-        status: p.status,
-        dedupKey: p.dedupKey,
-        openedAt: iso(p.openedAt),
-        resolvedAt: iso(p.resolvedAt),
-        delivered: p.delivered,
-      })),
-      deliveries: deliveries.map((d) => ({
-        // The outbox names its subject as text; the page is the number pages[].id shows.
-        page: Number(d.ref),
-        attempt: d.attempt,
-        at: iso(d.at),
-        channel: d.channel,
-        outcome: d.outcome,
-        detail: d.detail,
-        durationMs: d.durationMs,
-      })),
+    startsAt: e.startsAt,
+    endsAt: iso(e.endsAtMs),
+    status: e.status,
+    labels: e.labels,
+    annotations: e.annotations,
+    generatorURL: e.generatorURL,
+    groupKey: e.groupKey,
+    receiver: e.receiver,
+    externalURL: e.externalURL,
+    firstSeenAt: iso(e.firstSeenAt),
+    lastSeenAt: iso(e.lastSeenAt),
+    decision: {
+      ...decisionJson(e.decision),
+      decidedAt: iso(e.decision.decidedAt),
+      feedback: e.decision.feedback ? { ...e.decision.feedback, at: iso(e.decision.feedback.at) } : null,
+    },
+    pages: pages.map((p) => ({
+      id: p.id,
+      target: p.target,
+      service: p.service,
+      status: p.status,
+      dedupKey: p.dedupKey,
+      openedAt: iso(p.openedAt),
+      resolvedAt: iso(p.resolvedAt),
+      delivered: p.delivered,
     })),
+    deliveries: deliveries.map((d) => ({
+      // The outbox names its subject as text; the page is the number pages[].id shows.
+      page: Number(d.ref),
+      attempt: d.attempt,
+      at: iso(d.at),
+      channel: d.channel,
+      outcome: d.outcome,
+      detail: d.detail,
+      durationMs: d.durationMs,
+    })),
+    deliveriesNotShown,
   };
 }

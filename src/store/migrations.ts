@@ -172,4 +172,10 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
   `,
+  `
+  -- Deploy lists are paged in (at, received_at, id) order, newest first for GET /v1/deploys and oldest first for
+  -- the hygiene numbers: one seek per page. It serves every query the (at) index served.
+  CREATE INDEX deploys_by_time_order ON deploys (at, received_at, id);
+  DROP INDEX deploys_by_time;
+  `,
 ];

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../core/change.js';
 import type { DeployCandidates } from '../core/correlate.js';
 import { pageDedupKey } from '../core/dedup-key.js';
-import type { DecidedEpisode } from '../core/stats.js';
+import type { DecidedEpisode, HygieneFacts } from '../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
@@ -12,12 +12,16 @@ import {
   type AlertWrite,
   type AttemptRecord,
   type DeliveryRecord,
+  type DeployQuery,
   type DeploySummary,
   type DmContext,
   type DmRecord,
   type EpisodeHistory,
   type EpisodeRecord,
   episodeKey,
+  type HistoryQuery,
+  type HygieneCursor,
+  type HygieneQuery,
   type OutboxItem,
   type OutboxKind,
   type PageDeliveryRecord,
@@ -30,6 +34,7 @@ import {
   type Store,
   type TimelineQuery,
   targetKey,
+  type UnmappedKey,
 } from './store.js';
 
 type Row = Record<string, unknown>;
@@ -172,7 +177,14 @@ class SqliteStore implements Store {
       ),
       episodesByFingerprint: db.prepare(
         `SELECT e.*, d.*
-         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ? ORDER BY e.starts_at_ms DESC`,
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ?
+         ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
+      ),
+      episodesByFingerprintBefore: db.prepare(
+        `SELECT e.*, d.*
+         FROM episodes e JOIN decisions d ON d.episode_id = e.id
+         WHERE e.fingerprint = ? AND (e.starts_at_ms, e.id) < (?, ?)
+         ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
       ),
       membersOfPage: db.prepare(
         `SELECT e.*, d.*
@@ -180,7 +192,8 @@ class SqliteStore implements Store {
          WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
       ),
       pageById: db.prepare('SELECT * FROM pages WHERE id = ?'),
-      deliveriesOf: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id'),
+      latestDeliveries: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id DESC LIMIT ?'),
+      deliveryCount: db.prepare('SELECT COUNT(*) AS n FROM deliveries WHERE kind = ? AND ref = ?'),
       insertDelivery: db.prepare(
         `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -216,7 +229,13 @@ class SqliteStore implements Store {
         `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
       ),
-      unmapped: db.prepare('SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC'),
+      unmapped: db.prepare(
+        'SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?',
+      ),
+      unmappedAfter: db.prepare(
+        `SELECT * FROM unmapped_people WHERE (count, last_seen_at, who, reason) < (?, ?, ?, ?)
+         ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?`,
+      ),
       insertSession: db.prepare(
         'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)',
       ),
@@ -279,48 +298,78 @@ class SqliteStore implements Store {
     return (this.rq.attributed.all(JSON.stringify(deployIds)) as Row[]).map(toEpisode);
   }
 
-  async hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }) {
-    const deployFilters = ['at >= ?', 'at < ?'];
-    const episodeFilters = ['e.starts_at_ms >= ?', 'e.starts_at_ms < ?'];
-    const args: unknown[] = [q.since, q.until];
-    if (q.service !== undefined) {
-      deployFilters.push('service = ?');
-      episodeFilters.push('d.service = ?');
-      args.push(q.service);
+  async hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }> {
+    const limit = q.pageRows ?? 2000;
+    const args: Record<string, unknown> = { since: q.since, until: q.until, limit };
+    if (q.service !== undefined) args.service = q.service;
+    if (q.environment !== undefined) args.environment = q.environment;
+    // Migration 2 added decisions.feedback, so every database this code opens keeps it.
+    const feedbackRecorded = true;
+
+    if (cursor?.phase !== 'episodes') {
+      if (cursor) Object.assign(args, { at: cursor.after.at, received: cursor.after.receivedAt, id: cursor.after.id });
+      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at,
+          json_array_length(changes) AS change_count
+        FROM deploys WHERE at >= @since AND at < @until${timelineFilters(q, '')}
+          ${cursor ? 'AND (at, received_at, id) > (@at, @received, @id)' : ''}
+        ORDER BY at, received_at, id LIMIT @limit`;
+      const rows = this.cached(sql).all(args) as Row[];
+      const events = rows.map((r) => ({
+        id: r.id as string,
+        service: r.service as string,
+        environment: r.environment as string,
+        kind: r.kind as ChangeKind,
+        subject: r.subject as string,
+        version: r.version as string,
+        at: r.at as number,
+        receivedAt: r.received_at as number,
+        changeCount: r.change_count as number,
+      }));
+      const last = events.at(-1);
+      const next: HygieneCursor =
+        rows.length < limit || !last
+          ? { phase: 'episodes' }
+          : { phase: 'events', after: { at: last.at, receivedAt: last.receivedAt, id: last.id } };
+      return { facts: { events, episodes: [], feedbackRecorded }, next };
     }
-    if (q.environment !== undefined) {
-      deployFilters.push('environment = ?');
-      episodeFilters.push('d.environment = ?');
-      args.push(q.environment);
-    }
-    const events = (
-      this.cached(`SELECT * FROM deploys WHERE ${deployFilters.join(' AND ')}`).all(...args) as Row[]
-    ).map(toDeploy);
+
+    if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
-    const rows = this.cached(
-      `SELECT e.starts_at_ms, d.service, d.deploy_id, x.at AS deploy_at, ifnull(${notMine}, 0) AS not_mine
-         FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
-         WHERE ${episodeFilters.join(' AND ')}`,
-    ).all(...args) as Row[];
+    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+        ifnull(${notMine}, 0) AS not_mine
+      FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
+      WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
+        ${cursor.after ? 'AND (e.starts_at_ms, e.id) > (@starts, @episode)' : ''}
+      ORDER BY e.starts_at_ms, e.id LIMIT @limit`;
+    const rows = this.cached(sql).all(args) as Row[];
     const episodes = rows.map((r) => {
       const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
+      if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
       return ep;
     });
-    // Migration 2 added decisions.feedback, so every database this code opens keeps it.
-    return { events, episodes, feedbackRecorded: true };
+    const last = rows.at(-1);
+    const facts = { events: [], episodes, feedbackRecorded };
+    if (rows.length < limit || !last) return { facts };
+    return {
+      facts,
+      next: { phase: 'episodes', after: { startsAtMs: last.starts_at_ms as number, id: last.id as number } },
+    };
   }
 
-  async listDeploys(query: { service?: string; environment?: string; since?: number; limit: number }) {
-    const filters: [string, unknown][] = [];
+  async listDeploys(query: DeployQuery) {
+    const filters: [string, ...unknown[]][] = [];
     if (query.service !== undefined) filters.push(['service = ?', query.service]);
     if (query.environment !== undefined) filters.push(['environment = ?', query.environment]);
     if (query.since !== undefined) filters.push(['at >= ?', query.since]);
+    const b = query.before;
+    if (b) filters.push(['(at, received_at, id) < (?, ?, ?)', b.at, b.receivedAt, b.id]);
     const where = filters.map(([sql]) => sql);
-    const args = filters.map(([, arg]) => arg);
-    const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC LIMIT ?`;
+    const args = filters.flatMap(([, ...arg]) => arg);
+    const sql = `SELECT * FROM deploys ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY at DESC, received_at DESC, id DESC LIMIT ?`;
     return (this.cached(sql).all(...args, query.limit) as Row[]).map(toDeploy);
   }
 
@@ -599,12 +648,24 @@ class SqliteStore implements Store {
     });
   }
 
-  async alertHistory(fingerprint: string): Promise<EpisodeHistory[]> {
-    return (this.q.episodesByFingerprint.all(fingerprint) as Row[]).map((row) => {
+  async alertHistory(fingerprint: string, query: Partial<HistoryQuery> = {}): Promise<EpisodeHistory[]> {
+    const { limit = 20, before, deliveriesPerPage = 100 } = query;
+    const rows = (
+      before
+        ? this.q.episodesByFingerprintBefore.all(fingerprint, before.startsAtMs, before.id, limit)
+        : this.q.episodesByFingerprint.all(fingerprint, limit)
+    ) as Row[];
+    return rows.map((row) => {
       const episode = toEpisode(row);
       const pages = (this.q.pagesOfEpisode.all(episode.id) as Row[]).map(toPage);
-      const deliveries = pages.flatMap((p) => (this.q.deliveriesOf.all('page', String(p.id)) as Row[]).map(toDelivery));
-      return { episode, pages, deliveries };
+      let deliveriesNotShown = 0;
+      const deliveries = pages.flatMap((p) => {
+        const { n } = this.q.deliveryCount.get('page', String(p.id)) as { n: number };
+        deliveriesNotShown += Math.max(0, n - deliveriesPerPage);
+        const latest = this.q.latestDeliveries.all('page', String(p.id), deliveriesPerPage) as Row[];
+        return latest.reverse().map(toDelivery);
+      });
+      return { episode, pages, deliveries, deliveriesNotShown };
     });
   }
 
@@ -742,8 +803,12 @@ class SqliteStore implements Store {
     });
   }
 
-  async listUnmapped() {
-    return (this.q.unmapped.all() as Row[]).map((r) => ({
+  async listUnmapped(query: { limit?: number; after?: UnmappedKey } = {}) {
+    const { limit = 100, after } = query;
+    const rows = after
+      ? this.q.unmappedAfter.all(after.count, after.lastSeenAt, after.who, after.reason, limit)
+      : this.q.unmapped.all(limit);
+    return (rows as Row[]).map((r) => ({
       who: r.who as string,
       reason: r.reason as string,
       count: r.count as number,
@@ -796,7 +861,7 @@ class SqliteStore implements Store {
   }
 }
 
-function timelineFilters(q: TimelineQuery, table: string): string {
+function timelineFilters(q: { service?: string; environment?: string }, table: string): string {
   return `${q.service === undefined ? '' : ` AND ${table}service = @service`}${q.environment === undefined ? '' : ` AND ${table}environment = @environment`}`;
 }
 

@@ -122,14 +122,58 @@ export interface RecordResult {
 export interface EpisodeHistory {
   episode: EpisodeRecord;
   pages: PageRecord[];
+  /** The latest attempts of each page, oldest first. */
   deliveries: DeliveryRecord[];
+  /** Earlier attempts of its pages left out of `deliveries`. */
+  deliveriesNotShown: number;
+}
+
+/** Where a page of episodes of one fingerprint starts: after this one, newest first. */
+export interface EpisodeKey {
+  startsAtMs: number;
+  id: number;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  before?: EpisodeKey;
+  /** Delivery attempts kept per page: the latest ones. */
+  deliveriesPerPage: number;
+}
+
+/** The order of deploy lists, newest first; a page starts after the deploy with this key. */
+export interface DeployKey {
+  at: number;
+  receivedAt: number;
+  id: string;
 }
 
 export interface DeployQuery {
   service?: string;
   environment?: string;
   since?: number;
+  before?: DeployKey;
   limit: number;
+}
+
+export interface HygieneQuery {
+  since: number;
+  until: number;
+  service?: string;
+  environment?: string;
+  /** Rows per page; 2000 when absent. */
+  pageRows?: number;
+}
+
+/** Where the next page of hygiene facts starts: change events after `after`, or episodes after `after`. */
+export type HygieneCursor = { phase: 'events'; after: DeployKey } | { phase: 'episodes'; after?: EpisodeKey };
+
+/** The order of the unmapped people list, most frequent first; a page starts after this entry. */
+export interface UnmappedKey {
+  count: number;
+  lastSeenAt: number;
+  who: string;
+  reason: string;
 }
 
 /** A time range of the timeline page (src/ui), with its filters. */
@@ -195,6 +239,7 @@ export interface Store {
    */
   saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
   getDeploy(id: string): Promise<Deploy | undefined>;
+  /** Deploys newest first (at, then receivedAt, then id, all descending), after `before` when set. */
   listDeploys(query: DeployQuery): Promise<Deploy[]>;
   /**
    * The stage events of the rollout change event `id` belongs to, oldest first: the events of its service,
@@ -208,8 +253,12 @@ export interface Store {
   ): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
   /** Alert episodes whose decision names one of these change events. */
   episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
-  /** What /v1/stats counts: the change events with `at`, and the decided episodes started, in [since, until). */
-  hygieneFacts(q: { since: number; until: number; service?: string; environment?: string }): Promise<HygieneFacts>;
+  /**
+   * What /v1/stats and the hygiene gauges count, a page of at most `pageRows` rows at a time: first the change
+   * events with `at` in [since, until), in (at, receivedAt, id) order, then the decided episodes started in it.
+   * Start without a cursor and pass each page's `next` on; there is no `next` after the last page.
+   */
+  hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }>;
   /** Deploys with `at` in [from, to], latest first. */
   deploysBetween(query: TimelineQuery): Promise<DeploySummary[]>;
   /** The deploys with these ids (unknown ones left out), listed as deploysBetween lists them. */
@@ -231,13 +280,14 @@ export interface Store {
   /** Which of these episodes are already stored, as "fingerprint|startsAt" keys. */
   knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<Set<string>>;
   /**
-   * Records one Alertmanager notification in one transaction: new episodes with their decisions, status
-   * changes, page membership and the outbox rows that deliver them. Repeats change nothing but lastSeenAt.
-   * A resolved alert also resolves every firing episode of its fingerprint that started at or before its end
-   * (or `now` without one), whatever startsAt it came with.
+   * Records alerts of one Alertmanager notification (all of them, or one slice of a large one) in one
+   * transaction: new episodes with their decisions, status changes, page membership and the outbox rows that
+   * deliver them. Repeats change nothing but lastSeenAt. A resolved alert also resolves every firing episode of
+   * its fingerprint that started at or before its end (or `now` without one), whatever startsAt it came with.
    */
   recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
-  alertHistory(fingerprint: string): Promise<EpisodeHistory[]>;
+  /** The episodes of a fingerprint, newest first, `limit` of them after `before`, with bounded deliveries. */
+  alertHistory(fingerprint: string, query?: Partial<HistoryQuery>): Promise<EpisodeHistory[]>;
 
   /**
    * Outbox rows of these kinds due at `now`: pages first, then oldest first, except that DMs take turns by
@@ -266,7 +316,8 @@ export interface Store {
   recordNotMine(episodeId: number, by: string, now: number): Promise<{ recorded: boolean }>;
   /** Counts a person changepager could not reach by name (no email, no PagerDuty user). */
   recordUnmapped(who: string, reason: string, now: number): Promise<void>;
-  listUnmapped(): Promise<UnmappedPerson[]>;
+  /** Most frequent first (count, lastSeenAt, who, reason, all descending), `limit` of them after `after`. */
+  listUnmapped(query?: { limit?: number; after?: UnmappedKey }): Promise<UnmappedPerson[]>;
   outboxStats(now: number): Promise<OutboxStats>;
 
   /** Stores a new login session, and deletes every session expired at `now`, so they never pile up. */

@@ -125,6 +125,22 @@ describe('defaults', () => {
       get: (c: Config) => c.timeline,
       value: { defaultRangeMs: 6 * HOUR, maxItems: 500, maxChanges: 10, maxTextChars: 200 },
     },
+    {
+      intent: 'at most 1000 connections; headers in 10 s, the request in 30 s; keep-alive 65 s; socket idle 2 min',
+      get: (c: Config) => c.http,
+      value: {
+        maxConnections: 1000,
+        headersTimeoutMs: 10 * SEC,
+        requestTimeoutMs: 30 * SEC,
+        keepAliveTimeoutMs: 65 * SEC,
+        socketTimeoutMs: 2 * MIN,
+      },
+    },
+    {
+      intent: 'metrics open, gauges refreshed every 30 s, 100 busiest services with series of their own',
+      get: (c: Config) => c.metrics,
+      value: { refreshIntervalMs: 30 * SEC, topServices: 100 },
+    },
   ])('an empty file: $intent', ({ get, value }) => {
     expect(get(empty)).toEqual(value);
   });
@@ -136,6 +152,29 @@ describe('defaults', () => {
     );
     expect(config.trustedProxies).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
     expect(config.loginLimit).toEqual({ maxFailures: 5, windowMs: HOUR });
+  });
+
+  it('http: the connection limits are read in milliseconds', () => {
+    const config = parse(
+      'http: { max_connections: 50, headers_timeout: PT5S, request_timeout: PT1M, keep_alive_timeout: PT75S, socket_timeout: PT5M }\n',
+    );
+    expect(config.http).toEqual({
+      maxConnections: 50,
+      headersTimeoutMs: 5 * SEC,
+      requestTimeoutMs: MIN,
+      keepAliveTimeoutMs: 75 * SEC,
+      socketTimeoutMs: 5 * MIN,
+    });
+  });
+
+  it('metrics: a token from the environment or a file, the refresh interval and the series bound', () => {
+    const fromEnv = parse('metrics: { token_env: M_TOKEN, refresh_interval: PT1M, top_services: 20 }\n', {
+      M_TOKEN: 'm-secret',
+    });
+    expect(fromEnv.metrics).toEqual({ token: 'm-secret', refreshIntervalMs: MIN, topServices: 20 });
+    const file = join(tmp, 'metrics-token');
+    writeFileSync(file, 'file-secret\n');
+    expect(parse(`metrics: { token_file: ${file} }\n`).metrics.token).toBe('file-secret');
   });
 
   it('a partly written section keeps the defaults of the keys it leaves out', () => {
@@ -350,6 +389,41 @@ describe('problems are all reported, each with its path', () => {
       intent: 'a login limit window of zero',
       yaml: 'auth: { login_limit: { window: PT0S } }\n',
       says: /^auth\.login_limit\.window: must be longer than zero/,
+    },
+    {
+      intent: 'no connection cap',
+      yaml: 'http: { max_connections: 0 }\n',
+      says: /^http\.max_connections: /,
+    },
+    {
+      intent: 'a zero timeout (Node would read it as "never")',
+      yaml: 'http: { keep_alive_timeout: PT0S }\n',
+      says: /^http\.keep_alive_timeout: must be longer than zero/,
+    },
+    {
+      intent: 'a timeout that is not a duration, reported once',
+      yaml: 'http: { socket_timeout: 2m }\n',
+      says: /^http\.socket_timeout: must be an ISO-8601 duration/,
+    },
+    {
+      intent: 'a metrics token named twice',
+      yaml: 'metrics: { token_env: A, token_file: /b }\n',
+      says: /^metrics: set token_env or token_file, not both/,
+    },
+    {
+      intent: 'a negative series bound',
+      yaml: 'metrics: { top_services: -1 }\n',
+      says: /^metrics\.top_services: /,
+    },
+    {
+      intent: 'a metrics token variable that is not set, named without a secret',
+      yaml: 'metrics: { token_env: NOT_SET_ANYWHERE }\n',
+      says: /^metrics\.token_env: environment variable NOT_SET_ANYWHERE is not set or empty$/,
+    },
+    {
+      intent: 'headers allowed longer than the whole request',
+      yaml: 'http: { headers_timeout: PT1M, request_timeout: PT30S }\n',
+      says: /^http\.headers_timeout: must not be longer than request_timeout/,
     },
   ])('rejected: $intent', ({ yaml: text, says }) => {
     const e = configError(() => parse(text));

@@ -444,6 +444,8 @@ describe('paging through PagerDuty', () => {
       clock.advance(45_000);
       const ready = (await request(h.app).get('/readyz')).body;
       expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: 45 });
+      // The outbox gauges show the last refresh (every metrics.refresh_interval); /readyz reads it live.
+      await h.metrics.refresh();
       const metrics = (await request(h.app).get('/metrics')).text;
       expect(metrics).toContain('changepager_delivery_failures_total{channel="pagerduty",reason="http_5xx"} 1');
       expect(metrics).toContain('changepager_outbox_depth 1');

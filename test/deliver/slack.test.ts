@@ -53,10 +53,10 @@ describe('Slack DMs', () => {
   let clock: ReturnType<typeof fakeClock>;
   let firedAt: string;
 
-  const start = (policy = 'author') => {
+  const start = (policy = 'author', extraYaml = '') => {
     h = createHarness({
       now: clock.now,
-      yaml: config(pd.url, slack.apiUrl, policy),
+      yaml: config(pd.url, slack.apiUrl, policy) + extraYaml,
       env: {
         PD_TOKEN: 'pd-token',
         PD_KEY: ROUTING_KEY,
@@ -194,6 +194,27 @@ describe('Slack DMs', () => {
     await settle();
     expect(pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toHaveLength(1);
     expect(slack.callsTo('chat.postEphemeral')[0]?.args.text).toMatch(/^Already noted/);
+  });
+
+  it('counts "not my change" per service, a service neither configured nor among the busiest as "other"', async () => {
+    await h.close();
+    start('author', 'metrics: { top_services: 0 }\n');
+    await post('/v1/deploys', designDeploy({ at: minutesAgo(10) }));
+    await post('/v1/deploys', designDeploy({ id: 'cart-1', service: 'cart', at: minutesAgo(10) }));
+    await post('/v1/alertmanager', amPayload([{ fingerprint: 'a100000000000011', startsAt: firedAt }]));
+    await post(
+      '/v1/alertmanager',
+      amPayload([{ fingerprint: 'a100000000000012', startsAt: firedAt, labels: { service: 'cart' } }]),
+    );
+    await settle();
+    const dms = dmsTo('UALICE');
+    expect(dms).toHaveLength(2);
+    for (const dm of dms) expect((await click('changepager_not_mine', dm)).status).toBe(200);
+    await slack.waitFor((calls) => calls.filter((c) => c.method === 'chat.update').length >= 2);
+    const metrics = (await request(h.app).get('/metrics')).text;
+    expect(metrics).toContain('changepager_feedback_total{kind="not_my_change",service="checkout"} 1');
+    expect(metrics).toContain('changepager_feedback_total{kind="not_my_change",service="other"} 1');
+    expect(metrics).not.toContain('service="cart"');
   });
 
   it("acknowledges alice's incident in PagerDuty on her behalf", async () => {

@@ -534,6 +534,8 @@ describe('HTTP API', () => {
       );
       const ready = await request(h.app).get('/readyz');
       expect(ready.body).toMatchObject({ status: 'ready', outbox: { depth: 1 } });
+      // /readyz reads the outbox live; the gauge shows the last refresh (every metrics.refresh_interval).
+      await h.metrics.refresh();
       const metrics = (await request(h.app).get('/metrics')).text;
       expect(metrics).toContain('changepager_alerts_received_total{result="new"} 1');
       expect(metrics).toContain('changepager_decisions_total{reason="no_deploy_in_window",policy="author"} 1');

@@ -135,3 +135,87 @@ describe('authentication on every route', () => {
     }
   });
 });
+
+// A request that is not authenticated must cost next to nothing: its token (or Slack's signature) is checked
+// before the body is read. Each body here is not JSON, so a route that parsed it first would answer 400 or 413.
+describe('the token is checked before the body is read', () => {
+  let h: Harness;
+  const garbage = (bytes: number) => 'x'.repeat(bytes);
+
+  beforeAll(() => {
+    h = createHarness({
+      yaml: [
+        'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
+        '         bot_id: B0, bot_user_id: U0 }',
+      ].join('\n'),
+      env: { SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret' },
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('answers 401 to a 6 MB unauthenticated body on every POST route under /v1', async () => {
+    const posts = routesOf(h.app).filter(
+      ([m, p]) => m === 'POST' && p.startsWith('/v1/') && p !== '/v1/deploys/flagger',
+    );
+    expect(posts.length).toBeGreaterThanOrEqual(3);
+    for (const [, path] of posts) {
+      const res = await request(h.app)
+        .post(concrete(path))
+        .type('json')
+        .send(garbage(6 * 1024 * 1024));
+      expect(res.status, path).toBe(401);
+      expect(res.body.error, path).toBe('unauthorized');
+    }
+  });
+
+  it('refuses an unauthenticated Flagger body over 16 KiB without parsing it', async () => {
+    const res = await request(h.app)
+      .post('/v1/deploys/flagger')
+      .type('json')
+      .send(garbage(1024 * 1024));
+    expect(res.status).toBe(413);
+    expect(res.body.error).toBe('payload_too_large');
+    expect(res.body.message).toMatch(/Without an Authorization header the body may be at most 16 KiB/);
+  });
+
+  it('still reads metadata.token from a small Flagger body, and a larger body with a Bearer header', async () => {
+    const event = (token: string, pad = '') => ({
+      name: 'podinfo',
+      namespace: 'test',
+      metadata: { eventMessage: 'Advance podinfo.test canary weight 10', token, pad },
+    });
+    const wrong = await request(h.app).post('/v1/deploys/flagger').send(event('wrong-token'));
+    expect(wrong.status).toBe(401);
+    // The right token in the body: authenticated, and answered on its merits (no deploy to attach it to).
+    const right = await request(h.app).post('/v1/deploys/flagger').send(event(TOKEN));
+    expect(right.status).toBe(422);
+    const large = await request(h.app)
+      .post('/v1/deploys/flagger')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(event('', 'p'.repeat(100 * 1024)));
+    expect(large.status).toBe(422);
+  });
+
+  it('answers a Slack request without a signature with 401 before reading its body', async () => {
+    const res = await request(h.app)
+      .post('/slack/events')
+      .type('form')
+      .set('X-Slack-Request-Timestamp', String(Math.floor(Date.now() / 1000)))
+      .send(garbage(1024 * 1024));
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('unauthorized');
+    expect(res.body.message).toMatch(/signature/);
+  });
+
+  it('reads at most 256 KiB of a signed Slack request before checking the signature', async () => {
+    const res = await request(h.app)
+      .post('/slack/events')
+      .type('form')
+      .set('X-Slack-Request-Timestamp', String(Math.floor(Date.now() / 1000)))
+      .set('X-Slack-Signature', `v0=${'0'.repeat(64)}`)
+      .send(garbage(1024 * 1024));
+    expect(res.status).toBe(413);
+  });
+});

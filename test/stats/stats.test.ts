@@ -1,6 +1,15 @@
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hygiene, rolloutStarts } from '../../src/core/stats.js';
+import {
+  type ChangeFact,
+  changeFact,
+  type DecidedEpisode,
+  HygieneTally,
+  hygiene,
+  OTHER,
+  rolloutStarts,
+  seriesLabels,
+} from '../../src/core/stats.js';
 import type { Deploy } from '../../src/core/types.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 
@@ -140,6 +149,7 @@ describe('GET /v1/stats and the hygiene gauges', () => {
   });
 
   it('exposes the same numbers over the last seven days as gauges in /metrics', async () => {
+    await h.metrics.refresh();
     const metrics = (await request(h.app).get('/metrics')).text;
     expect(metrics).toContain('changepager_hygiene_deploys{service="checkout"} 3');
     expect(metrics).toContain('changepager_hygiene_deploys{service="cart"} 1');
@@ -190,7 +200,7 @@ describe('rolloutStarts: which stage events begin a rollout', () => {
   it('reports a median of an even count as the mean of the middle two', () => {
     const events = [ev('a', 'v1', 0), ev('b', 'v2', 1000)];
     const rows = hygiene({
-      events,
+      events: events.map(changeFact),
       episodes: [
         { service: 'checkout', startsAtMs: 60_000, deployId: 'a', deployAt: 0, notMine: false },
         { service: 'checkout', startsAtMs: 1000 + 180_000, deployId: 'b', deployAt: 1000, notMine: false },
@@ -198,5 +208,94 @@ describe('rolloutStarts: which stage events begin a rollout', () => {
       feedbackRecorded: false,
     });
     expect(rows[0]?.medianSecondsToFirstAlert).toBe(120);
+  });
+});
+
+describe('HygieneTally: the same numbers however the facts are paged, and folded services', () => {
+  const at = Date.parse('2026-11-26T10:00:00Z');
+  const ev = (id: string, service: string, version: string, minutes: number, changes = 1): ChangeFact => ({
+    id,
+    service,
+    environment: 'production',
+    kind: 'deploy',
+    subject: '',
+    version,
+    at: at + minutes * 60_000,
+    receivedAt: at + minutes * 60_000,
+    changeCount: changes,
+  });
+  const events = [
+    ev('a1', 'a', 'v1', 0),
+    ev('a2', 'a', 'v1', 10), // a later stage of the same rollout
+    ev('a3', 'a', 'v2', 20, 3),
+    ev('b1', 'b', 'v1', 5),
+    ev('c1', 'c', 'v1', 6),
+  ];
+  const ep = (service: string, minutes: number, deploy?: ChangeFact): DecidedEpisode => ({
+    service,
+    startsAtMs: at + minutes * 60_000,
+    notMine: false,
+    ...(deploy ? { deployId: deploy.id, deployKind: 'deploy' as const, deployAt: deploy.at } : {}),
+  });
+  const [a1, , a3, b1, c1] = events as [ChangeFact, ChangeFact, ChangeFact, ChangeFact, ChangeFact];
+  const episodes = [ep('a', 4, a1), ep('a', 2, a1), ep('a', 30, a3), ep('b', 8, b1), ep('c', 16, c1), ep('c', 50)];
+
+  it('gives the same rows for one page as for pages of one fact each', () => {
+    const whole = new HygieneTally();
+    whole.add({ events, episodes, feedbackRecorded: true });
+    const paged = new HygieneTally();
+    for (const e of events) paged.add({ events: [e], episodes: [], feedbackRecorded: true });
+    for (const e of episodes) paged.add({ events: [], episodes: [e], feedbackRecorded: true });
+    expect(paged.services()).toEqual(whole.services());
+    expect(whole.services().find((r) => r.service === 'a')).toMatchObject({
+      deploys: 2,
+      stageEvents: 3,
+      singleChangeDeploys: 1,
+      alerts: 3,
+      attributedAlerts: 3,
+      medianSecondsToFirstAlert: 360, // first alerts 2 min after a1, 10 min after a3
+    });
+  });
+
+  it('folds services into one row: counts summed, share and median over the folded services together', () => {
+    const tally = new HygieneTally();
+    tally.add({ events, episodes, feedbackRecorded: true });
+    const rows = tally.services((s) => (s === 'a' ? 'a' : OTHER));
+    expect(rows.map((r) => r.service)).toEqual(['a', 'other']);
+    expect(rows[1]).toMatchObject({
+      deploys: 2,
+      stageEvents: 2,
+      singleChangeShare: 1,
+      alerts: 3,
+      attributedAlerts: 2,
+      medianSecondsToFirstAlert: 390, // gaps of 3 min (b1) and 10 min (c1)
+    });
+    expect(tally.volumes()).toEqual(
+      new Map([
+        ['a', 6],
+        ['b', 2],
+        ['c', 3],
+      ]),
+    );
+  });
+});
+
+describe('seriesLabels: which services keep series of their own', () => {
+  const volumes = new Map([
+    ['checkout', 50],
+    ['cart', 40],
+    ['search', 40],
+    ['typo-svc', 1],
+  ]);
+  it.each([
+    ['the busiest keep their own', 2, [], 'checkout', 'checkout'],
+    ['ties on volume go by name', 2, [], 'cart', 'cart'],
+    ['beyond top N a service is "other"', 2, [], 'search', 'other'],
+    ['a configured service keeps its own however quiet', 2, ['typo-svc'], 'typo-svc', 'typo-svc'],
+    ['a configured service with no volume at all keeps its own', 0, ['payments'], 'payments', 'payments'],
+    ['with top N 0, only configured services', 0, [], 'checkout', 'other'],
+    ['a service never seen is "other"', 10, [], 'new-svc', 'other'],
+  ])('%s', (_intent, topN, keep, service, label) => {
+    expect(seriesLabels(volumes, new Set(keep), topN)(service)).toBe(label);
   });
 });

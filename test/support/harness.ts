@@ -55,6 +55,7 @@ export function createHarness(
     logs,
     async close() {
       await composed.worker.stop();
+      await composed.metrics.stop();
       await composed.store.close();
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },

@@ -24,6 +24,14 @@ import { loadDmView, type SlackDeps } from './notifier.js';
 /** Slack's replay window (https://api.slack.com/authentication/verifying-requests-from-slack). */
 const MAX_SKEW_S = 5 * 60;
 
+/**
+ * The largest request body Bolt reads before it can check Slack's signature over it (Bolt's own default is
+ * 4 MB). A button click carries the clicked message, a few kilobytes for ours; Slack caps a message's blocks.
+ */
+export const SLACK_BODY_LIMIT_BYTES = 256 * 1024;
+
+const SIGNATURE = /^v0=[0-9a-f]{64}$/;
+
 export interface InteractivityDeps extends SlackDeps {
   pd?: { config: PagerDutyConfig; client: PagerDutyClient };
   /** Wakes the outbox after "not my change" enqueued an on-call page. */
@@ -52,6 +60,7 @@ export function createSlackInteractivity(deps: InteractivityDeps): SlackInteract
       endpoints: '/slack/events',
       processBeforeResponse: false,
       logger,
+      bodyLimit: SLACK_BODY_LIMIT_BYTES,
     });
     app = new App({ ...common, ...ids, receiver });
   }
@@ -62,18 +71,22 @@ export function createSlackInteractivity(deps: InteractivityDeps): SlackInteract
 
   if (!receiver)
     return { start: () => app.start().then(() => undefined), stop: () => app.stop().then(() => undefined) };
-  // Bolt rejects stale timestamps but accepts any future one; a replay window is two-sided, so check first.
+  // Bolt rejects stale timestamps but accepts any future one; a replay window is two-sided, so check first. And
+  // a request without a signature is refused before Bolt reads its body.
   const router = express.Router();
-  router.post('/slack/events', freshnessGuard(deps.now));
+  router.post('/slack/events', requestGuard(deps.now));
   router.use(receiver.router);
   return { router, start: async () => undefined, stop: async () => undefined };
 }
 
-function freshnessGuard(now: () => number): RequestHandler {
+function requestGuard(now: () => number): RequestHandler {
   return (req, _res, next) => {
     const ts = Number(req.get('x-slack-request-timestamp'));
     if (!Number.isFinite(ts) || Math.abs(now() / 1000 - ts) > MAX_SKEW_S) {
       return next(new ApiError('unauthorized', 'The Slack request timestamp is missing or more than 5 minutes off.'));
+    }
+    if (!SIGNATURE.test(req.get('x-slack-signature') ?? '')) {
+      return next(new ApiError('unauthorized', 'The Slack request signature (X-Slack-Signature: v0=…) is missing.'));
     }
     next();
   };
@@ -170,7 +183,11 @@ function registerListeners(app: App, deps: InteractivityDeps) {
       await ephemeral(client, body, 'Already noted: on-call has been paged for this alert.');
       return;
     }
-    deps.metrics.feedback.inc({ kind: 'not_my_change', service: view.episode.decision.service ?? '' });
+    // The service comes from an alert's labels: bounded like every per-service series (metrics.ts).
+    deps.metrics.feedback.inc({
+      kind: 'not_my_change',
+      service: deps.metrics.serviceLabel(view.episode.decision.service ?? ''),
+    });
     log.info(
       { dm: view.dm.id, episode: view.episode.id, by: email ?? body.user.id },
       '"not my change": paging on-call',
