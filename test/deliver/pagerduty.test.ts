@@ -465,6 +465,8 @@ describe('paging through PagerDuty', () => {
       const age = (clock.now() - accepted) / 1000;
       const ready = (await request(h.app).get('/readyz')).body;
       expect(ready.outbox).toEqual({ depth: 1, oldestUndeliveredAgeSeconds: age });
+      // The outbox gauges show the last refresh (every metrics.refresh_interval); /readyz reads it live.
+      await h.metrics.refresh();
       expect((await request(h.app).get('/metrics')).text).toContain(`changepager_outbox_oldest_age_seconds ${age}\n`);
     });
 

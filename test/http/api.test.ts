@@ -369,8 +369,8 @@ describe('HTTP API', () => {
     });
 
     it.each([
-      ['the deploy list', '/v1/deploys?servce=checkout', 'service, environment, since, limit'],
-      ['the hygiene stats', '/v1/stats?sinse=P1D', 'since, until, service, environment'],
+      ['the deploy list', '/v1/deploys?servce=checkout', 'service, environment, since, limit, cursor'],
+      ['the hygiene stats', '/v1/stats?sinse=P1D', 'since, until, service, environment, limit, cursor'],
       ['the canary gate', '/v1/deploys/gha-run-8812731/verdict?observ=PT30M', 'observe, settle'],
       ['the timeline', '/v1/timeline?rang=PT1H', 'range, from, to, end, service, env'],
     ])('names an unknown query key of %s and the keys it takes', async (_route, path, keys) => {
