@@ -1,6 +1,6 @@
+import type { AlertWrite } from '../src/core/plan.js';
 import type { AlertGroup, Decision, Deploy } from '../src/core/types.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
-import type { AlertWrite } from '../src/store/store.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 
 // A week of history written through the real store: deploys of many services and the alert episodes decided
 // about them, a third of them attributed to a deploy. What /metrics and /v1/stats summarise; the episodes are

@@ -26,7 +26,7 @@ import { bearerAuth } from '../src/http/auth.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { createPipeline } from '../src/pipeline.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import { designDeploy } from '../test/support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../test/support/pagerduty-stub.js';
 import { seedHistory } from './history.js';

@@ -17,7 +17,7 @@ import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { openSqliteStore } from './store/sqlite/store.js';
 import type { OutboxKind, Store } from './store/store.js';
 import { createLoginLimiter } from './ui/login-limiter.js';
 
@@ -59,6 +59,7 @@ export function compose({ config, log, now = Date.now }: StartOptions) {
       now,
       pollIntervalMs: config.delivery.pollIntervalMs,
       maxBackoffMs: config.delivery.maxBackoffMs,
+      leaseMs: config.delivery.leaseMs,
     });
   const slack = config.slack && createSlack({ config, log, now, store, metrics });
   // Slack has a lane of its own: a slow or failing Slack can never take a slot a page needs.

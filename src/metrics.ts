@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { OTHER, type ServiceHygiene, seriesLabels } from './core/stats.js';
 import { HYGIENE_GAUGE_PERIOD_MS, tallyHygiene } from './http/stats.js';
-import type { OutboxStats, Store } from './store/store.js';
+import type { OutboxStats, OutboxStore, TimelineStore } from './store/store.js';
 
 export interface MetricsOptions {
   /** Services that always keep series of their own: those named in the config. */
@@ -30,7 +30,11 @@ interface Snapshot {
  * run; the gauges show the last result. Per-service series are bounded: the configured services and the
  * busiest topServices keep their own, every other service is summed into service="other".
  */
-export function createMetrics(store: Store, now: () => number, options: Partial<MetricsOptions> = {}) {
+export function createMetrics(
+  store: Pick<TimelineStore, 'hygieneFacts'> & Pick<OutboxStore, 'outboxStats'>,
+  now: () => number,
+  options: Partial<MetricsOptions> = {},
+) {
   const keep = new Set(options.services ?? []);
   const topServices = options.topServices ?? 100;
   const refreshIntervalMs = options.refreshIntervalMs ?? 30_000;

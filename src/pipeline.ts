@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import { type Config, pagerdutyFor, policyFor } from './config/load.js';
-import { correlate, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
+import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
+import { type AlertWrite, episodeKey, type WriteCounts } from './core/plan.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
-import { type AlertWrite, episodeKey, type RecordResult, StorageError, type Store } from './store/store.js';
+import { type IngestStore, type PeopleStore, StorageError } from './store/store.js';
 
 // The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
-// decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts) → deliver (outbox worker,
+// decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts, writing what core/plan.ts plans) → deliver (outbox worker,
 // woken by onCommitted) → record (the worker writes every attempt).
 //
 // A large notification goes through decide and persist a slice of alerts at a time (slices.ts), each slice its
@@ -18,7 +19,7 @@ import { type AlertWrite, episodeKey, type RecordResult, StorageError, type Stor
 
 export interface PipelineDeps {
   config: Config;
-  store: Store;
+  store: IngestStore & PeopleStore;
   now: () => number;
   log: Logger;
   metrics: Metrics;
@@ -55,9 +56,7 @@ export function createPipeline(deps: PipelineDeps) {
         : await store.findDeployCandidates({
             service: location.service,
             environment: location.environment,
-            startsAtMs: alert.startsAtMs,
-            windowMs: policy.windowMs,
-            skewMs: policy.skewMs,
+            ...deployWindow(alert.startsAtMs, policy),
           });
     return correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
   }
@@ -107,7 +106,7 @@ export function createPipeline(deps: PipelineDeps) {
     group: AlertGroup,
     alerts: readonly Alert[],
     at: number,
-  ): Promise<RecordResult & { decided: DecidedAlert[] }> {
+  ): Promise<WriteCounts & { decided: DecidedAlert[] }> {
     // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided.
     const known = await store.knownEpisodes(alerts);
     const decided = await decide(
@@ -158,9 +157,9 @@ export function createPipeline(deps: PipelineDeps) {
     },
 
     /** Records an Alertmanager notification; resolves once it is durable, which is when the caller may answer 2xx. */
-    async receiveAlerts(group: AlertGroup): Promise<RecordResult & { decided: DecidedAlert[] }> {
+    async receiveAlerts(group: AlertGroup): Promise<WriteCounts & { decided: DecidedAlert[] }> {
       const at = now();
-      const total: RecordResult & { decided: DecidedAlert[] } = {
+      const total: WriteCounts & { decided: DecidedAlert[] } = {
         newEpisodes: 0,
         resolved: 0,
         repeats: 0,

@@ -117,7 +117,7 @@ export interface Config {
   defaults: ServicePolicy;
   services: Readonly<Record<string, ServicePolicy>>;
   directory: Directory;
-  delivery: { pollIntervalMs: number; maxBackoffMs: number };
+  delivery: { pollIntervalMs: number; maxBackoffMs: number; leaseMs: number };
   /** The base URL people reach changepager at, without a trailing slash; absent: pages carry no links back. */
   externalUrl?: string;
   timeline: TimelineConfig;
@@ -243,6 +243,7 @@ export function parseConfig(
     delivery: {
       pollIntervalMs: durationMs(file.delivery.poll_interval) as number,
       maxBackoffMs: durationMs(file.delivery.max_backoff) as number,
+      leaseMs: durationMs(file.delivery.lease) as number,
     },
     timeline: {
       defaultRangeMs: durationMs(file.timeline.default_range) as number,

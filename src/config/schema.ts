@@ -327,6 +327,11 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       poll_interval: timerDuration.default('PT1S'),
       max_backoff: isoDuration.default('PT1M'),
+      /**
+       * How long a worker holds a claimed outbox row: longer than one delivery attempt takes. A replica that dies
+       * mid-delivery loses its rows to another one after this.
+       */
+      lease: timerDuration.default('PT30S'),
     })
     .prefault({}),
   /** The timeline page (GET /) and GET /v1/timeline. */

@@ -23,6 +23,14 @@ export interface DeployCandidates {
 
 export const ONCALL: Target = { kind: 'oncall' };
 
+/**
+ * The range of deploy times that can explain an alert that started at `startsAtMs`: the policy's window before
+ * it, and the clock skew allowed after it. The store finds the deploys in it (and the nearest on either side).
+ */
+export function deployWindow(startsAtMs: number, policy: Pick<ServicePolicy, 'windowMs' | 'skewMs'>) {
+  return { from: startsAtMs - policy.windowMs, to: startsAtMs + policy.skewMs };
+}
+
 export function firstLabel(labels: Record<string, string>, names: readonly string[]): string | undefined {
   for (const name of names) {
     const value = labels[name];

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PageWithMembers, Store } from '../store/store.js';
+import type { OutboxStore, PageWithMembers } from '../store/store.js';
 import { clip } from './clip.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
 
@@ -42,7 +42,7 @@ export function createLogNotifier(log: Logger): PageNotifier {
 }
 
 /** DMs in the embedded default: who would be told what, written to the log. */
-export function logDmHandler(store: Store, log: Logger): OutboxHandler {
+export function logDmHandler(store: Pick<OutboxStore, 'dmWithContext'>, log: Logger): OutboxHandler {
   return {
     channel: 'log',
     async handle(ref) {

@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import type { AttemptOutcome, AttemptRecord, OutboxItem, OutboxKind, Store } from '../store/store.js';
+import type { AttemptOutcome, AttemptRecord, ClaimedItem, OutboxKind, OutboxStore } from '../store/store.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
 
 export interface WorkerOptions {
-  store: Store;
+  store: OutboxStore;
   handlers: Partial<Record<OutboxKind, OutboxHandler>>;
   log: Logger;
   metrics: Metrics;
@@ -13,6 +15,11 @@ export interface WorkerOptions {
   pollIntervalMs: number;
   /** Upper bound of the retry backoff. */
   maxBackoffMs: number;
+  /**
+   * How long a claimed row is this worker's: longer than one delivery attempt takes. A worker that dies (or hangs
+   * past it) loses its rows to the next claim; deliveries are idempotent, so a takeover never pages twice.
+   */
+  leaseMs: number;
   /** Deliveries in flight at once. */
   concurrency?: number;
   /** The kinds of row this worker takes; all when absent. One worker per lane keeps Slack out of PagerDuty's way. */
@@ -53,8 +60,8 @@ export function lanes(workers: readonly OutboxWorker[]): Delivery {
  */
 export class OutboxWorker implements Delivery {
   private readonly inFlight = new Set<number>();
-  /** Rows whose attempt could not be recorded (database unwritable): held back so they are not resent in a loop. */
-  private readonly heldUntil = new Map<number, number>();
+  /** Names this worker's claims, unique across replicas and restarts. */
+  private readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private running = false;
   private wake: (() => void) | undefined;
   private kicked = false;
@@ -83,17 +90,12 @@ export class OutboxWorker implements Delivery {
 
   /** Runs one pass over the due rows and waits for them (tests drive delivery with it). */
   async drain(): Promise<void> {
-    const due = await this.opts.store.dueOutbox(this.opts.now(), 1000, this.opts.kinds);
-    await Promise.all(due.filter((i) => this.takeable(i)).map((i) => this.deliver(i)));
+    await Promise.all((await this.claim(1000)).map((i) => this.deliver(i)));
   }
 
-  private takeable(item: OutboxItem): boolean {
-    if (this.inFlight.has(item.id)) return false;
-    const held = this.heldUntil.get(item.id);
-    if (held === undefined) return true;
-    if (held > this.opts.now()) return false;
-    this.heldUntil.delete(item.id);
-    return true;
+  private claim(limit: number): Promise<ClaimedItem[]> {
+    const { store, now, leaseMs, kinds } = this.opts;
+    return store.claimDue({ owner: this.owner, now: now(), limit, leaseMs, ...(kinds ? { kinds } : {}) });
   }
 
   private async run(): Promise<void> {
@@ -102,16 +104,7 @@ export class OutboxWorker implements Delivery {
     while (this.running) {
       try {
         const free = limit - this.inFlight.size;
-        const due =
-          free > 0
-            ? // Held and in-flight rows are among the oldest due: fetch past them, or they hide newer pages.
-              await this.opts.store.dueOutbox(
-                this.opts.now(),
-                free + this.inFlight.size + this.heldUntil.size,
-                this.opts.kinds,
-              )
-            : [];
-        for (const item of due.filter((i) => this.takeable(i)).slice(0, free)) {
+        for (const item of free > 0 ? await this.claim(free) : []) {
           const p = this.deliver(item).finally(() => {
             pending.delete(p);
             this.kick();
@@ -152,7 +145,7 @@ export class OutboxWorker implements Delivery {
     });
   }
 
-  private async deliver(item: OutboxItem): Promise<void> {
+  private async deliver(item: ClaimedItem): Promise<void> {
     const { store, log, metrics, now } = this.opts;
     const handler = this.opts.handlers[item.kind];
     const channel = handler?.channel ?? item.kind;
@@ -179,22 +172,28 @@ export class OutboxWorker implements Delivery {
         let retryAt = Math.ceil(now() + this.backoff(item.attempts, result.retryAfterMs));
         if (result.retryBy !== undefined) retryAt = Math.min(retryAt, Math.max(result.retryBy, now()));
         log.warn({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery failed; will retry');
-        await store.recordAttempt(item, requests, { retryAt, ...delivered });
+        this.lost(await store.recordAttempt(item, requests, { retryAt, ...delivered }), where);
         return;
       }
       if (result.ok) metrics.timeToDeliver.observe({ channel }, (now() - item.createdAt) / 1000);
       else log.error(where, 'delivery failed permanently');
-      await store.recordAttempt(item, requests, delivered);
+      this.lost(await store.recordAttempt(item, requests, delivered), where);
     } catch (err) {
-      // Recording failed (the database is unwritable): the row stays and is tried again after a pause.
+      // Recording failed (the database is unwritable): the claim stays until its lease ends, which holds the row
+      // back instead of sending it again in a loop; then it is tried again.
       log.error({ err, outbox: item.id }, 'outbox: cannot record a delivery attempt');
-      this.heldUntil.set(item.id, now() + this.opts.maxBackoffMs);
     } finally {
       this.inFlight.delete(item.id);
     }
   }
 
-  private async attempt(item: OutboxItem, handler: OutboxHandler | undefined): Promise<DeliveryResult> {
+  /** A claim that expired under a slow attempt: another worker holds the row now, and its outcome stands. */
+  private lost(result: { recorded: boolean }, where: Record<string, unknown>): void {
+    if (!result.recorded)
+      this.opts.log.warn(where, 'outbox: the claim on this row was lost meanwhile; outcome not applied');
+  }
+
+  private async attempt(item: ClaimedItem, handler: OutboxHandler | undefined): Promise<DeliveryResult> {
     // A row nobody can deliver now (its integration was configured off) stays visible instead of vanishing.
     if (!handler) return { ok: false, retry: true, detail: `no integration delivers ${item.kind} rows now` };
     try {
@@ -223,7 +222,7 @@ export function retryDelayMs(attempts: number, maxBackoffMs: number, random: () 
 }
 
 /** Delivers page rows: loads the page with its members and hands it to the notifier. */
-export function pageHandler(store: Store, notifier: PageNotifier): OutboxHandler {
+export function pageHandler(store: Pick<OutboxStore, 'pageWithMembers'>, notifier: PageNotifier): OutboxHandler {
   return {
     channel: notifier.channel,
     async handle(ref) {

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { ApiToken } from '../config/load.js';
 import { ApiError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { SessionStore } from '../store/store.js';
 import type { DeniedLog } from './denied-log.js';
 import { readSession, SESSION_COOKIES } from './session.js';
 
@@ -33,7 +33,7 @@ export interface TokenCheck {
 }
 
 /** Where sessions are looked up: the store, so a logout counts on every instance and across restarts. */
-export type SessionLookup = Pick<Store, 'getSession'>;
+export type SessionLookup = Pick<SessionStore, 'getSession'>;
 
 /**
  * Token comparison. Tokens are compared as SHA-256 digests with timingSafeEqual, and every configured token is

@@ -5,7 +5,7 @@ import { ApiError } from '../errors.js';
 import { flaggerDeploy, flaggerPayload, flaggerStage, flaggerTarget } from '../ingest/flagger.js';
 import { parseBody } from '../ingest/validate.js';
 import type { Pipeline } from '../pipeline.js';
-import type { Store } from '../store/store.js';
+import type { ReadStore } from '../store/store.js';
 import { type Caller, readOnly, tokenCheck } from './auth.js';
 import type { DeniedLog } from './denied-log.js';
 import { deployJson } from './views.js';
@@ -23,7 +23,7 @@ export const UNAUTHENTICATED_BODY_LIMIT_BYTES = 16 * 1024;
 
 export function flaggerRoute(deps: {
   config: Config;
-  store: Store;
+  store: ReadStore;
   pipeline: Pipeline;
   now: () => number;
   denied: DeniedLog;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { canonicalInstant, durationMs } from '../core/time.js';
 import { ApiError } from '../errors.js';
 import { parseQuery } from '../ingest/validate.js';
-import type { Store } from '../store/store.js';
+import type { PeopleStore, ReadStore } from '../store/store.js';
 import { cursorParam, encodeCursor, nextLink, pageOf } from './pages.js';
 import { deployJson, episodeJson } from './views.js';
 
@@ -40,7 +40,7 @@ export const unmappedQuery = z.strictObject({
   cursor: cursorParam(z.tuple([z.number().int(), z.number().int(), z.string(), z.string()])),
 });
 
-export function deploysRoute(deps: { store: Store; now: () => number }): RequestHandler {
+export function deploysRoute(deps: { store: ReadStore; now: () => number }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(deployQuery, req.query);
     const before = q.cursor;
@@ -56,7 +56,7 @@ export function deploysRoute(deps: { store: Store; now: () => number }): Request
   };
 }
 
-export function alertRoute(deps: { store: Store }): RequestHandler {
+export function alertRoute(deps: { store: ReadStore }): RequestHandler {
   return async (req, res) => {
     const fingerprint = String(req.params.fingerprint);
     const q = parseQuery(historyQuery, req.query);
@@ -73,7 +73,7 @@ export function alertRoute(deps: { store: Store }): RequestHandler {
   };
 }
 
-export function unmappedRoute(deps: { store: Store }): RequestHandler {
+export function unmappedRoute(deps: { store: PeopleStore }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(unmappedQuery, req.query);
     const after = q.cursor;

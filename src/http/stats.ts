@@ -5,7 +5,7 @@ import { canonicalInstant, durationMs } from '../core/time.js';
 import { ApiError } from '../errors.js';
 import { parseQuery } from '../ingest/validate.js';
 import { nextTurn } from '../slices.js';
-import type { HygieneCursor, HygieneQuery, Store } from '../store/store.js';
+import type { HygieneCursor, HygieneQuery, TimelineStore } from '../store/store.js';
 import { cursorParam, encodeCursor, nextLink, pageOf } from './pages.js';
 
 // GET /v1/stats: deploy hygiene per service over a period (core/stats.ts). The same numbers over the last seven
@@ -26,7 +26,7 @@ export const statsQuery = z.strictObject({
   cursor: cursorParam(z.tuple([z.string()])),
 });
 
-export function statsRoute(deps: { store: Store; now: () => number }): RequestHandler {
+export function statsRoute(deps: { store: TimelineStore; now: () => number }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(statsQuery, req.query);
     const now = deps.now();
@@ -63,7 +63,7 @@ export function statsRoute(deps: { store: Store; now: () => number }): RequestHa
  * Counts the hygiene facts of a period a page at a time, with a turn of the event loop between pages: a week
  * of a busy installation is tens of thousands of rows, and every other request must go on meanwhile.
  */
-export async function tallyHygiene(store: Store, q: HygieneQuery): Promise<HygieneTally> {
+export async function tallyHygiene(store: Pick<TimelineStore, 'hygieneFacts'>, q: HygieneQuery): Promise<HygieneTally> {
   const tally = new HygieneTally();
   let cursor: HygieneCursor | undefined;
   do {

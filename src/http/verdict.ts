@@ -7,7 +7,7 @@ import type { Deploy } from '../core/types.js';
 import { type AttributedAlert, judge, type Verdict } from '../core/verdict.js';
 import { ApiError } from '../errors.js';
 import { parseQuery } from '../ingest/validate.js';
-import type { Store } from '../store/store.js';
+import type { ReadStore } from '../store/store.js';
 
 // GET /v1/deploys/{id}/verdict?observe=PT30M[&settle=PT1M]: the canary gate (core/verdict.ts says what it judges).
 
@@ -26,7 +26,7 @@ export const verdictQuery = z.strictObject({
 /** Longest settle accepted: Alertmanager's default group_interval is 5 min, repeat_interval far longer. */
 const MAX_SETTLE_MS = 60 * 60_000;
 
-export function verdictRoute(deps: { config: Config; store: Store; now: () => number }): RequestHandler {
+export function verdictRoute(deps: { config: Config; store: ReadStore; now: () => number }): RequestHandler {
   const { config, store, now } = deps;
   return async (req, res) => {
     const id = String(req.params.id);

@@ -1,10 +1,12 @@
 import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
+import type { AlertWrite, GroupInfo, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
-import type { Alert, AlertGroup, Decision, Deploy, Target } from '../core/types.js';
+import type { Alert, Decision, Deploy, Target } from '../core/types.js';
 
-// The storage port. Async so that a PostgreSQL adapter can implement it later without touching the core or
-// the pipeline; the SQLite adapter (sqlite.ts) is the embedded default. Each method is one transaction.
+// The storage ports and the records they exchange. Async, so that the SQLite adapter (the embedded default, one
+// instance) and the PostgreSQL adapter (several replicas) implement the same ports; neither decides anything
+// that core/ decides (docs/architecture.md, "The store").
 
 /** An alert episode: one firing of one fingerprint, identified by (fingerprint, startsAt). */
 export interface EpisodeRecord extends Alert {
@@ -89,6 +91,21 @@ export interface OutboxItem {
   dueAt: number;
 }
 
+/** A worker asking for due rows: who it is, how many it can take, and how long it may hold them. */
+export interface Claim {
+  owner: string;
+  now: number;
+  limit: number;
+  leaseMs: number;
+  kinds?: readonly OutboxKind[];
+}
+
+/** A row claimed by `owner`; `attempts` as claimed is the fence that recordAttempt checks. */
+export interface ClaimedItem extends OutboxItem {
+  owner: string;
+  leaseUntil: number;
+}
+
 export type AttemptOutcome = 'delivered' | 'retry' | 'failed';
 
 export interface AttemptRecord {
@@ -103,20 +120,6 @@ export interface DeliveryRecord extends AttemptRecord {
   kind: OutboxKind;
   ref: string;
   attempt: number;
-}
-
-export interface AlertWrite {
-  alert: Alert;
-  /** The decision for an episode the store does not know yet. */
-  decision?: Decision;
-}
-
-export interface RecordResult {
-  newEpisodes: number;
-  /** Episodes this notification resolved: its own, and earlier ones of the same fingerprint it closed. */
-  resolved: number;
-  repeats: number;
-  pagesTouched: number;
 }
 
 export interface EpisodeHistory {
@@ -232,14 +235,76 @@ export interface OutboxStats {
   oldestUndeliveredAgeMs: number;
 }
 
-export interface Store {
+// The store is split by concern, so that each consumer takes only the part it uses: the pipeline ingests, the
+// outbox worker and its channels deliver, the API reads, the timeline page and the numbers look back, and the
+// service's lifecycle checks and closes. Every adapter (sqlite/, postgres/) implements all of them, and the
+// contract suite in test/store/ runs the same cases against each. Each method is one transaction.
+
+/** What ingest writes, and the reads its decisions need (pipeline.ts). */
+export interface IngestStore {
   /**
    * Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged).
    * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event.
    */
   saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
+  /** The deploys of a service and environment around an alert's start: core/correlate.ts deployWindow gives the range. */
+  findDeployCandidates(q: {
+    service: string;
+    environment: string;
+    from: number;
+    to: number;
+  }): Promise<DeployCandidates>;
+  /** Which of these episodes are already stored, as "fingerprint|startsAt" keys (core/plan.ts episodeKey). */
+  knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<Set<string>>;
+  /**
+   * Records alerts of one Alertmanager notification (all of them, or one slice of a large one) in one
+   * transaction, as core/plan.ts planAlertWrites says: new episodes with their decisions, status changes, page
+   * membership, DMs and the outbox rows that deliver them.
+   */
+  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts>;
+  /**
+   * Records "not my change" on the episode's decision and, while the episode fires, adds it to the on-call
+   * page of its group (core/plan.ts planJoinOncall), in one transaction. `recorded: false` when the feedback was
+   * already there.
+   */
+  recordNotMine(episodeId: number, by: string, now: number): Promise<{ recorded: boolean }>;
+}
+
+/** The outbox, and what a delivery reads and records (deliver/worker.ts and the channels). */
+export interface OutboxStore {
+  /**
+   * Claims up to `limit` outbox rows of these kinds that are due at `now` and that no live claim holds, for
+   * `owner` until `now + leaseMs`: no other claim gets them meanwhile, so each row is attempted by one worker (one
+   * replica) at a time. Order: pages first, then oldest first, except that DMs take turns by episode (each
+   * episode's oldest due DM, then each one's next), so one alert's DMs cannot delay another's. A claim whose
+   * holder died simply expires, and the row is claimed again.
+   */
+  claimDue(claim: Claim): Promise<ClaimedItem[]>;
+  /** When the next row of these kinds falls due, leases aside; undefined when the outbox holds none. */
+  nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
+  /**
+   * Records a delivery attempt and what follows from it, in one transaction: one delivery record per request the
+   * attempt made (usually one), `delivered` merged into the subject's delivery state; `retryAt` reschedules the
+   * row, otherwise it is retired (unless its subject changed meanwhile, in which case it stays due), and the claim
+   * ends. When the claim was lost meanwhile (it expired and another claim took the row, or that one already
+   * recorded its attempt: the row's attempt count moved on), only the delivery records are written and
+   * `recorded` is false: a late worker cannot overwrite what the row's new holder does.
+   */
+  recordAttempt(
+    item: ClaimedItem,
+    requests: readonly AttemptRecord[],
+    next: { retryAt?: number; delivered?: Record<string, string> },
+  ): Promise<{ recorded: boolean }>;
+  pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
+  dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined>;
+  /** Merges state into a DM's delivery record (an acknowledgement, say) outside a delivery attempt. */
+  updateDm(dmId: number, patch: Record<string, string>): Promise<void>;
+  outboxStats(now: number): Promise<OutboxStats>;
+}
+
+/** What the API reads: deploys, rollouts and what was attributed to them, an alert's history. */
+export interface ReadStore {
   getDeploy(id: string): Promise<Deploy | undefined>;
-  /** Deploys newest first (at, then receivedAt, then id, all descending), after `before` when set. */
   listDeploys(query: DeployQuery): Promise<Deploy[]>;
   /**
    * The stage events of the rollout change event `id` belongs to, oldest first: the events of its service,
@@ -253,96 +318,60 @@ export interface Store {
   ): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
   /** Alert episodes whose decision names one of these change events. */
   episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
-  /**
-   * What /v1/stats and the hygiene gauges count, a page of at most `pageRows` rows at a time: first the change
-   * events with `at` in [since, until), in (at, receivedAt, id) order, then the decided episodes started in it.
-   * Start without a cursor and pass each page's `next` on; there is no `next` after the last page.
-   */
-  hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }>;
+  /** The episodes of a fingerprint, latest start first, each with its pages and their latest delivery attempts. */
+  alertHistory(fingerprint: string, query?: Partial<HistoryQuery>): Promise<EpisodeHistory[]>;
+}
+
+/** What the timeline page and the numbers (/v1/stats, the gauges) look back at. */
+export interface TimelineStore {
   /** Deploys with `at` in [from, to], latest first. */
   deploysBetween(query: TimelineQuery): Promise<DeploySummary[]>;
   /** The deploys with these ids (unknown ones left out), listed as deploysBetween lists them. */
   deploySummaries(ids: readonly string[], listLimit: number): Promise<DeploySummary[]>;
-  /** Every page each of these episodes is on, with its latest delivery attempt and waiting outbox row. */
-  pageDeliveries(episodeIds: readonly number[]): Promise<PageDeliveryRecord[]>;
   /** Alert episodes with their decisions that were firing at some moment of [from, to], latest start first. */
   episodesBetween(query: TimelineQuery): Promise<EpisodeRecord[]>;
+  /** Every page each of these episodes is on, with its latest delivery attempt and waiting outbox row. */
+  pageDeliveries(episodeIds: readonly number[]): Promise<PageDeliveryRecord[]>;
   /** Every service with a deploy or an alert decision stored, sorted. */
   serviceNames(): Promise<string[]>;
-  findDeployCandidates(q: {
-    service: string;
-    environment: string;
-    startsAtMs: number;
-    windowMs: number;
-    skewMs: number;
-  }): Promise<DeployCandidates>;
+  /**
+   * What /v1/stats and the gauges count, one page at a time: the change events with `at` in [since, until) first,
+   * then the decided episodes started in it; `next` continues where a page stopped.
+   */
+  hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }>;
+}
 
-  /** Which of these episodes are already stored, as "fingerprint|startsAt" keys. */
-  knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<Set<string>>;
-  /**
-   * Records alerts of one Alertmanager notification (all of them, or one slice of a large one) in one
-   * transaction: new episodes with their decisions, status changes, page membership and the outbox rows that
-   * deliver them. Repeats change nothing but lastSeenAt. A resolved alert also resolves every firing episode of
-   * its fingerprint that started at or before its end (or `now` without one), whatever startsAt it came with.
-   */
-  recordAlerts(group: Omit<AlertGroup, 'alerts'>, writes: readonly AlertWrite[], now: number): Promise<RecordResult>;
-  /** The episodes of a fingerprint, newest first, `limit` of them after `before`, with bounded deliveries. */
-  alertHistory(fingerprint: string, query?: Partial<HistoryQuery>): Promise<EpisodeHistory[]>;
-
-  /**
-   * Outbox rows of these kinds due at `now`: pages first, then oldest first, except that DMs take turns by
-   * episode (each episode's oldest due DM, then each one's next), so one alert's DMs cannot delay another's.
-   */
-  dueOutbox(now: number, limit: number, kinds?: readonly OutboxKind[]): Promise<OutboxItem[]>;
-  nextDueAt(kinds?: readonly OutboxKind[]): Promise<number | undefined>;
-  pageWithMembers(pageId: number): Promise<PageWithMembers | undefined>;
-  /**
-   * Records a delivery attempt and what follows from it, in one transaction: one delivery record per request the
-   * attempt made (usually one), `delivered` merged into the page's delivery state; `retryAt` reschedules the
-   * row, otherwise it is retired (unless its subject changed meanwhile, in which case it stays due).
-   */
-  recordAttempt(
-    item: OutboxItem,
-    requests: readonly AttemptRecord[],
-    next: { retryAt?: number; delivered?: Record<string, string> },
-  ): Promise<void>;
-  dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined>;
-  /** Merges state into a DM's delivery record (an acknowledgement, say) outside a delivery attempt. */
-  updateDm(dmId: number, patch: Record<string, string>): Promise<void>;
-  /**
-   * Records "not my change" on the episode's decision and, while the episode fires, adds it to the on-call
-   * page of its group, all in one transaction. `recorded: false` when the feedback was already there.
-   */
-  recordNotMine(episodeId: number, by: string, now: number): Promise<{ recorded: boolean }>;
-  /** Counts a person changepager could not reach by name (no email, no PagerDuty user). */
+/** People changepager could not reach by name. */
+export interface PeopleStore {
+  /** Counts a person changepager could not reach by name (no email, no PagerDuty or Slack user). */
   recordUnmapped(who: string, reason: string, now: number): Promise<void>;
-  /** Most frequent first (count, lastSeenAt, who, reason, all descending), `limit` of them after `after`. */
   listUnmapped(query?: { limit?: number; after?: UnmappedKey }): Promise<UnmappedPerson[]>;
-  outboxStats(now: number): Promise<OutboxStats>;
+}
 
+/** Timeline-page logins: in the database, so that a logout holds on every replica and across restarts. */
+export interface SessionStore {
   /** Stores a new login session, and deletes every session expired at `now`, so they never pile up. */
   createSession(session: SessionRecord, now: number): Promise<void>;
   /** The session with this id hash, unless there is none or it has expired at `now`. */
   getSession(idHash: string, now: number): Promise<SessionRecord | undefined>;
   /** Ends a session (logout); nothing happens for one that does not exist. */
   deleteSession(idHash: string): Promise<void>;
+}
 
+export interface Lifecycle {
   /** Throws when the database cannot be written (a committed write, so a full or read-only disk shows). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function episodeKey(alert: Pick<Alert, 'fingerprint' | 'startsAt'>): string {
-  return `${alert.fingerprint}|${alert.startsAt}`;
-}
-
-export function targetKey(target: Target): string {
-  return target.kind === 'oncall' ? 'oncall' : `person:${target.email}`;
-}
-
-export function parseTargetKey(key: string): Target {
-  return key.startsWith('person:') ? { kind: 'person', email: key.slice('person:'.length) } : { kind: 'oncall' };
-}
+export interface Store
+  extends IngestStore,
+    OutboxStore,
+    ReadStore,
+    TimelineStore,
+    PeopleStore,
+    SessionStore,
+    Lifecycle {}
 
 /** The database cannot do what was asked (disk full, file unwritable, locked): the caller should retry later. */
 export class StorageError extends Error {

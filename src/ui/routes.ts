@@ -13,7 +13,7 @@ import {
 } from '../http/session.js';
 import { decisionJson, deployJson } from '../http/views.js';
 import type { Metrics } from '../metrics.js';
-import { StorageError, type Store } from '../store/store.js';
+import { type ReadStore, type SessionStore, StorageError, type TimelineStore } from '../store/store.js';
 import { type Assets, loadAssets } from './assets.js';
 import type { Html } from './html.js';
 import type { LoginLimiter } from './login-limiter.js';
@@ -30,7 +30,7 @@ const REFRESH_SECONDS = 10;
 
 export interface UiDeps {
   config: Config;
-  store: Store;
+  store: TimelineStore & SessionStore & ReadStore;
   now: () => number;
   log: Logger;
   /** The canary verdicts of these deploys; the default judges them like GET /v1/deploys/{id}/verdict. */

@@ -1,6 +1,6 @@
 import { type Config, policyFor } from '../config/load.js';
 import { judge } from '../core/verdict.js';
-import type { Store } from '../store/store.js';
+import type { ReadStore } from '../store/store.js';
 import type { DeployVerdict } from './model.js';
 
 /** The observation window the page judges with: the canary gate's default (GET /v1/deploys/{id}/verdict). */
@@ -12,7 +12,7 @@ export const MAX_VERDICTS = 100;
  * The canary verdict of each deploy, as the gate would answer with `observe=PT30M` (capped at the service's
  * correlation window, as the gate requires). Stage events of one rollout share its verdict.
  */
-export function storeVerdicts(deps: { config: Config; store: Store }) {
+export function storeVerdicts(deps: { config: Config; store: ReadStore }) {
   const { config, store } = deps;
   return async (deployIds: readonly string[], now: number): Promise<ReadonlyMap<string, DeployVerdict>> => {
     const verdicts = new Map<string, DeployVerdict>();

@@ -116,9 +116,9 @@ describe('defaults', () => {
       value: MIN,
     },
     {
-      intent: 'delivery polls every second, backs off up to a minute',
+      intent: 'delivery polls every second, backs off up to a minute, holds a claimed row 30 s',
       get: (c: Config) => c.delivery,
-      value: { pollIntervalMs: SEC, maxBackoffMs: MIN },
+      value: { pollIntervalMs: SEC, maxBackoffMs: MIN, leaseMs: 30 * SEC },
     },
     {
       intent: 'the timeline looks back 6 h, shows up to 500 items, 10 changes and 200 characters of a text',
@@ -861,7 +861,7 @@ describe('example files (test/fixtures/config)', () => {
       endMinute: 6 * 60,
     });
     expect(config.directory.bots).toEqual(['dependabot', 'renovate', 'snyk-bot']);
-    expect(config.delivery).toEqual({ pollIntervalMs: 2 * SEC, maxBackoffMs: 5 * MIN });
+    expect(config.delivery).toEqual({ pollIntervalMs: 2 * SEC, maxBackoffMs: 5 * MIN, leaseMs: 30 * SEC });
     expect(config.externalUrl).toBe('https://changepager.example.com/cp');
     expect(config.defaults.maxDms).toBe(10);
     expect(config.services.checkout?.maxDms).toBe(5);

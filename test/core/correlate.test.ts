@@ -4,6 +4,7 @@ import {
   type CorrelateInput,
   correlate,
   type DeployCandidates,
+  deployWindow,
   hostOfInstance,
   locateAlert,
 } from '../../src/core/correlate.js';
@@ -22,7 +23,7 @@ import type {
   Target,
   WorkingHours,
 } from '../../src/core/types.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/store.js';
 
 // Table-driven, one line of intent per case (Alertmanager notify/notify_test.go). Each table varies one rule
@@ -331,9 +332,7 @@ describe('correlate: window, skew and environment, with candidates as the SQLite
     const candidates = await store.findDeployCandidates({
       service: 'checkout',
       environment: 'production',
-      startsAtMs: T,
-      windowMs: p.windowMs,
-      skewMs: p.skewMs,
+      ...deployWindow(T, p),
     });
     const d = decide({ candidates, policy: p });
     expect(d.reason).toBe(c.reason);

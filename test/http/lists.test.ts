@@ -86,12 +86,14 @@ describe('paged lists', () => {
   it('GET /v1/alerts/{fingerprint}: the latest delivery attempts of each page, and how many earlier ones were left out', async () => {
     const fp = 'de11000000000001';
     await api.post('/v1/alertmanager', amPayload([{ fingerprint: fp, startsAt: '2026-11-26T11:50:00Z' }]));
-    const [item] = await h.store.dueOutbox(clock.now(), 10);
-    if (!item) throw new Error('the page was queued');
-    // PagerDuty down for a long time: 150 attempts, each rescheduled.
+    // PagerDuty down for a long time: 150 attempts, each rescheduled a millisecond later.
+    let due = clock.now();
     for (let i = 1; i <= 150; i++) {
-      const attempt = { at: clock.now() + i, channel: 'pagerduty', outcome: 'retry' as const, detail: `try ${i}` };
-      await h.store.recordAttempt(item, [{ ...attempt, durationMs: 1 }], { retryAt: clock.now() + i + 1 });
+      const [item] = await h.store.claimDue({ owner: 'test', now: due, limit: 1, leaseMs: 30_000 });
+      if (!item) throw new Error('the page is due again');
+      const attempt = { at: due, channel: 'pagerduty', outcome: 'retry' as const, detail: `try ${i}`, durationMs: 1 };
+      due += 1;
+      expect(await h.store.recordAttempt(item, [attempt], { retryAt: due })).toEqual({ recorded: true });
     }
     const episode = (await api.get(`/v1/alerts/${fp}`)).body.episodes[0];
     expect(episode.deliveries).toHaveLength(100);

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import type { AlertWrite } from '../../src/core/plan.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/main.js';
-import type { AlertWrite } from '../../src/store/store.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 import { eventually } from '../support/wait.js';
 

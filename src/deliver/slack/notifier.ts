@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type Config, policyFor, type SlackConfig } from '../../config/load.js';
 import { compareLink } from '../../core/links.js';
 import type { Metrics } from '../../metrics.js';
-import type { Store } from '../../store/store.js';
+import type { IngestStore, OutboxStore, PeopleStore, ReadStore } from '../../store/store.js';
 import type { DeliveryResult, OutboxHandler } from '../notifier.js';
 import { classifySlackError, type SlackClient } from './client.js';
 import { type DmView, dmMessage } from './messages.js';
@@ -14,7 +14,11 @@ const THREAD_ROOT_WAIT_MS = 30_000;
 export interface SlackDeps {
   config: Config;
   slack: SlackConfig;
-  store: Store;
+  // recordNotMine: the DM's "Not my change" button (actions.ts) records the feedback through the same deps.
+  store: OutboxStore &
+    Pick<ReadStore, 'getDeploy'> &
+    Pick<PeopleStore, 'recordUnmapped'> &
+    Pick<IngestStore, 'recordNotMine'>;
   client: SlackClient;
   directory: SlackDirectory;
   metrics: Metrics;

@@ -1,47 +1,64 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { kindOf, subjectOf } from '../core/change.js';
-import type { DeployCandidates } from '../core/correlate.js';
-import { pageDedupKey } from '../core/dedup-key.js';
-import type { DecidedEpisode, HygieneFacts } from '../core/stats.js';
-import type { Alert, AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
-import { lockDatabase } from './instance-lock.js';
-import { MIGRATIONS } from './migrations.js';
+import { kindOf, subjectOf } from '../../core/change.js';
+import type { DeployCandidates } from '../../core/correlate.js';
 import {
   type AlertWrite,
+  episodeKey,
+  type GroupInfo,
+  oncallSlot,
+  parseTargetKey,
+  planAlertWrites,
+  planJoinOncall,
+  type StoredEpisode,
+  type StoredPage,
+  slotKey,
+  targetKey,
+  type WriteCounts,
+  type WriteNeeds,
+  type WriteOp,
+  type WriteSnapshot,
+  writeNeeds,
+} from '../../core/plan.js';
+import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
+import type { Alert, AlertStatus, ChangeKind, Decision, Deploy } from '../../core/types.js';
+import {
+  decisionRow,
+  deployRow,
+  type Row,
+  toDelivery,
+  toDeploy,
+  toDm,
+  toEpisode,
+  toOutboxItem,
+  toPage,
+  toSummary,
+} from '../rows.js';
+import {
   type AttemptRecord,
+  type Claim,
+  type ClaimedItem,
   type DeliveryRecord,
   type DeployQuery,
-  type DeploySummary,
   type DmContext,
-  type DmRecord,
   type EpisodeHistory,
-  type EpisodeRecord,
-  episodeKey,
   type HistoryQuery,
   type HygieneCursor,
   type HygieneQuery,
-  type OutboxItem,
   type OutboxKind,
   type PageDeliveryRecord,
-  type PageRecord,
   type PageStatus,
-  parseTargetKey,
-  type RecordResult,
   type SessionRecord,
   StorageError,
   type Store,
   type TimelineQuery,
-  targetKey,
   type UnmappedKey,
-} from './store.js';
-
-type Row = Record<string, unknown>;
+} from '../store.js';
+import { lockDatabase } from './instance-lock.js';
+import { MIGRATIONS } from './migrations.js';
 
 const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
-const ONCALL_TARGET = { kind: 'oncall' } as const;
-const LAST_SEEN_RESOLUTION_MS = 60_000;
 /** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
 const TURN_CANDIDATES = 1000;
 
@@ -108,142 +125,112 @@ function migrate(db: Database.Database): void {
   });
 }
 
-class SqliteStore implements Store {
-  private readonly q;
-
-  constructor(
-    private readonly db: Database.Database,
-    private readonly lock?: { release(): void },
-  ) {
-    this.q = {
-      insertDeploy: db.prepare(
-        `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
+/** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
+const SQL = {
+  insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
            kind, flag, config, subject, change_count, host_count)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
            @kind, @flag, @config, @subject, @change_count, @host_count)
          ON CONFLICT (id) DO NOTHING`,
-      ),
-      deployById: db.prepare('SELECT * FROM deploys WHERE id = ?'),
-      deploysInWindow: db.prepare(
-        `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
-      ),
-      deployAfter: db.prepare(
-        'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
-      ),
-      deployBefore: db.prepare(
-        'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
-      ),
-      episodeByKey: db.prepare('SELECT id, status, last_seen_at FROM episodes WHERE fingerprint = ? AND starts_at = ?'),
-      insertEpisode: db.prepare(
-        `INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations, generator_url,
+  deployById: 'SELECT * FROM deploys WHERE id = ?',
+  deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
+  deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
+  deployBefore: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
+  episodeByKey: `SELECT id, fingerprint, starts_at, starts_at_ms, status, last_seen_at FROM episodes
+    WHERE fingerprint = ? AND starts_at = ?`,
+  firingOfFingerprint: `SELECT id, fingerprint, starts_at, starts_at_ms, status, last_seen_at FROM episodes
+    WHERE fingerprint = ? AND status = 'firing'`,
+  pageIdsOfEpisode: 'SELECT page_id FROM page_members WHERE episode_id = ? ORDER BY page_id',
+  dmIdsOfEpisode: 'SELECT id FROM dms WHERE episode_id = ? ORDER BY id',
+  firingMemberIds: `SELECT m.episode_id FROM page_members m JOIN episodes e ON e.id = m.episode_id
+    WHERE m.page_id = ? AND e.status = 'firing' ORDER BY m.episode_id`,
+  insertEpisode: `INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations, generator_url,
            group_key, receiver, external_url, first_seen_at, last_seen_at)
          VALUES (@fingerprint, @starts_at, @starts_at_ms, @ends_at_ms, @status, @labels, @annotations, @generator_url,
            @group_key, @receiver, @external_url, @now, @now)`,
-      ),
-      insertDecision: db.prepare(
-        `INSERT INTO decisions (episode_id, reason, sentence, service, environment, policy, deploy_id, suspects, targets,
+  insertDecision: `INSERT INTO decisions (episode_id, reason, sentence, service, environment, policy, deploy_id, suspects, targets,
            responders, notify, would_page, decided_at)
          VALUES (@episode_id, @reason, @sentence, @service, @environment, @policy, @deploy_id, @suspects, @targets,
            @responders, @notify, @would_page, @decided_at)`,
-      ),
-      resolveEpisode: db.prepare(
-        `UPDATE episodes SET status = 'resolved', ends_at_ms = ?, last_seen_at = ? WHERE id = ?`,
-      ),
-      touchEpisode: db.prepare('UPDATE episodes SET last_seen_at = ? WHERE id = ?'),
-      openEpisodesStartedBy: db.prepare(
-        `SELECT id FROM episodes WHERE fingerprint = ? AND status = 'firing' AND starts_at_ms <= ? ORDER BY id`,
-      ),
-      openPage: db.prepare(
-        `SELECT id FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
-      ),
-      lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM pages WHERE group_key = ? AND service = ? AND target = ?'),
-      insertPage: db.prepare(
-        `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
+  resolveEpisode: `UPDATE episodes SET status = 'resolved', ends_at_ms = ?, last_seen_at = ? WHERE id = ?`,
+  touchEpisode: 'UPDATE episodes SET last_seen_at = ? WHERE id = ?',
+  openPage: `SELECT * FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
+  lastSeq: 'SELECT MAX(seq) AS seq FROM pages WHERE group_key = ? AND service = ? AND target = ?',
+  insertPage: `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
          VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`,
-      ),
-      addMember: db.prepare('INSERT OR IGNORE INTO page_members (page_id, episode_id) VALUES (?, ?)'),
-      pagesOfEpisode: db.prepare(
-        'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
-      ),
-      firingMembers: db.prepare(
-        `SELECT COUNT(*) AS n FROM page_members m JOIN episodes e ON e.id = m.episode_id
-         WHERE m.page_id = ? AND e.status = 'firing'`,
-      ),
-      resolvePage: db.prepare(`UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`),
-      // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
-      enqueue: db.prepare(
-        `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
+  addMember: 'INSERT INTO page_members (page_id, episode_id) VALUES (?, ?)',
+  pagesOfEpisode:
+    'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
+  resolvePage: `UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`,
+  // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
+  enqueue: `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
-      ),
-      episodesByFingerprint: db.prepare(
-        `SELECT e.*, d.*
+  episodesByFingerprint: `SELECT e.*, d.*
          FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.fingerprint = ?
          ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
-      ),
-      episodesByFingerprintBefore: db.prepare(
-        `SELECT e.*, d.*
+  episodesByFingerprintBefore: `SELECT e.*, d.*
          FROM episodes e JOIN decisions d ON d.episode_id = e.id
          WHERE e.fingerprint = ? AND (e.starts_at_ms, e.id) < (?, ?)
          ORDER BY e.starts_at_ms DESC, e.id DESC LIMIT ?`,
-      ),
-      membersOfPage: db.prepare(
-        `SELECT e.*, d.*
+  membersOfPage: `SELECT e.*, d.*
          FROM page_members m JOIN episodes e ON e.id = m.episode_id JOIN decisions d ON d.episode_id = e.id
          WHERE m.page_id = ? ORDER BY e.starts_at_ms, e.id`,
-      ),
-      pageById: db.prepare('SELECT * FROM pages WHERE id = ?'),
-      latestDeliveries: db.prepare('SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id DESC LIMIT ?'),
-      deliveryCount: db.prepare('SELECT COUNT(*) AS n FROM deliveries WHERE kind = ? AND ref = ?'),
-      insertDelivery: db.prepare(
-        `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
+  pageById: 'SELECT * FROM pages WHERE id = ?',
+  latestDeliveries: 'SELECT * FROM deliveries WHERE kind = ? AND ref = ? ORDER BY id DESC LIMIT ?',
+  deliveryCount: 'SELECT COUNT(*) AS n FROM deliveries WHERE kind = ? AND ref = ?',
+  insertDelivery: `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      // A row whose subject changed during the failed attempt (generation moved on) stays due now.
-      reschedule: db.prepare(
-        'UPDATE outbox SET attempts = attempts + 1, due_at = CASE WHEN generation = ? THEN ? ELSE due_at END WHERE id = ?',
-      ),
-      retire: db.prepare('DELETE FROM outbox WHERE id = ? AND generation = ?'),
-      bumpAttempts: db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
-      setDelivered: db.prepare('UPDATE pages SET delivered = ? WHERE id = ?'),
-      stats: db.prepare('SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox'),
-      ping: db.prepare('UPDATE heartbeat SET at = ? WHERE id = 1'),
-      insertDm: db.prepare('INSERT OR IGNORE INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)'),
-      dmsOfEpisode: db.prepare('SELECT id FROM dms WHERE episode_id = ?'),
-      dmById: db.prepare('SELECT * FROM dms WHERE id = ?'),
-      episodeById: db.prepare(
-        `SELECT e.*, d.*
+  // A row whose subject changed during the failed attempt (generation moved on) stays due now.
+  reschedule:
+    'UPDATE outbox SET attempts = attempts + 1, due_at = CASE WHEN generation = ? THEN ? ELSE due_at END WHERE id = ?',
+  retire: 'DELETE FROM outbox WHERE id = ? AND generation = ?',
+  bumpAttempts: 'UPDATE outbox SET attempts = attempts + 1 WHERE id = ?',
+  setDelivered: 'UPDATE pages SET delivered = ? WHERE id = ?',
+  stats: 'SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox',
+  ping: 'UPDATE heartbeat SET at = ? WHERE id = 1',
+  insertDm: 'INSERT INTO dms (episode_id, email, deploy_id, created_at) VALUES (?, ?, ?, ?)',
+  dmById: 'SELECT * FROM dms WHERE id = ?',
+  episodeById: `SELECT e.*, d.*
          FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.id = ?`,
-      ),
-      threadRoot: db.prepare(
-        'SELECT * FROM dms WHERE email = ? AND deploy_id = ? AND created_at >= ? AND id < ? ORDER BY id LIMIT 1',
-      ),
-      dmDelivered: db.prepare('SELECT delivered FROM dms WHERE id = ?'),
-      setDmDelivered: db.prepare('UPDATE dms SET delivered = ? WHERE id = ?'),
-      pageDelivered: db.prepare('SELECT delivered FROM pages WHERE id = ?'),
-      feedbackOf: db.prepare(
-        `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
+  threadRoot: 'SELECT * FROM dms WHERE email = ? AND deploy_id = ? AND created_at >= ? AND id < ? ORDER BY id LIMIT 1',
+  dmDelivered: 'SELECT delivered FROM dms WHERE id = ?',
+  setDmDelivered: 'UPDATE dms SET delivered = ? WHERE id = ?',
+  pageDelivered: 'SELECT delivered FROM pages WHERE id = ?',
+  feedbackOf: `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = ?`,
-      ),
-      setFeedback: db.prepare('UPDATE decisions SET feedback = ? WHERE episode_id = ?'),
-      upsertUnmapped: db.prepare(
-        `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
+  setFeedback: 'UPDATE decisions SET feedback = ? WHERE episode_id = ?',
+  upsertUnmapped: `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
-      ),
-      unmapped: db.prepare(
-        'SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?',
-      ),
-      unmappedAfter: db.prepare(
-        `SELECT * FROM unmapped_people WHERE (count, last_seen_at, who, reason) < (?, ?, ?, ?)
+  unmapped: 'SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?',
+  unmappedAfter: `SELECT * FROM unmapped_people WHERE (count, last_seen_at, who, reason) < (?, ?, ?, ?)
          ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?`,
-      ),
-      insertSession: db.prepare(
-        'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)',
-      ),
-      purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
-      sessionById: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
-      deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
-    };
-  }
+  insertSession: 'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)',
+  purgeSessions: 'DELETE FROM sessions WHERE expires_at <= ?',
+  sessionById: 'SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?',
+  deleteSession: 'DELETE FROM sessions WHERE id_hash = ?',
+  outboxAttempts: 'SELECT attempts FROM outbox WHERE id = ?',
+  attributed: `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
+    WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,
+} as const;
+
+/** A name → statement view of `sql`, each statement prepared on its first use. */
+function lazyStatements<K extends string>(
+  sql: Readonly<Record<K, string>>,
+  prepare: (sql: string) => Database.Statement,
+): Readonly<Record<K, Database.Statement>> {
+  const statements = {} as Record<K, Database.Statement>;
+  for (const key of Object.keys(sql) as K[]) Object.defineProperty(statements, key, { get: () => prepare(sql[key]) });
+  return statements;
+}
+
+class SqliteStore implements Store {
+  /** The statements of SQL by name, each prepared on its first use. */
+  private readonly q = lazyStatements(SQL, (sql) => this.cached(sql));
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly lock?: { release(): void },
+  ) {}
 
   saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
     return this.grouped(() => {
@@ -258,12 +245,6 @@ class SqliteStore implements Store {
   async getDeploy(id: string) {
     const row = this.q.deployById.get(id) as Row | undefined;
     return row && toDeploy(row);
-  }
-
-  private rolloutStatements?: ReturnType<typeof prepareRolloutQueries>;
-  private get rq() {
-    this.rolloutStatements ??= prepareRolloutQueries(this.db);
-    return this.rolloutStatements;
   }
 
   async rolloutOf(id: string, opts: { listLimit?: number } = {}) {
@@ -295,7 +276,7 @@ class SqliteStore implements Store {
   }
 
   async episodesAttributedTo(deployIds: readonly string[]) {
-    return (this.rq.attributed.all(JSON.stringify(deployIds)) as Row[]).map(toEpisode);
+    return (this.q.attributed.all(JSON.stringify(deployIds)) as Row[]).map(toEpisode);
   }
 
   async hygieneFacts(q: HygieneQuery, cursor?: HygieneCursor): Promise<{ facts: HygieneFacts; next?: HygieneCursor }> {
@@ -437,21 +418,13 @@ class SqliteStore implements Store {
     return (this.cached(sql).all() as { s: string }[]).map((r) => r.s);
   }
 
-  async findDeployCandidates(q: {
-    service: string;
-    environment: string;
-    startsAtMs: number;
-    windowMs: number;
-    skewMs: number;
-  }): Promise<DeployCandidates> {
-    const from = q.startsAtMs - q.windowMs;
-    const to = q.startsAtMs + q.skewMs;
-    const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, from, to) as Row[]).map(toDeploy);
+  async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
+    const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, q.from, q.to) as Row[]).map(toDeploy);
     const result: DeployCandidates = { inWindow };
-    const after = this.q.deployAfter.get(q.service, q.environment, to) as Row | undefined;
+    const after = this.q.deployAfter.get(q.service, q.environment, q.to) as Row | undefined;
     if (after) result.nextAfter = toDeploy(after);
     if (inWindow.length === 0) {
-      const before = this.q.deployBefore.get(q.service, q.environment, from) as Row | undefined;
+      const before = this.q.deployBefore.get(q.service, q.environment, q.from) as Row | undefined;
       if (before) result.lastBefore = toDeploy(before);
     }
     return result;
@@ -463,17 +436,15 @@ class SqliteStore implements Store {
     return known;
   }
 
-  /**
-   * Records one notification; see grouped() for how its commit is shared.
-   */
-  recordAlerts(
-    group: { groupKey: string; receiver: string; externalURL: string },
-    writes: readonly AlertWrite[],
-    now: number,
-  ): Promise<RecordResult> {
-    return this.grouped(() => this.recordAlertsNow(group, writes, now));
+  /** Reads what the plan needs, plans, and writes the plan: one savepoint of a group commit (see grouped()). */
+  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts> {
+    return this.grouped(() => {
+      const snapshot = this.readSnapshot(writeNeeds(group.groupKey, writes));
+      const plan = planAlertWrites(group, writes, snapshot, now);
+      this.execute(plan.ops, now);
+      return plan.counts;
+    });
   }
-
   private readonly pendingWrites: {
     run: () => unknown;
     resolve: (r: never) => void;
@@ -524,74 +495,113 @@ class SqliteStore implements Store {
     });
   }
 
-  private recordAlertsNow(
-    group: { groupKey: string; receiver: string; externalURL: string },
-    writes: readonly AlertWrite[],
-    now: number,
-  ): RecordResult {
-    const result: RecordResult = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
-    const touched = new Set<number>();
-    for (const { alert, decision } of writes) {
-      const existing = this.q.episodeByKey.get(alert.fingerprint, alert.startsAt) as
-        | { id: number; status: AlertStatus; last_seen_at: number }
-        | undefined;
-      if (!existing) {
-        if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
-        const episodeId = this.insertEpisode(group, alert, decision, now);
-        result.newEpisodes++;
-        if (alert.status === 'firing') {
-          for (const pageId of this.joinPages(group.groupKey, episodeId, decision, now)) touched.add(pageId);
-        }
-        for (const email of decision.notify) {
-          const dm = this.q.insertDm.run(episodeId, email, decision.deployId ?? null, now);
-          if (dm.changes === 1) this.q.enqueue.run('dm', String(dm.lastInsertRowid), now, now);
-        }
-      } else if (existing.status === 'firing' && alert.status === 'resolved') {
-        this.closeEpisode(existing.id, alert.endsAtMs ?? now, now, touched);
-        result.resolved++;
-      } else {
-        // A repeat, an HA duplicate, or a stale "firing" after we saw it resolve: resolved is final for an
-        // episode, since a real re-fire comes with a new startsAt.
-        // lastSeenAt is kept to the minute: a repeat then usually writes nothing, and costs no fsync.
-        if (now - existing.last_seen_at >= LAST_SEEN_RESOLUTION_MS) this.q.touchEpisode.run(now, existing.id);
-        result.repeats++;
-      }
-      if (alert.status === 'resolved') {
-        // Alertmanager can report the end of a firing under another startsAt than the one it fired with (a
-        // re-sent alert merged, a rule's ActiveAt moved by a Prometheus restart, amtool rounding to the second).
-        // The end closes every episode of the fingerprint still open that had started by then; one that
-        // started later is a new firing and stays open.
-        const endsAtMs = alert.endsAtMs ?? now;
-        for (const { id } of this.q.openEpisodesStartedBy.all(alert.fingerprint, endsAtMs) as { id: number }[]) {
-          this.closeEpisode(id, endsAtMs, now, touched);
-          result.resolved++;
-        }
-      }
+  /** The stored rows a plan reads (core/plan.ts WriteNeeds says which), as of this transaction. */
+  private readSnapshot(needs: WriteNeeds): WriteSnapshot {
+    const episodes = new Map<number, StoredEpisode>();
+    const stored = (r: Row, withLinks: boolean): void => {
+      const id = r.id as number;
+      if (episodes.has(id)) return;
+      episodes.set(id, {
+        id,
+        fingerprint: r.fingerprint as string,
+        startsAt: r.starts_at as string,
+        startsAtMs: r.starts_at_ms as number,
+        status: r.status as AlertStatus,
+        lastSeenAt: r.last_seen_at as number,
+        // Pages and DMs matter only to an episode a resolve may close: one of a fingerprint reported resolved.
+        pageIds: withLinks ? (this.q.pageIdsOfEpisode.pluck().all(id) as number[]) : [],
+        dmIds: withLinks ? (this.q.dmIdsOfEpisode.pluck().all(id) as number[]) : [],
+      });
+    };
+    const resolvedFingerprints = new Set(needs.firingOf);
+    for (const k of needs.episodeKeys) {
+      const r = this.q.episodeByKey.get(k.fingerprint, k.startsAt) as Row | undefined;
+      if (r) stored(r, r.status === 'firing' && resolvedFingerprints.has(k.fingerprint));
     }
-    for (const pageId of touched) this.q.enqueue.run('page', String(pageId), now, now);
-    result.pagesTouched = touched.size;
-    return result;
+    for (const fingerprint of needs.firingOf) {
+      for (const r of this.q.firingOfFingerprint.all(fingerprint) as Row[]) stored(r, true);
+    }
+    const pages = new Map<number, StoredPage>();
+    const page = (r: Row): void => {
+      const id = r.id as number;
+      if (pages.has(id)) return;
+      pages.set(id, {
+        id,
+        slot: {
+          groupKey: r.group_key as string,
+          service: r.service as string,
+          target: parseTargetKey(r.target as string),
+        },
+        status: r.status as PageStatus,
+        firing: this.q.firingMemberIds.pluck().all(id) as number[],
+      });
+    };
+    for (const e of episodes.values()) {
+      for (const id of e.pageIds) page(this.q.pageById.get(id) as Row);
+    }
+    const lastSeq = new Map<string, number>();
+    for (const slot of needs.slots) {
+      const target = targetKey(slot.target);
+      const open = this.q.openPage.get(slot.groupKey, slot.service, target) as Row | undefined;
+      if (open) page(open);
+      const { seq } = this.q.lastSeq.get(slot.groupKey, slot.service, target) as { seq: number | null };
+      if (seq !== null) lastSeq.set(slotKey(slot), seq);
+    }
+    return { episodes: [...episodes.values()], pages: [...pages.values()], lastSeq };
   }
 
-  /** Marks a firing episode resolved, updates its DMs, and resolves each of its pages that has no member firing. */
-  private closeEpisode(episodeId: number, endsAtMs: number, now: number, touched: Set<number>): void {
-    this.q.resolveEpisode.run(endsAtMs, now, episodeId);
-    for (const { id } of this.q.dmsOfEpisode.all(episodeId) as { id: number }[]) {
-      this.q.enqueue.run('dm', String(id), now, now);
-    }
-    for (const page of this.q.pagesOfEpisode.all(episodeId) as Row[]) {
-      const pageId = page.id as number;
-      const { n } = this.q.firingMembers.get(pageId) as { n: number };
-      if (n === 0 && this.q.resolvePage.run(now, pageId).changes === 1) touched.add(pageId);
+  /** Writes a plan's operations in order; the plan's negative ids name the rows it inserts. */
+  private execute(ops: readonly WriteOp[], now: number): void {
+    const inserted = new Map<number, number>();
+    const id = (planned: number): number => {
+      if (planned >= 0) return planned;
+      const actual = inserted.get(planned);
+      if (actual === undefined) throw new Error(`plan names row ${planned} before inserting it`);
+      return actual;
+    };
+    const rowid = (info: Database.RunResult) => Number(info.lastInsertRowid);
+    for (const op of ops) {
+      switch (op.op) {
+        case 'insert_episode':
+          inserted.set(op.id, this.insertEpisode(op.group, op.alert, op.decision, now));
+          break;
+        case 'touch_episode':
+          this.q.touchEpisode.run(now, id(op.id));
+          break;
+        case 'resolve_episode':
+          this.q.resolveEpisode.run(op.endsAtMs, now, id(op.id));
+          break;
+        case 'open_page': {
+          const { groupKey, service, target } = op.slot;
+          const info = this.q.insertPage.run(
+            groupKey,
+            service,
+            op.environment,
+            targetKey(target),
+            op.seq,
+            now,
+            op.dedupKey,
+          );
+          inserted.set(op.id, rowid(info));
+          break;
+        }
+        case 'add_member':
+          this.q.addMember.run(id(op.page), id(op.episode));
+          break;
+        case 'resolve_page':
+          this.q.resolvePage.run(now, id(op.id));
+          break;
+        case 'insert_dm':
+          inserted.set(op.id, rowid(this.q.insertDm.run(id(op.episode), op.email, op.deployId ?? null, now)));
+          break;
+        case 'enqueue':
+          this.q.enqueue.run(op.kind, String(id(op.id)), now, now);
+          break;
+      }
     }
   }
 
-  private insertEpisode(
-    group: { groupKey: string; receiver: string; externalURL: string },
-    alert: Alert,
-    decision: Decision,
-    now: number,
-  ): number {
+  private insertEpisode(group: GroupInfo, alert: Alert, decision: Decision, now: number): number {
     const info = this.q.insertEpisode.run({
       fingerprint: alert.fingerprint,
       starts_at: alert.startsAt,
@@ -607,47 +617,9 @@ class SqliteStore implements Store {
       now,
     });
     const episodeId = Number(info.lastInsertRowid);
-    this.q.insertDecision.run({
-      episode_id: episodeId,
-      reason: decision.reason,
-      sentence: decision.sentence,
-      service: decision.service ?? null,
-      environment: decision.environment,
-      policy: decision.policy,
-      deploy_id: decision.deployId ?? null,
-      suspects: JSON.stringify(decision.suspects),
-      targets: JSON.stringify(decision.targets),
-      responders: JSON.stringify(decision.responders),
-      notify: JSON.stringify(decision.notify),
-      would_page: JSON.stringify(decision.wouldPage),
-      decided_at: now,
-    });
+    this.q.insertDecision.run(decisionRow(episodeId, decision, now));
     return episodeId;
   }
-
-  /** Adds a new firing episode to the open page of each of its targets, opening pages where there is none. */
-  private joinPages(
-    groupKey: string,
-    episodeId: number,
-    decision: Pick<Decision, 'service' | 'environment' | 'targets'>,
-    now: number,
-  ): number[] {
-    const service = decision.service ?? '';
-    return decision.targets.map((t) => {
-      const target = targetKey(t);
-      let page = this.q.openPage.get(groupKey, service, target) as { id: number } | undefined;
-      if (!page) {
-        const { seq } = this.q.lastSeq.get(groupKey, service, target) as { seq: number | null };
-        const next = (seq ?? 0) + 1;
-        const dedupKey = pageDedupKey({ groupKey, service, target, seq: next });
-        const info = this.q.insertPage.run(groupKey, service, decision.environment, target, next, now, dedupKey);
-        page = { id: Number(info.lastInsertRowid) };
-      }
-      this.q.addMember.run(page.id, episodeId);
-      return page.id;
-    });
-  }
-
   async alertHistory(fingerprint: string, query: Partial<HistoryQuery> = {}): Promise<EpisodeHistory[]> {
     const { limit = 20, before, deliveriesPerPage = 100 } = query;
     const rows = (
@@ -669,10 +641,20 @@ class SqliteStore implements Store {
     });
   }
 
-  async dueOutbox(now: number, limit: number, kinds: readonly OutboxKind[] = ALL_KINDS): Promise<OutboxItem[]> {
+  /**
+   * One instance holds the database (the instance lock), so claims live in this process: a claim costs no write
+   * and no fsync on the way to a page, and a restart (the only way a holder can die) forgets them all, so every
+   * row is due again at once instead of after a lease.
+   */
+  private readonly leases = new Map<number, { owner: string; until: number }>();
+
+  async claimDue(claim: Claim): Promise<ClaimedItem[]> {
+    const { owner, now, limit, leaseMs, kinds = ALL_KINDS } = claim;
+    for (const [id, lease] of this.leases) if (lease.until <= now) this.leases.delete(id);
     // Pages before change events. DMs take turns by episode: the first due DM of every episode, then the second
     // of each, and so on, so that one alert's many DMs cannot hold up another alert's. The turns are dealt
-    // among the oldest due rows only, which keeps this poll cheap under a backlog of thousands.
+    // among the oldest due rows only, which keeps this poll cheap under a backlog of thousands. Rows under a
+    // claim are among the oldest: fetch past them.
     const sql = `WITH due AS (
           SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')})
           ORDER BY kind = 'page' DESC, due_at, id LIMIT ?)
@@ -681,16 +663,18 @@ class SqliteStore implements Store {
           ORDER BY due.due_at, due.id) AS turn
         FROM due LEFT JOIN dms d ON due.kind = 'dm' AND d.id = CAST(due.ref AS INTEGER)
         ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT ?`;
-    const rows = this.cached(sql).all(now, ...kinds, Math.max(limit, TURN_CANDIDATES), limit) as Row[];
-    return rows.map((r) => ({
-      id: r.id as number,
-      kind: r.kind as OutboxKind,
-      ref: r.ref as string,
-      generation: r.generation as number,
-      attempts: r.attempts as number,
-      createdAt: r.created_at as number,
-      dueAt: r.due_at as number,
-    }));
+    const wanted = limit + this.leases.size;
+    const rows = this.cached(sql).all(now, ...kinds, Math.max(wanted, TURN_CANDIDATES), wanted) as Row[];
+    const claimed: ClaimedItem[] = [];
+    for (const r of rows) {
+      if (claimed.length >= limit) break;
+      const id = r.id as number;
+      if (this.leases.has(id)) continue;
+      const leaseUntil = now + leaseMs;
+      this.leases.set(id, { owner, until: leaseUntil });
+      claimed.push({ ...toOutboxItem(r), owner, leaseUntil });
+    }
+    return claimed;
   }
 
   async nextDueAt(kinds: readonly OutboxKind[] = ALL_KINDS) {
@@ -736,17 +720,18 @@ class SqliteStore implements Store {
   async recordNotMine(episodeId: number, by: string, now: number) {
     return this.db
       .transaction(() => {
-        const row = this.q.feedbackOf.get(episodeId) as
-          | { feedback: string | null; status: string; group_key: string; service: string | null; environment: string }
-          | undefined;
+        const row = this.q.feedbackOf.get(episodeId) as Row | undefined;
         if (!row || row.feedback !== null) return { recorded: false };
         this.q.setFeedback.run(JSON.stringify({ kind: 'not_my_change', by, at: now }), episodeId);
-        if (row.status === 'firing') {
-          const oncall = { service: row.service ?? undefined, environment: row.environment, targets: [ONCALL_TARGET] };
-          for (const pageId of this.joinPages(row.group_key, episodeId, oncall, now)) {
-            this.q.enqueue.run('page', String(pageId), now, now);
-          }
-        }
+        const episode = {
+          id: episodeId,
+          status: row.status as AlertStatus,
+          groupKey: row.group_key as string,
+          environment: row.environment as string,
+          ...(row.service === null ? {} : { service: row.service as string }),
+        };
+        const snapshot = this.readSnapshot({ episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
+        this.execute(planJoinOncall(episode, snapshot), now);
         return { recorded: true };
       })
       .immediate();
@@ -769,7 +754,7 @@ class SqliteStore implements Store {
   }
 
   recordAttempt(
-    item: OutboxItem,
+    item: ClaimedItem,
     requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
@@ -786,13 +771,21 @@ class SqliteStore implements Store {
           Math.round(request.durationMs),
         );
       }
+      const lease = this.leases.get(item.id);
+      const attempts = this.q.outboxAttempts.pluck().get(item.id) as number | undefined;
+      // The fence: the claim still holds and nobody recorded an attempt of this row since it was made.
+      if (lease?.owner !== item.owner || lease.until !== item.leaseUntil || attempts !== item.attempts) {
+        return { recorded: false };
+      }
+      this.leases.delete(item.id);
       if (next.delivered) this.mergeDelivered(item.kind, Number(item.ref), next.delivered);
       if (next.retryAt !== undefined) {
         this.q.reschedule.run(item.generation, next.retryAt, item.id);
-        return;
+      } else if (this.q.retire.run(item.id, item.generation).changes === 0) {
+        // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
+        this.q.bumpAttempts.run(item.id);
       }
-      // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
-      if (this.q.retire.run(item.id, item.generation).changes === 0) this.q.bumpAttempts.run(item.id);
+      return { recorded: true };
     });
   }
 
@@ -897,10 +890,6 @@ function deployColumns(limit: number): string {
   ].join(', ');
 }
 
-function toSummary(r: Row): DeploySummary {
-  return { deploy: toDeploy(r), changeCount: r.change_count as number, hostCount: r.host_count as number };
-}
-
 /** The stage events of the same subject before or after a position (at, received_at, id), nearest first. */
 function rolloutWalk(direction: 'before' | 'after', columns: string): string {
   const sameSubject = 'd.service = ? AND d.environment = ? AND d.kind = ? AND d.subject = ?';
@@ -909,134 +898,4 @@ function rolloutWalk(direction: 'before' | 'after', columns: string): string {
        ORDER BY d.at DESC, d.received_at DESC, d.id DESC`
     : `SELECT ${columns} FROM deploys d WHERE ${sameSubject} AND (d.at, d.received_at, d.id) > (?, ?, ?)
        ORDER BY d.at, d.received_at, d.id`;
-}
-
-function deployRow(d: Deploy) {
-  return {
-    id: d.id,
-    service: d.service,
-    environment: d.environment,
-    version: d.version,
-    previous_version: d.previousVersion ?? null,
-    stage: d.stage,
-    percent: d.percent ?? null,
-    hosts: JSON.stringify(d.hosts),
-    at: d.at,
-    received_at: d.receivedAt,
-    changes: JSON.stringify(d.changes),
-    kind: kindOf(d),
-    flag: d.flag ? JSON.stringify(d.flag) : null,
-    config: d.config ? JSON.stringify(d.config) : null,
-    subject: subjectOf(d),
-    change_count: d.changes.length,
-    host_count: d.hosts.length,
-  };
-}
-
-function toDeploy(r: Row): Deploy {
-  const d: Deploy = {
-    id: r.id as string,
-    service: r.service as string,
-    environment: r.environment as string,
-    version: r.version as string,
-    stage: r.stage as Stage,
-    hosts: JSON.parse(r.hosts as string),
-    at: r.at as number,
-    receivedAt: r.received_at as number,
-    changes: JSON.parse(r.changes as string),
-  };
-  if (r.previous_version !== null) d.previousVersion = r.previous_version as string;
-  if (r.percent !== null) d.percent = r.percent as number;
-  d.kind = (r.kind as ChangeKind | undefined) ?? 'deploy';
-  if (r.flag) d.flag = JSON.parse(r.flag as string);
-  if (r.config) d.config = JSON.parse(r.config as string);
-  return d;
-}
-
-function toEpisode(r: Row): EpisodeRecord {
-  const decision: EpisodeRecord['decision'] = {
-    reason: r.reason as ReasonCode,
-    sentence: r.sentence as string,
-    environment: r.environment as string,
-    policy: r.policy as PolicyMode,
-    suspects: JSON.parse(r.suspects as string),
-    targets: JSON.parse(r.targets as string),
-    responders: JSON.parse(r.responders as string),
-    notify: JSON.parse(r.notify as string),
-    wouldPage: JSON.parse(r.would_page as string),
-    decidedAt: r.decided_at as number,
-  };
-  if (r.service !== null) decision.service = r.service as string;
-  if (r.deploy_id !== null) decision.deployId = r.deploy_id as string;
-  if (typeof r.feedback === 'string') decision.feedback = JSON.parse(r.feedback);
-  const e: EpisodeRecord = {
-    id: r.id as number,
-    fingerprint: r.fingerprint as string,
-    startsAt: r.starts_at as string,
-    startsAtMs: r.starts_at_ms as number,
-    status: r.status as AlertStatus,
-    labels: JSON.parse(r.labels as string),
-    annotations: JSON.parse(r.annotations as string),
-    generatorURL: r.generator_url as string,
-    groupKey: r.group_key as string,
-    receiver: r.receiver as string,
-    externalURL: r.external_url as string,
-    firstSeenAt: r.first_seen_at as number,
-    lastSeenAt: r.last_seen_at as number,
-    decision,
-  };
-  if (r.ends_at_ms !== null) e.endsAtMs = r.ends_at_ms as number;
-  return e;
-}
-
-function toDm(r: Row): DmRecord {
-  const dm: DmRecord = {
-    id: r.id as number,
-    episodeId: r.episode_id as number,
-    email: r.email as string,
-    createdAt: r.created_at as number,
-    delivered: JSON.parse(r.delivered as string),
-  };
-  if (r.deploy_id !== null) dm.deployId = r.deploy_id as string;
-  return dm;
-}
-
-function toPage(r: Row): PageRecord {
-  const p: PageRecord = {
-    id: r.id as number,
-    groupKey: r.group_key as string,
-    service: r.service as string,
-    environment: r.environment as string,
-    target: parseTargetKey(r.target as string),
-    seq: r.seq as number,
-    status: r.status as PageStatus,
-    openedAt: r.opened_at as number,
-    dedupKey: r.dedup_key as string,
-    delivered: JSON.parse(r.delivered as string),
-  };
-  if (r.resolved_at !== null) p.resolvedAt = r.resolved_at as number;
-  return p;
-}
-
-function toDelivery(r: Row): DeliveryRecord {
-  return {
-    kind: r.kind as DeliveryRecord['kind'],
-    ref: r.ref as string,
-    attempt: r.attempt as number,
-    at: r.at as number,
-    channel: r.channel as string,
-    outcome: r.outcome as DeliveryRecord['outcome'],
-    detail: r.detail as string,
-    durationMs: r.duration_ms as number,
-  };
-}
-
-/** The statements of the canary gate, prepared on first use. */
-function prepareRolloutQueries(db: Database.Database) {
-  return {
-    attributed: db.prepare(
-      `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
-       WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,
-    ),
-  };
 }

@@ -1,0 +1,298 @@
+import { pageDedupKey } from './dedup-key.js';
+import type { Alert, AlertStatus, Decision, Target } from './types.js';
+
+// What one Alertmanager notification writes, decided from what is already stored. Pure: a store adapter asks
+// writeNeeds() what to read, reads that snapshot inside its transaction, calls planAlertWrites(), and executes
+// the operations in order. The rules live here once, so every adapter writes the same rows for the same input:
+//
+// - an episode is (fingerprint, startsAt); a stored one is never decided again: a repeat only refreshes
+//   lastSeenAt (to the minute, so most repeats write nothing);
+// - a new firing episode joins the open page of each of its decision's targets in its group and service, or
+//   opens that page with the next sequence number, whose dedup key PagerDuty keys on;
+// - resolved is final for an episode. A resolved alert resolves its episode and also every other firing episode
+//   of the same fingerprint that started before it ended (Alertmanager may report the end of a firing under
+//   another startsAt than the one it fired with); a page resolves when none of its members fires;
+// - each person the decision names to tell gets one DM row, updated when the episode resolves;
+// - every page or DM that changed gets an outbox row, which the delivery worker brings up to date.
+//
+// New rows get negative temporary ids (-1, -2, …) in the plan; the adapter maps them to the ids it inserts.
+
+/** lastSeenAt is kept to this resolution: a repeat within it writes nothing. */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
+
+/** Where a page lives: the alerts of one Alertmanager group, for one service, that go to one target. */
+export interface PageSlot {
+  groupKey: string;
+  service: string;
+  target: Target;
+}
+
+export interface GroupInfo {
+  groupKey: string;
+  receiver: string;
+  externalURL: string;
+}
+
+export interface AlertWrite {
+  alert: Alert;
+  /** The decision for an episode the store does not know yet; ignored for a known one (a racing duplicate). */
+  decision?: Decision;
+}
+
+export interface StoredEpisode {
+  id: number;
+  fingerprint: string;
+  startsAt: string;
+  startsAtMs: number;
+  status: AlertStatus;
+  lastSeenAt: number;
+  pageIds: number[];
+  dmIds: number[];
+}
+
+export interface StoredPage {
+  id: number;
+  slot: PageSlot;
+  status: 'open' | 'resolved';
+  /** Ids of the members still firing. */
+  firing: number[];
+}
+
+/** What planAlertWrites needs read: the rows these keys, fingerprints and slots name. */
+export interface WriteNeeds {
+  /** Episodes by identity: every alert of the notification. */
+  episodeKeys: { fingerprint: string; startsAt: string }[];
+  /** Firing episodes of these fingerprints (the notification reports one of their alerts resolved). */
+  firingOf: string[];
+  /** For each slot: its open page, and the highest sequence number it has used. */
+  slots: PageSlot[];
+}
+
+export interface WriteSnapshot {
+  /** The stored episodes that writeNeeds named, each with its pages and DMs. */
+  episodes: StoredEpisode[];
+  /** The open page of each slot named, and every page of the episodes above. */
+  pages: StoredPage[];
+  /** The highest sequence number per slot (slotKey), for slots that have had a page. */
+  lastSeq: ReadonlyMap<string, number>;
+}
+
+export type WriteOp =
+  | { op: 'insert_episode'; id: number; group: GroupInfo; alert: Alert; decision: Decision }
+  | { op: 'touch_episode'; id: number }
+  | { op: 'resolve_episode'; id: number; endsAtMs: number }
+  | { op: 'open_page'; id: number; slot: PageSlot; environment: string; seq: number; dedupKey: string }
+  | { op: 'add_member'; page: number; episode: number }
+  | { op: 'resolve_page'; id: number }
+  | { op: 'insert_dm'; id: number; episode: number; email: string; deployId?: string }
+  | { op: 'enqueue'; kind: 'page' | 'dm'; id: number };
+
+export interface WriteCounts {
+  newEpisodes: number;
+  resolved: number;
+  repeats: number;
+  pagesTouched: number;
+}
+
+export interface WritePlan {
+  ops: WriteOp[];
+  counts: WriteCounts;
+}
+
+export function episodeKey(alert: Pick<Alert, 'fingerprint' | 'startsAt'>): string {
+  return `${alert.fingerprint}|${alert.startsAt}`;
+}
+
+export function targetKey(target: Target): string {
+  return target.kind === 'oncall' ? 'oncall' : `person:${target.email}`;
+}
+
+export function parseTargetKey(key: string): Target {
+  return key.startsWith('person:') ? { kind: 'person', email: key.slice('person:'.length) } : { kind: 'oncall' };
+}
+
+export function slotKey(slot: PageSlot): string {
+  return JSON.stringify([slot.groupKey, slot.service, targetKey(slot.target)]);
+}
+
+/** The slots a decision's pages live in: one per target, in the group, for the decision's service. */
+export function slotsOf(groupKey: string, decision: Pick<Decision, 'service' | 'targets'>): PageSlot[] {
+  return decision.targets.map((target) => ({ groupKey, service: decision.service ?? '', target }));
+}
+
+export function writeNeeds(groupKey: string, writes: readonly AlertWrite[]): WriteNeeds {
+  const slots = new Map<string, PageSlot>();
+  for (const { alert, decision } of writes) {
+    if (!decision || alert.status !== 'firing') continue;
+    for (const slot of slotsOf(groupKey, decision)) slots.set(slotKey(slot), slot);
+  }
+  return {
+    episodeKeys: writes.map(({ alert }) => ({ fingerprint: alert.fingerprint, startsAt: alert.startsAt })),
+    firingOf: [...new Set(writes.filter((w) => w.alert.status === 'resolved').map((w) => w.alert.fingerprint))],
+    slots: [...slots.values()],
+  };
+}
+
+/**
+ * The writes of one notification. `now` stamps first and last sight; a resolve without endsAt ends at `now`.
+ * Throws when an alert the snapshot does not know comes without a decision: the caller decides new episodes.
+ */
+export function planAlertWrites(
+  group: GroupInfo,
+  writes: readonly AlertWrite[],
+  snapshot: WriteSnapshot,
+  now: number,
+): WritePlan {
+  const state = new PlanState(snapshot);
+  const counts: WriteCounts = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
+
+  for (const { alert, decision } of writes) {
+    const existing = state.episodes.get(episodeKey(alert));
+    if (!existing) {
+      if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
+      const episode = state.insertEpisode(group, alert, decision, now);
+      counts.newEpisodes++;
+      if (alert.status === 'firing') {
+        for (const slot of slotsOf(group.groupKey, decision)) state.join(slot, decision.environment, episode);
+      }
+      for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId);
+    } else if (existing.status === 'firing' && alert.status === 'resolved') {
+      state.resolveEpisode(existing, alert.endsAtMs ?? now);
+      counts.resolved++;
+    } else {
+      // A repeat, an HA duplicate, or a stale "firing" after the episode resolved: a real re-fire comes with a
+      // new startsAt, so resolved is final.
+      if (now - existing.lastSeenAt >= LAST_SEEN_RESOLUTION_MS) {
+        state.ops.push({ op: 'touch_episode', id: existing.id });
+        existing.lastSeenAt = now;
+      }
+      counts.repeats++;
+    }
+    if (alert.status === 'resolved') {
+      // Alertmanager can report the end of a firing under another startsAt than the one it fired with (a re-sent
+      // alert merged, a rule's ActiveAt moved by a Prometheus restart, amtool rounding to the second). The end
+      // closes every episode of the fingerprint still firing that had started by then; a later one is a new firing.
+      const endsAtMs = alert.endsAtMs ?? now;
+      for (const other of state.firingOf(alert.fingerprint)) {
+        if (other.startsAtMs > endsAtMs) continue;
+        state.resolveEpisode(other, endsAtMs);
+        counts.resolved++;
+      }
+    }
+  }
+  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  counts.pagesTouched = state.touched.size;
+  return { ops: state.ops, counts };
+}
+
+/** The on-call page slot of an episode's group and service. */
+export function oncallSlot(episode: { groupKey: string; service?: string }): PageSlot {
+  return { groupKey: episode.groupKey, service: episode.service ?? '', target: { kind: 'oncall' } };
+}
+
+/** What "not my change" writes: the episode, while it fires, joins the on-call page of its group. */
+export function planJoinOncall(
+  episode: { id: number; status: AlertStatus; groupKey: string; service?: string; environment: string },
+  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'>,
+): WriteOp[] {
+  if (episode.status !== 'firing') return [];
+  const state = new PlanState({ episodes: [], ...snapshot });
+  state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  return state.ops;
+}
+
+/** The working copy of the snapshot a plan updates as it goes, so later alerts see earlier ones' writes. */
+class PlanState {
+  readonly ops: WriteOp[] = [];
+  readonly episodes = new Map<string, StoredEpisode>();
+  readonly touched = new Set<number>();
+  private readonly pages = new Map<number, StoredPage>();
+  private readonly openBySlot = new Map<string, StoredPage>();
+  private readonly lastSeq: Map<string, number>;
+  private nextId = -1;
+
+  constructor(snapshot: WriteSnapshot) {
+    for (const e of snapshot.episodes) this.episodes.set(episodeKey(e), { ...e, pageIds: [...e.pageIds] });
+    for (const p of snapshot.pages) {
+      const copy = { ...p, firing: [...p.firing] };
+      this.pages.set(p.id, copy);
+      if (p.status === 'open') this.openBySlot.set(slotKey(p.slot), copy);
+    }
+    this.lastSeq = new Map(snapshot.lastSeq);
+  }
+
+  newId(): number {
+    return this.nextId--;
+  }
+
+  firingOf(fingerprint: string): StoredEpisode[] {
+    return [...this.episodes.values()].filter((e) => e.fingerprint === fingerprint && e.status === 'firing');
+  }
+
+  insertDm(episode: StoredEpisode, email: string, deployId: string | undefined): void {
+    const id = this.newId();
+    this.ops.push({ op: 'insert_dm', id, episode: episode.id, email, ...(deployId === undefined ? {} : { deployId }) });
+    this.ops.push({ op: 'enqueue', kind: 'dm', id });
+    episode.dmIds.push(id);
+  }
+
+  insertEpisode(group: GroupInfo, alert: Alert, decision: Decision, now: number): StoredEpisode {
+    const episode: StoredEpisode = {
+      id: this.newId(),
+      fingerprint: alert.fingerprint,
+      startsAt: alert.startsAt,
+      startsAtMs: alert.startsAtMs,
+      status: alert.status,
+      lastSeenAt: now,
+      pageIds: [],
+      dmIds: [],
+    };
+    this.ops.push({ op: 'insert_episode', id: episode.id, group, alert, decision });
+    this.episodes.set(episodeKey(alert), episode);
+    return episode;
+  }
+
+  /** Adds a firing episode to the open page of its slot, opening the slot's next page when there is none. */
+  join(slot: PageSlot, environment: string, episode: Pick<StoredEpisode, 'id' | 'pageIds'>): void {
+    const key = slotKey(slot);
+    let page = this.openBySlot.get(key);
+    if (!page) {
+      const seq = (this.lastSeq.get(key) ?? 0) + 1;
+      page = { id: this.newId(), slot, status: 'open', firing: [] };
+      this.ops.push({
+        op: 'open_page',
+        id: page.id,
+        slot,
+        environment,
+        seq,
+        dedupKey: pageDedupKey({ groupKey: slot.groupKey, service: slot.service, target: targetKey(slot.target), seq }),
+      });
+      this.lastSeq.set(key, seq);
+      this.pages.set(page.id, page);
+      this.openBySlot.set(key, page);
+    }
+    if (page.firing.includes(episode.id)) return;
+    page.firing.push(episode.id);
+    episode.pageIds.push(page.id);
+    this.ops.push({ op: 'add_member', page: page.id, episode: episode.id });
+    this.touched.add(page.id);
+  }
+
+  resolveEpisode(episode: StoredEpisode, endsAtMs: number): void {
+    episode.status = 'resolved';
+    this.ops.push({ op: 'resolve_episode', id: episode.id, endsAtMs });
+    for (const dm of episode.dmIds) this.ops.push({ op: 'enqueue', kind: 'dm', id: dm });
+    for (const pageId of episode.pageIds) {
+      const page = this.pages.get(pageId);
+      if (!page) continue;
+      page.firing = page.firing.filter((id) => id !== episode.id);
+      if (page.status === 'open' && page.firing.length === 0) {
+        page.status = 'resolved';
+        this.openBySlot.delete(slotKey(page.slot));
+        this.ops.push({ op: 'resolve_page', id: page.id });
+        this.touched.add(page.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,537 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pageDedupKey } from '../../src/core/dedup-key.js';
+import type { AlertWrite, GroupInfo } from '../../src/core/plan.js';
+import type { Alert, Decision, Deploy, Target } from '../../src/core/types.js';
+import { type ClaimedItem, StorageError, type Store } from '../../src/store/store.js';
+
+// The store contract: every behaviour the pipeline, the outbox worker, the API and the timeline page rely on,
+// asserted through the ports alone, the same cases for every adapter (SQLite file, PostgreSQL). A new adapter is
+// done when this suite passes on it.
+
+export interface StoreFactory {
+  /** A fresh, empty store of this adapter. */
+  open(): Promise<Store>;
+  /**
+   * A second store on the same database, as another replica would open it; absent for an adapter that runs as
+   * one instance (it must refuse a second one instead).
+   */
+  openAnother?(): Promise<Store>;
+  /** Removes what open() made. */
+  cleanup(): Promise<void>;
+}
+
+export const T0 = Date.parse('2026-11-26T11:00:00Z');
+const MIN = 60_000;
+export const GROUP: GroupInfo = {
+  groupKey: '{}:{alertname="HighErrorRate"}',
+  receiver: 'cp',
+  externalURL: 'http://am',
+};
+const ALICE: Target = { kind: 'person', email: 'alice@example.com' };
+const ONCALL: Target = { kind: 'oncall' };
+
+export function deploy(overrides: Partial<Deploy> = {}): Deploy {
+  return {
+    id: 'd1',
+    kind: 'deploy',
+    service: 'checkout',
+    environment: 'production',
+    version: 'v2',
+    previousVersion: 'v1',
+    stage: 'full',
+    hosts: [],
+    at: T0 + 2 * MIN,
+    receivedAt: T0 + 2 * MIN,
+    changes: [
+      { author: { email: 'alice@example.com', login: 'alice' }, pullRequest: { number: 7, url: 'https://git/7' } },
+    ],
+    ...overrides,
+  };
+}
+
+export function alert(
+  fingerprint: string,
+  startsAtMs: number,
+  status: 'firing' | 'resolved' = 'firing',
+  endsAtMs?: number,
+): Alert {
+  const a: Alert = {
+    fingerprint,
+    startsAt: `${new Date(startsAtMs).toISOString().slice(0, 19)}.123456789Z`,
+    startsAtMs,
+    status,
+    labels: { alertname: 'HighErrorRate', service: 'checkout', instance: 'web-1:9100' },
+    annotations: { summary: 'errors' },
+    generatorURL: 'http://prom/graph',
+  };
+  if (endsAtMs !== undefined) a.endsAtMs = endsAtMs;
+  return a;
+}
+
+export function decision(
+  targets: Target[] = [ALICE],
+  notify: string[] = ['alice@example.com'],
+  deployId = 'd1',
+): Decision {
+  return {
+    reason: targets.some((t) => t.kind === 'person') ? 'author_paged' : 'no_deploy_in_window',
+    sentence: 'Paging alice.',
+    service: 'checkout',
+    environment: 'production',
+    policy: 'author',
+    deployId,
+    suspects: [{ role: 'author', identity: { email: 'alice@example.com' }, email: 'alice@example.com' }],
+    targets,
+    responders: [],
+    notify,
+    wouldPage: [],
+  };
+}
+
+const fire = (fingerprint: string, startsAtMs = T0 + 9 * MIN, d: Decision = decision()): AlertWrite => ({
+  alert: alert(fingerprint, startsAtMs),
+  decision: d,
+});
+
+export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describe(`the store contract: ${name}`, () => {
+    let store: Store;
+    const claim = (now: number, over: Partial<Parameters<Store['claimDue']>[0]> = {}) =>
+      store.claimDue({ owner: 'w1', now, limit: 100, leaseMs: 30_000, ...over });
+    const attempt = (at: number, outcome: 'delivered' | 'retry' | 'failed' = 'delivered') => [
+      { at, channel: 'test', outcome, detail: outcome, durationMs: 3 },
+    ];
+    const deliverAll = async (now: number) => {
+      for (const item of await claim(now)) await store.recordAttempt(item, attempt(now), {});
+    };
+
+    beforeEach(async () => {
+      store = await factory.open();
+    });
+    afterEach(async () => {
+      await store.close();
+      await factory.cleanup();
+    });
+
+    describe('deploys', () => {
+      it('stores a deploy once: a repeat of its id answers the stored event, unchanged', async () => {
+        const full = deploy({ percent: 5, stage: 'canary', hosts: ['web-1'], flag: undefined });
+        expect(await store.saveDeploy(full)).toEqual({ created: true, deploy: full });
+        const again = await store.saveDeploy(deploy({ version: 'v9' }));
+        expect(again.created).toBe(false);
+        expect(again.deploy).toEqual(full);
+        expect(await store.getDeploy('d1')).toEqual(full);
+        expect(await store.getDeploy('nope')).toBeUndefined();
+      });
+
+      it('keeps flag and config changes with what changed', async () => {
+        const flag = deploy({
+          id: 'f1',
+          kind: 'flag',
+          flag: { key: 'new-cart', from: false, to: true },
+          version: 'flag:new-cart=true',
+        });
+        const config = deploy({
+          id: 'c1',
+          kind: 'config',
+          config: { key: 'db.pool', description: 'bigger' },
+          version: 'x',
+        });
+        await store.saveDeploy(flag);
+        await store.saveDeploy(config);
+        expect(await store.getDeploy('f1')).toEqual(flag);
+        expect(await store.getDeploy('c1')).toEqual(config);
+      });
+
+      it('finds the deploys in a window, the next one after it, and the last one before it when none is in it', async () => {
+        await store.saveDeploy(deploy({ id: 'early', at: T0 - 90 * MIN, version: 'v0' }));
+        await store.saveDeploy(deploy({ id: 'a', at: T0 + 1 * MIN }));
+        await store.saveDeploy(deploy({ id: 'b', at: T0 + 5 * MIN, version: 'v3' }));
+        await store.saveDeploy(deploy({ id: 'late', at: T0 + 30 * MIN, version: 'v4' }));
+        await store.saveDeploy(deploy({ id: 'other', at: T0 + 5 * MIN, service: 'search' }));
+        await store.saveDeploy(deploy({ id: 'staging', at: T0 + 5 * MIN, environment: 'staging' }));
+        const q = { service: 'checkout', environment: 'production' };
+        const found = await store.findDeployCandidates({ ...q, from: T0, to: T0 + 10 * MIN });
+        expect(found.inWindow.map((d) => d.id)).toEqual(['b', 'a']);
+        expect(found.nextAfter?.id).toBe('late');
+        expect(found.lastBefore).toBeUndefined();
+        const empty = await store.findDeployCandidates({ ...q, from: T0 + 40 * MIN, to: T0 + 50 * MIN });
+        expect(empty.inWindow).toEqual([]);
+        expect(empty.lastBefore?.id).toBe('late');
+      });
+
+      it('lists deploys newest first, filtered, a page at a time', async () => {
+        for (let i = 0; i < 5; i++) await store.saveDeploy(deploy({ id: `d${i}`, at: T0 + i * MIN }));
+        await store.saveDeploy(deploy({ id: 'x', at: T0, service: 'search' }));
+        const first = await store.listDeploys({ service: 'checkout', limit: 2 });
+        expect(first.map((d) => d.id)).toEqual(['d4', 'd3']);
+        const last = first.at(-1) as Deploy;
+        const next = await store.listDeploys({
+          service: 'checkout',
+          limit: 10,
+          before: { at: last.at, receivedAt: last.receivedAt, id: last.id },
+        });
+        expect(next.map((d) => d.id)).toEqual(['d2', 'd1', 'd0']);
+        expect((await store.listDeploys({ since: T0 + 3 * MIN, limit: 10 })).map((d) => d.id)).toEqual(['d4', 'd3']);
+      });
+
+      it('walks a rollout: the stage events of one version, and the event that superseded it', async () => {
+        await store.saveDeploy(deploy({ id: 'v1', version: 'v1', at: T0 - 60 * MIN }));
+        await store.saveDeploy(deploy({ id: 'can', stage: 'canary', at: T0 }));
+        await store.saveDeploy(deploy({ id: 'half', stage: 'partial', percent: 50, at: T0 + MIN }));
+        await store.saveDeploy(deploy({ id: 'v3', version: 'v3', at: T0 + 9 * MIN }));
+        await store.saveDeploy(
+          deploy({ id: 'flag', kind: 'flag', flag: { key: 'k', to: true }, version: 'f', at: T0 + 2 * MIN }),
+        );
+        const rollout = await store.rolloutOf('half');
+        expect(rollout?.events.map((d) => d.id)).toEqual(['can', 'half']);
+        expect(rollout?.supersededBy?.id).toBe('v3');
+        expect(await store.rolloutOf('unknown')).toBeUndefined();
+      });
+
+      it('lists deploys for a view with their changes cut to a number, and says how many there are', async () => {
+        const changes = Array.from({ length: 30 }, (_, i) => ({ author: { email: `dev${i}@example.com` } }));
+        await store.saveDeploy(deploy({ id: 'big', changes, hosts: ['h1', 'h2', 'h3'] }));
+        const [summary] = await store.deploysBetween({ from: T0, to: T0 + 60 * MIN, limit: 10, listLimit: 2 });
+        expect(summary?.changeCount).toBe(30);
+        expect(summary?.hostCount).toBe(3);
+        expect(summary?.deploy.changes).toEqual(changes.slice(0, 2));
+        expect(summary?.deploy.hosts).toEqual(['h1', 'h2']);
+        expect((await store.deploySummaries(['big', 'nope'], 1)).map((s) => s.deploy.changes.length)).toEqual([1]);
+      });
+    });
+
+    describe('ingest', () => {
+      it('stores a new firing alert with its decision, opens its page with the first dedup key, and queues page and DM', async () => {
+        const counts = await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        expect(counts).toEqual({ newEpisodes: 1, resolved: 0, repeats: 0, pagesTouched: 1 });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.episode).toMatchObject({
+          fingerprint: 'f1',
+          startsAt: alert('f1', T0 + 9 * MIN).startsAt,
+          status: 'firing',
+          groupKey: GROUP.groupKey,
+          firstSeenAt: T0 + 10 * MIN,
+          decision: { ...decision(), decidedAt: T0 + 10 * MIN },
+        });
+        expect(history?.pages).toEqual([
+          expect.objectContaining({
+            target: ALICE,
+            seq: 1,
+            status: 'open',
+            dedupKey: pageDedupKey({
+              groupKey: GROUP.groupKey,
+              service: 'checkout',
+              target: 'person:alice@example.com',
+              seq: 1,
+            }),
+            delivered: {},
+          }),
+        ]);
+        const due = await claim(T0 + 10 * MIN);
+        expect(due.map((i) => i.kind).sort()).toEqual(['dm', 'page']);
+        expect(await store.knownEpisodes([alert('f1', T0 + 9 * MIN), alert('f2', T0)])).toEqual(
+          new Set([`f1|${alert('f1', T0 + 9 * MIN).startsAt}`]),
+        );
+      });
+
+      it('changes nothing for a repeat but lastSeenAt, and that only once a minute', async () => {
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        await deliverAll(T0 + 10 * MIN);
+        const repeat = { alert: alert('f1', T0 + 9 * MIN) };
+        expect(await store.recordAlerts(GROUP, [repeat], T0 + 10 * MIN + 30_000)).toEqual({
+          newEpisodes: 0,
+          resolved: 0,
+          repeats: 1,
+          pagesTouched: 0,
+        });
+        expect((await store.alertHistory('f1'))[0]?.episode.lastSeenAt).toBe(T0 + 10 * MIN);
+        await store.recordAlerts(GROUP, [repeat], T0 + 12 * MIN);
+        expect((await store.alertHistory('f1'))[0]?.episode.lastSeenAt).toBe(T0 + 12 * MIN);
+        expect(await claim(T0 + 12 * MIN)).toEqual([]);
+      });
+
+      it('puts the alerts of one group and target on one page, and opens the next page after it resolved', async () => {
+        await store.recordAlerts(GROUP, [fire('f1'), fire('f2', T0 + 9 * MIN + 1)], T0 + 10 * MIN);
+        const [first] = await store.alertHistory('f1');
+        const pageId = first?.pages[0]?.id as number;
+        expect((await store.pageWithMembers(pageId))?.members.map((m) => m.fingerprint)).toEqual(['f1', 'f2']);
+        const resolve = (fp: string, start: number) => ({ alert: alert(fp, start, 'resolved', T0 + 20 * MIN) });
+        await store.recordAlerts(GROUP, [resolve('f1', T0 + 9 * MIN)], T0 + 20 * MIN);
+        expect((await store.pageWithMembers(pageId))?.page.status).toBe('open');
+        const counts = await store.recordAlerts(GROUP, [resolve('f2', T0 + 9 * MIN + 1)], T0 + 21 * MIN);
+        expect(counts).toMatchObject({ resolved: 1, pagesTouched: 1 });
+        expect((await store.pageWithMembers(pageId))?.page).toMatchObject({
+          status: 'resolved',
+          resolvedAt: T0 + 21 * MIN,
+        });
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 30 * MIN)], T0 + 31 * MIN);
+        const [latest] = await store.alertHistory('f1');
+        expect(latest?.pages[0]).toMatchObject({ seq: 2, status: 'open' });
+        expect(latest?.pages[0]?.dedupKey).not.toBe(first?.pages[0]?.dedupKey);
+      });
+
+      it('resolves the episode, its page and its DMs, and a resolve under another startsAt closes the earlier firing', async () => {
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        await deliverAll(T0 + 10 * MIN);
+        const late = alert('f1', T0 + 9 * MIN + 1000, 'resolved', T0 + 15 * MIN);
+        const counts = await store.recordAlerts(
+          GROUP,
+          [{ alert: late, decision: { ...decision([], []), reason: 'resolved_before_seen' } }],
+          T0 + 16 * MIN,
+        );
+        expect(counts).toEqual({ newEpisodes: 1, resolved: 1, repeats: 0, pagesTouched: 1 });
+        const history = await store.alertHistory('f1');
+        expect(history.map((h) => [h.episode.status, h.episode.endsAtMs])).toEqual([
+          ['resolved', T0 + 15 * MIN],
+          ['resolved', T0 + 15 * MIN],
+        ]);
+        expect(history[1]?.pages[0]?.status).toBe('resolved');
+        expect((await claim(T0 + 16 * MIN)).map((i) => i.kind).sort()).toEqual(['dm', 'page']);
+      });
+
+      it('records "not my change" once, and puts a firing episode on its group’s on-call page', async () => {
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        await deliverAll(T0 + 10 * MIN);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        expect(await store.recordNotMine(id, 'alice@example.com', T0 + 11 * MIN)).toEqual({ recorded: true });
+        expect(await store.recordNotMine(id, 'alice@example.com', T0 + 12 * MIN)).toEqual({ recorded: false });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.episode.decision.feedback).toEqual({
+          kind: 'not_my_change',
+          by: 'alice@example.com',
+          at: T0 + 11 * MIN,
+        });
+        expect(history?.pages.map((p) => p.target)).toEqual([ALICE, ONCALL]);
+        expect((await claim(T0 + 11 * MIN)).map((i) => i.kind)).toEqual(['page']);
+      });
+
+      it('counts an unreachable person, and lists the most frequent first, a page at a time', async () => {
+        await store.recordUnmapped('bob', 'no_email', T0);
+        await store.recordUnmapped('carol@example.com', 'no_pagerduty_user', T0 + 1);
+        await store.recordUnmapped('carol@example.com', 'no_pagerduty_user', T0 + 2);
+        const all = await store.listUnmapped();
+        expect(all).toEqual([
+          { who: 'carol@example.com', reason: 'no_pagerduty_user', count: 2, firstSeenAt: T0 + 1, lastSeenAt: T0 + 2 },
+          { who: 'bob', reason: 'no_email', count: 1, firstSeenAt: T0, lastSeenAt: T0 },
+        ]);
+        const first = all[0] as (typeof all)[number];
+        expect(await store.listUnmapped({ limit: 5, after: first })).toEqual([all[1]]);
+      });
+    });
+
+    describe('outbox', () => {
+      it('claims each due row once until its claim ends, pages first', async () => {
+        await store.saveDeploy(deploy(), { sendChangeEvent: true });
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ALICE], []))], T0 + 10 * MIN);
+        const mine = await claim(T0 + 10 * MIN);
+        expect(mine.map((i) => i.kind)).toEqual(['page', 'change']);
+        expect(mine.every((i) => i.owner === 'w1' && i.leaseUntil === T0 + 10 * MIN + 30_000)).toBe(true);
+        expect(await claim(T0 + 10 * MIN, { owner: 'w2' })).toEqual([]);
+        expect((await claim(T0 + 10 * MIN + 30_000, { owner: 'w2' })).map((i) => i.kind)).toEqual(['page', 'change']);
+      });
+
+      it('takes due rows of the kinds asked for only, and says when the next one falls due', async () => {
+        await store.saveDeploy(deploy(), { sendChangeEvent: true });
+        expect(await claim(T0 + 2 * MIN, { kinds: ['dm'] })).toEqual([]);
+        expect(await store.nextDueAt(['change'])).toBe(T0 + 2 * MIN);
+        expect(await store.nextDueAt(['dm'])).toBeUndefined();
+      });
+
+      it('lets DMs take turns by episode, so one alert’s many DMs do not hold up another’s', async () => {
+        const many = Array.from({ length: 5 }, (_, i) => `dev${i}@example.com`);
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ONCALL], many))], T0 + 10 * MIN);
+        await store.recordAlerts(
+          GROUP,
+          [fire('f2', T0 + 9 * MIN, decision([ONCALL], ['carol@example.com']))],
+          T0 + 10 * MIN + 1,
+        );
+        const dms = await claim(T0 + 11 * MIN, { kinds: ['dm'], limit: 2 });
+        const contexts = await Promise.all(dms.map((d) => store.dmWithContext(Number(d.ref), 0)));
+        expect(contexts.map((c) => c?.dm.email)).toEqual(['dev0@example.com', 'carol@example.com']);
+      });
+
+      it('retires a delivered row, reschedules a failed one, and merges what the delivery reported', async () => {
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ALICE], []))], T0 + 10 * MIN);
+        const [page] = await claim(T0 + 10 * MIN);
+        const item = page as ClaimedItem;
+        const r1 = await store.recordAttempt(item, attempt(T0 + 10 * MIN, 'retry'), {
+          retryAt: T0 + 12 * MIN,
+          delivered: { attempted: 'true' },
+        });
+        expect(r1).toEqual({ recorded: true });
+        expect(await claim(T0 + 11 * MIN)).toEqual([]);
+        const [again] = await claim(T0 + 12 * MIN);
+        expect(again?.attempts).toBe(1);
+        await store.recordAttempt(again as ClaimedItem, attempt(T0 + 12 * MIN), { delivered: { incident: 'P1' } });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.pages[0]?.delivered).toEqual({ attempted: 'true', incident: 'P1' });
+        expect(history?.deliveries.map((d) => [d.attempt, d.outcome])).toEqual([
+          [1, 'retry'],
+          [2, 'delivered'],
+        ]);
+        expect(await claim(T0 + 60 * MIN)).toEqual([]);
+        expect(await store.outboxStats(T0 + 60 * MIN)).toEqual({ depth: 0, oldestUndeliveredAgeMs: 0 });
+      });
+
+      it('keeps a row due when its subject changed during the delivery, so the change goes out too', async () => {
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ONCALL], []))], T0 + 10 * MIN);
+        const [item] = await claim(T0 + 10 * MIN);
+        await store.recordAlerts(GROUP, [fire('f2', T0 + 9 * MIN, decision([ONCALL], []))], T0 + 10 * MIN + 5);
+        await store.recordAttempt(item as ClaimedItem, attempt(T0 + 10 * MIN + 10), {});
+        const [next] = await claim(T0 + 10 * MIN + 20);
+        expect(next?.ref).toBe(item?.ref);
+      });
+
+      it('does not let a lost claim overwrite what the row’s next holder did', async () => {
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ONCALL], []))], T0 + 10 * MIN);
+        const [stale] = await claim(T0 + 10 * MIN, { leaseMs: 1000 });
+        const [fresh] = await claim(T0 + 10 * MIN + 1000, { owner: 'w2' });
+        expect(fresh?.id).toBe(stale?.id);
+        expect(
+          await store.recordAttempt(fresh as ClaimedItem, attempt(T0 + 11 * MIN), { delivered: { by: 'w2' } }),
+        ).toEqual({
+          recorded: true,
+        });
+        expect(
+          await store.recordAttempt(stale as ClaimedItem, attempt(T0 + 11 * MIN, 'retry'), {
+            retryAt: T0 + 99 * MIN,
+            delivered: { by: 'w1' },
+          }),
+        ).toEqual({ recorded: false });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.pages[0]?.delivered).toEqual({ by: 'w2' });
+        expect(await store.outboxStats(T0 + 12 * MIN)).toEqual({ depth: 0, oldestUndeliveredAgeMs: 0 });
+      });
+
+      it('measures the oldest undelivered row from when it was queued, not from its last retry', async () => {
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ONCALL], []))], T0 + 10 * MIN);
+        const [item] = await claim(T0 + 10 * MIN);
+        await store.recordAttempt(item as ClaimedItem, attempt(T0 + 10 * MIN, 'retry'), { retryAt: T0 + 11 * MIN });
+        expect(await store.outboxStats(T0 + 11 * MIN)).toEqual({ depth: 1, oldestUndeliveredAgeMs: MIN });
+      });
+
+      it('threads a DM under the first DM to the same person about the same deploy, and merges updates', async () => {
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        await store.recordAlerts(GROUP, [fire('f2', T0 + 9 * MIN + 1)], T0 + 11 * MIN);
+        const dms = await claim(T0 + 12 * MIN, { kinds: ['dm'] });
+        const [first, second] = await Promise.all(dms.map((d) => store.dmWithContext(Number(d.ref), 10 * MIN)));
+        expect(first?.threadRoot).toBeUndefined();
+        expect(second?.threadRoot?.id).toBe(first?.dm.id);
+        expect(second?.pages.map((p) => p.target)).toEqual([ALICE]);
+        await store.updateDm(first?.dm.id as number, { ts: '1.2', channel: 'D1' });
+        await store.updateDm(first?.dm.id as number, { acked_by: 'U1' });
+        expect((await store.dmWithContext(first?.dm.id as number, 0))?.dm.delivered).toEqual({
+          ts: '1.2',
+          channel: 'D1',
+          acked_by: 'U1',
+        });
+      });
+    });
+
+    describe('reads for the API and the timeline', () => {
+      it('finds the episodes attributed to a deploy, and those firing in a range, with their deliveries', async () => {
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        await store.recordAlerts(GROUP, [fire('f2', T0 + 9 * MIN, decision([ONCALL], [], 'd2'))], T0 + 10 * MIN);
+        expect((await store.episodesAttributedTo(['d1'])).map((e) => e.fingerprint)).toEqual(['f1']);
+        const range = { from: T0, to: T0 + 60 * MIN, limit: 10, listLimit: 5 };
+        const shown = await store.episodesBetween(range);
+        expect(shown.map((e) => e.fingerprint).sort()).toEqual(['f1', 'f2']);
+        expect(await store.episodesBetween({ ...range, from: T0 - 60 * MIN, to: T0 })).toEqual([]);
+        const [item] = await claim(T0 + 10 * MIN, { kinds: ['page'], limit: 1 });
+        await store.recordAttempt(item as ClaimedItem, attempt(T0 + 10 * MIN, 'retry'), { retryAt: T0 + 11 * MIN });
+        const deliveries = await store.pageDeliveries(shown.map((e) => e.id));
+        expect(deliveries).toHaveLength(2);
+        const retried = deliveries.find((d) => d.latest !== undefined);
+        expect(retried).toMatchObject({ latest: { outcome: 'retry', attempt: 1 }, waiting: { dueAt: T0 + 11 * MIN } });
+      });
+
+      it('lists every service with a deploy or a decision', async () => {
+        await store.saveDeploy(deploy({ service: 'search' }));
+        await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+        expect(await store.serviceNames()).toEqual(['checkout', 'search']);
+      });
+
+      it('hands over the facts of a period a page at a time: change events first, then episodes', async () => {
+        for (let i = 0; i < 3; i++) await store.saveDeploy(deploy({ id: `d${i}`, at: T0 + i * MIN, version: `v${i}` }));
+        await store.recordAlerts(GROUP, [fire('f1'), fire('f2', T0 + 9 * MIN + 1)], T0 + 10 * MIN);
+        const q = { since: T0, until: T0 + 60 * MIN, pageRows: 2 };
+        const ids: string[] = [];
+        let episodes = 0;
+        let page = await store.hygieneFacts(q);
+        for (let guard = 0; guard < 10; guard++) {
+          ids.push(...page.facts.events.map((e) => e.id));
+          episodes += page.facts.episodes.length;
+          if (!page.next) break;
+          page = await store.hygieneFacts(q, page.next);
+        }
+        expect(ids).toEqual(['d0', 'd1', 'd2']);
+        expect(episodes).toBe(2);
+      });
+    });
+
+    describe('sessions', () => {
+      it('finds a session until it expires or is deleted, and deletes expired ones as new ones arrive', async () => {
+        const s = { idHash: 'a'.repeat(64), tokenName: 'ops', createdAt: T0, expiresAt: T0 + 60 * MIN };
+        await store.createSession(s, T0);
+        expect(await store.getSession(s.idHash, T0 + MIN)).toEqual(s);
+        expect(await store.getSession(s.idHash, T0 + 60 * MIN)).toBeUndefined();
+        await store.createSession({ ...s, idHash: 'b'.repeat(64), expiresAt: T0 + 120 * MIN }, T0 + 61 * MIN);
+        expect(await store.getSession(s.idHash, T0)).toBeUndefined();
+        await store.deleteSession('b'.repeat(64));
+        expect(await store.getSession('b'.repeat(64), T0 + 62 * MIN)).toBeUndefined();
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('answers a ping while open, and a storage error after close', async () => {
+        await store.ping();
+        await store.close();
+        await expect(store.getDeploy('d1')).rejects.toBeInstanceOf(StorageError);
+        store = await factory.open();
+      });
+    });
+
+    describe('concurrency', () => {
+      it('stores one episode and one page when the same notification is recorded twice at once', async () => {
+        const other = factory.openAnother ? await factory.openAnother() : store;
+        try {
+          const writes = [fire('f1'), fire('f2', T0 + 9 * MIN + 1)];
+          const results = await Promise.all([
+            store.recordAlerts(GROUP, writes, T0 + 10 * MIN),
+            other.recordAlerts(GROUP, writes, T0 + 10 * MIN),
+          ]);
+          expect(results.map((r) => r.newEpisodes).sort()).toEqual([0, 2]);
+          const history = await store.alertHistory('f1');
+          expect(history).toHaveLength(1);
+          expect(history[0]?.pages).toHaveLength(1);
+          const pageId = history[0]?.pages[0]?.id as number;
+          expect((await store.pageWithMembers(pageId))?.members).toHaveLength(2);
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+
+      it('gives each due row to one of two workers claiming at the same moment', async () => {
+        const other = factory.openAnother ? await factory.openAnother() : store;
+        try {
+          const writes = Array.from({ length: 20 }, (_, i) => ({
+            ...fire(`g${i}`, T0 + 9 * MIN, decision([ONCALL], [])),
+          }));
+          for (const [i, w] of writes.entries()) {
+            await store.recordAlerts({ ...GROUP, groupKey: `group-${i}` }, [w], T0 + 10 * MIN);
+          }
+          const [a, b] = await Promise.all([
+            claim(T0 + 10 * MIN, { owner: 'w1', limit: 15 }),
+            other.claimDue({ owner: 'w2', now: T0 + 10 * MIN, limit: 15, leaseMs: 30_000 }),
+          ]);
+          const ids = [...a, ...b].map((i) => i.id);
+          expect(ids).toHaveLength(20);
+          expect(new Set(ids).size).toBe(20);
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+    });
+  });
+}
