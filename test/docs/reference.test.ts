@@ -6,7 +6,7 @@ import { ERRORS } from '../../src/errors.js';
 import { decisionSchema } from '../../src/http/api-schemas.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import { ROOT } from './markdown.js';
 
 // The reference tables of docs/ are checked against the registries they describe: every error code with its
