@@ -65,7 +65,13 @@ export function labelSpan(label: Pick<Label, 'text' | 'x' | 'anchor'>): [number,
   return label.anchor === 'start' ? [label.x, label.x + width] : [label.x - width, label.x];
 }
 
-export const PAGED_GLYPH: Record<Paged, string> = { author: '●', oncall: '■', ambiguous: '◆', shadow: '○' };
+export const PAGED_GLYPH: Record<Paged, string> = {
+  author: '●',
+  oncall: '■',
+  ambiguous: '◆',
+  shadow: '○',
+  nobody: '·',
+};
 
 export interface PlacedDeploy {
   d: TimelineDeploy;
@@ -138,7 +144,9 @@ export function alertLabel(a: TimelineAlert): string {
         ? `shadow, ${a.pagedText.split('; ').find((p) => p.startsWith('would have')) ?? 'on-call paged'}`
         : a.paged === 'ambiguous'
           ? 'ambiguous, on-call paged'
-          : 'on-call paged';
+          : a.paged === 'nobody'
+            ? 'nobody paged'
+            : 'on-call paged';
   return `${PAGED_GLYPH[a.paged]} ${a.alertname} · ${who}`;
 }
 

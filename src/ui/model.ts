@@ -12,13 +12,14 @@ import type { TimelineRange } from './range.js';
 // in routes.ts, `now` is passed in.
 
 /** Who was paged, as the page colours it. */
-export type Paged = 'author' | 'oncall' | 'ambiguous' | 'shadow';
+export type Paged = 'author' | 'oncall' | 'ambiguous' | 'shadow' | 'nobody';
 
 export const PAGED_LABEL: Record<Paged, string> = {
   author: 'author paged',
   oncall: 'on-call paged',
   ambiguous: 'ambiguous: on-call paged',
   shadow: 'shadow: on-call paged',
+  nobody: 'nobody paged',
 };
 
 export interface Link {
@@ -105,6 +106,8 @@ export const NO_SERVICE = '(no service label)';
 /** Derives who was paged from the stored decision: the reason first, then its targets. */
 export function pagedOf(decision: Pick<Decision, 'reason' | 'targets'>): Paged {
   if (decision.reason === 'shadow') return 'shadow';
+  // First seen already resolved: the problem was over, nobody was paged or told.
+  if (decision.targets.length === 0) return 'nobody';
   if (decision.reason === 'ambiguous_bundle') return 'ambiguous';
   if (decision.targets.some((t) => t.kind === 'person')) return 'author';
   return 'oncall';

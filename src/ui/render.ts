@@ -270,6 +270,7 @@ const BAR_FILL: Record<Paged, string> = {
   oncall: 'url(#pattern-oncall)',
   ambiguous: 'url(#pattern-ambiguous)',
   shadow: '#ffffff',
+  nobody: '#ffffff',
 };
 
 function swatch(paged: Paged): Html {
@@ -282,6 +283,7 @@ function legend(): Html {
     ['oncall', 'on-call paged: stripes'],
     ['ambiguous', 'ambiguous change, on-call paged: dots'],
     ['shadow', 'shadow mode, on-call paged: dashed outline'],
+    ['nobody', 'already resolved when first seen, nobody paged: dotted outline'],
   ];
   return html`<ul class="legend" aria-label="Legend">
 ${items.map(([p, text]) => html`<li>${swatch(p)} <span class="glyph" aria-hidden="true">${PAGED_GLYPH[p]}</span> ${text}</li>`)}

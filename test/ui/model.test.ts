@@ -21,6 +21,7 @@ describe('who was paged, from the stored decision', () => {
     ['on-call in shadow mode', { reason: 'shadow', targets: [oncall] }, 'shadow'],
     ['on-call without a deploy', { reason: 'no_deploy_in_window', targets: [oncall] }, 'oncall'],
     ['on-call after a correlation bug', { reason: 'correlation_error', targets: [oncall] }, 'oncall'],
+    ['nobody, for an alert first seen already resolved', { reason: 'resolved_before_seen', targets: [] }, 'nobody'],
   ])('%s', (_intent, decision, paged) => {
     expect(pagedOf(decision)).toBe(paged);
   });
