@@ -162,7 +162,7 @@ export function judgeEvidence(input: JudgeInput, settings: JudgeSettings): Evide
   );
   const { from, to } = input;
   const result = (verdict: EvidenceVerdict, sentence: string): Evidence => ({ verdict, sentence, metrics, from, to });
-  const sentences = (list: MetricResult[]) => list.map((m) => m.sentence).join('; ');
+  const sentences = (list: MetricResult[]) => joinSentences(list, input);
 
   if (metrics.length === 0) return result('no_data', 'no comparisons are configured for this service');
   const worse = metrics.filter((m) => m.class === 'worse');
@@ -225,11 +225,11 @@ export function judgeComparison(
       : pBetter < settings.significance && -change >= comparison.minChange
         ? 'better'
         : 'same';
-  const p = cls === 'better' ? pBetter : pWorse;
+  const judged = { ...base, class: cls, new: newSide, old: oldSide, baseline: baseline.kind, pWorse, pBetter };
   return {
     ...base,
     class: cls,
-    sentence: metricSentence(comparison, newSide, oldSide, baseline.kind, window, p),
+    sentence: metricSentence(judged, window, true),
     new: newSide,
     old: oldSide,
     baseline: baseline.kind,
@@ -274,24 +274,40 @@ export function relativeChange(newMean: number, oldMean: number, bad: BadDirecti
   return delta / Math.abs(oldMean);
 }
 
-/** "error ratio 8.1 % on 2026.11.26-3f2a9c1 vs 0.3 % on 2026.11.25-77b0e12 over the 7 minutes since the deploy (Mann-Whitney p < 0.001)" */
-function metricSentence(
-  comparison: Comparison,
-  newSide: SideSummary,
-  oldSide: SideSummary,
-  baseline: 'concurrent' | 'before',
-  window: { from: number; to: number },
-  p: number,
-): string {
+type Judged = Pick<MetricResult, 'name' | 'unit' | 'class' | 'pWorse' | 'pBetter' | 'baseline'> & {
+  new: SideSummary;
+  old: SideSummary;
+};
+
+/**
+ * In full: "error ratio 8.1 % on 2026.11.26-3f2a9c1 vs 0.3 % on 2026.11.25-77b0e12 over the 7 minutes since the
+ * deploy (Mann-Whitney p < 0.001)". Short, after another metric of the same sides and window: "p95 latency
+ * 410 ms vs 120 ms (p < 0.001)".
+ */
+function metricSentence(m: Judged, window: { from: number; to: number }, full: boolean): string {
+  const p = formatP((m.class === 'better' ? m.pBetter : m.pWorse) ?? 1);
+  const values = (side: SideSummary) => formatValue(side.mean, m.unit) + (full ? ` on ${side.label}` : '');
+  if (!full) return `${m.name} ${values(m.new)} vs ${values(m.old)} (${p})`;
   const span = spanWords(window.to - window.from);
   const when =
-    baseline === 'concurrent'
-      ? ` over the ${span} since the deploy`
-      : ` over the ${span} since the deploy, against the ${span} before it`;
-  return (
-    `${comparison.name} ${formatValue(newSide.mean, comparison.unit)} on ${newSide.label} vs ` +
-    `${formatValue(oldSide.mean, comparison.unit)} on ${oldSide.label}${when} (Mann-Whitney ${formatP(p)})`
-  );
+    m.baseline === 'before'
+      ? ` over the ${span} since the deploy, against the ${span} before it`
+      : ` over the ${span} since the deploy`;
+  return `${m.name} ${values(m.new)} vs ${values(m.old)}${when} (Mann-Whitney ${p})`;
+}
+
+/** The metrics' sentences in one: after the first with numbers, others of the same sides say only their numbers. */
+function joinSentences(list: readonly MetricResult[], window: { from: number; to: number }): string {
+  let first: MetricResult | undefined;
+  return list
+    .map((m) => {
+      if (!m.new || !m.old) return m.sentence;
+      const same =
+        first?.new?.label === m.new.label && first.old?.label === m.old.label && first.baseline === m.baseline;
+      if (!first) first = m;
+      return same ? metricSentence({ ...m, new: m.new, old: m.old }, window, false) : m.sentence;
+    })
+    .join('; ');
 }
 
 /** "7 minutes", "1 minute", "45 seconds". */
@@ -303,7 +319,8 @@ function spanWords(ms: number): string {
 }
 
 export function formatP(p: number): string {
-  return p < 0.001 ? 'p < 0.001' : `p = ${p.toFixed(3)}`;
+  if (p < 0.001) return 'p < 0.001';
+  return p > 0.999 ? 'p > 0.999' : `p = ${p.toFixed(3)}`;
 }
 
 /** A metric's value as people read it: 8.1 %, 0.042 %, 120 ms, 1.4 s, 37.2. */

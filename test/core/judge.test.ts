@@ -426,6 +426,28 @@ describe('the overall verdict', () => {
   });
 });
 
+describe('the sentence over several metrics', () => {
+  it('names the sides and the window once, then only each metric’s numbers', () => {
+    const steady = fetched(series(0.003, NOISE.map((n) => n / 4)), series(0.003, NOISE.map((n) => -n / 4)));
+    const slow = fetched(series(0.12, [0]), series(0.12, [0]));
+    const evidence = judgeEvidence(
+      {
+        from: FROM,
+        to: TO,
+        comparisons: [
+          { comparison: errorRatio, outcome: steady },
+          { comparison: latency, outcome: slow },
+        ],
+      },
+      SETTINGS,
+    );
+    expect(evidence.verdict).toBe('same');
+    expect(evidence.sentence).toMatch(
+      /^error ratio 0\.3 % on 2026\.11\.26-3f2a9c1 vs 0\.3 % on 2026\.11\.25-77b0e12 over the 7 minutes since the deploy \(Mann-Whitney p = 0\.\d{3}\); p95 latency 120 ms vs 120 ms \(p > 0\.999\)$/,
+    );
+  });
+});
+
 describe('formatValue', () => {
   it.each([
     { value: 0.081, unit: 'ratio', shown: '8.1 %' },
