@@ -428,7 +428,16 @@ describe('the overall verdict', () => {
 
 describe('the sentence over several metrics', () => {
   it('names the sides and the window once, then only each metric’s numbers', () => {
-    const steady = fetched(series(0.003, NOISE.map((n) => n / 4)), series(0.003, NOISE.map((n) => -n / 4)));
+    const steady = fetched(
+      series(
+        0.003,
+        NOISE.map((n) => n / 4),
+      ),
+      series(
+        0.003,
+        NOISE.map((n) => -n / 4),
+      ),
+    );
     const slow = fetched(series(0.12, [0]), series(0.12, [0]));
     const evidence = judgeEvidence(
       {

@@ -50,6 +50,8 @@ const dashboard = JSON.parse(readExample('grafana/changepager-compare.json')) as
 const configYaml = readExample('grafana/changepager.yaml');
 const compareUrl = (parseConfig(configYaml, { path: 'changepager.yaml', env: {} }).defaults.compareUrl ?? '') as string;
 const variables = dashboard.templating.list;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal
+const PICKED = { type: 'prometheus', uid: '${datasource}' };
 const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p, target: t })));
 
 describe('examples/grafana/changepager-compare.json', () => {
@@ -78,11 +80,11 @@ describe('examples/grafana/changepager-compare.json', () => {
   it('asks the Prometheus data source the user picks, with queries that name their series', () => {
     expect(variables.find((v) => v.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
     for (const { panel, target } of queries) {
-      expect(target.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(target.datasource, panel.title).toEqual(PICKED);
       expect(target.refId, panel.title).toMatch(/^[A-Z]$/);
     }
     for (const v of variables.filter((v) => v.type === 'query')) {
-      expect(v.datasource, v.name).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(v.datasource, v.name).toEqual(PICKED);
     }
   });
 
