@@ -24,6 +24,7 @@ export interface GatherInput {
 
 export async function gatherEvidence(input: GatherInput): Promise<JudgeInput> {
   const { client, deadlineMs } = input;
+  if (deadlineMs <= 0) return unavailable(input, 'no time was left for evidence: the budget had run out');
   const deadline = new AbortController();
   const timer = setTimeout(
     () => deadline.abort(new Error(`no answer from Prometheus within the ${spoken(deadlineMs)} left for evidence`)),
@@ -39,15 +40,18 @@ export async function gatherEvidence(input: GatherInput): Promise<JudgeInput> {
     return { from: plan.from, to: plan.to, comparisons };
   } catch (err) {
     // A bug must cost the evidence, not the page.
-    const reason = `evidence could not be gathered: ${err instanceof Error ? err.message : String(err)}`;
-    return {
-      from: input.deploy.at,
-      to: input.now,
-      comparisons: input.comparisons.map((comparison) => ({ comparison, outcome: { kind: 'unavailable', reason } })),
-    };
+    return unavailable(input, `evidence could not be gathered: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     clearTimeout(timer);
   }
+}
+
+function unavailable(input: GatherInput, reason: string): JudgeInput {
+  return {
+    from: input.deploy.at,
+    to: input.now,
+    comparisons: input.comparisons.map((comparison) => ({ comparison, outcome: { kind: 'unavailable', reason } })),
+  };
 }
 
 async function fetchBoth(

@@ -76,8 +76,17 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
       let text: string;
       let contentType: string;
       try {
-        const res = await fetch(endpoint, { method: 'POST', headers, body, signal: combined });
+        // A redirect is reported, not followed: the credentials are for this address only.
+        const res = await fetch(endpoint, { method: 'POST', headers, body, signal: combined, redirect: 'manual' });
         status = res.status;
+        if (status >= 300 && status < 400) {
+          await res.body?.cancel();
+          const to = clip(res.headers.get('location') ?? 'nowhere', 200);
+          return {
+            ok: false,
+            reason: `Prometheus answered HTTP ${status}, a redirect to ${to}: set prometheus.url to where it leads`,
+          };
+        }
         contentType = res.headers.get('content-type') ?? 'no content type';
         text = await readText(res);
       } catch (err) {

@@ -279,6 +279,23 @@ describe('when Prometheus hangs', () => {
     }
   });
 
+  it('no time left at all: nothing is asked', async () => {
+    let asked = 0;
+    const counting: PrometheusClient = {
+      queryRange: () => {
+        asked++;
+        return Promise.resolve({ ok: true, series: [] });
+      },
+    };
+    const { evidence } = await judged(settingsFor('http://127.0.0.1:9'), counting, {
+      deploy: deploy({ service: 'checkout' }),
+      alertMinute: 6,
+      deadlineMs: 0,
+    });
+    expect(asked).toBe(0);
+    expect(evidence.metrics[0]?.sentence).toBe('error ratio: no time was left for evidence: the budget had run out');
+  });
+
   it('a client that throws (a bug) costs the evidence, not the caller', async () => {
     const broken: PrometheusClient = {
       queryRange: () => Promise.reject(new Error('boom')),

@@ -153,6 +153,11 @@ describe('queryRange', () => {
       reason: 'Prometheus answered HTTP 500',
     },
     {
+      intent: 'a redirect, which is not followed with the credentials',
+      respond: (res: ServerResponse) => res.writeHead(302, { location: '/sso/login' }).end(),
+      reason: 'Prometheus answered HTTP 302, a redirect to /sso/login: set prometheus.url to where it leads',
+    },
+    {
       intent: 'an answer too large to hold',
       respond: (res: ServerResponse) => {
         res.writeHead(200, { 'content-type': 'application/json' });
