@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { processIo } from './cli/io.js';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import { type Config, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
 
 const USAGE = `usage:
   changepager [serve]              start the service (config: $CHANGEPAGER_CONFIG or ${DEFAULT_CONFIG_PATH})
@@ -39,7 +39,7 @@ async function run(argv: string[]): Promise<number> {
       try {
         const config = loadConfig({ path: file, env: process.env });
         process.stdout.write(
-          `${file}: OK (${Object.keys(config.services).length} services, ${config.directory.people.length} people, ${config.tokens.length} tokens)\n`,
+          `${file}: OK (${Object.keys(config.services).length} services, ${config.directory.people.length} people, ${config.tokens.length} tokens${evidenceSummary(config)})\n`,
         );
         return 0;
       } catch (err) {
@@ -57,6 +57,14 @@ async function run(argv: string[]): Promise<number> {
       process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
       return 2;
   }
+}
+
+/** "; evidence from http://prometheus:9090, 3 PromQL templates checked": what check-config looked at beyond the schema. */
+function evidenceSummary(config: Config): string {
+  if (!config.prometheus) return '';
+  const lists = [config.evidence.defaults, ...Object.values(config.evidence.services)];
+  const templates = new Set(lists.flatMap((p) => p.comparisons.map((c) => c.query)));
+  return `; evidence from ${config.prometheus.url}, ${templates.size} PromQL templates checked`;
 }
 
 run(process.argv.slice(2)).then(

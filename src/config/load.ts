@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { BUILT_IN_COMPARISONS, type Comparison, type EvidencePolicy } from '../core/comparisons.js';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
@@ -97,6 +98,28 @@ export interface MetricsConfig {
   topServices: number;
 }
 
+/** How to ask Prometheus for evidence, and how the judge weighs it. */
+export interface PrometheusConfig {
+  /** The base URL, without a trailing slash: /api/v1/query_range is appended. */
+  url: string;
+  auth?: { kind: 'bearer'; token: string } | { kind: 'basic'; username: string; password: string };
+  requestTimeoutMs: number;
+  /** How long after its receipt an alert's page for a person waits for evidence. */
+  budgetMs: number;
+  /** The window compared ends this long after the alert started. */
+  marginMs: number;
+  minPoints: number;
+  significance: number;
+  minStepMs: number;
+  maxPoints: number;
+}
+
+/** Evidence per service: the defaults, and each configured service's own. */
+export interface EvidenceConfig {
+  defaults: EvidencePolicy;
+  services: Readonly<Record<string, EvidencePolicy>>;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
@@ -126,6 +149,9 @@ export interface Config {
   pagerduty?: PagerDutyConfig;
   /** Absent: DMs are written to the log. */
   slack?: SlackConfig;
+  /** Absent: no evidence is gathered (every service's evidence is off). */
+  prometheus?: PrometheusConfig;
+  evidence: EvidenceConfig;
 }
 
 /** A config that cannot be used, with every problem found, each prefixed by its path in the file. */
@@ -188,6 +214,8 @@ export function parseConfig(
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const slack = file.slack && resolveSlack(file.slack, secrets);
   const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
+  const prometheus = file.prometheus && resolvePrometheus(file.prometheus, secrets);
+  const evidence = resolveEvidence(file, problems);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   const allowOpen = allowOpenFrom(env, problems);
   if (file.auth.require_token && !allowOpen && file.auth.tokens.length === 0 && !env.CHANGEPAGER_TOKEN) {
@@ -255,11 +283,13 @@ export function parseConfig(
       refreshIntervalMs: durationMs(file.metrics.refresh_interval) as number,
       topServices: file.metrics.top_services,
     },
+    evidence,
   };
   if (metricsToken) config.metrics.token = metricsToken;
   if (file.external_url) config.externalUrl = file.external_url;
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;
+  if (prometheus) config.prometheus = prometheus;
   return deepFreeze(config);
 }
 
@@ -350,6 +380,66 @@ function resolveSlack(section: NonNullable<ConfigFile['slack']>, secrets: Secret
   if (section.bot_id) slack.botId = section.bot_id;
   if (section.bot_user_id) slack.botUserId = section.bot_user_id;
   return slack;
+}
+
+function resolvePrometheus(section: NonNullable<ConfigFile['prometheus']>, secrets: SecretSources): PrometheusConfig {
+  const prometheus: PrometheusConfig = {
+    url: section.url,
+    requestTimeoutMs: durationMs(section.request_timeout) as number,
+    budgetMs: durationMs(section.budget) as number,
+    marginMs: durationMs(section.margin) as number,
+    minPoints: section.min_points,
+    significance: section.significance,
+    minStepMs: durationMs(section.min_step) as number,
+    maxPoints: section.max_points,
+  };
+  const token = readSecret(section, 'bearer_token', 'prometheus', secrets);
+  if (token) prometheus.auth = { kind: 'bearer', token };
+  if (section.basic_auth) {
+    const password = readSecret(section.basic_auth, 'password', 'prometheus.basic_auth', secrets);
+    if (password) prometheus.auth = { kind: 'basic', username: section.basic_auth.username, password };
+  }
+  return prometheus;
+}
+
+/**
+ * Each service's evidence setting and comparisons: its own, else the defaults', else advisory (when there is a
+ * Prometheus to ask) and the built-in comparisons. Asking for evidence with nowhere to get it from is a problem,
+ * not a setting quietly ignored.
+ */
+function resolveEvidence(file: ConfigFile, problems: string[]): EvidenceConfig {
+  const fallback = file.prometheus ? 'advisory' : 'off';
+  const needsSource = (mode: string | undefined, at: string) => {
+    if (!file.prometheus && (mode === 'required' || mode === 'advisory')) {
+      problems.push(`${at}: ${mode} needs a prometheus section to ask for evidence`);
+    }
+  };
+  needsSource(file.defaults.evidence, 'defaults.evidence');
+  const policy = (
+    mode: EvidencePolicy['mode'] | undefined,
+    list: ConfigFile['defaults']['comparisons'],
+  ): EvidencePolicy => ({
+    mode: mode ?? file.defaults.evidence ?? fallback,
+    comparisons: (list ?? file.defaults.comparisons)?.map(toComparison) ?? BUILT_IN_COMPARISONS,
+  });
+  const services: Record<string, EvidencePolicy> = {};
+  for (const [name, override] of Object.entries(file.services)) {
+    needsSource(override.evidence, `services.${name}.evidence`);
+    services[name] = policy(override.evidence, override.comparisons);
+  }
+  return { defaults: policy(undefined, undefined), services };
+}
+
+function toComparison(c: NonNullable<ConfigFile['defaults']['comparisons']>[number]): Comparison {
+  return { name: c.name, query: c.query, bad: c.bad, minChange: c.min_change, critical: c.critical, unit: c.unit };
+}
+
+/** The evidence setting of a service: its own section, else the defaults. */
+export function evidenceFor(config: Config, service: string | undefined): EvidencePolicy {
+  return (
+    (service !== undefined && Object.hasOwn(config.evidence.services, service) && config.evidence.services[service]) ||
+    config.evidence.defaults
+  );
 }
 
 function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyConfig | undefined {

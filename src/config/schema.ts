@@ -1,5 +1,6 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { templateProblems } from '../core/promql-template.js';
 import { durationMs } from '../core/time.js';
 
 // The YAML config as written by people: snake_case keys as in Alertmanager's and Prometheus' own files.
@@ -92,6 +93,42 @@ const urlTemplate = z
  */
 const maxDms = z.number().int().min(1).max(100);
 
+/** Whether evidence from Prometheus is gathered for a service's decisions, and whether it may change them. */
+const evidenceMode = z.enum(['required', 'advisory', 'off']);
+
+/** One metric compared between the new version and the old one (see core/comparisons.ts). */
+const comparison = z.strictObject({
+  name: z.string().min(1),
+  /** A PromQL template, checked with Prometheus' grammar: every problem is reported at this path. */
+  query: z
+    .string()
+    .min(1)
+    .check(
+      z.superRefine((query, ctx) => {
+        for (const problem of templateProblems(query)) ctx.addIssue({ code: 'custom', input: query, message: problem });
+      }),
+    ),
+  bad: z.enum(['increase', 'decrease']).default('increase'),
+  /** The smallest change of the mean that counts, relative to the old side's: 0.5 is half as much again. */
+  min_change: z.number().min(0).max(100).default(0.1),
+  critical: z.boolean().default(false),
+  unit: z.enum(['ratio', 'seconds', 'none']).default('none'),
+});
+
+/** A service's comparisons: a handful, each named once (the name is how a page and a DM refer to it). */
+const comparisons = z
+  .array(comparison)
+  .max(20)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((c, i) => {
+      if (seen.has(c.name)) {
+        ctx.addIssue({ code: 'custom', input: c.name, path: [i, 'name'], message: `"${c.name}" is named twice` });
+      }
+      seen.add(c.name);
+    });
+  });
+
 const serviceOverride = z.strictObject({
   window: isoDuration.optional(),
   skew: isoDuration.optional(),
@@ -99,6 +136,8 @@ const serviceOverride = z.strictObject({
   include_merger: z.boolean().optional(),
   max_dms: maxDms.optional(),
   compare_url: urlTemplate.optional(),
+  evidence: evidenceMode.optional(),
+  comparisons: comparisons.optional(),
   pagerduty: pagerdutyService.optional(),
   // The service label itself cannot be per service: it is what finds the service.
   labels: z.strictObject({ environment: labelList.optional(), host: labelList.optional() }).optional(),
@@ -111,6 +150,10 @@ const defaults = z.strictObject({
   include_merger: z.boolean().default(true),
   max_dms: maxDms.default(20),
   compare_url: urlTemplate.optional(),
+  /** Unset: advisory when a prometheus section is there to ask, else off. */
+  evidence: evidenceMode.optional(),
+  /** Unset: the built-in comparisons (core/comparisons.ts). */
+  comparisons: comparisons.optional(),
   pagerduty: pagerdutyService.optional(),
   labels: z
     .strictObject({
@@ -233,6 +276,50 @@ const slack = z
     error: 'mode socket needs app_token_env or app_token_file (an xapp- token with connections:write)',
   });
 
+/**
+ * Where evidence comes from: a Prometheus (or anything with its HTTP query API: Thanos, Mimir, VictoriaMetrics).
+ * Credentials, like every secret, come from the environment or a file.
+ */
+const prometheus = z
+  .strictObject({
+    url: baseUrl,
+    bearer_token_env: z.string().min(1).optional(),
+    bearer_token_file: z.string().min(1).optional(),
+    basic_auth: z
+      .strictObject({
+        username: z.string().min(1),
+        password_env: z.string().min(1).optional(),
+        password_file: z.string().min(1).optional(),
+      })
+      .refine((b) => !(b.password_env && b.password_file), { error: 'set password_env or password_file, not both' })
+      .refine((b) => b.password_env || b.password_file, { error: 'set password_env or password_file' })
+      .optional(),
+    /** One query_range request at most this long, even for evidence that arrives after the page went out. */
+    request_timeout: timerDuration.default('PT10S'),
+    /** A page for a person waits at most this long after the alert was received for its evidence. */
+    budget: timerDuration.default('PT3S'),
+    /** The compared window ends this long after the alert started (or now, if that is sooner). */
+    margin: isoDuration.default('PT1M'),
+    /** Fewer points than this on either side is no_data: too little to judge. */
+    min_points: z.number().int().min(3).max(5_000).default(10),
+    /** A one-sided Mann-Whitney p below this is a difference. */
+    significance: z.number().gt(0).max(0.5).default(0.01),
+    /** The shortest step between points: below the scrape interval, points repeat the same sample. */
+    min_step: positiveDuration.default('PT15S'),
+    /** The most points per side and series: a longer window gets a longer step. */
+    max_points: z.number().int().min(10).max(5_000).default(240),
+  })
+  .refine((p) => !(p.bearer_token_env && p.bearer_token_file), {
+    error: 'set bearer_token_env or bearer_token_file, not both',
+  })
+  .refine((p) => !((p.bearer_token_env || p.bearer_token_file) && p.basic_auth), {
+    error: 'set a bearer token or basic_auth, not both: each is an Authorization header',
+  })
+  .refine((p) => p.min_points <= p.max_points, {
+    path: ['min_points'],
+    error: 'must not be more than max_points, or no comparison could ever have enough points',
+  });
+
 export const configFileSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -303,6 +390,7 @@ export const configFileSchema = z.strictObject({
   people: z.array(person).default([]),
   pagerduty: pagerduty.optional(),
   slack: slack.optional(),
+  prometheus: prometheus.optional(),
   bots: z
     .array(
       z

@@ -10,10 +10,12 @@ import {
   type Config,
   ConfigError,
   DEFAULT_CONFIG_PATH,
+  evidenceFor,
   loadConfig,
   parseConfig,
   policyFor,
 } from '../../src/config/load.js';
+import { BUILT_IN_COMPARISONS } from '../../src/core/comparisons.js';
 
 // Config is validated whole at start-up, unknown keys rejected, each problem reported with its path, then frozen
 // (after Alertmanager's config/config.go and its config/testdata good and bad files).
@@ -655,6 +657,316 @@ describe('values the PagerDuty and Slack clients cannot use are rejected at load
   });
 });
 
+describe('evidence from Prometheus', () => {
+  const PROM = 'prometheus:\n  url: http://prometheus.example:9090/\n';
+  const errorRatio = [
+    '      - name: error ratio',
+    '        query: sum(rate(http_requests_total{job="{service}", version="{version}", code=~"5.."}[5m]))',
+    '        bad: increase',
+    '        min_change: 1',
+    '        critical: true',
+    '        unit: ratio',
+  ];
+
+  it('without a prometheus section nothing is gathered, and the built-in comparisons stand ready', () => {
+    const config = parse('');
+    expect(config.prometheus).toBeUndefined();
+    expect(config.evidence.defaults).toEqual({ mode: 'off', comparisons: BUILT_IN_COMPARISONS });
+  });
+
+  it('with one, evidence is advisory by default, with these settings', () => {
+    const config = parse(PROM);
+    expect(config.prometheus).toEqual({
+      url: 'http://prometheus.example:9090',
+      requestTimeoutMs: 10 * SEC,
+      budgetMs: 3 * SEC,
+      marginMs: MIN,
+      minPoints: 10,
+      significance: 0.01,
+      minStepMs: 15 * SEC,
+      maxPoints: 240,
+    });
+    expect(config.evidence.defaults.mode).toBe('advisory');
+    expect(config.evidence.defaults.comparisons.map((c) => c.name)).toEqual(['error ratio', 'p95 latency']);
+  });
+
+  it('every setting can be changed', () => {
+    const config = parse(
+      `${PROM}  request_timeout: PT5S\n  budget: PT2S\n  margin: PT30S\n  min_points: 20\n  significance: 0.05\n  min_step: PT1M\n  max_points: 100\n`,
+    );
+    expect(config.prometheus).toMatchObject({
+      requestTimeoutMs: 5 * SEC,
+      budgetMs: 2 * SEC,
+      marginMs: 30 * SEC,
+      minPoints: 20,
+      significance: 0.05,
+      minStepMs: MIN,
+      maxPoints: 100,
+    });
+  });
+
+  it('a bearer token from the environment or a file, or basic auth, never from the file itself', () => {
+    expect(parse(`${PROM}  bearer_token_env: PROM_TOKEN\n`, { PROM_TOKEN: 'p-secret' }).prometheus?.auth).toEqual({
+      kind: 'bearer',
+      token: 'p-secret',
+    });
+    const file = join(tmp, 'prometheus-token');
+    writeFileSync(file, 'file-secret\n');
+    expect(parse(`${PROM}  bearer_token_file: ${file}\n`).prometheus?.auth).toEqual({
+      kind: 'bearer',
+      token: 'file-secret',
+    });
+    const basic = parse(`${PROM}  basic_auth: { username: changepager, password_env: PROM_PW }\n`, { PROM_PW: 'pw' });
+    expect(basic.prometheus?.auth).toEqual({ kind: 'basic', username: 'changepager', password: 'pw' });
+  });
+
+  it('each service has its own setting and list, or the defaults’', () => {
+    const config = parse(
+      [
+        PROM,
+        'defaults:',
+        '  evidence: required',
+        'services:',
+        '  checkout:',
+        '    evidence: advisory',
+        '    comparisons:',
+        ...errorRatio,
+        '  search:',
+        '    evidence: "off"',
+        '  payments: {}',
+      ].join('\n'),
+    );
+    expect(evidenceFor(config, 'checkout')).toEqual({
+      mode: 'advisory',
+      comparisons: [
+        {
+          name: 'error ratio',
+          query: 'sum(rate(http_requests_total{job="{service}", version="{version}", code=~"5.."}[5m]))',
+          bad: 'increase',
+          minChange: 1,
+          critical: true,
+          unit: 'ratio',
+        },
+      ],
+    });
+    expect(evidenceFor(config, 'search')).toEqual({ mode: 'off', comparisons: BUILT_IN_COMPARISONS });
+    expect(evidenceFor(config, 'payments')).toEqual({ mode: 'required', comparisons: BUILT_IN_COMPARISONS });
+    expect(evidenceFor(config, 'unknown')).toBe(config.evidence.defaults);
+    expect(evidenceFor(config, 'constructor')).toBe(config.evidence.defaults);
+  });
+
+  it('a comparison leaves out what it does not need: increase, 10 %, not critical, a plain number', () => {
+    const config = parse(
+      `${PROM}defaults:\n  comparisons:\n    - { name: queue depth, query: 'max(q{version="{version}"})' }\n`,
+    );
+    expect(config.evidence.defaults.comparisons).toEqual([
+      {
+        name: 'queue depth',
+        query: 'max(q{version="{version}"})',
+        bad: 'increase',
+        minChange: 0.1,
+        critical: false,
+        unit: 'none',
+      },
+    ]);
+  });
+
+  it('an empty list turns the comparisons off for a service', () => {
+    expect(evidenceFor(parse(`${PROM}services:\n  checkout: { comparisons: [] }\n`), 'checkout').comparisons).toEqual(
+      [],
+    );
+  });
+
+  it.each([
+    {
+      intent: 'a misspelt placeholder in a template',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e, query: 'x{version="{version}", job="{servce}"}' }\n`,
+      path: 'defaults.comparisons.0.query',
+      says: 'unknown placeholder {servce}',
+    },
+    {
+      intent: 'a template that is not PromQL, in a service',
+      yaml: `${PROM}services:\n  checkout:\n    comparisons:\n      - { name: e, query: 'sum(rate(x{version="{version}"}[5m])' }\n`,
+      path: 'services.checkout.comparisons.0.query',
+      says: 'is not valid PromQL: line 1, column 37, at the end',
+    },
+    {
+      intent: 'a template that cannot tell the versions apart',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e, query: 'sum(rate(x{job="{service}"}[5m]))' }\n`,
+      path: 'defaults.comparisons.0.query',
+      says: 'needs {version}, or {hosts} and {not_hosts}',
+    },
+    {
+      intent: 'two comparisons with the same name',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e, query: 'x{version="{version}"}' }\n    - { name: e, query: 'y{version="{version}"}' }\n`,
+      path: 'defaults.comparisons.1.name',
+      says: '"e" is named twice',
+    },
+    {
+      intent: 'a direction that is neither increase nor decrease',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e, query: 'x{version="{version}"}', bad: up }\n`,
+      path: 'defaults.comparisons.0.bad',
+      says: 'increase',
+    },
+    {
+      intent: 'a negative smallest change',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e, query: 'x{version="{version}"}', min_change: -0.5 }\n`,
+      path: 'defaults.comparisons.0.min_change',
+      says: '>=0',
+    },
+    {
+      intent: 'a comparison without a query',
+      yaml: `${PROM}defaults:\n  comparisons:\n    - { name: e }\n`,
+      path: 'defaults.comparisons.0.query',
+      says: 'expected string',
+    },
+    {
+      intent: 'more than 20 comparisons',
+      yaml: `${PROM}defaults:\n  comparisons:\n${Array.from({ length: 21 }, (_, i) => `    - { name: m${i}, query: 'x{version="{version}"}' }`).join('\n')}\n`,
+      path: 'defaults.comparisons',
+      says: '<=20',
+    },
+    {
+      intent: 'an evidence setting that does not exist',
+      yaml: `${PROM}defaults: { evidence: always }\n`,
+      path: 'defaults.evidence',
+      says: 'required',
+    },
+    {
+      intent: 'evidence required with no prometheus section to ask',
+      yaml: 'services:\n  checkout: { evidence: required }\n',
+      path: 'services.checkout.evidence',
+      says: 'required needs a prometheus section to ask for evidence',
+    },
+    {
+      intent: 'advisory evidence by default with no prometheus section',
+      yaml: 'defaults: { evidence: advisory }\n',
+      path: 'defaults.evidence',
+      says: 'advisory needs a prometheus section',
+    },
+    {
+      intent: 'a prometheus section without a url',
+      yaml: 'prometheus: { budget: PT3S }\n',
+      path: 'prometheus.url',
+      says: 'http(s)',
+    },
+    {
+      intent: 'a url carrying credentials',
+      yaml: 'prometheus: { url: "http://user:pw@prometheus:9090" }\n',
+      path: 'prometheus.url',
+      says: 'must not carry credentials',
+    },
+    {
+      intent: 'a bearer token named twice',
+      yaml: `${PROM}  bearer_token_env: A\n  bearer_token_file: /b\n`,
+      path: 'prometheus',
+      says: 'set bearer_token_env or bearer_token_file, not both',
+    },
+    {
+      intent: 'a bearer token and basic auth (both are an Authorization header)',
+      yaml: `${PROM}  bearer_token_env: A\n  basic_auth: { username: u, password_env: B }\n`,
+      path: 'prometheus',
+      says: 'not both',
+    },
+    {
+      intent: 'basic auth without a password',
+      yaml: `${PROM}  basic_auth: { username: u }\n`,
+      path: 'prometheus.basic_auth',
+      says: 'set password_env or password_file',
+    },
+    {
+      intent: 'a bearer token variable that is not set',
+      yaml: `${PROM}  bearer_token_env: NOT_SET_ANYWHERE\n`,
+      path: 'prometheus.bearer_token_env',
+      says: 'environment variable NOT_SET_ANYWHERE is not set or empty',
+    },
+    {
+      intent: 'a budget of zero',
+      yaml: `${PROM}  budget: PT0S\n`,
+      path: 'prometheus.budget',
+      says: 'longer than zero',
+    },
+    {
+      intent: 'a request timeout longer than a Node.js timer',
+      yaml: `${PROM}  request_timeout: P30D\n`,
+      path: 'prometheus.request_timeout',
+      says: 'at most P24D',
+    },
+    { intent: 'a significance of 0', yaml: `${PROM}  significance: 0\n`, path: 'prometheus.significance', says: '>0' },
+    {
+      intent: 'a significance over 0.5',
+      yaml: `${PROM}  significance: 0.9\n`,
+      path: 'prometheus.significance',
+      says: '<=0.5',
+    },
+    {
+      intent: 'too small a minimum of points',
+      yaml: `${PROM}  min_points: 2\n`,
+      path: 'prometheus.min_points',
+      says: '>=3',
+    },
+    {
+      intent: 'a minimum of points above the most points a side can have',
+      yaml: `${PROM}  min_points: 300\n`,
+      path: 'prometheus.min_points',
+      says: 'must not be more than max_points',
+    },
+    {
+      intent: 'a step of zero',
+      yaml: `${PROM}  min_step: PT0S\n`,
+      path: 'prometheus.min_step',
+      says: 'longer than zero',
+    },
+  ])('rejected: $intent', ({ yaml, path, says }) => {
+    const e = configError(() => parse(yaml));
+    expect(pathsOf(e)).toEqual([path]);
+    expect(e.problems[0]).toContain(says);
+  });
+
+  it('every problem of every template is listed at once', () => {
+    const e = configError(() =>
+      parse(
+        `${PROM}defaults:\n  comparisons:\n    - { name: a, query: 'x{version="{vrsion}"}' }\n    - { name: b, query: 'rate(x{version="{version}"}' }\n`,
+      ),
+    );
+    expect(pathsOf(e)).toEqual([
+      'defaults.comparisons.0.query',
+      'defaults.comparisons.0.query',
+      'defaults.comparisons.1.query',
+    ]);
+  });
+
+  const cli = (file: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'check-config', file], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+    });
+
+  it('changepager check-config names a broken template by its path, and says the templates were checked', () => {
+    const bad = join(tmp, 'bad-template.yaml');
+    writeFileSync(
+      bad,
+      `${PROM}services:\n  checkout:\n    comparisons:\n      - { name: e, query: 'x{version="{verion}"}' }\n`,
+    );
+    const refused = cli(bad);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('services.checkout.comparisons.0.query: unknown placeholder {verion}');
+
+    const good = join(tmp, 'good-template.yaml');
+    writeFileSync(
+      good,
+      `${PROM}services:\n  checkout:\n    comparisons:\n${errorRatio.map((l) => l.slice(2)).join('\n')}\n`,
+    );
+    const accepted = cli(good);
+    expect(accepted.stderr).toBe('');
+    expect(accepted.stdout).toBe(
+      `${good}: OK (1 services, 0 people, 0 tokens; evidence from http://prometheus.example:9090, 3 PromQL templates checked)\n`,
+    );
+    expect(accepted.status).toBe(0);
+  });
+});
+
 describe('HOST and PORT', () => {
   const yaml = 'listen: { host: 127.0.0.1, port: 9095 }';
   it.each([
@@ -803,6 +1115,8 @@ describe('the returned config is frozen, all the way down', () => {
     { what: 'a person’s working days', value: config.directory.people[0]?.workingHours?.days },
     { what: 'directory.bots', value: config.directory.bots },
     { what: 'delivery', value: config.delivery },
+    { what: 'evidence.defaults.comparisons', value: config.evidence.defaults.comparisons },
+    { what: 'a comparison', value: config.evidence.services.checkout?.comparisons[0] },
   ])('$what', ({ value }) => {
     expect(value).toBeDefined();
     expect(Object.isFrozen(value)).toBe(true);

@@ -107,11 +107,17 @@ describe(PAGE, () => {
 
   it('gives the defaults the schema fills in', () => {
     // The optional sections are given, as small as they may be, so that their defaults are filled in too.
-    const defaults = configFileSchema.parse({ pagerduty: {}, slack: { bot_token_env: 'T', signing_secret_env: 'S' } });
+    const defaults = configFileSchema.parse({
+      pagerduty: {},
+      slack: { bot_token_env: 'T', signing_secret_env: 'S' },
+      prometheus: { url: 'http://prometheus:9090' },
+    });
     const wrong = rows.flatMap((row) =>
       row.keys.flatMap((key) => {
-        // Secrets are named, never defaulted: the section above names two to be valid.
-        const value = /_(env|file)$/.test(key) ? undefined : valueAt(defaults, key);
+        // Secrets are named, never defaulted, and Prometheus' URL is required: the sections above give them to be
+        // valid.
+        const given = /_(env|file)$/.test(key) || key === 'prometheus.url';
+        const value = given ? undefined : valueAt(defaults, key);
         if (value === undefined || (typeof value === 'object' && !Array.isArray(value))) return [];
         const shown = /^`([^`]*)`/.exec(row.defaultCell)?.[1];
         return shown === written(value) ? [] : [`${key}: documented ${row.defaultCell}, schema ${written(value)}`];
