@@ -1,47 +1,31 @@
-import { findPerson } from '../../core/people.js';
+import { createPeopleDirectory, type PeopleDirectory } from '../../channels/people.js';
 import type { Person } from '../../core/types.js';
-import { classifySlackError, type SlackClient, type SlackFailure } from './client.js';
+import { classifySlackError, type SlackClient } from './client.js';
 
-export type SlackUserLookup = { found: true; userId: string } | ({ found: false } & SlackFailure);
-
-/**
- * A person's Slack user: the people section first, else users.lookupByEmail (needs the users:read.email
- * scope), cached for `ttlMs`, misses included; failures are not cached.
- */
+/** Needs the users:read.email scope; Slack answers users_not_found for an email it does not know. */
 export function createSlackDirectory(opts: {
   client: SlackClient;
   people: readonly Person[];
   ttlMs: number;
   now: () => number;
 }) {
-  const cache = new Map<string, { userId: string | undefined; until: number }>();
-
-  async function slackUser(email: string): Promise<SlackUserLookup> {
-    const configured = findPerson({ email }, opts.people)?.slackUserId;
-    if (configured) return { found: true, userId: configured };
-    const key = email.toLowerCase();
-    const hit = cache.get(key);
-    if (hit && hit.until > opts.now()) {
-      return hit.userId
-        ? { found: true, userId: hit.userId }
-        : { found: false, retry: false, detail: `no Slack user has the email ${email} (cached)` };
-    }
-    try {
-      const res = await opts.client.users.lookupByEmail({ email });
-      const userId = res.user?.id;
-      cache.set(key, { userId, until: opts.now() + opts.ttlMs });
-      return userId
-        ? { found: true, userId }
-        : { found: false, retry: false, detail: `no Slack user has the email ${email}` };
-    } catch (err) {
-      const failure = classifySlackError(err);
-      if (failure.detail === 'Slack error: users_not_found') {
-        cache.set(key, { userId: undefined, until: opts.now() + opts.ttlMs });
-        return { found: false, retry: false, detail: `no Slack user has the email ${email}` };
+  const slackUser: PeopleDirectory = createPeopleDirectory({
+    vendor: 'Slack',
+    configuredId: (person) => person.slackUserId,
+    people: opts.people,
+    ttlMs: opts.ttlMs,
+    now: opts.now,
+    async lookup(email) {
+      try {
+        const userId = (await opts.client.users.lookupByEmail({ email })).user?.id;
+        return userId ? { found: true, userId } : { found: false };
+      } catch (err) {
+        const failure = classifySlackError(err);
+        if (failure.detail === 'Slack error: users_not_found') return { found: false };
+        return { failed: true, ...failure };
       }
-      return { found: false, ...failure };
-    }
-  }
+    },
+  });
 
   /** The email behind a Slack user id, for acting on their behalf: the people section, else users.info. */
   async function emailOf(userId: string): Promise<string | undefined> {
