@@ -28,7 +28,7 @@ export async function startService(options: StartOptions): Promise<Service> {
   const { configPath, ...composeOptions } = options;
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const { store, worker, app, interactivity, logins, metrics } = compose(composeOptions);
+  const { store, worker, app, channels, logins, metrics } = compose(composeOptions);
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -55,15 +55,13 @@ export async function startService(options: StartOptions): Promise<Service> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
   metrics.start();
-  await interactivity?.start();
+  await channels.start();
   // A burst of wrong logins is summarised once its window has passed, even if nobody tries to log in after it.
   const sweeper = setInterval(() => logins.sweep(now()), LOGIN_SWEEP_MS);
   sweeper.unref();
-  const delivery = {
-    pages: config.pagerduty ? 'pagerduty' : 'log',
-    dms: config.slack ? `slack (${config.slack.mode})` : 'log',
-  };
-  if (!config.pagerduty) {
+  // Who delivers pages and who DMs, as operators read it in this line: "pagerduty", "slack (http)", "log".
+  const delivery = { pages: channels.delivery.page, dms: channels.delivery.dm };
+  if (delivery.pages === 'log') {
     // The embedded default: fine for trying it out, a silent pager in production. Say so loudly.
     log.warn('no pagerduty section in the config: pages are written to this log only, and nobody is paged');
   }
@@ -81,7 +79,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       stopping ??= (async () => {
         clearInterval(sweeper);
         await http.close();
-        await interactivity?.stop();
+        await channels.stop();
         await worker.stop();
         await metrics.stop();
         await store.close();

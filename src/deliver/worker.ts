@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AttemptOutcome, AttemptRecord, ClaimedItem, OutboxKind, OutboxStore } from '../store/store.js';
-import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
+import type { DeliveryResult, OutboxHandler } from './notifier.js';
 
 /**
  * A lane of the outbox: the kinds of row one worker takes, and how many it delivers at once. Each lane has its
@@ -230,16 +230,4 @@ export function retryDelayMs(attempts: number, maxBackoffMs: number, random: () 
   const ceiling = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
   const jittered = ceiling / 2 + (random() * ceiling) / 2;
   return Math.max(jittered, Math.min(retryAfterMs, maxBackoffMs * 10));
-}
-
-/** Delivers page rows: loads the page with its members and hands it to the notifier. */
-export function pageHandler(store: Pick<OutboxStore, 'pageWithMembers'>, notifier: PageNotifier): OutboxHandler {
-  return {
-    channel: notifier.channel,
-    async handle(ref) {
-      const page = await store.pageWithMembers(Number(ref));
-      if (!page) return { ok: false, retry: false, detail: `page ${ref} does not exist` };
-      return notifier.deliver(page);
-    },
-  };
 }

@@ -1,5 +1,5 @@
-import { createPeopleDirectory, type PeopleDirectory } from '../../channels/people.js';
 import type { Person } from '../../core/types.js';
+import { createPeopleDirectory, type PeopleDirectory } from '../people.js';
 import type { PagerDutyClient } from './client.js';
 
 /**

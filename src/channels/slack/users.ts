@@ -1,5 +1,5 @@
-import { createPeopleDirectory, type PeopleDirectory } from '../../channels/people.js';
 import type { Person } from '../../core/types.js';
+import { createPeopleDirectory, type PeopleDirectory } from '../people.js';
 import { classifySlackError, type SlackClient } from './client.js';
 
 /** Needs the users:read.email scope; Slack answers users_not_found for an email it does not know. */

@@ -8,14 +8,12 @@ import {
 } from '@slack/bolt';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
-import { type PagerDutyConfig, pagerdutyFor } from '../../config/load.js';
 import { type ClickFacts, type ClickRefusal, type ClickVerdict, mayAcknowledge, mayDisown } from '../../core/clicks.js';
 import { ApiError } from '../../errors.js';
 import type { PageRecord } from '../../store/store.js';
-import type { PagerDutyClient } from '../pagerduty/client.js';
 import { type SlackClient, slackClientOptions } from './client.js';
+import { loadDmView, type SlackDeps } from './dms.js';
 import { ACTIONS, type DmView, dmMessage } from './messages.js';
-import { loadDmView, type SlackDeps } from './notifier.js';
 
 // The DM's buttons, through Bolt. In http mode Bolt's ExpressReceiver is mounted at POST /slack/events in our
 // own express app (before any body parser: it verifies the signature over the raw body); in socket mode Bolt
@@ -33,7 +31,6 @@ export const SLACK_BODY_LIMIT_BYTES = 256 * 1024;
 const SIGNATURE = /^v0=[0-9a-f]{64}$/;
 
 export interface InteractivityDeps extends SlackDeps {
-  pd?: { config: PagerDutyConfig; client: PagerDutyClient };
   /** Wakes the outbox after "not my change" enqueued an on-call page. */
   kick: () => void;
 }
@@ -237,7 +234,7 @@ const REFUSALS: Record<ClickRefusal, string> = {
     'changepager could not tell who you are (no email for your Slack user), so it did nothing. Please use PagerDuty.',
 };
 
-/** Acknowledges, in PagerDuty, the page that reached this person; never someone else's. */
+/** Acknowledges the page that reached this person, where it was paged; never someone else's. */
 async function acknowledge(
   view: DmView,
   email: string | undefined,
@@ -247,27 +244,7 @@ async function acknowledge(
     (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
   );
   if (!page) return { ok: false, detail: 'this alert did not page you, so there is nothing of yours to acknowledge' };
-  if (!deps.pd) return { ok: true, detail: 'no PagerDuty configured: acknowledgement recorded only' };
-  const { client, config } = deps.pd;
-  if (page.delivered.incident) {
-    const res = await client.updateIncident(
-      page.delivered.incident,
-      { type: 'incident_reference', status: 'acknowledged' },
-      email,
-    );
-    return res.ok
-      ? { ok: true, detail: `incident ${page.delivered.incident} acknowledged` }
-      : { ok: false, detail: res.detail };
-  }
-  const routingKey = pagerdutyFor(config, page.service).routingKey;
-  if (!routingKey || page.delivered.state !== 'triggered')
-    return { ok: false, detail: 'the page has not reached PagerDuty yet' };
-  const res = await client.sendEvent({
-    routing_key: routingKey,
-    event_action: 'acknowledge',
-    dedup_key: page.dedupKey,
-  });
-  return res.ok ? { ok: true, detail: 'alert acknowledged' } : { ok: false, detail: res.detail };
+  return deps.paging.acknowledge(page, email);
 }
 
 /** Bolt's logger interface over pino. */

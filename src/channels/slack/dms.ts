@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
-import { type Config, policyFor, type SlackConfig } from '../../config/load.js';
+import type { Config } from '../../config/load.js';
+import { policyFor } from '../../config/policy.js';
 import { compareLink } from '../../core/links.js';
+import type { DeliveryResult, OutboxHandler } from '../../deliver/notifier.js';
 import type { Metrics } from '../../metrics.js';
 import type { IngestStore, OutboxStore, PeopleStore, ReadStore } from '../../store/store.js';
-import type { DeliveryResult, OutboxHandler } from '../notifier.js';
+import type { PagingPort } from '../channel.js';
 import { classifySlackError, type SlackClient } from './client.js';
+import type { SlackConfig } from './config.js';
 import { type DmView, dmMessage } from './messages.js';
 import type { SlackDirectory } from './users.js';
 
@@ -21,20 +24,26 @@ export interface SlackDeps {
     Pick<IngestStore, 'recordNotMine'>;
   client: SlackClient;
   directory: SlackDirectory;
+  /** The channel that delivers pages: the DM links to the page and acknowledges it through it. */
+  paging: PagingPort;
   metrics: Metrics;
   log: Logger;
   now: () => number;
 }
 
-/** The DM with everything it shows: the deploy and the filled compare link. */
+/** The DM with everything it shows: the deploy, the filled compare link, the link to the page. */
 export async function loadDmView(
-  deps: Pick<SlackDeps, 'config' | 'store' | 'now'>,
+  deps: Pick<SlackDeps, 'config' | 'store' | 'now' | 'paging'>,
   dmId: number,
   threadWindowMs: number,
 ) {
   const ctx = await deps.store.dmWithContext(dmId, threadWindowMs);
   if (!ctx) return undefined;
   const view: DmView = { ...ctx };
+  // The page that reached this person, else any page of the episode.
+  const mine = ctx.pages.find((p) => p.target.kind === 'person' && p.target.email === ctx.dm.email);
+  const pageUrl = (mine && deps.paging.linkOf(mine)) ?? ctx.pages.map((p) => deps.paging.linkOf(p)).find(Boolean);
+  if (pageUrl) view.pageUrl = pageUrl;
   const deployId = ctx.episode.decision.deployId;
   const deploy = deployId === undefined ? undefined : await deps.store.getDeploy(deployId);
   if (deploy) {

@@ -1,21 +1,15 @@
 import type { Logger } from 'pino';
-import { type Config, type PagerDutyConfig, pagerdutyFor, policyFor } from '../../config/load.js';
+import type { Config } from '../../config/load.js';
+import { policyFor } from '../../config/policy.js';
 import { compareLink } from '../../core/links.js';
 import type { Deploy } from '../../core/types.js';
+import { failureReason, type HttpOutcome, retryHint } from '../../deliver/http-outcome.js';
+import type { DeliveryResult, PageNotifier } from '../../deliver/notifier.js';
 import type { Metrics } from '../../metrics.js';
 import type { PageWithMembers } from '../../store/store.js';
-import { failureReason, type HttpOutcome } from '../http-outcome.js';
-import type { DeliveryResult, OutboxHandler, PageNotifier } from '../notifier.js';
 import type { PagerDutyClient } from './client.js';
-import {
-  changeEvent,
-  eventMinimal,
-  eventResolve,
-  eventTrigger,
-  incidentCreate,
-  joinedNote,
-  type PageContext,
-} from './payload.js';
+import { type PagerDutyConfig, pagerdutyFor } from './config.js';
+import { eventMinimal, eventResolve, eventTrigger, incidentCreate, joinedNote, type PageContext } from './payload.js';
 import type { UserDirectory } from './users.js';
 
 // How a page reaches PagerDuty. What has been done for a page is kept in its `delivered` record:
@@ -94,7 +88,13 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
         return { ok: true, detail: 'resolved before it was paged: nothing to resolve', delivered: keep };
       const res = observe(await client.sendEvent(eventResolve(ctx, routingKey)));
       if (!res.ok)
-        return { ok: false, retry: res.retry, detail: `resolve event: ${res.detail}`, ...hint(res), delivered: keep };
+        return {
+          ok: false,
+          retry: res.retry,
+          detail: `resolve event: ${res.detail}`,
+          ...retryHint(res),
+          delivered: keep,
+        };
       metrics.pages.inc({ route, action: 'resolve' });
       return { ok: true, detail: 'resolve event accepted', delivered: { ...keep, state: 'resolved' } };
     }
@@ -119,7 +119,13 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
     }
     const attempted = { ...keep, attempted: 'true' };
     if (res.retry)
-      return { ok: false, retry: true, detail: `trigger event: ${res.detail}`, ...hint(res), delivered: attempted };
+      return {
+        ok: false,
+        retry: true,
+        detail: `trigger event: ${res.detail}`,
+        ...retryHint(res),
+        delivered: attempted,
+      };
 
     deps.log.warn({ page: ctx.page.id, detail: res.detail }, 'PagerDuty refused the page; sending its minimal form');
     const refused = {
@@ -136,7 +142,7 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
         ok: false,
         retry: short.retry,
         detail: `minimal trigger event: ${short.detail}`,
-        ...hint(short),
+        ...retryHint(short),
         delivered: attempted,
         earlier: [refused],
       };
@@ -190,7 +196,7 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
           delivered: { state: 'resolved' },
         };
       }
-      return { ok: false, retry: res.retry, detail: `resolve incident: ${res.detail}`, ...hint(res) };
+      return { ok: false, retry: res.retry, detail: `resolve incident: ${res.detail}`, ...retryHint(res) };
     }
     if (incident) return joinIncident(ctx, email, incident, done);
 
@@ -272,7 +278,7 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
     }
     const res = observe(await client.addNote(incident, joinedNote(ctx.members.slice(told))));
     if (!res.ok)
-      return { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...hint(res) };
+      return { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) };
     metrics.pages.inc({ route: 'author', action: 'note' });
     return {
       ok: true,
@@ -329,28 +335,4 @@ function isAlreadyResolved(res: HttpOutcome<unknown>): boolean {
   if (res.ok || res.status !== 400) return false;
   const code = (res.data as { error?: { code?: unknown } } | undefined)?.error?.code;
   return code === 1001;
-}
-
-function hint(res: HttpOutcome<unknown>): { retryAfterMs?: number } {
-  return !res.ok && res.retryAfterMs !== undefined ? { retryAfterMs: res.retryAfterMs } : {};
-}
-
-/** Sends each new deploy to PagerDuty as a change event, so its "recent changes" shows it next to incidents. */
-export function changeEventHandler(deps: {
-  pd: PagerDutyConfig;
-  client: PagerDutyClient;
-  getDeploy: (id: string) => Promise<Deploy | undefined>;
-}): OutboxHandler {
-  return {
-    channel: 'pagerduty-change',
-    async handle(ref) {
-      const deploy = await deps.getDeploy(ref);
-      if (!deploy) return { ok: false, retry: false, detail: `deploy ${ref} does not exist` };
-      const routingKey = pagerdutyFor(deps.pd, deploy.service).routingKey;
-      if (!routingKey) return { ok: true, detail: 'no routing key for this service: no change event' };
-      const res = await deps.client.sendChange(changeEvent(deploy, routingKey, deps.pd.maxEventBytes));
-      if (res.ok) return { ok: true, detail: 'change event accepted' };
-      return { ok: false, retry: res.retry, detail: `change event: ${res.detail}`, ...hint(res) };
-    },
-  };
 }

@@ -1,7 +1,7 @@
 import { Agent } from 'node:https';
 import { api, change, event } from '@pagerduty/pdjs';
-import type { PagerDutyConfig } from '../../config/load.js';
-import { classifyError, classifyResponse, type HttpOutcome } from '../http-outcome.js';
+import { classifyError, classifyResponse, type HttpOutcome } from '../../deliver/http-outcome.js';
+import type { PagerDutyConfig } from './config.js';
 
 // A thin wrapper over @pagerduty/pdjs that makes it safe for the paging path. pdjs's own quirks, and what is
 // done about each (read in pdjs 2.2.4's build/src/common.js, events.js and api.js):

@@ -1,5 +1,5 @@
 import { webApi } from '@slack/bolt';
-import type { SlackConfig } from '../../config/load.js';
+import type { SlackConfig } from './config.js';
 
 // The Slack Web API client as changepager uses it: no retries inside the client (the outbox retries, with
 // its own backoff, and a Slack outage must not hold a delivery slot for half an hour as web-api's default

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { OutboxStore, PageWithMembers } from '../store/store.js';
-import { clip } from './clip.js';
-import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
+import { clip } from '../../deliver/clip.js';
+import type { DeliveryResult, OutboxHandler, PageNotifier } from '../../deliver/notifier.js';
+import type { OutboxStore, PageWithMembers } from '../../store/store.js';
 
 /** A page's log record lists this many alerts and counts the rest: a group can hold thousands. */
 const ALERTS_LOGGED = 50;
