@@ -14,6 +14,7 @@ import type { PageRecord } from '../../store/store.js';
 import { type SlackClient, slackClientOptions } from './client.js';
 import { loadDmView, type SlackDeps } from './dms.js';
 import { ACTIONS, type DmView, dmMessage } from './messages.js';
+import { dmStatePatch, readDmState } from './state.js';
 
 // The DM's buttons, through Bolt. In http mode Bolt's ExpressReceiver is mounted at POST /slack/events in our
 // own express app (before any body parser: it verifies the signature over the raw body); in socket mode Bolt
@@ -103,7 +104,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
   /** Redraws the DM from the store, so its buttons and status line say what is true now. */
   async function redraw(client: SlackClient, view: DmView) {
     const fresh = await loadDmView(deps, view.dm.id, slack.threadWindowMs);
-    const { channel, ts } = view.dm.delivered;
+    const { channel, ts } = readDmState(view.dm.delivered);
     if (!fresh || !channel || !ts) return;
     const message = dmMessage(fresh);
     await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks });
@@ -142,7 +143,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     if (!view) return;
     const email = await deps.directory.emailOf(body.user.id);
     if (await refused(client, body, view, mayAcknowledge(clickFacts(body, email, view)))) return;
-    if (view.dm.delivered.acked_by) {
+    if (readDmState(view.dm.delivered).ackedBy) {
       await ephemeral(client, body, 'This alert is already acknowledged.');
       return;
     }
@@ -155,7 +156,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
       );
       return;
     }
-    await store.updateDm(view.dm.id, { acked_by: body.user.id, acked_at: String(now()) });
+    await store.updateDm(view.dm.id, dmStatePatch({ ackedBy: body.user.id, ackedAt: now() }));
     log.info({ dm: view.dm.id, by: email ?? body.user.id, detail: result.detail }, 'acknowledged from Slack');
     await redraw(client, view);
   });
@@ -216,7 +217,8 @@ function clickFacts(body: BlockAction, clickerEmail: string | undefined, view: D
     ...d.notify,
     ...d.suspects.flatMap((s) => [s.email, s.identity.email].filter((e): e is string => e !== undefined)),
   ];
-  const recipient = view.dm.delivered.ts ? view.dm.delivered.user : undefined;
+  const posted = readDmState(view.dm.delivered);
+  const recipient = posted.ts ? posted.user : undefined;
   return {
     clicker: body.user.id,
     named,

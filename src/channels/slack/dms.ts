@@ -9,6 +9,7 @@ import type { PagingPort } from '../channel.js';
 import { classifySlackError, type SlackClient } from './client.js';
 import type { SlackConfig } from './config.js';
 import { type DmView, dmMessage } from './messages.js';
+import { dmStatePatch, readDmState } from './state.js';
 import type { SlackDirectory } from './users.js';
 
 /** How long a DM waits for the first DM of its thread to be posted before it starts a thread of its own. */
@@ -73,18 +74,18 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
     async handle(ref) {
       const view = await loadDmView(deps, Number(ref), slack.threadWindowMs);
       if (!view) return { ok: false, retry: false, detail: `DM ${ref} does not exist` };
-      const done = view.dm.delivered;
-      const state = view.episode.status;
+      const done = readDmState(view.dm.delivered);
+      const status = view.episode.status;
       const message = dmMessage(view);
 
       if (done.ts && done.channel) {
-        if (done.state === state) return { ok: true, detail: 'DM is up to date' };
+        if (done.shows === status) return { ok: true, detail: 'DM is up to date' };
         try {
           await client.chat.update({ channel: done.channel, ts: done.ts, text: message.text, blocks: message.blocks });
         } catch (e) {
           return failed(e);
         }
-        return { ok: true, detail: `DM updated: ${state}`, delivered: { state } };
+        return { ok: true, detail: `DM updated: ${status}`, delivered: dmStatePatch({ shows: status }) };
       }
 
       const user = await directory.slackUser(view.dm.email);
@@ -92,7 +93,7 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         if (!user.retry) {
           deps.metrics.unmappedPeople.inc({ reason: 'no_slack_user' });
           await deps.store.recordUnmapped(view.dm.email, 'no_slack_user', now());
-          return { ok: false, retry: false, detail: user.detail, delivered: { failed: user.detail } };
+          return { ok: false, retry: false, detail: user.detail, delivered: dmStatePatch({ failed: user.detail }) };
         }
         return {
           ok: false,
@@ -102,15 +103,12 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         };
       }
 
-      const root = view.threadRoot;
-      if (root && !root.delivered.ts && !root.delivered.failed && now() - view.dm.createdAt < THREAD_ROOT_WAIT_MS) {
+      const root = view.threadRoot && readDmState(view.threadRoot.delivered);
+      if (root && !root.ts && !root.failed && now() - view.dm.createdAt < THREAD_ROOT_WAIT_MS) {
         // The first DM about this deploy is not out yet: wait for it so this one lands in its thread.
         return { ok: false, retry: true, detail: 'waiting for the first DM of its thread', retryAfterMs: 1000 };
       }
-      const thread =
-        root?.delivered.ts && root.delivered.channel
-          ? { channel: root.delivered.channel, thread_ts: root.delivered.ts }
-          : undefined;
+      const thread = root?.ts && root.channel ? { channel: root.channel, thread_ts: root.ts } : undefined;
       try {
         const res = await client.chat.postMessage({
           channel: thread?.channel ?? user.userId,
@@ -124,13 +122,13 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         return {
           ok: true,
           detail: `DM posted to ${user.userId}${thread ? ' in thread' : ''}`,
-          delivered: {
+          delivered: dmStatePatch({
             channel: res.channel,
             ts: res.ts,
-            state,
+            shows: status,
             user: user.userId,
-            ...(thread ? { thread_ts: thread.thread_ts } : {}),
-          },
+            ...(thread ? { threadTs: thread.thread_ts } : {}),
+          }),
         };
       } catch (e) {
         return failed(e);

@@ -4,6 +4,7 @@ import { clockUtc, humanGap } from '../../core/time.js';
 import type { Deploy } from '../../core/types.js';
 import { clip, truncate } from '../../deliver/clip.js';
 import type { DmContext } from '../../store/store.js';
+import { readDmState } from './state.js';
 
 // Pure builders of the DM: Block Kit blocks plus the plain-text fallback Slack shows in notifications.
 // Everything that comes from an alert or a deploy event is escaped (https://api.slack.com/reference/surfaces/formatting#escaping):
@@ -152,12 +153,12 @@ function linkLine(view: DmView): string | undefined {
 }
 
 function statusLine(view: DmView): string | undefined {
-  const done = view.dm.delivered;
+  const done = readDmState(view.dm.delivered);
   const feedback = view.episode.decision.feedback;
   const lines: string[] = [];
   if (feedback)
     lines.push(`${who(feedback.by)} said this is not their change at ${clockUtc(feedback.at)}; on-call was paged.`);
-  if (done.acked_by) lines.push(`Acknowledged by ${who(done.acked_by)} at ${clockUtc(Number(done.acked_at))}.`);
+  if (done.ackedBy) lines.push(`Acknowledged by ${who(done.ackedBy)} at ${clockUtc(done.ackedAt ?? 0)}.`);
   return lines.length > 0 ? lines.join('\n') : undefined;
 }
 
@@ -175,7 +176,7 @@ function buttons(view: DmView): types.Button[] {
     (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
   );
   const out: types.Button[] = [];
-  if (paged && !view.dm.delivered.acked_by) {
+  if (paged && !readDmState(view.dm.delivered).ackedBy) {
     out.push({
       type: 'button',
       action_id: ACTIONS.ack,
