@@ -3,28 +3,28 @@ import type { Config } from '../../config/load.js';
 import { policyFor } from '../../config/policy.js';
 import { compareLink } from '../../core/links.js';
 import type { Deploy } from '../../core/types.js';
-import { failureReason, type HttpOutcome, retryHint } from '../../deliver/http-outcome.js';
-import type { DeliveryResult, PageNotifier } from '../../deliver/notifier.js';
+import { failureReason, type HttpOutcome } from '../../deliver/http-outcome.js';
+import type { DeliveryResult, EarlierRequest, PageNotifier } from '../../deliver/notifier.js';
 import type { Metrics } from '../../metrics.js';
 import type { PageWithMembers } from '../../store/store.js';
+import type { PeopleDirectory } from '../people.js';
 import type { PagerDutyClient } from './client.js';
-import { type PagerDutyConfig, pagerdutyFor } from './config.js';
+import type { PagerDutyConfig } from './config.js';
 import { eventMinimal, eventResolve, eventTrigger, incidentCreate, joinedNote, type PageContext } from './payload.js';
-import type { UserDirectory } from './users.js';
+import { type Action, nextAction, type Outcome, type Told } from './plan.js';
+import { pageStatePatch, readPageState } from './state.js';
 
-// How a page reaches PagerDuty. What has been done for a page is kept in its `delivered` record:
-//   via        'incident' (REST, assigned to a person) or 'events' (Events API v2: on-call, or a fallback)
-//   incident   the incident id, once created          state    'triggered' | 'resolved'
-//   members    how many alerts PagerDuty was told of   fallback why a person's page went to on-call instead
-//   form       'minimal' when PagerDuty refused the full event and the short form went out instead
-// Every step is idempotent: the page's dedup key names the PagerDuty alert or incident, so an attempt repeated
-// after a crash or a timeout lands on the same one.
+// How a page reaches PagerDuty: plan.ts decides each step, this file makes the requests. Nothing here chooses
+// what to do next; it only asks the planner, does what it says, and adds the answer to what it tells it.
+
+/** More steps than any plan takes: reaching it is a bug, which the worker retries rather than lose the page. */
+const MAX_STEPS = 16;
 
 export interface PagerDutyNotifierDeps {
   config: Config;
   pd: PagerDutyConfig;
   client: PagerDutyClient;
-  users: UserDirectory;
+  users: PeopleDirectory;
   getDeploy: (id: string) => Promise<Deploy | undefined>;
   recordUnmapped: (who: string, reason: string) => Promise<void>;
   metrics: Metrics;
@@ -32,14 +32,12 @@ export interface PagerDutyNotifierDeps {
   now: () => number;
 }
 
-type Delivered = Record<string, string>;
-
 export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifier {
-  const { pd, client, metrics, now } = deps;
+  const { pd, client, metrics, log, now } = deps;
   const externalUrl = deps.config.externalUrl;
   /** Links back to changepager, when its address is configured. */
   const links = externalUrl ? { externalUrl } : {};
-  /** Links back to changepager, when its address is configured. */
+
   /** Counts failures by reason, once per request, whatever happens next. */
   function observe<T>(res: HttpOutcome<T>): HttpOutcome<T> {
     if (!res.ok) metrics.deliveryFailures.inc({ channel: 'pagerduty', reason: failureReason(res) });
@@ -59,244 +57,91 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       : { ...page, deploys };
   }
 
-  /**
-   * Events API: trigger while any member fires, resolve after. A failure that may pass (a timeout, 429, 5xx) is
-   * retried with capped backoff; a refusal (any other 4xx) would be refused again, so the trigger goes out once
-   * more in its minimal form, which reaches on-call whatever in the full one PagerDuty would not take.
-   */
-  async function viaEvents(
-    ctx: PageContext,
-    done: Delivered,
-    route: 'oncall' | 'fallback',
-    fallback?: string,
-  ): Promise<DeliveryResult> {
-    const routingKey = pagerdutyFor(pd, ctx.page.service).routingKey;
-    const keep: Delivered = fallback ? { via: 'events', fallback } : { via: 'events' };
-    if (!routingKey) {
-      // Config validation requires a default routing key, so this is a config reloaded wrong; keep it visible.
-      return {
-        ok: false,
-        retry: true,
-        detail: `no PagerDuty routing key for service "${ctx.page.service}"`,
-        delivered: keep,
-      };
-    }
-    if (ctx.page.status === 'resolved') {
-      // A trigger that failed may still have reached PagerDuty (a timeout): resolve it too. A resolve for a key
-      // PagerDuty never opened is dropped by PagerDuty, so this is harmless when it did not.
-      if (done.state !== 'triggered' && !done.attempted)
-        return { ok: true, detail: 'resolved before it was paged: nothing to resolve', delivered: keep };
-      const res = observe(await client.sendEvent(eventResolve(ctx, routingKey)));
-      if (!res.ok)
-        return {
-          ok: false,
-          retry: res.retry,
-          detail: `resolve event: ${res.detail}`,
-          ...retryHint(res),
-          delivered: keep,
+  /** One attempt's requests, in order, and the answers the planner reads. */
+  interface Attempt {
+    ctx: PageContext;
+    told: Told;
+    /** Requests recorded besides the last one: a full trigger PagerDuty refused before its minimal form. */
+    earlier: EarlierRequest[];
+    /** When the last trigger was sent, and how long its answer took. */
+    trigger?: { at: number; durationMs: number };
+  }
+
+  async function perform(action: Exclude<Action, { type: 'done' }>, attempt: Attempt): Promise<void> {
+    const { ctx, told } = attempt;
+    const answers = told.answers;
+    switch (action.type) {
+      case 'trigger_event': {
+        if (action.fallback && told.state.via !== 'events') {
+          log.warn(
+            { page: ctx.page.id, target: ctx.page.target, reason: action.fallback },
+            'paging on-call instead of the author',
+          );
+        }
+        const options = {
+          maxBytes: pd.maxEventBytes,
+          ...(action.fallback ? { fallbackReason: action.fallback } : {}),
+          ...links,
         };
-      metrics.pages.inc({ route, action: 'resolve' });
-      return { ok: true, detail: 'resolve event accepted', delivered: { ...keep, state: 'resolved' } };
-    }
-    const triggered = (form?: 'minimal'): Delivered => ({
-      ...keep,
-      state: 'triggered',
-      members: String(ctx.members.length),
-      ...(form ? { form } : {}),
-    });
-    const options = { maxBytes: pd.maxEventBytes, ...(fallback ? { fallbackReason: fallback } : {}), ...links };
-    const sentAt = now();
-    const res = observe(await client.sendEvent(eventTrigger(ctx, routingKey, options)));
-    if (res.ok) {
-      metrics.pages.inc({ route, action: 'trigger' });
-      return {
-        ok: true,
-        detail: fallback
-          ? `paged on-call instead: ${fallback}`
-          : `trigger event accepted (${ctx.members.length} alerts)`,
-        delivered: triggered(),
-      };
-    }
-    const attempted = { ...keep, attempted: 'true' };
-    if (res.retry)
-      return {
-        ok: false,
-        retry: true,
-        detail: `trigger event: ${res.detail}`,
-        ...retryHint(res),
-        delivered: attempted,
-      };
-
-    deps.log.warn({ page: ctx.page.id, detail: res.detail }, 'PagerDuty refused the page; sending its minimal form');
-    const refused = {
-      outcome: 'failed',
-      detail: `trigger event refused: ${res.detail}`,
-      at: sentAt,
-      durationMs: now() - sentAt,
-    } as const;
-    const why = `PagerDuty refused the full page (${res.detail})`;
-    const short = observe(await client.sendEvent(eventMinimal(ctx, routingKey, { why, ...links })));
-    if (!short.ok) {
-      // Refused too (an invalid routing key, say): final. The worker logs it at error; it is not retried.
-      return {
-        ok: false,
-        retry: short.retry,
-        detail: `minimal trigger event: ${short.detail}`,
-        ...retryHint(short),
-        delivered: attempted,
-        earlier: [refused],
-      };
-    }
-    metrics.pages.inc({ route, action: 'trigger' });
-    return {
-      ok: true,
-      detail: `minimal trigger event accepted${fallback ? `; paged on-call instead: ${fallback}` : ''}`,
-      delivered: triggered('minimal'),
-      earlier: [refused],
-    };
-  }
-
-  /** Gives up on the person: on-call is paged through the Events API, with the reason in custom_details. */
-  function fallBack(ctx: PageContext, done: Delivered, reason: string): Promise<DeliveryResult> {
-    deps.log.warn({ page: ctx.page.id, target: ctx.page.target, reason }, 'paging on-call instead of the author');
-    return viaEvents(ctx, done, 'fallback', reason);
-  }
-
-  /** A retryable failure while paging the person: retry until the fallback deadline, then page on-call. */
-  function retryOrFallBack(
-    ctx: PageContext,
-    done: Delivered,
-    detail: string,
-    retryAfterMs?: number,
-  ): Promise<DeliveryResult> | DeliveryResult {
-    const deadline = ctx.page.openedAt + pd.fallbackAfterMs;
-    if (now() >= deadline)
-      return fallBack(ctx, done, `still failing after ${Math.round(pd.fallbackAfterMs / 1000)} s: ${detail}`);
-    return {
-      ok: false,
-      retry: true,
-      detail,
-      retryBy: deadline,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    };
-  }
-
-  async function viaIncident(ctx: PageContext, email: string, done: Delivered): Promise<DeliveryResult> {
-    const incident = done.incident;
-    if (ctx.page.status === 'resolved') {
-      // A create that failed may have created it after all (a timeout): find it by its key and resolve it too.
-      const target = incident || (done.attempted ? (await existingIncident(ctx.page.dedupKey))?.id : undefined);
-      if (!target) return { ok: true, detail: 'resolved before the incident was created: nothing to resolve' };
-      const res = observe(await client.updateIncident(target, { type: 'incident_reference', status: 'resolved' }));
-      if (res.ok || isAlreadyResolved(res)) {
-        metrics.pages.inc({ route: 'author', action: 'resolve' });
-        return {
-          ok: true,
-          detail: res.ok ? 'incident resolved' : 'incident was already resolved',
-          delivered: { state: 'resolved' },
-        };
+        const at = now();
+        answers.trigger = observe(await client.sendEvent(eventTrigger(ctx, action.routingKey, options)));
+        attempt.trigger = { at, durationMs: now() - at };
+        return;
       }
-      return { ok: false, retry: res.retry, detail: `resolve incident: ${res.detail}`, ...retryHint(res) };
+      case 'trigger_minimal': {
+        const refused = answers.trigger;
+        const detail = refused && !refused.ok ? refused.detail : '';
+        log.warn({ page: ctx.page.id, detail }, 'PagerDuty refused the page; sending its minimal form');
+        const timing = attempt.trigger ?? { at: now(), durationMs: 0 };
+        attempt.earlier.push({ outcome: 'failed', detail: `trigger event refused: ${detail}`, ...timing });
+        answers.minimal = observe(
+          await client.sendEvent(eventMinimal(ctx, action.routingKey, { why: action.why, ...links })),
+        );
+        return;
+      }
+      case 'resolve_event':
+        answers.resolveEvent = observe(await client.sendEvent(eventResolve(ctx, action.routingKey)));
+        return;
+      case 'find_user': {
+        const user = await deps.users(action.email);
+        answers.user = user;
+        if (!user.found && !user.retry) {
+          metrics.unmappedPeople.inc({ reason: 'no_pagerduty_user' });
+          await deps.recordUnmapped(action.email, 'no_pagerduty_user');
+        }
+        return;
+      }
+      case 'create_incident':
+        answers.create = observe(
+          await client.createIncident(incidentCreate(ctx, action.serviceId, action.userId, externalUrl)),
+        );
+        return;
+      case 'find_incident': {
+        const res = observe(await client.findIncidentsByKey(ctx.page.dedupKey));
+        answers.found = (res.ok && res.data.incidents?.[0]) || null;
+        return;
+      }
+      case 'check_incident': {
+        const res = observe(await client.getIncident(action.incident));
+        answers.current = (res.ok && res.data.incident?.status) || null;
+        return;
+      }
+      case 'add_note':
+        answers.note = observe(await client.addNote(action.incident, joinedNote(ctx.members.slice(action.from))));
+        return;
+      case 'resolve_incident':
+        answers.resolveIncident = observe(
+          await client.updateIncident(action.incident, { type: 'incident_reference', status: 'resolved' }),
+        );
+        return;
+      case 'request_responders':
+        answers.responders = await requestResponders(action.incident, action.requesterId, action.emails);
+        return;
     }
-    if (incident) return joinIncident(ctx, email, incident, done);
-
-    const route = pagerdutyFor(pd, ctx.page.service);
-    const missing = !pd.apiToken
-      ? 'pagerduty.api_token_env'
-      : !pd.from
-        ? 'pagerduty.from'
-        : !route.serviceId
-          ? 'pagerduty service_id'
-          : undefined;
-    if (missing)
-      return fallBack(
-        ctx,
-        done,
-        `cannot page a person: ${missing} is not configured for ${ctx.page.service || 'this service'}`,
-      );
-
-    const user = await deps.users(email);
-    if (!user.found) {
-      if (user.retry) return retryOrFallBack(ctx, done, user.detail, user.retryAfterMs);
-      metrics.unmappedPeople.inc({ reason: 'no_pagerduty_user' });
-      await deps.recordUnmapped(email, 'no_pagerduty_user');
-      return fallBack(ctx, done, user.detail);
-    }
-
-    const created = observe(
-      await client.createIncident(incidentCreate(ctx, route.serviceId as string, user.userId, externalUrl)),
-    );
-    let ref = created.ok ? created.data.incident : undefined;
-    if (!created.ok && created.status === 400) ref = await existingIncident(ctx.page.dedupKey); // created by an earlier attempt
-    // Past the fallback deadline, a create that timed out may have worked: look for it before paging on-call.
-    if (!ref && now() >= ctx.page.openedAt + pd.fallbackAfterMs && (done.attempted || !created.ok)) {
-      ref = await existingIncident(ctx.page.dedupKey);
-    }
-    if (!ref) {
-      if (!created.ok && !created.retry)
-        return fallBack(ctx, done, `PagerDuty refused the incident: ${created.detail}`);
-      const result = await retryOrFallBack(
-        ctx,
-        done,
-        `create incident: ${created.ok ? 'no incident in the answer' : created.detail}`,
-        created.ok ? undefined : created.retryAfterMs,
-      );
-      return result.ok ? result : { ...result, delivered: { ...result.delivered, attempted: 'true' } };
-    }
-    metrics.pages.inc({ route: 'author', action: 'trigger' });
-    const delivered: Delivered = {
-      via: 'incident',
-      incident: ref.id,
-      state: 'triggered',
-      members: String(ctx.members.length),
-      user: user.userId,
-      ...(ref.html_url ? { url: ref.html_url } : {}),
-    };
-    const responders = await addResponders(ctx, ref.id, user.userId);
-    if (responders) delivered.responders = responders;
-    return {
-      ok: true,
-      detail: `incident ${ref.id} created for ${email}${responders ? `; responders: ${responders}` : ''}`,
-      delivered,
-    };
   }
 
-  /** Alerts that joined an open incident are added as a note, instead of paging again. */
-  async function joinIncident(
-    ctx: PageContext,
-    email: string,
-    incident: string,
-    done: Delivered,
-  ): Promise<DeliveryResult> {
-    const told = Number(done.members ?? 0);
-    if (ctx.members.length <= told) return { ok: true, detail: `incident ${incident} is up to date` };
-    // Someone may have resolved the incident in PagerDuty while the page stayed open here: a note on a resolved
-    // incident pages nobody, so the new alert gets a new incident (the key only dedups against open ones).
-    const current = observe(await client.getIncident(incident));
-    if (current.ok && current.data.incident?.status === 'resolved') {
-      return viaIncident(ctx, email, { ...done, incident: '', members: '0', attempted: '' });
-    }
-    const res = observe(await client.addNote(incident, joinedNote(ctx.members.slice(told))));
-    if (!res.ok)
-      return { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) };
-    metrics.pages.inc({ route: 'author', action: 'note' });
-    return {
-      ok: true,
-      detail: `incident ${incident} told of ${ctx.members.length - told} more alert(s)`,
-      delivered: { members: String(ctx.members.length) },
-    };
-  }
-
-  /** An incident an earlier attempt created (its response was lost): PagerDuty refuses a second one with the key. */
-  async function existingIncident(key: string) {
-    const res = observe(await client.findIncidentsByKey(key));
-    return res.ok ? res.data.incidents?.[0] : undefined;
-  }
-
-  /** The merger, when policy includes them, as a responder. Best effort: the page itself has gone out. */
-  async function addResponders(ctx: PageContext, incident: string, requesterId: string): Promise<string | undefined> {
-    const emails = [...new Set(ctx.members.flatMap((m) => m.decision.responders))];
-    if (emails.length === 0) return undefined;
+  /** The people named as responders, asked to respond. Best effort: what came of it is recorded on the page. */
+  async function requestResponders(incident: string, requesterId: string, emails: string[]): Promise<string> {
     const targets: string[] = [];
     const skipped: string[] = [];
     for (const email of emails) {
@@ -317,22 +162,30 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
     return skipped.length > 0 ? `${outcome}; skipped ${skipped.join('; ')}` : outcome;
   }
 
+  function result({ patch, counted, ...outcome }: Outcome, attempt: Attempt): DeliveryResult {
+    if (counted) metrics.pages.inc(counted);
+    return {
+      ...outcome,
+      ...(patch ? { delivered: pageStatePatch(patch) } : {}),
+      ...(attempt.earlier.length > 0 ? { earlier: attempt.earlier } : {}),
+    };
+  }
+
   return {
     channel: 'pagerduty',
     async deliver(page) {
-      const ctx = await context(page);
-      const done = page.page.delivered;
-      const target = page.page.target;
-      if (target.kind === 'oncall') return viaEvents(ctx, done, 'oncall');
-      if (done.via === 'events') return viaEvents(ctx, done, 'fallback', done.fallback);
-      return viaIncident(ctx, target.email, done);
+      const attempt: Attempt = {
+        ctx: await context(page),
+        told: { state: readPageState(page.page.delivered), answers: {} },
+        earlier: [],
+      };
+      for (let i = 0; i < MAX_STEPS; i++) {
+        const { action, why } = nextAction(page, attempt.told, now(), pd);
+        log.debug({ page: page.page.id, action: action.type, why }, 'pagerduty: next step');
+        if (action.type === 'done') return result(action.outcome, attempt);
+        await perform(action, attempt);
+      }
+      throw new Error(`the PagerDuty plan for page ${page.page.id} did not finish in ${MAX_STEPS} steps`);
     },
   };
-}
-
-/** PagerDuty REST error 1001 "Incident Already Resolved" (https://developer.pagerduty.com/docs/rest-api-v2/errors/). */
-function isAlreadyResolved(res: HttpOutcome<unknown>): boolean {
-  if (res.ok || res.status !== 400) return false;
-  const code = (res.data as { error?: { code?: unknown } } | undefined)?.error?.code;
-  return code === 1001;
 }

@@ -32,5 +32,3 @@ export function createUserDirectory(opts: {
     },
   });
 }
-
-export type UserDirectory = PeopleDirectory;
