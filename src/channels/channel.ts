@@ -80,7 +80,7 @@ export interface ParsedSection {
 }
 
 export interface Channel<Name extends string = string, Settings = unknown> {
-  /** Names its config section, its log component and (as a default) its delivery records. */
+  /** Names its config section (and its settings in Config) and its log component. */
   readonly name: Name;
   /** The outbox kinds it can deliver: each kind goes to the first channel of the registry that is on. */
   readonly delivers: readonly OutboxKind[];

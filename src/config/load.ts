@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { Channel } from '../channels/channel.js';
 import { CHANNELS, type ChannelSettings } from '../channels/registry.js';
@@ -9,14 +8,8 @@ import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/ty
 import { type ConfigFile, configFileSchema } from './schema.js';
 import { readSecret, type SecretReader, type SecretSources, secretReader } from './secrets.js';
 
+export { DEFAULT_CONFIG_PATH } from './default-path.js';
 export { policyFor } from './policy.js';
-
-/**
- * The embedded default, found from this module rather than the working directory, so `changepager serve` starts
- * from any folder: this file is src/config/load.ts under tsx and dist/config/load.js when built, two levels below
- * the package root either way.
- */
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
 
 export interface ApiToken {
   name: string;

@@ -1,16 +1,10 @@
-import {
-  App,
-  type BlockAction,
-  type Logger as BoltLogger,
-  type ButtonAction,
-  ExpressReceiver,
-  LogLevel,
-} from '@slack/bolt';
-import express, { type RequestHandler, type Router } from 'express';
+import type { App, BlockAction, Logger as BoltLogger, ButtonAction, ExpressReceiver, LogLevel } from '@slack/bolt';
+import type { RequestHandler, Router } from 'express';
 import type { Logger } from 'pino';
 import { type ClickFacts, type ClickRefusal, type ClickVerdict, mayAcknowledge, mayDisown } from '../../core/clicks.js';
 import { ApiError } from '../../errors.js';
 import type { PageRecord } from '../../store/store.js';
+import { library } from '../library.js';
 import { type SlackClient, slackClientOptions } from './client.js';
 import { loadDmView, type SlackDeps } from './dms.js';
 import { ACTIONS, type DmView, dmMessage } from './messages.js';
@@ -45,22 +39,28 @@ export interface SlackInteractivity {
 
 export function createSlackInteractivity(deps: InteractivityDeps): SlackInteractivity {
   const { slack, log } = deps;
-  const logger = boltLogger(log);
-  const common = { token: slack.botToken, logger, logLevel: LogLevel.INFO, clientOptions: slackClientOptions(slack) };
+  const bolt = library<typeof import('@slack/bolt')>('@slack/bolt');
+  const logger = boltLogger(log, bolt.LogLevel.INFO);
+  const common = {
+    token: slack.botToken,
+    logger,
+    logLevel: bolt.LogLevel.INFO,
+    clientOptions: slackClientOptions(slack),
+  };
   const ids = slack.botId && slack.botUserId ? { botId: slack.botId, botUserId: slack.botUserId } : {};
   let receiver: ExpressReceiver | undefined;
   let app: App;
   if (slack.mode === 'socket') {
-    app = new App({ ...common, ...ids, appToken: slack.appToken as string, socketMode: true });
+    app = new bolt.App({ ...common, ...ids, appToken: slack.appToken as string, socketMode: true });
   } else {
-    receiver = new ExpressReceiver({
+    receiver = new bolt.ExpressReceiver({
       signingSecret: slack.signingSecret as string,
       endpoints: '/slack/events',
       processBeforeResponse: false,
       logger,
       bodyLimit: SLACK_BODY_LIMIT_BYTES,
     });
-    app = new App({ ...common, ...ids, receiver });
+    app = new bolt.App({ ...common, ...ids, receiver });
   }
   registerListeners(app, deps);
   app.error(async (err) => {
@@ -71,7 +71,7 @@ export function createSlackInteractivity(deps: InteractivityDeps): SlackInteract
     return { start: () => app.start().then(() => undefined), stop: () => app.stop().then(() => undefined) };
   // Bolt rejects stale timestamps but accepts any future one; a replay window is two-sided, so check first. And
   // a request without a signature is refused before Bolt reads its body.
-  const router = express.Router();
+  const router = library<typeof import('express')>('express').Router();
   router.post('/slack/events', requestGuard(deps.now));
   router.use(receiver.router);
   return { router, start: async () => undefined, stop: async () => undefined };
@@ -250,9 +250,9 @@ async function acknowledge(
 }
 
 /** Bolt's logger interface over pino. */
-function boltLogger(log: Logger): BoltLogger {
+function boltLogger(log: Logger, initial: LogLevel): BoltLogger {
   const child = log.child({ component: 'slack' });
-  let level = LogLevel.INFO;
+  let level = initial;
   const text = (msg: unknown[]) =>
     msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
   return {

@@ -1,4 +1,5 @@
-import { webApi } from '@slack/bolt';
+import type { webApi } from '@slack/bolt';
+import { library } from '../library.js';
 import type { SlackConfig } from './config.js';
 
 // The Slack Web API client as changepager uses it: no retries inside the client (the outbox retries, with
@@ -17,7 +18,8 @@ export function slackClientOptions(config: SlackConfig) {
 }
 
 export function createSlackClient(config: SlackConfig): SlackClient {
-  return new webApi.WebClient(config.botToken, { ...slackClientOptions(config), logLevel: webApi.LogLevel.ERROR });
+  const { WebClient, LogLevel } = library<typeof import('@slack/bolt')>('@slack/bolt').webApi;
+  return new WebClient(config.botToken, { ...slackClientOptions(config), logLevel: LogLevel.ERROR });
 }
 
 export interface SlackFailure {
