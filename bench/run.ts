@@ -476,6 +476,7 @@ async function correlation(work: string) {
     now: () => end,
     log: createLogger('error'),
     metrics: createMetrics(store, () => end),
+    sendsChangeEvent: () => false,
     onCommitted: () => {},
   });
   const decisions = QUICK ? 2000 : 20_000;

@@ -27,8 +27,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   now: () => number;
-  /** Slack interactivity (Bolt's receiver): mounted before any body parser, as it verifies the raw body. */
-  slackRouter?: express.Router;
+  /** The channels' routes (Slack's interactivity): mounted before any body parser, as Slack signs the raw body. */
+  channelRouters?: readonly express.Router[];
   /** The login form's rate limit. */
   logins: LoginLimiter;
 }
@@ -41,7 +41,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Only a configured proxy's X-Forwarded-For names the client (req.ip): anyone else could pick their address.
   app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
   app.use(observe(metrics, log));
-  if (deps.slackRouter) app.use(deps.slackRouter);
+  for (const router of deps.channelRouters ?? []) app.use(router);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { processIo } from './cli/io.js';
-import { type Config, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import { DEFAULT_CONFIG_PATH } from './config/default-path.js';
+import type { Config } from './config/load.js';
 
 const USAGE = `usage:
   changepager [serve]              start the service (config: $CHANGEPAGER_CONFIG or ${DEFAULT_CONFIG_PATH})
@@ -36,6 +37,8 @@ async function run(argv: string[]): Promise<number> {
         process.stderr.write(`${USAGE}\n`);
         return 2;
       }
+      // Loaded here, like the commands above, so that deploy and verdict never load the config schema.
+      const { ConfigError, loadConfig } = await import('./config/load.js');
       try {
         const config = loadConfig({ path: file, env: process.env });
         process.stdout.write(

@@ -1,25 +1,13 @@
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
-import type { Logger } from 'pino';
-import { createApp } from './app.js';
-import { bindAddress, type Config, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
-import { createLogNotifier, logDmHandler } from './deliver/log-notifier.js';
-import type { OutboxHandler } from './deliver/notifier.js';
-import { createPagerDutyClient, type PagerDutyClient } from './deliver/pagerduty/client.js';
-import { changeEventHandler, createPagerDutyNotifier } from './deliver/pagerduty/notifier.js';
-import { createUserDirectory } from './deliver/pagerduty/users.js';
-import { createSlackInteractivity } from './deliver/slack/actions.js';
-import { createSlackClient } from './deliver/slack/client.js';
-import { slackDmHandler } from './deliver/slack/notifier.js';
-import { createSlackDirectory } from './deliver/slack/users.js';
-import { type Delivery, lanes, OutboxWorker, pageHandler } from './deliver/worker.js';
+import { type ComposeOptions, compose } from './compose.js';
+import { bindAddress, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
+import type { Delivery } from './deliver/worker.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { createPipeline } from './pipeline.js';
-import { openSqliteStore } from './store/sqlite/store.js';
-import type { OutboxKind, Store } from './store/store.js';
-import { createLoginLimiter } from './ui/login-limiter.js';
+
+// Starting and stopping: compose.ts builds the service, this file listens, starts the workers, and stops them
+// all in order on SIGTERM.
 
 export interface Service {
   server: Server;
@@ -28,123 +16,19 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export interface StartOptions {
-  config: Config;
-  log: Logger;
-  now?: () => number;
+export interface StartOptions extends ComposeOptions {
   /** The file the config came from, for the start-up log line. */
   configPath?: string;
 }
 
 const LOGIN_SWEEP_MS = 60_000;
 
-/** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
-export function compose({ config, log, now = Date.now }: StartOptions) {
-  const store = openSqliteStore(config.databasePath);
-  const metrics = createMetrics(store, now, {
-    services: Object.keys(config.services),
-    topServices: config.metrics.topServices,
-    refreshIntervalMs: config.metrics.refreshIntervalMs,
-    log: log.child({ component: 'metrics' }),
-  });
-  const pd = config.pagerduty && { config: config.pagerduty, client: createPagerDutyClient(config.pagerduty, now) };
-  const lane = (kinds: OutboxKind[], handlers: Partial<Record<OutboxKind, OutboxHandler>>, concurrency: number) =>
-    new OutboxWorker({
-      store,
-      handlers,
-      kinds,
-      concurrency,
-      log: log.child({ component: 'outbox', lane: kinds.join('+') }),
-      metrics,
-      now,
-      pollIntervalMs: config.delivery.pollIntervalMs,
-      maxBackoffMs: config.delivery.maxBackoffMs,
-      leaseMs: config.delivery.leaseMs,
-    });
-  const slack = config.slack && createSlack({ config, log, now, store, metrics });
-  // Slack has a lane of its own: a slow or failing Slack can never take a slot a page needs.
-  const delivery = lanes([
-    lane(['page', 'change'], pagerdutyHandlers({ config, log, now, store, metrics, pd }), 8),
-    lane(['dm'], { dm: slack?.dm ?? logDmHandler(store, log.child({ component: 'log-notifier' })) }, 4),
-  ]);
-  const interactivity =
-    slack && config.slack
-      ? createSlackInteractivity({ ...slack.deps, ...(pd ? { pd } : {}), kick: () => delivery.kick() })
-      : undefined;
-  const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => delivery.kick() });
-  const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
-  const app = createApp({
-    config,
-    store,
-    pipeline,
-    metrics,
-    log,
-    now,
-    logins,
-    ...(interactivity?.router ? { slackRouter: interactivity.router } : {}),
-  });
-  return { store, metrics, worker: delivery, pipeline, app, interactivity, logins };
-}
-
-interface Parts {
-  config: Config;
-  log: Logger;
-  now: () => number;
-  store: Store;
-  metrics: Metrics;
-}
-
-/** PagerDuty when it is configured, else the log: the embedded default that needs no credentials. */
-function pagerdutyHandlers(
-  parts: Parts & { pd: { config: NonNullable<Config['pagerduty']>; client: PagerDutyClient } | undefined },
-): Partial<Record<OutboxKind, OutboxHandler>> {
-  const { config, log, now, store, metrics, pd } = parts;
-  if (!pd) return { page: pageHandler(store, createLogNotifier(log.child({ component: 'log-notifier' }))) };
-  const users = createUserDirectory({
-    client: pd.client,
-    people: config.directory.people,
-    ttlMs: pd.config.userCacheTtlMs,
-    now,
-  });
-  const getDeploy = (id: string) => store.getDeploy(id);
-  const notifier = createPagerDutyNotifier({
-    config,
-    pd: pd.config,
-    client: pd.client,
-    users,
-    getDeploy,
-    recordUnmapped: (who, reason) => store.recordUnmapped(who, reason, now()),
-    metrics,
-    log: log.child({ component: 'pagerduty' }),
-    now,
-  });
-  return {
-    page: pageHandler(store, notifier),
-    change: changeEventHandler({ pd: pd.config, client: pd.client, getDeploy }),
-  };
-}
-
-function createSlack(parts: Parts) {
-  const slack = parts.config.slack;
-  if (!slack) return undefined;
-  const client = createSlackClient(slack);
-  const directory = createSlackDirectory({
-    client,
-    people: parts.config.directory.people,
-    ttlMs: slack.userCacheTtlMs,
-    now: parts.now,
-  });
-  const deps = { ...parts, slack, client, directory, log: parts.log.child({ component: 'slack' }) };
-  return { deps, dm: slackDmHandler(deps) };
-}
-
-export type Composed = ReturnType<typeof compose>;
-
 /** Composes the service, listens, and starts the outbox worker. */
 export async function startService(options: StartOptions): Promise<Service> {
+  const { configPath, ...composeOptions } = options;
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const { store, worker, app, interactivity, logins, metrics } = compose(options);
+  const { store, worker, app, channels, logins, metrics } = compose(composeOptions);
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -171,25 +55,20 @@ export async function startService(options: StartOptions): Promise<Service> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   worker.start();
   metrics.start();
-  await interactivity?.start();
+  await channels.start();
   // A burst of wrong logins is summarised once its window has passed, even if nobody tries to log in after it.
   const sweeper = setInterval(() => logins.sweep(now()), LOGIN_SWEEP_MS);
   sweeper.unref();
-  const delivery = {
-    pages: config.pagerduty ? 'pagerduty' : 'log',
-    dms: config.slack ? `slack (${config.slack.mode})` : 'log',
-  };
-  if (!config.pagerduty) {
+  // Who delivers pages and who DMs, as operators read it in this line: "pagerduty", "slack (http)", "log".
+  const delivery = { pages: channels.delivery.page, dms: channels.delivery.dm };
+  if (delivery.pages === 'log') {
     // The embedded default: fine for trying it out, a silent pager in production. Say so loudly.
     log.warn('no pagerduty section in the config: pages are written to this log only, and nobody is paged');
   }
   // A relative database.path is relative to the working directory (as Prometheus' data/ is): the log line
   // names the file it became, so nobody has to guess where ./data went.
   const database = config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath);
-  log.info(
-    { url, ...(options.configPath ? { config: options.configPath } : {}), database, delivery },
-    'changepager listening',
-  );
+  log.info({ url, ...(configPath ? { config: configPath } : {}), database, delivery }, 'changepager listening');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -200,7 +79,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       stopping ??= (async () => {
         clearInterval(sweeper);
         await http.close();
-        await interactivity?.stop();
+        await channels.stop();
         await worker.stop();
         await metrics.stop();
         await store.close();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Config, pagerdutyFor, policyFor } from './config/load.js';
+import { type Config, policyFor } from './config/load.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, type WriteCounts } from './core/plan.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
@@ -23,6 +23,8 @@ export interface PipelineDeps {
   now: () => number;
   log: Logger;
   metrics: Metrics;
+  /** Whether a new deploy is to be sent on as a change event (an outbox row of kind `change`). */
+  sendsChangeEvent: (deploy: Deploy) => boolean;
   /** Called after a commit that may have enqueued deliveries. */
   onCommitted: () => void;
 }
@@ -142,8 +144,7 @@ export function createPipeline(deps: PipelineDeps) {
 
   return {
     async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
-      const pd = config.pagerduty;
-      const sendChangeEvent = Boolean(pd?.changeEvents && pagerdutyFor(pd, deploy.service).routingKey);
+      const sendChangeEvent = deps.sendsChangeEvent(deploy);
       const result = await store.saveDeploy(deploy, { sendChangeEvent });
       if (result.created && sendChangeEvent) deps.onCommitted();
       metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });

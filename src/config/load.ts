@@ -1,19 +1,16 @@
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import type { Channel } from '../channels/channel.js';
+import { CHANNELS, type ChannelSettings } from '../channels/registry.js';
 import { BUILT_IN_COMPARISONS, type Comparison, type EvidencePolicy } from '../core/comparisons.js';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
+import { readSecret, type SecretReader, type SecretSources, secretReader } from './secrets.js';
 
-/**
- * The embedded default, found from this module rather than the working directory, so `changepager serve` starts
- * from any folder: this file is src/config/load.ts under tsx and dist/config/load.js when built, two levels below
- * the package root either way.
- */
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/changepager.yaml', import.meta.url));
+export { DEFAULT_CONFIG_PATH } from './default-path.js';
+export { policyFor } from './policy.js';
 
 export interface ApiToken {
   name: string;
@@ -32,45 +29,6 @@ export interface SessionConfig {
 export interface LoginLimitConfig {
   maxFailures: number;
   windowMs: number;
-}
-
-/** Where one service's pages go in PagerDuty. */
-export interface PagerDutyRoute {
-  /** PagerDuty service on which incidents for a person are created (REST). */
-  serviceId?: string;
-  /** Events API v2 integration key: the service's normal on-call. */
-  routingKey?: string;
-}
-
-export interface PagerDutyConfig {
-  /** host[:port] of the Events API: the client always speaks https to it. */
-  eventsHost: string;
-  apiUrl: string;
-  apiToken?: string;
-  from?: string;
-  /** PEM text of extra CAs to trust. */
-  ca?: string;
-  timeoutMs: number;
-  fallbackAfterMs: number;
-  userCacheTtlMs: number;
-  changeEvents: boolean;
-  /** The size, in bytes of JSON, every Events API body is built to fit. */
-  maxEventBytes: number;
-  defaults: PagerDutyRoute;
-  services: Readonly<Record<string, PagerDutyRoute>>;
-}
-
-export interface SlackConfig {
-  mode: 'http' | 'socket';
-  botToken: string;
-  signingSecret?: string;
-  appToken?: string;
-  apiUrl: string;
-  botId?: string;
-  botUserId?: string;
-  timeoutMs: number;
-  userCacheTtlMs: number;
-  threadWindowMs: number;
 }
 
 /** What the timeline page and GET /v1/timeline show at most, and how far back they look by default. */
@@ -120,8 +78,11 @@ export interface EvidenceConfig {
   services: Readonly<Record<string, EvidencePolicy>>;
 }
 
-/** The validated, resolved, frozen configuration the service runs on. */
-export interface Config {
+/**
+ * The validated, resolved, frozen configuration the service runs on. Each channel's settings are under its name
+ * (`pagerduty`, `slack`; channels/registry.ts), absent when its section is: the log then delivers instead.
+ */
+export interface Config extends ChannelSettings {
   listen: { host: string; port: number };
   databasePath: string;
   defaultEnvironment: string;
@@ -145,10 +106,6 @@ export interface Config {
   externalUrl?: string;
   timeline: TimelineConfig;
   metrics: MetricsConfig;
-  /** Absent: pages are written to the log (the embedded default). */
-  pagerduty?: PagerDutyConfig;
-  /** Absent: DMs are written to the log. */
-  slack?: SlackConfig;
   /** Absent: no evidence is gathered (every service's evidence is off). */
   prometheus?: PrometheusConfig;
   evidence: EvidenceConfig;
@@ -211,8 +168,7 @@ export function parseConfig(
   const file = parsed.data;
   const secrets = { env, readFile, problems };
   const tokens = resolveTokens(file, secrets);
-  const pd = file.pagerduty && resolvePagerDuty(file, secrets);
-  const slack = file.slack && resolveSlack(file.slack, secrets);
+  const channels = resolveChannels(file, secretReader(secrets));
   const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
   const prometheus = file.prometheus && resolvePrometheus(file.prometheus, secrets);
   const evidence = resolveEvidence(file, problems);
@@ -287,10 +243,8 @@ export function parseConfig(
   };
   if (metricsToken) config.metrics.token = metricsToken;
   if (file.external_url) config.externalUrl = file.external_url;
-  if (pd) config.pagerduty = pd;
-  if (slack) config.slack = slack;
   if (prometheus) config.prometheus = prometheus;
-  return deepFreeze(config);
+  return deepFreeze(Object.assign(config, channels));
 }
 
 /** CHANGEPAGER_ALLOW_OPEN: 1 or true to allow, 0, false or unset not to; anything else is a problem. */
@@ -324,62 +278,27 @@ export function bindAddress(config: Config): Bind {
   return { host: '127.0.0.1', access: 'this-machine', narrowedFrom: host };
 }
 
-/** The PagerDuty route of a service: its own keys over the defaults. */
-export function pagerdutyFor(pd: PagerDutyConfig, service: string): PagerDutyRoute {
-  return { ...pd.defaults, ...(Object.hasOwn(pd.services, service) ? pd.services[service] : {}) };
-}
-
-interface SecretSources {
-  env: LoadOptions['env'];
-  readFile: (path: string) => string;
-  problems: string[];
-}
-
-/** Reads the secret named by `<name>_env` or `<name>_file` in `obj`; records a problem when it cannot. */
-function readSecret(
-  obj: object,
-  name: string,
-  at: string,
-  { env, readFile, problems }: SecretSources,
-): string | undefined {
-  const fields = obj as Record<string, string | undefined>;
-  const fromEnv = fields[`${name}_env`];
-  const fromFile = fields[`${name}_file`];
-  if (fromEnv !== undefined) {
-    const value = env[fromEnv];
-    if (!value) problems.push(`${at}.${name}_env: environment variable ${fromEnv} is not set or empty`);
-    return value || undefined;
-  }
-  if (fromFile !== undefined) {
-    try {
-      const value = readFile(fromFile).trim();
-      if (!value) problems.push(`${at}.${name}_file: ${fromFile} is empty`);
-      return value || undefined;
-    } catch (err) {
-      problems.push(`${at}.${name}_file: cannot read ${fromFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+/** Each channel's section resolved by the channel itself (channels/registry.ts), under the channel's name. */
+function resolveChannels(file: ConfigFile, secrets: SecretReader): Record<string, unknown> {
+  const sections = file as unknown as Record<string, unknown>;
+  const routes = (within: unknown, name: string) => (within as Record<string, unknown>)[name];
+  const resolved: Record<string, unknown> = {};
+  for (const channel of CHANNELS as readonly Channel[]) {
+    const section = sections[channel.name];
+    if (!channel.config || section === undefined) continue;
+    const services: Record<string, unknown> = {};
+    for (const [service, override] of Object.entries(file.services)) {
+      const route = routes(override, channel.name);
+      if (route !== undefined) services[service] = route;
     }
+    const defaults = routes(file.defaults, channel.name);
+    const settings = channel.config.resolve(
+      { section, services, ...(defaults === undefined ? {} : { defaults }) },
+      secrets,
+    );
+    if (settings !== undefined) resolved[channel.name] = settings;
   }
-  return undefined;
-}
-
-function resolveSlack(section: NonNullable<ConfigFile['slack']>, secrets: SecretSources): SlackConfig | undefined {
-  const botToken = readSecret(section, 'bot_token', 'slack', secrets);
-  const signingSecret = readSecret(section, 'signing_secret', 'slack', secrets);
-  const appToken = readSecret(section, 'app_token', 'slack', secrets);
-  if (!botToken) return undefined; // readSecret recorded the problem
-  const slack: SlackConfig = {
-    mode: section.mode,
-    botToken,
-    apiUrl: section.api_url.endsWith('/') ? section.api_url : `${section.api_url}/`,
-    timeoutMs: durationMs(section.request_timeout) as number,
-    userCacheTtlMs: durationMs(section.user_cache_ttl) as number,
-    threadWindowMs: durationMs(section.thread_window) as number,
-  };
-  if (signingSecret) slack.signingSecret = signingSecret;
-  if (appToken) slack.appToken = appToken;
-  if (section.bot_id) slack.botId = section.bot_id;
-  if (section.bot_user_id) slack.botUserId = section.bot_user_id;
-  return slack;
+  return resolved;
 }
 
 function resolvePrometheus(section: NonNullable<ConfigFile['prometheus']>, secrets: SecretSources): PrometheusConfig {
@@ -439,81 +358,6 @@ export function evidenceFor(config: Config, service: string | undefined): Eviden
   return (
     (service !== undefined && Object.hasOwn(config.evidence.services, service) && config.evidence.services[service]) ||
     config.evidence.defaults
-  );
-}
-
-function resolvePagerDuty(file: ConfigFile, secrets: SecretSources): PagerDutyConfig | undefined {
-  const section = file.pagerduty;
-  if (!section) return undefined;
-  const route = (p: NonNullable<ConfigFile['defaults']['pagerduty']>, at: string): PagerDutyRoute => {
-    const r: PagerDutyRoute = {};
-    if (p.service_id) r.serviceId = p.service_id;
-    const key = readSecret(p, 'routing_key', at, secrets);
-    if (key) r.routingKey = key;
-    return r;
-  };
-  const defaults = file.defaults.pagerduty ? route(file.defaults.pagerduty, 'defaults.pagerduty') : {};
-  if (!defaults.routingKey && !file.defaults.pagerduty?.routing_key_env && !file.defaults.pagerduty?.routing_key_file) {
-    // Every alert must be able to reach someone: on-call through the Events API is the floor.
-    secrets.problems.push(
-      'defaults.pagerduty: set routing_key_env or routing_key_file: on-call pages need a default routing key',
-    );
-  }
-  const services: Record<string, PagerDutyRoute> = {};
-  for (const [name, svc] of Object.entries(file.services)) {
-    if (svc.pagerduty) services[name] = route(svc.pagerduty, `services.${name}.pagerduty`);
-  }
-  const pd: PagerDutyConfig = {
-    eventsHost: new URL(section.events_url).host,
-    apiUrl: section.api_url,
-    timeoutMs: durationMs(section.request_timeout) as number,
-    fallbackAfterMs: durationMs(section.author_fallback_after) as number,
-    userCacheTtlMs: durationMs(section.user_cache_ttl) as number,
-    changeEvents: section.change_events,
-    maxEventBytes: section.max_event_bytes,
-    defaults,
-    services,
-  };
-  const token = readSecret(section, 'api_token', 'pagerduty', secrets);
-  if (token) pd.apiToken = token;
-  if (section.from) pd.from = section.from;
-  if (section.ca_file) {
-    try {
-      pd.ca = secrets.readFile(section.ca_file);
-      const problem = pemProblem(pd.ca);
-      if (problem) secrets.problems.push(`pagerduty.ca_file: ${section.ca_file} ${problem}`);
-    } catch (err) {
-      secrets.problems.push(
-        `pagerduty.ca_file: cannot read ${section.ca_file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      );
-    }
-  }
-  return pd;
-}
-
-/**
- * Why a CA file cannot be trusted, if it cannot. Node takes any text as `ca` without a word and then fails every
- * TLS handshake, so each PEM certificate in it is parsed here.
- */
-function pemProblem(text: string): string | undefined {
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
-  const bad = blocks.findIndex((pem) => {
-    try {
-      new X509Certificate(pem);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  return bad < 0 ? undefined : `has a certificate that cannot be read (number ${bad + 1} in the file)`;
-}
-
-/** The policy for a service: its own section, else the defaults. */
-export function policyFor(config: Config, service: string | undefined): ServicePolicy {
-  // hasOwn: a service label such as "constructor" must not find Object.prototype's member.
-  return (
-    (service !== undefined && Object.hasOwn(config.services, service) && config.services[service]) || config.defaults
   );
 }
 

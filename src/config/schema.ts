@@ -1,51 +1,28 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import type { Channel } from '../channels/channel.js';
+import { CHANNELS } from '../channels/registry.js';
 import { templateProblems } from '../core/promql-template.js';
 import { durationMs } from '../core/time.js';
+import { baseUrl, isoDuration, positiveDuration, timerDuration } from './fields.js';
 
 // The YAML config as written by people: snake_case keys as in Alertmanager's and Prometheus' own files.
 // Every object is strict, so a misspelt key is an error with its path instead of a setting silently ignored.
 
-const isoDuration = z
-  .string()
-  .refine((s) => durationMs(s) !== undefined, { error: 'must be an ISO-8601 duration such as PT1H or PT2M' });
+/** Each channel's section (`pagerduty:`, `slack:`), from the registry: optional, the channel is off without it. */
+const channelSections = sectionsOf((c) => c.config?.section);
 
-/** The longest wait a Node.js timer can be set to: 2^31 - 1 ms, about 24.8 days. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Each channel's per-service settings (`defaults.pagerduty`, `services.<name>.pagerduty`), when it has any. */
+const channelRoutes = sectionsOf((c) => c.config?.route);
 
-/**
- * A duration a timer or a request deadline is set with. Zero would abort every PagerDuty request at once (and
- * mean "no timeout" to the Slack client); past the longest timer, Node fires it after 1 ms instead.
- */
-const timerDuration = isoDuration.refine(
-  (s) => {
-    const ms = durationMs(s);
-    return ms === undefined || (ms > 0 && ms <= MAX_TIMER_MS);
-  },
-  { error: 'must be longer than zero and at most P24D (the longest timer Node.js can set)' },
-);
-
-/**
- * A base URL a client appends paths to: credentials in it would be dropped (and secrets never go in this file),
- * a query or a fragment would end up in the middle of every request's URL.
- */
-function appendablePath(url: string, ctx: z.core.$RefinementCtx<string>): void {
-  if (!URL.canParse(url)) return; // the URL check itself says so
-  const u = new URL(url);
-  if (u.username || u.password) {
-    ctx.addIssue({ code: 'custom', input: url, message: 'must not carry credentials: secrets go in *_env or *_file' });
-  }
-  if (u.search || u.hash) {
-    ctx.addIssue({
-      code: 'custom',
-      input: url,
-      message: 'must not have a query or a fragment: paths are appended to it',
-    });
-  }
+function sectionsOf(schemaOf: (channel: Channel) => z.ZodType | undefined): Record<string, z.ZodOptional> {
+  return Object.fromEntries(
+    CHANNELS.flatMap((c: Channel) => {
+      const schema = schemaOf(c);
+      return schema ? [[c.name, schema.optional()]] : [];
+    }),
+  );
 }
-
-// An invalid duration is reported once, by isoDuration.
-const positiveDuration = isoDuration.refine((s) => (durationMs(s) ?? 1) > 0, { error: 'must be longer than zero' });
 
 /** A proxy whose X-Forwarded-For is believed: an address, a CIDR range, or one of express's named ranges. */
 const proxyAddress = z.union(
@@ -64,20 +41,6 @@ const timezone = z
 const labelList = z.array(z.string().min(1)).min(1);
 
 const policyMode = z.enum(['author', 'author+oncall', 'notify', 'shadow', 'off']);
-
-/**
- * Where a service's pages go in PagerDuty: the Events API v2 routing key of its integration (on-call pages) and
- * the PagerDuty service id on which incidents for a person are created. The key is a secret: env or file only.
- */
-const pagerdutyService = z
-  .strictObject({
-    service_id: z.string().min(1).optional(),
-    routing_key_env: z.string().min(1).optional(),
-    routing_key_file: z.string().min(1).optional(),
-  })
-  .refine((p) => !(p.routing_key_env && p.routing_key_file), {
-    error: 'set routing_key_env or routing_key_file, not both',
-  });
 
 /** A URL template; {service} {environment} {old} {new} {from} {to} are filled in (see core/links.ts). */
 const urlTemplate = z
@@ -138,7 +101,7 @@ const serviceOverride = z.strictObject({
   compare_url: urlTemplate.optional(),
   evidence: evidenceMode.optional(),
   comparisons: comparisons.optional(),
-  pagerduty: pagerdutyService.optional(),
+  ...channelRoutes,
   // The service label itself cannot be per service: it is what finds the service.
   labels: z.strictObject({ environment: labelList.optional(), host: labelList.optional() }).optional(),
 });
@@ -154,7 +117,7 @@ const defaults = z.strictObject({
   evidence: evidenceMode.optional(),
   /** Unset: the built-in comparisons (core/comparisons.ts). */
   comparisons: comparisons.optional(),
-  pagerduty: pagerdutyService.optional(),
+  ...channelRoutes,
   labels: z
     .strictObject({
       service: labelList.default(['service', 'app', 'job']),
@@ -201,80 +164,6 @@ const secretRef = z.union(
   ],
   { error: 'each token needs a name and one of token_env or token_file (secrets never go in this file)' },
 );
-
-const baseUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) base URL' })
-  .check(z.superRefine(appendablePath))
-  .transform((u) => u.replace(/\/+$/, ''));
-
-/** @pagerduty/pdjs posts events to https://<host>/v2/enqueue: only the scheme's host (and port) is used. */
-const eventsUrl = z
-  .url({ protocol: /^https$/, error: 'must be an https URL (the PagerDuty client sends events over https only)' })
-  .check(z.superRefine(appendablePath))
-  .refine((u) => !URL.canParse(u) || new URL(u).pathname === '/', {
-    error: 'must be https://host[:port] with no path: the PagerDuty client always posts to /v2/enqueue on that host',
-  });
-
-const pagerduty = z
-  .strictObject({
-    // @pagerduty/pdjs sends events over https only, to a host; the REST API may be any base URL.
-    events_url: eventsUrl.default('https://events.pagerduty.com'),
-    api_url: baseUrl.default('https://api.pagerduty.com'),
-    api_token_env: z.string().min(1).optional(),
-    api_token_file: z.string().min(1).optional(),
-    /** The PagerDuty user (email) recorded as acting on incidents: REST requires a From header. */
-    from: z.email().optional(),
-    /** Extra CA certificates (PEM) to trust, for a TLS-intercepting proxy or a staging stand-in. */
-    ca_file: z.string().min(1).optional(),
-    request_timeout: timerDuration.default('PT10S'),
-    author_fallback_after: isoDuration.default('PT60S'),
-    user_cache_ttl: isoDuration.default('PT1H'),
-    change_events: z.boolean().default(true),
-    /**
-     * The size every event is built to fit, as the JSON sent: PagerDuty refuses events over 512 KB. Lower it for
-     * a proxy in between with a smaller limit; the floor leaves room for the minimal form of a page.
-     */
-    max_event_bytes: z.number().int().min(16_384).max(512_000).default(512_000),
-  })
-  .refine((p) => !(p.api_token_env && p.api_token_file), { error: 'set api_token_env or api_token_file, not both' })
-  .refine((p) => !(p.api_token_env || p.api_token_file) || p.from, {
-    path: ['from'],
-    error:
-      'is needed with an API token: PagerDuty refuses to create or change an incident without a From user, so no ' +
-      'author could ever be paged',
-  });
-
-const slack = z
-  .strictObject({
-    /** http: Slack calls POST /slack/events (needs a public URL); socket: changepager connects out to Slack. */
-    mode: z.enum(['http', 'socket']).default('http'),
-    bot_token_env: z.string().min(1).optional(),
-    bot_token_file: z.string().min(1).optional(),
-    signing_secret_env: z.string().min(1).optional(),
-    signing_secret_file: z.string().min(1).optional(),
-    app_token_env: z.string().min(1).optional(),
-    app_token_file: z.string().min(1).optional(),
-    /** The Web API base URL, with its trailing slash; tests point it at a stand-in. */
-    api_url: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-      .check(z.superRefine(appendablePath))
-      .default('https://slack.com/api/'),
-    /** The bot's ids: when both are set, Bolt skips its auth.test call at start-up. */
-    bot_id: z.string().min(1).optional(),
-    bot_user_id: z.string().min(1).optional(),
-    request_timeout: timerDuration.default('PT10S'),
-    user_cache_ttl: isoDuration.default('PT1H'),
-    /** Alerts from the same deploy within this time thread under the first DM instead of each starting one. */
-    thread_window: isoDuration.default('PT10M'),
-  })
-  .refine((s) => !(s.bot_token_env && s.bot_token_file), { error: 'set bot_token_env or bot_token_file, not both' })
-  .refine((s) => s.bot_token_env || s.bot_token_file, { error: 'set bot_token_env or bot_token_file' })
-  .refine((s) => s.mode !== 'http' || s.signing_secret_env || s.signing_secret_file, {
-    error: 'mode http needs signing_secret_env or signing_secret_file (Slack signs every request)',
-  })
-  .refine((s) => s.mode !== 'socket' || s.app_token_env || s.app_token_file, {
-    error: 'mode socket needs app_token_env or app_token_file (an xapp- token with connections:write)',
-  });
 
 /**
  * Where evidence comes from: a Prometheus (or anything with its HTTP query API: Thanos, Mimir, VictoriaMetrics).
@@ -388,9 +277,8 @@ export const configFileSchema = z.strictObject({
   defaults: defaults.prefault({}),
   services: z.record(z.string().min(1), serviceOverride).default({}),
   people: z.array(person).default([]),
-  pagerduty: pagerduty.optional(),
-  slack: slack.optional(),
   prometheus: prometheus.optional(),
+  ...channelSections,
   bots: z
     .array(
       z

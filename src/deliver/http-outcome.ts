@@ -24,6 +24,11 @@ export function failureReason(outcome: { status?: number; detail: string }): str
   return outcome.status >= 500 ? 'http_5xx' : 'http_4xx';
 }
 
+/** A failure's "come back after" hint, as a delivery result carries it. */
+export function retryHint(res: HttpOutcome<unknown>): { retryAfterMs?: number } {
+  return !res.ok && res.retryAfterMs !== undefined ? { retryAfterMs: res.retryAfterMs } : {};
+}
+
 export function classifyResponse<T>(
   status: number,
   data: unknown,

@@ -1,4 +1,4 @@
-import type { AttemptOutcome, PageWithMembers } from '../store/store.js';
+import type { AttemptOutcome, OutboxStore, PageWithMembers } from '../store/store.js';
 
 /** A request made earlier in the same attempt (an event PagerDuty refused before a smaller one went out). */
 export interface EarlierRequest {
@@ -40,4 +40,16 @@ export interface PageNotifier {
   /** Names the integration in delivery records and metrics. */
   readonly channel: string;
   deliver(page: PageWithMembers): Promise<DeliveryResult>;
+}
+
+/** Delivers page rows: loads the page with its members and hands it to the notifier. */
+export function pageHandler(store: Pick<OutboxStore, 'pageWithMembers'>, notifier: PageNotifier): OutboxHandler {
+  return {
+    channel: notifier.channel,
+    async handle(ref) {
+      const page = await store.pageWithMembers(Number(ref));
+      if (!page) return { ok: false, retry: false, detail: `page ${ref} does not exist` };
+      return notifier.deliver(page);
+    },
+  };
 }

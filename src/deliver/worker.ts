@@ -3,10 +3,22 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AttemptOutcome, AttemptRecord, ClaimedItem, OutboxKind, OutboxStore } from '../store/store.js';
-import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
+import type { DeliveryResult, OutboxHandler } from './notifier.js';
+
+/**
+ * A lane of the outbox: the kinds of row one worker takes, and how many it delivers at once. Each lane has its
+ * own worker, so a slow or failing receiver can only take the slots of its own lane.
+ */
+export interface Lane {
+  name: string;
+  kinds: readonly OutboxKind[];
+  concurrency: number;
+}
 
 export interface WorkerOptions {
   store: OutboxStore;
+  lane: Lane;
+  /** Who delivers each kind of row; a kind with none is retried until one does. */
   handlers: Partial<Record<OutboxKind, OutboxHandler>>;
   log: Logger;
   metrics: Metrics;
@@ -20,10 +32,6 @@ export interface WorkerOptions {
    * past it) loses its rows to the next claim; deliveries are idempotent, so a takeover never pages twice.
    */
   leaseMs: number;
-  /** Deliveries in flight at once. */
-  concurrency?: number;
-  /** The kinds of row this worker takes; all when absent. One worker per lane keeps Slack out of PagerDuty's way. */
-  kinds?: readonly OutboxKind[];
   /** Random source for jitter; injected so tests can pin it. */
   random?: () => number;
 }
@@ -36,8 +44,11 @@ export interface Delivery {
   drain(): Promise<void>;
 }
 
-/** Several workers (lanes) started, kicked, stopped and drained as one. */
-export function lanes(workers: readonly OutboxWorker[]): Delivery {
+/** One worker per lane, started, kicked, stopped and drained as one. */
+export function createDelivery(lanes: readonly Lane[], options: Omit<WorkerOptions, 'lane'>): Delivery {
+  const workers = lanes.map(
+    (lane) => new OutboxWorker({ ...options, lane, log: options.log.child({ component: 'outbox', lane: lane.name }) }),
+  );
   return {
     start: () => {
       for (const w of workers) w.start();
@@ -94,13 +105,13 @@ export class OutboxWorker implements Delivery {
   }
 
   private claim(limit: number): Promise<ClaimedItem[]> {
-    const { store, now, leaseMs, kinds } = this.opts;
-    return store.claimDue({ owner: this.owner, now: now(), limit, leaseMs, ...(kinds ? { kinds } : {}) });
+    const { store, now, leaseMs, lane } = this.opts;
+    return store.claimDue({ owner: this.owner, now: now(), limit, leaseMs, kinds: lane.kinds });
   }
 
   private async run(): Promise<void> {
     const pending = new Set<Promise<void>>();
-    const limit = this.opts.concurrency ?? 8;
+    const limit = this.opts.lane.concurrency;
     while (this.running) {
       try {
         const free = limit - this.inFlight.size;
@@ -126,7 +137,7 @@ export class OutboxWorker implements Delivery {
     }
     let delay = this.opts.pollIntervalMs;
     try {
-      const next = await this.opts.store.nextDueAt(this.opts.kinds);
+      const next = await this.opts.store.nextDueAt(this.opts.lane.kinds);
       // A row due now is in flight or waiting for a free slot; a finishing delivery kicks the loop, so only a
       // row due later shortens the wait.
       if (next !== undefined && next > this.opts.now()) delay = Math.min(delay, next - this.opts.now());
@@ -219,16 +230,4 @@ export function retryDelayMs(attempts: number, maxBackoffMs: number, random: () 
   const ceiling = Math.min(maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
   const jittered = ceiling / 2 + (random() * ceiling) / 2;
   return Math.max(jittered, Math.min(retryAfterMs, maxBackoffMs * 10));
-}
-
-/** Delivers page rows: loads the page with its members and hands it to the notifier. */
-export function pageHandler(store: Pick<OutboxStore, 'pageWithMembers'>, notifier: PageNotifier): OutboxHandler {
-  return {
-    channel: notifier.channel,
-    async handle(ref) {
-      const page = await store.pageWithMembers(Number(ref));
-      if (!page) return { ok: false, retry: false, detail: `page ${ref} does not exist` };
-      return notifier.deliver(page);
-    },
-  };
 }

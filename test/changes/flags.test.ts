@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { eventTrigger, incidentDetails } from '../../src/channels/pagerduty/payload.js';
 import { describeChange } from '../../src/core/change.js';
 import type { Deploy } from '../../src/core/types.js';
-import { eventTrigger, incidentDetails } from '../../src/deliver/pagerduty/payload.js';
 import { amPayload, apiClient, createHarness, designDeploy, fakeClock, type Harness } from '../support/harness.js';
 
 const carolFlip = (overrides: Record<string, unknown> = {}) => ({

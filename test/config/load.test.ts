@@ -967,6 +967,31 @@ describe('evidence from Prometheus', () => {
   });
 });
 
+describe("the channels' sections", () => {
+  // healthcheck and check-config read the whole config, every channel's section included, through the channel
+  // registry: they must not load the channels' client libraries to do so (the healthcheck runs every 30 s).
+  it('are read without loading Bolt, pdjs or express', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { parseConfig } = await import('./src/config/load.ts');
+      const config = parseConfig(
+        'pagerduty: {}\\ndefaults: { pagerduty: { routing_key_env: K } }\\nslack: { bot_token_env: B, signing_secret_env: S }\\n',
+        { path: 'x.yaml', env: { K: 'key', B: 'xoxb', S: 'signing' } },
+      );
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify({
+        channels: Object.keys(config).filter((k) => k === 'pagerduty' || k === 'slack'),
+        libraries: ['@slack/bolt', '@pagerduty/pdjs', 'express'].filter((l) => loaded.some((f) => f.includes(\`/node_modules/\${l}/\`))),
+      }));`;
+    const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toEqual({ channels: ['pagerduty', 'slack'], libraries: [] });
+  });
+});
+
 describe('HOST and PORT', () => {
   const yaml = 'listen: { host: 127.0.0.1, port: 9095 }';
   it.each([

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Change, Deploy } from '../../src/core/types.js';
 import {
   changeEvent,
   EVENT_MAX_BYTES,
@@ -8,7 +7,8 @@ import {
   incidentDetails,
   joinedNote,
   type PageContext,
-} from '../../src/deliver/pagerduty/payload.js';
+} from '../../src/channels/pagerduty/payload.js';
+import type { Change, Deploy } from '../../src/core/types.js';
 import type { EpisodeRecord } from '../../src/store/store.js';
 
 // The builders of what PagerDuty receives, fed the largest things an alert group or a deploy event can carry:

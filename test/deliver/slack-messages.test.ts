@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitMrkdwn } from '../../src/deliver/slack/messages.js';
+import { fitMrkdwn } from '../../src/channels/slack/messages.js';
 
 // Slack refuses a section over 3,000 characters; a cut must not leave half a link or half an escape behind,
 // which would show as broken markup or let the text after it be read as a link.

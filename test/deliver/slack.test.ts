@@ -229,6 +229,30 @@ describe('Slack DMs', () => {
     expect(blocksText(slack.callsTo('chat.update')[0])).toContain('Acknowledged by <@UALICE>');
   });
 
+  it('records an Acknowledge on a DM whose page went to the log, and asks PagerDuty nothing', async () => {
+    await h.close();
+    const withoutPagerDuty = config(pd.url, slack.apiUrl)
+      .replace(/^pagerduty:\n(?: {2}.*\n)*/m, '')
+      .replace(/^ {2}pagerduty: .*\n/m, '');
+    h = createHarness({
+      now: clock.now,
+      yaml: withoutPagerDuty,
+      env: { SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET },
+    });
+    await deployAndFire();
+    await settle();
+    expect((await click('changepager_ack', dmsTo('UALICE')[0])).status).toBe(200);
+    await slack.waitFor((calls) => calls.some((c) => c.method === 'chat.update'));
+    expect(blocksText(slack.callsTo('chat.update')[0])).toContain('Acknowledged by <@UALICE>');
+    expect(pd.requests).toEqual([]);
+    expect(h.logs.map((l) => JSON.parse(l))).toContainEqual(
+      expect.objectContaining({
+        msg: 'acknowledged from Slack',
+        detail: 'pages go to the log: acknowledgement recorded only',
+      }),
+    );
+  });
+
   describe('who may click', () => {
     const ephemerals = () => slack.callsTo('chat.postEphemeral');
     const decisionOf = async () =>

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
+import { type Composed, compose } from '../../src/compose.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { type Composed, compose } from '../../src/main.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 

@@ -1,7 +1,8 @@
 import { Agent } from 'node:https';
-import { api, change, event } from '@pagerduty/pdjs';
-import type { PagerDutyConfig } from '../../config/load.js';
-import { classifyError, classifyResponse, type HttpOutcome } from '../http-outcome.js';
+import type { api, change, event } from '@pagerduty/pdjs';
+import { classifyError, classifyResponse, type HttpOutcome } from '../../deliver/http-outcome.js';
+import { library } from '../library.js';
+import type { PagerDutyConfig } from './config.js';
 
 // A thin wrapper over @pagerduty/pdjs that makes it safe for the paging path. pdjs's own quirks, and what is
 // done about each (read in pdjs 2.2.4's build/src/common.js, events.js and api.js):
@@ -75,6 +76,7 @@ type PdjsResponse = { status: number; data: unknown; headers: Response['headers'
 const PDJS_429_RETRY_MS = 250;
 
 export function createPagerDutyClient(config: PagerDutyConfig, now: () => number): PagerDutyClient {
+  const pdjs = library<typeof import('@pagerduty/pdjs')>('@pagerduty/pdjs');
   const timeoutMs = config.timeoutMs;
   // node-fetch (under pdjs) takes `agent`, needed only for the extra CAs. It must speak the URL's protocol: the
   // REST base URL may be plain http (a stand-in, a proxy), which keeps node's default agent.
@@ -105,7 +107,7 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
   ) {
     return exchange<T>(
       () =>
-        api({
+        pdjs.api({
           url: `${config.apiUrl}${path}`,
           method,
           ...(config.apiToken ? { token: config.apiToken } : {}),
@@ -120,12 +122,12 @@ export function createPagerDutyClient(config: PagerDutyConfig, now: () => number
   return {
     sendEvent: (body) =>
       exchange(() =>
-        event({ server: config.eventsHost, data: body as never, ...common() } as Parameters<typeof event>[0]),
+        pdjs.event({ server: config.eventsHost, data: body as never, ...common() } as Parameters<typeof event>[0]),
       ),
     // pdjs types change() as taking alert events; its payload must still be wrapped in `data`.
     sendChange: (body) =>
       exchange(() =>
-        change({ server: config.eventsHost, data: body as never, ...common() } as Parameters<typeof change>[0]),
+        pdjs.change({ server: config.eventsHost, data: body as never, ...common() } as Parameters<typeof change>[0]),
       ),
     createIncident: (incident) => rest('POST', '/incidents', { incident }),
     updateIncident: (id, incident, from) =>

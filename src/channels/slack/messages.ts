@@ -2,8 +2,9 @@ import type { types } from '@slack/bolt';
 import { describeChange } from '../../core/change.js';
 import { clockUtc, humanGap } from '../../core/time.js';
 import type { Deploy } from '../../core/types.js';
+import { clip, truncate } from '../../deliver/clip.js';
 import type { DmContext } from '../../store/store.js';
-import { clip, truncate } from '../clip.js';
+import { readDmState } from './state.js';
 
 // Pure builders of the DM: Block Kit blocks plus the plain-text fallback Slack shows in notifications.
 // Everything that comes from an alert or a deploy event is escaped (https://api.slack.com/reference/surfaces/formatting#escaping):
@@ -19,6 +20,8 @@ export interface DmView extends DmContext {
   deploy?: Deploy;
   /** The filled compare link ("GO HERE"), when the service has a template. */
   compareUrl?: string;
+  /** Where the page can be opened (its PagerDuty incident), when it has such a place. */
+  pageUrl?: string;
 }
 
 export interface SlackMessage {
@@ -144,18 +147,18 @@ function linkLine(view: DmView): string | undefined {
     link(change?.commit?.url, `Commit${change?.commit?.sha ? ` ${change.commit.sha.slice(0, 7)}` : ''}`),
     link(view.episode.annotations.runbook_url, 'Runbook'),
     link(view.episode.generatorURL, 'Prometheus'),
-    link(incidentUrl(view), 'PagerDuty incident'),
+    link(view.pageUrl, 'PagerDuty incident'),
   ].filter(Boolean);
   return parts.length > 0 ? parts.join('  ·  ') : undefined;
 }
 
 function statusLine(view: DmView): string | undefined {
-  const done = view.dm.delivered;
+  const done = readDmState(view.dm.delivered);
   const feedback = view.episode.decision.feedback;
   const lines: string[] = [];
   if (feedback)
     lines.push(`${who(feedback.by)} said this is not their change at ${clockUtc(feedback.at)}; on-call was paged.`);
-  if (done.acked_by) lines.push(`Acknowledged by ${who(done.acked_by)} at ${clockUtc(Number(done.acked_at))}.`);
+  if (done.ackedBy) lines.push(`Acknowledged by ${who(done.ackedBy)} at ${clockUtc(done.ackedAt ?? 0)}.`);
   return lines.length > 0 ? lines.join('\n') : undefined;
 }
 
@@ -173,7 +176,7 @@ function buttons(view: DmView): types.Button[] {
     (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
   );
   const out: types.Button[] = [];
-  if (paged && !view.dm.delivered.acked_by) {
+  if (paged && !readDmState(view.dm.delivered).ackedBy) {
     out.push({
       type: 'button',
       action_id: ACTIONS.ack,
@@ -191,7 +194,7 @@ function buttons(view: DmView): types.Button[] {
       value,
     });
   }
-  const url = incidentUrl(view);
+  const url = view.pageUrl;
   if (url && /^https?:\/\//.test(url)) {
     out.push({
       type: 'button',
@@ -202,10 +205,4 @@ function buttons(view: DmView): types.Button[] {
     });
   }
   return out;
-}
-
-/** The incident link of the page that reached this person, else of any page of the episode. */
-function incidentUrl(view: DmView): string | undefined {
-  const mine = view.pages.find((p) => p.target.kind === 'person' && p.target.email === view.dm.email);
-  return mine?.delivered.url ?? view.pages.find((p) => p.delivered.url)?.delivered.url;
 }

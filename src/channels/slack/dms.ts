@@ -1,11 +1,15 @@
 import type { Logger } from 'pino';
-import { type Config, policyFor, type SlackConfig } from '../../config/load.js';
+import type { Config } from '../../config/load.js';
+import { policyFor } from '../../config/policy.js';
 import { compareLink } from '../../core/links.js';
+import type { DeliveryResult, OutboxHandler } from '../../deliver/notifier.js';
 import type { Metrics } from '../../metrics.js';
 import type { IngestStore, OutboxStore, PeopleStore, ReadStore } from '../../store/store.js';
-import type { DeliveryResult, OutboxHandler } from '../notifier.js';
+import type { PagingPort } from '../channel.js';
 import { classifySlackError, type SlackClient } from './client.js';
+import type { SlackConfig } from './config.js';
 import { type DmView, dmMessage } from './messages.js';
+import { dmStatePatch, readDmState } from './state.js';
 import type { SlackDirectory } from './users.js';
 
 /** How long a DM waits for the first DM of its thread to be posted before it starts a thread of its own. */
@@ -21,20 +25,26 @@ export interface SlackDeps {
     Pick<IngestStore, 'recordNotMine'>;
   client: SlackClient;
   directory: SlackDirectory;
+  /** The channel that delivers pages: the DM links to the page and acknowledges it through it. */
+  paging: PagingPort;
   metrics: Metrics;
   log: Logger;
   now: () => number;
 }
 
-/** The DM with everything it shows: the deploy and the filled compare link. */
+/** The DM with everything it shows: the deploy, the filled compare link, the link to the page. */
 export async function loadDmView(
-  deps: Pick<SlackDeps, 'config' | 'store' | 'now'>,
+  deps: Pick<SlackDeps, 'config' | 'store' | 'now' | 'paging'>,
   dmId: number,
   threadWindowMs: number,
 ) {
   const ctx = await deps.store.dmWithContext(dmId, threadWindowMs);
   if (!ctx) return undefined;
   const view: DmView = { ...ctx };
+  // The page that reached this person, else any page of the episode.
+  const mine = ctx.pages.find((p) => p.target.kind === 'person' && p.target.email === ctx.dm.email);
+  const pageUrl = (mine && deps.paging.linkOf(mine)) ?? ctx.pages.map((p) => deps.paging.linkOf(p)).find(Boolean);
+  if (pageUrl) view.pageUrl = pageUrl;
   const deployId = ctx.episode.decision.deployId;
   const deploy = deployId === undefined ? undefined : await deps.store.getDeploy(deployId);
   if (deploy) {
@@ -64,18 +74,18 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
     async handle(ref) {
       const view = await loadDmView(deps, Number(ref), slack.threadWindowMs);
       if (!view) return { ok: false, retry: false, detail: `DM ${ref} does not exist` };
-      const done = view.dm.delivered;
-      const state = view.episode.status;
+      const done = readDmState(view.dm.delivered);
+      const status = view.episode.status;
       const message = dmMessage(view);
 
       if (done.ts && done.channel) {
-        if (done.state === state) return { ok: true, detail: 'DM is up to date' };
+        if (done.shows === status) return { ok: true, detail: 'DM is up to date' };
         try {
           await client.chat.update({ channel: done.channel, ts: done.ts, text: message.text, blocks: message.blocks });
         } catch (e) {
           return failed(e);
         }
-        return { ok: true, detail: `DM updated: ${state}`, delivered: { state } };
+        return { ok: true, detail: `DM updated: ${status}`, delivered: dmStatePatch({ shows: status }) };
       }
 
       const user = await directory.slackUser(view.dm.email);
@@ -83,7 +93,7 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         if (!user.retry) {
           deps.metrics.unmappedPeople.inc({ reason: 'no_slack_user' });
           await deps.store.recordUnmapped(view.dm.email, 'no_slack_user', now());
-          return { ok: false, retry: false, detail: user.detail, delivered: { failed: user.detail } };
+          return { ok: false, retry: false, detail: user.detail, delivered: dmStatePatch({ failed: user.detail }) };
         }
         return {
           ok: false,
@@ -93,15 +103,12 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         };
       }
 
-      const root = view.threadRoot;
-      if (root && !root.delivered.ts && !root.delivered.failed && now() - view.dm.createdAt < THREAD_ROOT_WAIT_MS) {
+      const root = view.threadRoot && readDmState(view.threadRoot.delivered);
+      if (root && !root.ts && !root.failed && now() - view.dm.createdAt < THREAD_ROOT_WAIT_MS) {
         // The first DM about this deploy is not out yet: wait for it so this one lands in its thread.
         return { ok: false, retry: true, detail: 'waiting for the first DM of its thread', retryAfterMs: 1000 };
       }
-      const thread =
-        root?.delivered.ts && root.delivered.channel
-          ? { channel: root.delivered.channel, thread_ts: root.delivered.ts }
-          : undefined;
+      const thread = root?.ts && root.channel ? { channel: root.channel, thread_ts: root.ts } : undefined;
       try {
         const res = await client.chat.postMessage({
           channel: thread?.channel ?? user.userId,
@@ -115,13 +122,13 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
         return {
           ok: true,
           detail: `DM posted to ${user.userId}${thread ? ' in thread' : ''}`,
-          delivered: {
+          delivered: dmStatePatch({
             channel: res.channel,
             ts: res.ts,
-            state,
+            shows: status,
             user: user.userId,
-            ...(thread ? { thread_ts: thread.thread_ts } : {}),
-          },
+            ...(thread ? { threadTs: thread.thread_ts } : {}),
+          }),
         };
       } catch (e) {
         return failed(e);

@@ -1,5 +1,6 @@
-import { webApi } from '@slack/bolt';
-import type { SlackConfig } from '../../config/load.js';
+import type { webApi } from '@slack/bolt';
+import { library } from '../library.js';
+import type { SlackConfig } from './config.js';
 
 // The Slack Web API client as changepager uses it: no retries inside the client (the outbox retries, with
 // its own backoff, and a Slack outage must not hold a delivery slot for half an hour as web-api's default
@@ -17,7 +18,8 @@ export function slackClientOptions(config: SlackConfig) {
 }
 
 export function createSlackClient(config: SlackConfig): SlackClient {
-  return new webApi.WebClient(config.botToken, { ...slackClientOptions(config), logLevel: webApi.LogLevel.ERROR });
+  const { WebClient, LogLevel } = library<typeof import('@slack/bolt')>('@slack/bolt').webApi;
+  return new WebClient(config.botToken, { ...slackClientOptions(config), logLevel: LogLevel.ERROR });
 }
 
 export interface SlackFailure {

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import type { OutboxStore, PageWithMembers } from '../store/store.js';
-import { clip } from './clip.js';
-import type { DeliveryResult, OutboxHandler, PageNotifier } from './notifier.js';
+import { clip } from '../../deliver/clip.js';
+import type { DeliveryResult, OutboxHandler, PageNotifier } from '../../deliver/notifier.js';
+import type { OutboxStore, PageWithMembers } from '../../store/store.js';
+import { logDmStatePatch, logPageStatePatch, readLogDmState } from './state.js';
 
 /** A page's log record lists this many alerts and counts the rest: a group can hold thousands. */
 const ALERTS_LOGGED = 50;
@@ -36,7 +37,7 @@ export function createLogNotifier(log: Logger): PageNotifier {
         },
         `${action} page for ${page.target.kind === 'person' ? page.target.email : 'on-call'}`,
       );
-      return { ok: true, detail: `${action} logged`, delivered: { log: action } };
+      return { ok: true, detail: `${action} logged`, delivered: logPageStatePatch({ logged: action }) };
     },
   };
 }
@@ -48,7 +49,8 @@ export function logDmHandler(store: Pick<OutboxStore, 'dmWithContext'>, log: Log
     async handle(ref) {
       const ctx = await store.dmWithContext(Number(ref), 0);
       if (!ctx) return { ok: false, retry: false, detail: `DM ${ref} does not exist` };
-      if (ctx.dm.delivered.state === ctx.episode.status) return { ok: true, detail: 'DM is up to date' };
+      if (readLogDmState(ctx.dm.delivered).shows === ctx.episode.status)
+        return { ok: true, detail: 'DM is up to date' };
       log.info(
         {
           event: 'dm',
@@ -60,7 +62,7 @@ export function logDmHandler(store: Pick<OutboxStore, 'dmWithContext'>, log: Log
         },
         `DM to ${ctx.dm.email}: ${clip(ctx.episode.decision.sentence, SENTENCE_MAX)}`,
       );
-      return { ok: true, detail: 'DM logged', delivered: { state: ctx.episode.status } };
+      return { ok: true, detail: 'DM logged', delivered: logDmStatePatch({ shows: ctx.episode.status }) };
     },
   };
 }

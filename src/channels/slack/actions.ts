@@ -1,21 +1,14 @@
-import {
-  App,
-  type BlockAction,
-  type Logger as BoltLogger,
-  type ButtonAction,
-  ExpressReceiver,
-  LogLevel,
-} from '@slack/bolt';
-import express, { type RequestHandler, type Router } from 'express';
+import type { App, BlockAction, Logger as BoltLogger, ButtonAction, ExpressReceiver, LogLevel } from '@slack/bolt';
+import type { RequestHandler, Router } from 'express';
 import type { Logger } from 'pino';
-import { type PagerDutyConfig, pagerdutyFor } from '../../config/load.js';
 import { type ClickFacts, type ClickRefusal, type ClickVerdict, mayAcknowledge, mayDisown } from '../../core/clicks.js';
 import { ApiError } from '../../errors.js';
 import type { PageRecord } from '../../store/store.js';
-import type { PagerDutyClient } from '../pagerduty/client.js';
+import { library } from '../library.js';
 import { type SlackClient, slackClientOptions } from './client.js';
+import { loadDmView, type SlackDeps } from './dms.js';
 import { ACTIONS, type DmView, dmMessage } from './messages.js';
-import { loadDmView, type SlackDeps } from './notifier.js';
+import { dmStatePatch, readDmState } from './state.js';
 
 // The DM's buttons, through Bolt. In http mode Bolt's ExpressReceiver is mounted at POST /slack/events in our
 // own express app (before any body parser: it verifies the signature over the raw body); in socket mode Bolt
@@ -33,7 +26,6 @@ export const SLACK_BODY_LIMIT_BYTES = 256 * 1024;
 const SIGNATURE = /^v0=[0-9a-f]{64}$/;
 
 export interface InteractivityDeps extends SlackDeps {
-  pd?: { config: PagerDutyConfig; client: PagerDutyClient };
   /** Wakes the outbox after "not my change" enqueued an on-call page. */
   kick: () => void;
 }
@@ -47,22 +39,28 @@ export interface SlackInteractivity {
 
 export function createSlackInteractivity(deps: InteractivityDeps): SlackInteractivity {
   const { slack, log } = deps;
-  const logger = boltLogger(log);
-  const common = { token: slack.botToken, logger, logLevel: LogLevel.INFO, clientOptions: slackClientOptions(slack) };
+  const bolt = library<typeof import('@slack/bolt')>('@slack/bolt');
+  const logger = boltLogger(log, bolt.LogLevel.INFO);
+  const common = {
+    token: slack.botToken,
+    logger,
+    logLevel: bolt.LogLevel.INFO,
+    clientOptions: slackClientOptions(slack),
+  };
   const ids = slack.botId && slack.botUserId ? { botId: slack.botId, botUserId: slack.botUserId } : {};
   let receiver: ExpressReceiver | undefined;
   let app: App;
   if (slack.mode === 'socket') {
-    app = new App({ ...common, ...ids, appToken: slack.appToken as string, socketMode: true });
+    app = new bolt.App({ ...common, ...ids, appToken: slack.appToken as string, socketMode: true });
   } else {
-    receiver = new ExpressReceiver({
+    receiver = new bolt.ExpressReceiver({
       signingSecret: slack.signingSecret as string,
       endpoints: '/slack/events',
       processBeforeResponse: false,
       logger,
       bodyLimit: SLACK_BODY_LIMIT_BYTES,
     });
-    app = new App({ ...common, ...ids, receiver });
+    app = new bolt.App({ ...common, ...ids, receiver });
   }
   registerListeners(app, deps);
   app.error(async (err) => {
@@ -73,7 +71,7 @@ export function createSlackInteractivity(deps: InteractivityDeps): SlackInteract
     return { start: () => app.start().then(() => undefined), stop: () => app.stop().then(() => undefined) };
   // Bolt rejects stale timestamps but accepts any future one; a replay window is two-sided, so check first. And
   // a request without a signature is refused before Bolt reads its body.
-  const router = express.Router();
+  const router = library<typeof import('express')>('express').Router();
   router.post('/slack/events', requestGuard(deps.now));
   router.use(receiver.router);
   return { router, start: async () => undefined, stop: async () => undefined };
@@ -106,7 +104,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
   /** Redraws the DM from the store, so its buttons and status line say what is true now. */
   async function redraw(client: SlackClient, view: DmView) {
     const fresh = await loadDmView(deps, view.dm.id, slack.threadWindowMs);
-    const { channel, ts } = view.dm.delivered;
+    const { channel, ts } = readDmState(view.dm.delivered);
     if (!fresh || !channel || !ts) return;
     const message = dmMessage(fresh);
     await client.chat.update({ channel, ts, text: message.text, blocks: message.blocks });
@@ -145,7 +143,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
     if (!view) return;
     const email = await deps.directory.emailOf(body.user.id);
     if (await refused(client, body, view, mayAcknowledge(clickFacts(body, email, view)))) return;
-    if (view.dm.delivered.acked_by) {
+    if (readDmState(view.dm.delivered).ackedBy) {
       await ephemeral(client, body, 'This alert is already acknowledged.');
       return;
     }
@@ -158,7 +156,7 @@ function registerListeners(app: App, deps: InteractivityDeps) {
       );
       return;
     }
-    await store.updateDm(view.dm.id, { acked_by: body.user.id, acked_at: String(now()) });
+    await store.updateDm(view.dm.id, dmStatePatch({ ackedBy: body.user.id, ackedAt: now() }));
     log.info({ dm: view.dm.id, by: email ?? body.user.id, detail: result.detail }, 'acknowledged from Slack');
     await redraw(client, view);
   });
@@ -219,7 +217,8 @@ function clickFacts(body: BlockAction, clickerEmail: string | undefined, view: D
     ...d.notify,
     ...d.suspects.flatMap((s) => [s.email, s.identity.email].filter((e): e is string => e !== undefined)),
   ];
-  const recipient = view.dm.delivered.ts ? view.dm.delivered.user : undefined;
+  const posted = readDmState(view.dm.delivered);
+  const recipient = posted.ts ? posted.user : undefined;
   return {
     clicker: body.user.id,
     named,
@@ -237,7 +236,7 @@ const REFUSALS: Record<ClickRefusal, string> = {
     'changepager could not tell who you are (no email for your Slack user), so it did nothing. Please use PagerDuty.',
 };
 
-/** Acknowledges, in PagerDuty, the page that reached this person; never someone else's. */
+/** Acknowledges the page that reached this person, where it was paged; never someone else's. */
 async function acknowledge(
   view: DmView,
   email: string | undefined,
@@ -247,33 +246,13 @@ async function acknowledge(
     (p) => p.status === 'open' && p.target.kind === 'person' && p.target.email === view.dm.email,
   );
   if (!page) return { ok: false, detail: 'this alert did not page you, so there is nothing of yours to acknowledge' };
-  if (!deps.pd) return { ok: true, detail: 'no PagerDuty configured: acknowledgement recorded only' };
-  const { client, config } = deps.pd;
-  if (page.delivered.incident) {
-    const res = await client.updateIncident(
-      page.delivered.incident,
-      { type: 'incident_reference', status: 'acknowledged' },
-      email,
-    );
-    return res.ok
-      ? { ok: true, detail: `incident ${page.delivered.incident} acknowledged` }
-      : { ok: false, detail: res.detail };
-  }
-  const routingKey = pagerdutyFor(config, page.service).routingKey;
-  if (!routingKey || page.delivered.state !== 'triggered')
-    return { ok: false, detail: 'the page has not reached PagerDuty yet' };
-  const res = await client.sendEvent({
-    routing_key: routingKey,
-    event_action: 'acknowledge',
-    dedup_key: page.dedupKey,
-  });
-  return res.ok ? { ok: true, detail: 'alert acknowledged' } : { ok: false, detail: res.detail };
+  return deps.paging.acknowledge(page, email);
 }
 
 /** Bolt's logger interface over pino. */
-function boltLogger(log: Logger): BoltLogger {
+function boltLogger(log: Logger, initial: LogLevel): BoltLogger {
   const child = log.child({ component: 'slack' });
-  let level = LogLevel.INFO;
+  let level = initial;
   const text = (msg: unknown[]) =>
     msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
   return {
