@@ -17,6 +17,8 @@ import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
+import { openStore } from './store/open.js';
+import { describeDatabase } from './store/postgres/connection.js';
 import { openSqliteStore } from './store/sqlite/store.js';
 import type { OutboxKind, Store } from './store/store.js';
 import { createLoginLimiter } from './ui/login-limiter.js';
@@ -31,6 +33,8 @@ export interface Service {
 export interface StartOptions {
   config: Config;
   log: Logger;
+  /** The store, opened already (openStore); absent: the SQLite file the config names. */
+  store?: Store;
   now?: () => number;
   /** The file the config came from, for the start-up log line. */
   configPath?: string;
@@ -39,8 +43,10 @@ export interface StartOptions {
 const LOGIN_SWEEP_MS = 60_000;
 
 /** The composition root: store, metrics, outbox lanes, integrations, pipeline and the express app; not started. */
-export function compose({ config, log, now = Date.now }: StartOptions) {
-  const store = openSqliteStore(config.databasePath);
+export function compose({ config, log, now = Date.now, ...opened }: StartOptions) {
+  if (!opened.store && config.postgres)
+    throw new Error('PostgreSQL opens asynchronously: pass the store openStore() opened');
+  const store = opened.store ?? openSqliteStore(config.databasePath);
   const metrics = createMetrics(store, now, {
     services: Object.keys(config.services),
     topServices: config.metrics.topServices,
@@ -72,6 +78,8 @@ export function compose({ config, log, now = Date.now }: StartOptions) {
       ? createSlackInteractivity({ ...slack.deps, ...(pd ? { pd } : {}), kick: () => delivery.kick() })
       : undefined;
   const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => delivery.kick() });
+  // Work committed by another replica wakes this one's workers too.
+  store.onWork(() => delivery.kick());
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
   const app = createApp({
     config,
@@ -144,7 +152,10 @@ export type Composed = ReturnType<typeof compose>;
 export async function startService(options: StartOptions): Promise<Service> {
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const { store, worker, app, interactivity, logins, metrics } = compose(options);
+  const { store, worker, app, interactivity, logins, metrics } = compose({
+    ...options,
+    store: options.store ?? (await openStore(config, log)),
+  });
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -185,7 +196,11 @@ export async function startService(options: StartOptions): Promise<Service> {
   }
   // A relative database.path is relative to the working directory (as Prometheus' data/ is): the log line
   // names the file it became, so nobody has to guess where ./data went.
-  const database = config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath);
+  const database = config.postgres
+    ? describeDatabase(config.postgres.url)
+    : config.databasePath === ':memory:'
+      ? ':memory:'
+      : resolve(config.databasePath);
   log.info(
     { url, ...(options.configPath ? { config: options.configPath } : {}), database, delivery },
     'changepager listening',

@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
-import { type ConfigFile, configFileSchema } from './schema.js';
+import { type ConfigFile, configFileSchema, postgresUrlProblem } from './schema.js';
 
 /**
  * The embedded default, found from this module rather than the working directory, so `changepager serve` starts
@@ -97,10 +97,20 @@ export interface MetricsConfig {
   topServices: number;
 }
 
+/** PostgreSQL, for a cluster of replicas; the URL may carry a password and is never logged. */
+export interface PostgresConfig {
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+}
+
 /** The validated, resolved, frozen configuration the service runs on. */
 export interface Config {
   listen: { host: string; port: number };
+  /** The SQLite file; not used when `postgres` is set. */
   databasePath: string;
+  /** Set by database.url, url_env or url_file: the replicas share this PostgreSQL database. */
+  postgres?: PostgresConfig;
   defaultEnvironment: string;
   bodyLimitBytes: number;
   /** Proxies whose X-Forwarded-For names the client (express's trust proxy); empty trusts none. */
@@ -188,6 +198,7 @@ export function parseConfig(
   const pd = file.pagerduty && resolvePagerDuty(file, secrets);
   const slack = file.slack && resolveSlack(file.slack, secrets);
   const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
+  const postgres = resolvePostgres(file.database, secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   const allowOpen = allowOpenFrom(env, problems);
   if (file.auth.require_token && !allowOpen && file.auth.tokens.length === 0 && !env.CHANGEPAGER_TOKEN) {
@@ -260,6 +271,7 @@ export function parseConfig(
   if (file.external_url) config.externalUrl = file.external_url;
   if (pd) config.pagerduty = pd;
   if (slack) config.slack = slack;
+  if (postgres) config.postgres = postgres;
   return deepFreeze(config);
 }
 
@@ -330,6 +342,21 @@ function readSecret(
     }
   }
   return undefined;
+}
+
+/**
+ * The PostgreSQL URL from database.url, or from the variable or file it names (where a password may be). A URL
+ * read from a secret is checked like one in the file; no problem message repeats it.
+ */
+function resolvePostgres(section: ConfigFile['database'], secrets: SecretSources): PostgresConfig | undefined {
+  const url = section.url ?? readSecret(section, 'url', 'database', secrets);
+  if (url === undefined) return undefined;
+  if (section.url === undefined) {
+    const problem = postgresUrlProblem(url);
+    const [key, source] = section.url_env !== undefined ? ['url_env', section.url_env] : ['url_file', section.url_file];
+    if (problem) secrets.problems.push(`database.${key}: the URL in ${source} ${problem}`);
+  }
+  return { url, poolSize: section.pool_size, connectTimeoutMs: durationMs(section.connect_timeout) as number };
 }
 
 function resolveSlack(section: NonNullable<ConfigFile['slack']>, secrets: SecretSources): SlackConfig | undefined {
