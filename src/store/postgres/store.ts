@@ -154,6 +154,13 @@ class PostgresStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // A checked-out client whose connection dies between two queries (the server restarting) reports it as an
+      // 'error' event, which would end the process without a listener; the next query then fails, and the
+      // client is destroyed on release.
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await work(client);
@@ -165,6 +172,7 @@ class PostgresStore implements Store {
         const again = isRetryable(err) || isUniqueViolation(err);
         if (!again || attempt >= TRANSACTION_TRIES) throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     }
