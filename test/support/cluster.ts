@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKEN } from './harness.js';
 import type { PagerDutyStub } from './pagerduty-stub.js';
-import { type ServiceProcess, startServiceProcess } from './process.js';
 import { queryDatabase } from './postgres.js';
+import { type ServiceProcess, startServiceProcess } from './process.js';
 
 // Replicas of changepager as separate processes on one PostgreSQL database, and a sender that behaves like
 // Alertmanager in front of them: notifications spread over the replicas (as a Service in front of them would),
