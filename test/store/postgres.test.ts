@@ -106,10 +106,14 @@ describe('PostgreSQL store', () => {
       expect(refused.status).toBe(503);
       expect(refused.body.error).toBe('storage_unavailable');
       expect((await request(service.app).get('/readyz')).status).toBe(503);
+      await service.metrics.refresh();
+      expect((await request(service.app).get('/metrics')).text).toMatch(/^changepager_database_up 0$/m);
       await proxy?.restore();
       // Alertmanager sends the notification again: now it is stored, once, and its page delivered.
       expect((await request(service.app).post('/v1/alertmanager').set(auth).send(alert)).status).toBe(200);
       expect((await request(service.app).get('/readyz')).status).toBe(200);
+      await service.metrics.refresh();
+      expect((await request(service.app).get('/metrics')).text).toMatch(/^changepager_database_up 1$/m);
       await service.worker.drain();
       const history = await request(service.app).get('/v1/alerts/aaaa000000000001').set(auth);
       expect(history.body.episodes).toHaveLength(1);
