@@ -11,6 +11,7 @@ import { StorageError, type Store } from '../../src/store/store.js';
 import { amPayload, TOKEN } from '../support/harness.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../support/postgres.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { deploy } from './contract.js';
 
 // What the PostgreSQL adapter adds to the contract: migrations shared by replicas, and a database that goes away
 // and comes back (through a TCP relay the test cuts), which must cost 503s and nothing else.
@@ -66,6 +67,20 @@ describe('PostgreSQL store', () => {
     await pool.end();
     const [row] = await queryDatabase<{ version: number }>(db.url, 'SELECT version FROM schema_version');
     expect(row?.version).toBe(MIGRATIONS.length + 1);
+  });
+
+  it('keeps answering when a newer replica adds a column under its prepared statements (a rolling upgrade)', async () => {
+    db = await createTestDatabase();
+    const store = await open(db.url);
+    await store.saveDeploy(deploy());
+    // Every connection of the pool prepares the statements that read deploys.
+    await Promise.all(Array.from({ length: 8 }, () => store.getDeploy('d1')));
+    await Promise.all(Array.from({ length: 8 }, () => store.saveDeploy(deploy())));
+    await queryDatabase(db.url, 'ALTER TABLE deploys ADD COLUMN added_by_a_newer_version text');
+    for (let i = 0; i < 8; i++) {
+      expect((await store.getDeploy('d1'))?.id).toBe('d1');
+      expect((await store.saveDeploy(deploy())).created).toBe(false);
+    }
   });
 
   it('fails to open with a StorageError that names the host, never the password, when nothing listens', async () => {

@@ -69,6 +69,15 @@ export function isRetryable(err: unknown): boolean {
   return code === '40001' || code === '40P01';
 }
 
+/**
+ * A prepared statement whose result columns changed under it: a newer replica migrated the schema (added a
+ * column) while this one kept the statement. The connection is dropped and the statement runs again on
+ * another, prepared afresh.
+ */
+export function isStalePlan(err: unknown): boolean {
+  return errorCode(err) === '0A000' && /cached plan must not change result type/.test((err as Error).message);
+}
+
 /** A racing insert lost on a unique key: run again, the transaction reads the winner's row. */
 export function isUniqueViolation(err: unknown): boolean {
   return errorCode(err) === '23505';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { DeployCandidates } from '../../core/correlate.js';
@@ -56,6 +57,7 @@ import {
 import {
   createPool,
   isRetryable,
+  isStalePlan,
   isUnavailable,
   isUniqueViolation,
   migrate,
@@ -72,6 +74,8 @@ const TURN_CANDIDATES = 1000;
 const CLAIM_ROUNDS = 3;
 /** Runs of a transaction that lost a race (a unique key, a deadlock, a serialization failure). */
 const TRANSACTION_TRIES = 5;
+/** Runs of a statement that met stale prepared plans: each one drops one connection that held it. */
+const STALE_PLAN_TRIES = 20;
 
 /**
  * Opens the PostgreSQL store: a pool, the schema brought up to date (once across replicas), and the wake-up
@@ -113,10 +117,41 @@ function translateErrors(store: PostgresStore): Store {
 }
 
 /** A query runner: the pool, or the client of one transaction. */
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * Runs a statement as a named prepared statement (its name a hash of its text): each connection parses and plans
+ * it once, not at every call, which is most of what the server spends on these short statements.
+ */
+async function run(db: Queryable, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const query = { name: `cp_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`, text: sql, values: params };
+  if (!isPool(db)) return db.query(query);
+  // On the pool: a connection of its own, so that one that failed, or holds a stale plan, is destroyed.
+  for (let attempt = 1; ; attempt++) {
+    const client = await db.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      return await client.query(query);
+    } catch (err) {
+      if (isUnavailable(err) || isStalePlan(err)) broken = err as Error;
+      if (!isStalePlan(err) || attempt >= STALE_PLAN_TRIES) throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+}
+
+function isPool(db: Queryable): db is pg.Pool {
+  return 'totalCount' in db;
+}
 
 async function rows(db: Queryable, sql: string, params: unknown[] = []): Promise<Row[]> {
-  return (await db.query(sql, params)).rows as Row[];
+  return (await run(db, sql, params)).rows as Row[];
 }
 
 async function one(db: Queryable, sql: string, params: unknown[] = []): Promise<Row | undefined> {
@@ -150,7 +185,7 @@ class PostgresStore implements Store {
    * inserted first, a deadlock, a serialization failure) runs again from the start: it then reads what the
    * winner wrote. A connection that failed is destroyed rather than returned to the pool.
    */
-  private async tx<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async tx<T>(work: (db: pg.PoolClient) => Promise<T>, opts: { groupLock?: string } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
@@ -162,15 +197,21 @@ class PostgresStore implements Store {
       };
       client.on('error', onError);
       try {
-        await client.query('BEGIN');
+        // With a group lock, BEGIN and the lock go in one round trip (the simple protocol takes both at once);
+        // the lock is its own statement, so the reads after it see whatever the previous holder committed.
+        await client.query(
+          opts.groupLock === undefined
+            ? 'BEGIN'
+            : `BEGIN; SELECT pg_advisory_xact_lock(hashtextextended(${client.escapeLiteral(opts.groupLock)}, 0))`,
+        );
         const result = await work(client);
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        if (isUnavailable(err) && !isRetryable(err)) broken = err as Error;
+        if ((isUnavailable(err) && !isRetryable(err)) || isStalePlan(err)) broken = err as Error;
         else await client.query('ROLLBACK').catch(() => {});
-        const again = isRetryable(err) || isUniqueViolation(err);
-        if (!again || attempt >= TRANSACTION_TRIES) throw err;
+        const again = isRetryable(err) || isUniqueViolation(err) || isStalePlan(err);
+        if (!again || attempt >= (isStalePlan(err) ? STALE_PLAN_TRIES : TRANSACTION_TRIES)) throw err;
       } finally {
         client.off('error', onError);
         client.release(broken);
@@ -182,46 +223,83 @@ class PostgresStore implements Store {
     this.wake.subscribe(listener);
   }
 
+  /** Settles with a transaction's result once it has committed, and wakes the replicas if it queued work. */
+  private async afterCommit<T>(committed: Promise<{ result: T; enqueued: boolean }>): Promise<T> {
+    const { result, enqueued } = await committed;
+    if (enqueued) this.announce();
+    return result;
+  }
+
+  private announcing = false;
+  private announceAgain = false;
+
+  /**
+   * Tells every replica (this one included) that work was committed: NOTIFY, in a transaction of its own, after
+   * the write has committed. Not inside the write: PostgreSQL serializes the commits of transactions that
+   * notify (a database-wide lock held through the commit's flush), which would undo its group commit and cap
+   * ingest at one flush per request. This one needs no flush (a lost wake-up costs one poll), and one at a time
+   * per replica is enough: commits that arrive meanwhile share the next one.
+   */
+  private announce(): void {
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = true;
+    this.pool
+      .query(`BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY ${WORK_CHANNEL}; COMMIT`)
+      .catch(() => {
+        // Unreachable now: the replicas' polls find the work.
+      })
+      .finally(() => {
+        this.announcing = false;
+        if (this.announceAgain && !this.closed) {
+          this.announceAgain = false;
+          this.announce();
+        }
+      });
+  }
+
   // --- deploys ---------------------------------------------------------------------------------------------
 
   saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
-    return this.tx(async (db) => {
-      const r = deployRow(deploy);
-      const inserted = await one(
-        db,
-        `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at,
+    return this.afterCommit(
+      this.tx(async (db) => {
+        const r = deployRow(deploy);
+        const inserted = await one(
+          db,
+          `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at,
            changes, kind, flag, config, subject, change_count, host_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [
-          r.id,
-          r.service,
-          r.environment,
-          r.version,
-          r.previous_version,
-          r.stage,
-          r.percent,
-          r.hosts,
-          r.at,
-          r.received_at,
-          r.changes,
-          r.kind,
-          r.flag,
-          r.config,
-          r.subject,
-          r.change_count,
-          r.host_count,
-        ],
-      );
-      if (inserted) {
-        if (opts.sendChangeEvent) await enqueue(db, [['change', deploy.id]], deploy.receivedAt);
-        return { created: true, deploy };
-      }
-      return {
-        created: false,
-        deploy: toDeploy((await one(db, 'SELECT * FROM deploys WHERE id = $1', [deploy.id])) as Row),
-      };
-    });
+          [
+            r.id,
+            r.service,
+            r.environment,
+            r.version,
+            r.previous_version,
+            r.stage,
+            r.percent,
+            r.hosts,
+            r.at,
+            r.received_at,
+            r.changes,
+            r.kind,
+            r.flag,
+            r.config,
+            r.subject,
+            r.change_count,
+            r.host_count,
+          ],
+        );
+        if (inserted) {
+          if (opts.sendChangeEvent) await enqueue(db, [['change', deploy.id]], deploy.receivedAt);
+          return { result: { created: true, deploy }, enqueued: opts.sendChangeEvent === true };
+        }
+        const stored = toDeploy((await one(db, 'SELECT * FROM deploys WHERE id = $1', [deploy.id])) as Row);
+        return { result: { created: false, deploy: stored }, enqueued: false };
+      }),
+    );
   }
 
   async getDeploy(id: string) {
@@ -230,30 +308,27 @@ class PostgresStore implements Store {
   }
 
   async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
-    const key = [q.service, q.environment];
-    const inWindow = (
-      await rows(
-        this.pool,
-        `SELECT * FROM deploys WHERE service = $1 AND environment = $2 AND at BETWEEN $3 AND $4
-         ORDER BY at DESC, received_at DESC`,
-        [...key, q.from, q.to],
-      )
-    ).map(toDeploy);
-    const result: DeployCandidates = { inWindow };
-    const after = await one(
+    // One round trip: the deploys in the window, the first one after it and the last one before it (used only
+    // when the window is empty), each part a seek on deploys_by_service_time.
+    const found = await rows(
       this.pool,
-      'SELECT * FROM deploys WHERE service = $1 AND environment = $2 AND at > $3 ORDER BY at ASC LIMIT 1',
-      [...key, q.to],
+      `(SELECT 'in' AS part, * FROM deploys WHERE service = $1 AND environment = $2 AND at BETWEEN $3 AND $4
+         ORDER BY at DESC, received_at DESC)
+       UNION ALL
+       (SELECT 'after', * FROM deploys WHERE service = $1 AND environment = $2 AND at > $4 ORDER BY at ASC LIMIT 1)
+       UNION ALL
+       (SELECT 'before', * FROM deploys WHERE service = $1 AND environment = $2 AND at < $3 ORDER BY at DESC LIMIT 1)`,
+      [q.service, q.environment, q.from, q.to],
     );
+    const inWindow = found
+      .filter((r) => r.part === 'in')
+      .map(toDeploy)
+      .sort((a, b) => b.at - a.at || b.receivedAt - a.receivedAt);
+    const result: DeployCandidates = { inWindow };
+    const after = found.find((r) => r.part === 'after');
     if (after) result.nextAfter = toDeploy(after);
-    if (inWindow.length === 0) {
-      const before = await one(
-        this.pool,
-        'SELECT * FROM deploys WHERE service = $1 AND environment = $2 AND at < $3 ORDER BY at DESC LIMIT 1',
-        [...key, q.from],
-      );
-      if (before) result.lastBefore = toDeploy(before);
-    }
+    const before = found.find((r) => r.part === 'before');
+    if (inWindow.length === 0 && before) result.lastBefore = toDeploy(before);
     return result;
   }
 
@@ -336,42 +411,49 @@ class PostgresStore implements Store {
    * key, which runs the transaction again.
    */
   recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts> {
-    return this.tx(async (db) => {
-      await db.query(GROUP_LOCK, [group.groupKey]);
-      const snapshot = await readSnapshot(db, writeNeeds(group.groupKey, writes));
-      const plan = planAlertWrites(group, writes, snapshot, now);
-      await execute(db, plan.ops, now);
-      return plan.counts;
-    });
+    return this.afterCommit(
+      this.tx(
+        async (db) => {
+          const snapshot = await readSnapshot(db, writeNeeds(group.groupKey, writes));
+          const plan = planAlertWrites(group, writes, snapshot, now);
+          await execute(db, plan.ops, now);
+          return { result: plan.counts, enqueued: plan.ops.some((o) => o.op === 'enqueue') };
+        },
+        { groupLock: group.groupKey },
+      ),
+    );
   }
 
   recordNotMine(episodeId: number, by: string, now: number) {
-    return this.tx(async (db) => {
-      const row = await one(
-        db,
-        `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
+    return this.afterCommit(
+      this.tx(async (db) => {
+        const row = await one(
+          db,
+          `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = $1`,
-        [episodeId],
-      );
-      if (!row || row.feedback !== null) return { recorded: false };
-      await db.query(GROUP_LOCK, [row.group_key]);
-      // Two clicks on two replicas at once: the second finds the feedback of the first.
-      const set = await db.query('UPDATE decisions SET feedback = $1 WHERE episode_id = $2 AND feedback IS NULL', [
-        JSON.stringify({ kind: 'not_my_change', by, at: now }),
-        episodeId,
-      ]);
-      if (set.rowCount === 0) return { recorded: false };
-      const episode = {
-        id: episodeId,
-        status: row.status as AlertStatus,
-        groupKey: row.group_key as string,
-        environment: row.environment as string,
-        ...(row.service === null ? {} : { service: row.service as string }),
-      };
-      const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
-      await execute(db, planJoinOncall(episode, snapshot), now);
-      return { recorded: true };
-    });
+          [episodeId],
+        );
+        if (!row || row.feedback !== null) return { result: { recorded: false }, enqueued: false };
+        await run(db, GROUP_LOCK, [row.group_key]);
+        // Two clicks on two replicas at once: the second finds the feedback of the first.
+        const set = await run(db, 'UPDATE decisions SET feedback = $1 WHERE episode_id = $2 AND feedback IS NULL', [
+          JSON.stringify({ kind: 'not_my_change', by, at: now }),
+          episodeId,
+        ]);
+        if (set.rowCount === 0) return { result: { recorded: false }, enqueued: false };
+        const episode = {
+          id: episodeId,
+          status: row.status as AlertStatus,
+          groupKey: row.group_key as string,
+          environment: row.environment as string,
+          ...(row.service === null ? {} : { service: row.service as string }),
+        };
+        const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
+        const ops = planJoinOncall(episode, snapshot);
+        await execute(db, ops, now);
+        return { result: { recorded: true }, enqueued: ops.some((o) => o.op === 'enqueue') };
+      }),
+    );
   }
 
   // --- outbox ----------------------------------------------------------------------------------------------
@@ -433,56 +515,55 @@ class PostgresStore implements Store {
     return (row?.due as number | null) ?? undefined;
   }
 
-  recordAttempt(
+  /**
+   * One statement, so one round trip and one commit: `fenced` locks the row only if it still carries this claim
+   * (owner, lease, attempt count), and every write but the delivery records depends on it. The row is retired,
+   * or kept (rescheduled, or due now because its subject changed: its generation moved on), never both.
+   */
+  async recordAttempt(
     item: ClaimedItem,
     requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
-    return this.tx(async (db) => {
-      if (requests.length > 0) {
-        await db.query(
-          `INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
-           SELECT $1, $2, $3, * FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::integer[])`,
-          [
-            item.kind,
-            item.ref,
-            item.attempts + 1,
-            requests.map((r) => r.at),
-            requests.map((r) => r.channel),
-            requests.map((r) => r.outcome),
-            requests.map((r) => r.detail),
-            requests.map((r) => Math.round(r.durationMs)),
-          ],
-        );
-      }
-      const row = await one(db, 'SELECT owner, lease_until, attempts FROM outbox WHERE id = $1 FOR UPDATE', [item.id]);
-      // The fence: the claim still holds and nobody recorded an attempt of this row since it was made.
-      if (row?.owner !== item.owner || row.lease_until !== item.leaseUntil || row.attempts !== item.attempts) {
-        return { recorded: false };
-      }
-      if (next.delivered) await mergeDelivered(db, item.kind, Number(item.ref), next.delivered);
-      if (next.retryAt !== undefined) {
-        // A row whose subject changed during the failed attempt (generation moved on) stays due now.
-        await db.query(
-          `UPDATE outbox SET attempts = attempts + 1, owner = NULL, lease_until = NULL,
-             due_at = CASE WHEN generation = $1 THEN $2 ELSE due_at END
-           WHERE id = $3`,
-          [item.generation, next.retryAt, item.id],
-        );
-      } else {
-        const retired = await db.query('DELETE FROM outbox WHERE id = $1 AND generation = $2', [
-          item.id,
-          item.generation,
-        ]);
-        if (retired.rowCount === 0) {
-          // The subject changed while this delivery ran: keep the row, due now, so the change goes out too.
-          await db.query('UPDATE outbox SET attempts = attempts + 1, owner = NULL, lease_until = NULL WHERE id = $1', [
-            item.id,
-          ]);
-        }
-      }
-      return { recorded: true };
-    });
+    const p = new Params();
+    const [id, owner, leaseUntil, attempts] = [item.id, item.owner, item.leaseUntil, item.attempts].map((v) =>
+      p.add(v),
+    );
+    const retry = `${p.add(next.retryAt !== undefined)}::boolean`;
+    const generation = p.add(item.generation);
+    const table = item.kind === 'page' ? 'pages' : item.kind === 'dm' ? 'dms' : undefined;
+    const merge =
+      table && next.delivered
+        ? `, merged AS (
+            UPDATE ${table} SET delivered = (delivered::jsonb || ${p.add(JSON.stringify(next.delivered))}::jsonb)::text
+            WHERE id = ${p.add(Number(item.ref))} AND EXISTS (SELECT 1 FROM fenced))`
+        : '';
+    const recorded =
+      requests.length === 0
+        ? ''
+        : `, recorded AS (
+            INSERT INTO deliveries (kind, ref, attempt, at, channel, outcome, detail, duration_ms)
+            SELECT ${p.add(item.kind)}, ${p.add(item.ref)}, ${attempts}::integer + 1, *
+            FROM unnest(${p.add(requests.map((r) => r.at))}::bigint[], ${p.add(requests.map((r) => r.channel))}::text[],
+              ${p.add(requests.map((r) => r.outcome))}::text[], ${p.add(requests.map((r) => r.detail))}::text[],
+              ${p.add(requests.map((r) => Math.round(r.durationMs)))}::integer[]))`;
+    const row = await one(
+      this.pool,
+      `WITH fenced AS (
+         SELECT id, generation FROM outbox
+         WHERE id = ${id} AND owner = ${owner} AND lease_until = ${leaseUntil} AND attempts = ${attempts}
+         FOR UPDATE)${recorded}${merge},
+       retired AS (
+         DELETE FROM outbox o USING fenced f WHERE o.id = f.id AND NOT ${retry} AND f.generation = ${generation}),
+       kept AS (
+         UPDATE outbox o SET attempts = o.attempts + 1, owner = NULL, lease_until = NULL,
+           due_at = CASE WHEN ${retry} AND f.generation = ${generation} THEN ${p.add(next.retryAt ?? null)}::bigint
+             ELSE o.due_at END
+         FROM fenced f WHERE o.id = f.id AND (${retry} OR f.generation <> ${generation}))
+       SELECT count(*)::int AS fenced FROM fenced`,
+      p.values,
+    );
+    return { recorded: row?.fenced === 1 };
   }
 
   async pageWithMembers(pageId: number) {
@@ -709,7 +790,8 @@ class PostgresStore implements Store {
   // --- people and sessions ---------------------------------------------------------------------------------
 
   async recordUnmapped(who: string, reason: string, now: number) {
-    await this.pool.query(
+    await run(
+      this.pool,
       `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES ($1, $2, 1, $3, $3)
        ON CONFLICT (who, reason) DO UPDATE SET count = unmapped_people.count + 1, last_seen_at = excluded.last_seen_at`,
       [who, reason, now],
@@ -737,8 +819,8 @@ class PostgresStore implements Store {
 
   createSession(session: SessionRecord, now: number) {
     return this.tx(async (db) => {
-      await db.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
-      await db.query('INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
+      await run(db, 'DELETE FROM sessions WHERE expires_at <= $1', [now]);
+      await run(db, 'INSERT INTO sessions (id_hash, token_name, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
         session.idHash,
         session.tokenName,
         session.createdAt,
@@ -760,13 +842,13 @@ class PostgresStore implements Store {
   }
 
   async deleteSession(idHash: string) {
-    await this.pool.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
+    await run(this.pool, 'DELETE FROM sessions WHERE id_hash = $1', [idHash]);
   }
 
   // --- lifecycle -------------------------------------------------------------------------------------------
 
   async ping() {
-    await this.pool.query('UPDATE heartbeat SET at = $1 WHERE id = 1', [Date.now()]);
+    await run(this.pool, 'UPDATE heartbeat SET at = $1 WHERE id = 1', [Date.now()]);
   }
 
   async close() {
@@ -814,30 +896,27 @@ function deployColumns(limit: number): string {
   ].join(', ');
 }
 
-/**
- * Adds outbox rows, or bumps the generation of a row already waiting for the same subject, and wakes the other
- * replicas: NOTIFY is delivered when this transaction commits, and only then.
- */
+/** Adds outbox rows, or bumps the generation of a row already waiting for the same subject. */
 async function enqueue(db: Queryable, subjects: readonly (readonly [OutboxKind, string])[], now: number) {
   // One statement cannot update the same row twice: a subject named twice is queued once (one bump is enough
   // to tell a delivery in flight that its subject changed).
   const unique = [...new Map(subjects.map(([kind, ref]) => [`${kind}:${ref}`, [kind, ref] as const])).values()];
   if (unique.length === 0) return;
   // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
-  await db.query(
+  await run(
+    db,
     `INSERT INTO outbox (kind, ref, created_at, due_at)
      SELECT kind, ref, $3, $3 FROM unnest($1::text[], $2::text[]) AS t (kind, ref)
      ON CONFLICT (kind, ref) DO UPDATE SET generation = outbox.generation + 1, due_at = least(outbox.due_at, excluded.due_at)`,
     [unique.map(([kind]) => kind), unique.map(([, ref]) => ref), now],
   );
-  await db.query('SELECT pg_notify($1, $2)', [WORK_CHANNEL, '']);
 }
 
 /** Merges a delivery state patch into a page's or a DM's `delivered` JSON, in one statement. */
 async function mergeDelivered(db: Queryable, kind: OutboxKind, id: number, patch: Record<string, string>) {
   const table = kind === 'page' ? 'pages' : kind === 'dm' ? 'dms' : undefined;
   if (!table) return;
-  await db.query(`UPDATE ${table} SET delivered = (delivered::jsonb || $1::jsonb)::text WHERE id = $2`, [
+  await run(db, `UPDATE ${table} SET delivered = (delivered::jsonb || $1::jsonb)::text WHERE id = $2`, [
     JSON.stringify(patch),
     id,
   ]);
@@ -984,15 +1063,31 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
 
   const newEpisodes = of('insert_episode');
   if (newEpisodes.length > 0) {
+    // Episodes and their decisions in one statement: the decisions join the ids the episodes got on the
+    // episode's identity (fingerprint, startsAt).
+    const decisions = newEpisodes.map((o) => decisionRow(0, o.decision, now));
     const col = <T>(f: (o: (typeof newEpisodes)[number]) => T) => newEpisodes.map(f);
+    const dcol = <K extends keyof (typeof decisions)[number]>(k: K) => decisions.map((d) => d[k]);
     const back = await rows(
       db,
-      `INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations, generator_url,
-         group_key, receiver, external_url, first_seen_at, last_seen_at)
-       SELECT f, s, sm, em, st, l, a, g, gk, rc, ex, $12, $12
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-         $9::text[], $10::text[], $11::text[]) AS t (f, s, sm, em, st, l, a, g, gk, rc, ex)
-       RETURNING id, fingerprint, starts_at`,
+      `WITH t AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+           $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+           $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+           AS t (f, s, sm, em, st, l, a, g, gk, rc, ex, reason, sentence, service, environment, policy, deploy_id,
+             suspects, targets, responders, notify, would_page)),
+       e AS (
+         INSERT INTO episodes (fingerprint, starts_at, starts_at_ms, ends_at_ms, status, labels, annotations,
+           generator_url, group_key, receiver, external_url, first_seen_at, last_seen_at)
+         SELECT f, s, sm, em, st, l, a, g, gk, rc, ex, $23, $23 FROM t
+         RETURNING id, fingerprint, starts_at),
+       d AS (
+         INSERT INTO decisions (episode_id, reason, sentence, service, environment, policy, deploy_id, suspects,
+           targets, responders, notify, would_page, decided_at)
+         SELECT e.id, t.reason, t.sentence, t.service, t.environment, t.policy, t.deploy_id, t.suspects, t.targets,
+           t.responders, t.notify, t.would_page, $23
+         FROM e JOIN t ON t.f = e.fingerprint AND t.s = e.starts_at)
+       SELECT id, fingerprint, starts_at FROM e`,
       [
         col((o) => o.alert.fingerprint),
         col((o) => o.alert.startsAt),
@@ -1005,20 +1100,6 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
         col((o) => o.group.groupKey),
         col((o) => o.group.receiver),
         col((o) => o.group.externalURL),
-        now,
-      ],
-    );
-    const idOf = new Map(back.map((r) => [`${r.fingerprint}|${r.starts_at}`, r.id as number]));
-    for (const o of newEpisodes) inserted.set(o.id, idOf.get(episodeKey(o.alert)) as number);
-    const decisions = newEpisodes.map((o) => decisionRow(id(o.id), o.decision, now));
-    const dcol = <K extends keyof (typeof decisions)[number]>(k: K) => decisions.map((d) => d[k]);
-    await db.query(
-      `INSERT INTO decisions (episode_id, reason, sentence, service, environment, policy, deploy_id, suspects, targets,
-         responders, notify, would_page, decided_at)
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])`,
-      [
-        dcol('episode_id'),
         dcol('reason'),
         dcol('sentence'),
         dcol('service'),
@@ -1030,9 +1111,11 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
         dcol('responders'),
         dcol('notify'),
         dcol('would_page'),
-        dcol('decided_at'),
+        now,
       ],
     );
+    const idOf = new Map(back.map((r) => [`${r.fingerprint}|${r.starts_at}`, r.id as number]));
+    for (const o of newEpisodes) inserted.set(o.id, idOf.get(episodeKey(o.alert)) as number);
   }
 
   for (const o of of('open_page')) {
@@ -1047,7 +1130,7 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
 
   const members = of('add_member');
   if (members.length > 0) {
-    await db.query('INSERT INTO page_members (page_id, episode_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', [
+    await run(db, 'INSERT INTO page_members (page_id, episode_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', [
       members.map((o) => id(o.page)),
       members.map((o) => id(o.episode)),
     ]);
@@ -1068,7 +1151,8 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
 
   const resolved = of('resolve_episode');
   if (resolved.length > 0) {
-    await db.query(
+    await run(
+      db,
       `UPDATE episodes e SET status = 'resolved', ends_at_ms = t.ends, last_seen_at = $3
        FROM unnest($1::bigint[], $2::bigint[]) AS t (id, ends) WHERE e.id = t.id`,
       [resolved.map((o) => id(o.id)), resolved.map((o) => o.endsAtMs), now],
@@ -1076,14 +1160,15 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
   }
   const touched = of('touch_episode');
   if (touched.length > 0) {
-    await db.query('UPDATE episodes SET last_seen_at = $1 WHERE id = ANY($2::bigint[])', [
+    await run(db, 'UPDATE episodes SET last_seen_at = $1 WHERE id = ANY($2::bigint[])', [
       now,
       touched.map((o) => id(o.id)),
     ]);
   }
   const closedPages = of('resolve_page');
   if (closedPages.length > 0) {
-    await db.query(
+    await run(
+      db,
       `UPDATE pages SET status = 'resolved', resolved_at = $1 WHERE id = ANY($2::bigint[]) AND status = 'open'`,
       [now, closedPages.map((o) => id(o.id))],
     );
