@@ -79,7 +79,7 @@ export function compose({ config, log, now = Date.now, ...opened }: StartOptions
       : undefined;
   const pipeline = createPipeline({ config, store, now, log, metrics, onCommitted: () => delivery.kick() });
   // Work committed by another replica wakes this one's workers too.
-  store.onWork(() => delivery.kick());
+  store.onWork((kinds) => delivery.kick(kinds));
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
   const app = createApp({
     config,

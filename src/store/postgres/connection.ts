@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { StorageError } from '../store.js';
+import { type OutboxKind, StorageError } from '../store.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** How to reach the database; the URL may carry a password, so it is never logged or put in an error. */
@@ -158,6 +158,13 @@ export async function migrate(pool: pg.Pool, migrations: readonly string[] = MIG
 }
 
 export const WORK_CHANNEL = 'changepager_work';
+const OUTBOX_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
+
+/** The kinds a wake-up names (its payload, "page,dm"); all of them when it names none this code knows. */
+function kindsOf(payload: string | undefined): readonly OutboxKind[] {
+  const kinds = (payload ?? '').split(',').filter((k): k is OutboxKind => (OUTBOX_KINDS as string[]).includes(k));
+  return kinds.length > 0 ? kinds : OUTBOX_KINDS;
+}
 
 /**
  * Wakes this replica when another one commits work to deliver: a dedicated connection (LISTEN cannot share a
@@ -166,7 +173,7 @@ export const WORK_CHANNEL = 'changepager_work';
  * is the catch-up poll. Its slow poll stays as the safety net behind all of this.
  */
 export class WorkListener {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(kinds: readonly OutboxKind[]) => void>();
   private client: pg.Client | undefined;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -174,14 +181,14 @@ export class WorkListener {
 
   constructor(private readonly options: PostgresOptions) {}
 
-  subscribe(listener: () => void): () => void {
+  subscribe(listener: (kinds: readonly OutboxKind[]) => void): () => void {
     this.listeners.add(listener);
     if (!this.client && !this.retryTimer && !this.closed) void this.connect();
     return () => this.listeners.delete(listener);
   }
 
-  private notify(): void {
-    for (const listener of this.listeners) listener();
+  private notify(kinds: readonly OutboxKind[]): void {
+    for (const listener of this.listeners) listener(kinds);
   }
 
   private async connect(): Promise<void> {
@@ -202,13 +209,13 @@ export class WorkListener {
       onLost();
     });
     client.on('end', onLost);
-    client.on('notification', () => this.notify());
+    client.on('notification', (message) => this.notify(kindsOf(message.payload)));
     try {
       await client.connect();
       await client.query(`LISTEN ${WORK_CHANNEL}`);
       this.retryMs = 250;
-      // Whatever was committed while this connection was away: look once.
-      this.notify();
+      // Whatever was committed while this connection was away: look once, at every kind.
+      this.notify(OUTBOX_KINDS);
     } catch (err) {
       if (!this.closed) {
         this.options.log.warn({ code: errorCode(err) }, 'database: cannot listen for wake-ups yet; retrying');

@@ -219,44 +219,44 @@ class PostgresStore implements Store {
     }
   }
 
-  onWork(listener: () => void): void {
+  onWork(listener: (kinds: readonly OutboxKind[]) => void): void {
     this.wake.subscribe(listener);
   }
 
-  /** Settles with a transaction's result once it has committed, and wakes the replicas if it queued work. */
-  private async afterCommit<T>(committed: Promise<{ result: T; enqueued: boolean }>): Promise<T> {
+  /** Settles with a transaction's result once it has committed, and wakes the replicas for what it queued. */
+  private async afterCommit<T>(committed: Promise<{ result: T; enqueued: readonly OutboxKind[] }>): Promise<T> {
     const { result, enqueued } = await committed;
-    if (enqueued) this.announce();
+    if (enqueued.length > 0) this.announce(enqueued);
     return result;
   }
 
   private announcing = false;
-  private announceAgain = false;
+  /** Kinds committed while a wake-up was on its way: the next one names them. */
+  private readonly toAnnounce = new Set<OutboxKind>();
 
   /**
    * Tells every replica (this one included) that work was committed: NOTIFY, in a transaction of its own, after
    * the write has committed. Not inside the write: PostgreSQL serializes the commits of transactions that
    * notify (a database-wide lock held through the commit's flush), which would undo its group commit and cap
    * ingest at one flush per request. This one needs no flush (a lost wake-up costs one poll), and one at a time
-   * per replica is enough: commits that arrive meanwhile share the next one.
+   * per replica is enough: commits that arrive meanwhile share the next one. The payload names the kinds of
+   * rows queued, so that only the lanes that take them wake.
    */
-  private announce(): void {
-    if (this.announcing) {
-      this.announceAgain = true;
-      return;
-    }
+  private announce(kinds: readonly OutboxKind[]): void {
+    for (const kind of kinds) this.toAnnounce.add(kind);
+    if (this.announcing || this.closed) return;
     this.announcing = true;
+    // Kinds are fixed words: safe inside the literal.
+    const payload = [...this.toAnnounce].sort().join(',');
+    this.toAnnounce.clear();
     this.pool
-      .query(`BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY ${WORK_CHANNEL}; COMMIT`)
+      .query(`BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY ${WORK_CHANNEL}, '${payload}'; COMMIT`)
       .catch(() => {
         // Unreachable now: the replicas' polls find the work.
       })
       .finally(() => {
         this.announcing = false;
-        if (this.announceAgain && !this.closed) {
-          this.announceAgain = false;
-          this.announce();
-        }
+        if (this.toAnnounce.size > 0) this.announce([]);
       });
   }
 
@@ -294,10 +294,10 @@ class PostgresStore implements Store {
         );
         if (inserted) {
           if (opts.sendChangeEvent) await enqueue(db, [['change', deploy.id]], deploy.receivedAt);
-          return { result: { created: true, deploy }, enqueued: opts.sendChangeEvent === true };
+          return { result: { created: true, deploy }, enqueued: opts.sendChangeEvent ? (['change'] as const) : [] };
         }
         const stored = toDeploy((await one(db, 'SELECT * FROM deploys WHERE id = $1', [deploy.id])) as Row);
-        return { result: { created: false, deploy: stored }, enqueued: false };
+        return { result: { created: false, deploy: stored }, enqueued: [] };
       }),
     );
   }
@@ -417,7 +417,7 @@ class PostgresStore implements Store {
           const snapshot = await readSnapshot(db, writeNeeds(group.groupKey, writes));
           const plan = planAlertWrites(group, writes, snapshot, now);
           await execute(db, plan.ops, now);
-          return { result: plan.counts, enqueued: plan.ops.some((o) => o.op === 'enqueue') };
+          return { result: plan.counts, enqueued: enqueuedKinds(plan.ops) };
         },
         { groupLock: group.groupKey },
       ),
@@ -433,14 +433,14 @@ class PostgresStore implements Store {
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = $1`,
           [episodeId],
         );
-        if (!row || row.feedback !== null) return { result: { recorded: false }, enqueued: false };
+        if (!row || row.feedback !== null) return { result: { recorded: false }, enqueued: [] };
         await run(db, GROUP_LOCK, [row.group_key]);
         // Two clicks on two replicas at once: the second finds the feedback of the first.
         const set = await run(db, 'UPDATE decisions SET feedback = $1 WHERE episode_id = $2 AND feedback IS NULL', [
           JSON.stringify({ kind: 'not_my_change', by, at: now }),
           episodeId,
         ]);
-        if (set.rowCount === 0) return { result: { recorded: false }, enqueued: false };
+        if (set.rowCount === 0) return { result: { recorded: false }, enqueued: [] };
         const episode = {
           id: episodeId,
           status: row.status as AlertStatus,
@@ -451,7 +451,7 @@ class PostgresStore implements Store {
         const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
         const ops = planJoinOncall(episode, snapshot);
         await execute(db, ops, now);
-        return { result: { recorded: true }, enqueued: ops.some((o) => o.op === 'enqueue') };
+        return { result: { recorded: true }, enqueued: enqueuedKinds(ops) };
       }),
     );
   }
@@ -485,7 +485,8 @@ class PostgresStore implements Store {
                ORDER BY due.due_at, due.id) AS turn
              FROM due LEFT JOIN dms d ON d.id = CASE WHEN due.kind = 'dm' THEN due.ref::bigint END) due
            ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT $5`,
-          [now, kinds, tried, Math.max(wanted, TURN_CANDIDATES), wanted],
+          // Turns matter among DMs only: other lanes need no more candidates than they can take.
+          [now, kinds, tried, kinds.includes('dm') ? Math.max(wanted, TURN_CANDIDATES) : wanted, wanted],
         )
       ).map((r) => r.id as number);
       if (candidates.length === 0) break;
@@ -894,6 +895,11 @@ function deployColumns(limit: number): string {
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',
   ].join(', ');
+}
+
+/** The kinds of outbox rows a plan queues. */
+function enqueuedKinds(ops: readonly WriteOp[]): OutboxKind[] {
+  return [...new Set(ops.flatMap((o) => (o.op === 'enqueue' ? [o.kind] : [])))];
 }
 
 /** Adds outbox rows, or bumps the generation of a row already waiting for the same subject. */
