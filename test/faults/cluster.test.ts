@@ -82,6 +82,8 @@ describe('three replicas on PostgreSQL under faults', () => {
   }, async () => {
     db = await createTestDatabase('cp_cluster');
     cluster = await startCluster({ n: 3, dir, databaseUrl: db.url, stub });
+    // The start-up line names the database by host and name only.
+    expect(cluster.replicas[1]?.listening.database).toBe(`postgres://${new URL(db.url).host}/${db.name}`);
     stub.failFor('events', 3000, { status: 500 });
     const victim = cluster.replicas[0]?.child.pid as number;
     const bodies = Array.from({ length: 150 }, (_, g) => notification(g, 3, 'Kill'));

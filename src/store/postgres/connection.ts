@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { type OutboxKind, StorageError } from '../store.js';
@@ -26,6 +27,8 @@ export function describeDatabase(url: string): string {
 }
 
 const INT8 = 20;
+/** Longer than any statement of the store takes; a request held past it answers 503 and is sent again. */
+const QUERY_TIMEOUT_MS = 30_000;
 /**
  * Times are epoch milliseconds in bigints, and ids and counts are bigints too: all well inside 2^53, so they are
  * read as numbers, as the row mapping (src/store/rows.ts) expects. Set on this pool's own type table, not
@@ -44,13 +47,30 @@ export function connectionConfig(options: Pick<PostgresOptions, 'url' | 'connect
     types,
     // A database that does not answer must fail the request fast (503, Alertmanager sends again), not hang it.
     connectionTimeoutMillis: options.connectTimeoutMs,
+    // A server that vanished without closing the connection (a partition, a failed-over host) would hold a query,
+    // and the request behind it, until the kernel gives up on the socket: past this it fails as unavailable, and
+    // the connection is dropped.
+    query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
     application_name: 'changepager',
   };
 }
 
-export function createPool(options: PostgresOptions): pg.Pool {
-  const pool = new pg.Pool({ ...connectionConfig(options), max: options.poolSize, idleTimeoutMillis: 30_000 });
+/** Connections of the delivery pool (claims and delivery records), besides `poolSize` for everything else. */
+export const DELIVERY_POOL_SIZE = 4;
+
+/**
+ * A pool of connections. `durable: false` makes its commits return before their WAL is flushed: for claims and
+ * delivery records, whose loss in a database crash costs a delivery made again (which the dedup key makes
+ * harmless), never an accepted alert. Everything an HTTP answer vouches for goes through a durable pool.
+ */
+export function createPool(options: PostgresOptions, kind: { durable: boolean } = { durable: true }): pg.Pool {
+  const pool = new pg.Pool({
+    ...connectionConfig(options),
+    max: kind.durable ? options.poolSize : DELIVERY_POOL_SIZE,
+    idleTimeoutMillis: 30_000,
+    ...(kind.durable ? {} : { options: '-c synchronous_commit=off' }),
+  });
   // An idle connection that dies (a restart, a failover) is reported here; without a listener the process
   // would exit. The pool replaces it on the next checkout. The error object is not logged: it can carry the
   // connection parameters.
@@ -84,7 +104,7 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 const LOST_CONNECTION =
-  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end|Connection terminated due to connection timeout/i;
+  /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end|Query read timeout/i;
 
 /**
  * Whether an error means "the database cannot be reached or cannot take this now" rather than a bug: the
@@ -160,9 +180,18 @@ export async function migrate(pool: pg.Pool, migrations: readonly string[] = MIG
 export const WORK_CHANNEL = 'changepager_work';
 const OUTBOX_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 
-/** The kinds a wake-up names (its payload, "page,dm"); all of them when it names none this code knows. */
-function kindsOf(payload: string | undefined): readonly OutboxKind[] {
-  const kinds = (payload ?? '').split(',').filter((k): k is OutboxKind => (OUTBOX_KINDS as string[]).includes(k));
+/**
+ * A wake-up's payload: the kinds of rows queued and who queued them, "page,dm@<sender>". The sender's own
+ * workers were woken by its commit already (pipeline.ts onCommitted), so it ignores its own wake-ups.
+ */
+export function wakePayload(kinds: readonly OutboxKind[], sender: string): string {
+  return `${[...kinds].sort().join(',')}@${sender}`;
+}
+
+/** The kinds a wake-up names; all of them when it names none this code knows (another version's). */
+function kindsOf(payload: string): readonly OutboxKind[] {
+  const names = payload.split('@')[0] ?? '';
+  const kinds = names.split(',').filter((k): k is OutboxKind => (OUTBOX_KINDS as string[]).includes(k));
   return kinds.length > 0 ? kinds : OUTBOX_KINDS;
 }
 
@@ -178,6 +207,9 @@ export class WorkListener {
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = 250;
+
+  /** Names this replica in its own wake-ups. */
+  readonly sender = randomUUID().slice(0, 8);
 
   constructor(private readonly options: PostgresOptions) {}
 
@@ -209,7 +241,11 @@ export class WorkListener {
       onLost();
     });
     client.on('end', onLost);
-    client.on('notification', (message) => this.notify(kindsOf(message.payload)));
+    client.on('notification', (message) => {
+      const payload = message.payload ?? '';
+      if (payload.endsWith(`@${this.sender}`)) return;
+      this.notify(kindsOf(payload));
+    });
     try {
       await client.connect();
       await client.query(`LISTEN ${WORK_CHANNEL}`);

@@ -65,6 +65,7 @@ import {
   toStorageError,
   WORK_CHANNEL,
   WorkListener,
+  wakePayload,
 } from './connection.js';
 
 const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
@@ -89,7 +90,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     await pool.end().catch(() => {});
     throw isUnavailable(err) ? toStorageError(err) : err;
   }
-  return translateErrors(new PostgresStore(pool, new WorkListener(options)));
+  const delivery = createPool(options, { durable: false });
+  return translateErrors(new PostgresStore(pool, delivery, new WorkListener(options)));
 }
 
 /**
@@ -177,6 +179,8 @@ class PostgresStore implements Store {
 
   constructor(
     private readonly pool: pg.Pool,
+    /** Claims and delivery records: their commits need no flush (createPool), and they never queue behind ingest. */
+    private readonly delivery: pg.Pool,
     private readonly wake: WorkListener,
   ) {}
 
@@ -246,8 +250,8 @@ class PostgresStore implements Store {
     for (const kind of kinds) this.toAnnounce.add(kind);
     if (this.announcing || this.closed) return;
     this.announcing = true;
-    // Kinds are fixed words: safe inside the literal.
-    const payload = [...this.toAnnounce].sort().join(',');
+    // Kinds are fixed words and the sender a hex id: safe inside the literal.
+    const payload = wakePayload([...this.toAnnounce], this.wake.sender);
     this.toAnnounce.clear();
     this.pool
       .query(`BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY ${WORK_CHANNEL}, '${payload}'; COMMIT`)
@@ -473,7 +477,7 @@ class PostgresStore implements Store {
       const wanted = limit - claimed.length;
       const candidates = (
         await rows(
-          this.pool,
+          this.delivery,
           `WITH due AS (
              SELECT * FROM outbox
              WHERE due_at <= $1 AND kind = ANY($2::text[]) AND (lease_until IS NULL OR lease_until <= $1)
@@ -492,7 +496,7 @@ class PostgresStore implements Store {
       if (candidates.length === 0) break;
       tried.push(...candidates);
       const taken = await rows(
-        this.pool,
+        this.delivery,
         `UPDATE outbox SET owner = $1, lease_until = $2
          WHERE id IN (
            SELECT id FROM outbox WHERE id = ANY($3::bigint[]) AND due_at <= $4
@@ -512,7 +516,7 @@ class PostgresStore implements Store {
   }
 
   async nextDueAt(kinds: readonly OutboxKind[] = ALL_KINDS) {
-    const row = await one(this.pool, 'SELECT min(due_at) AS due FROM outbox WHERE kind = ANY($1::text[])', [kinds]);
+    const row = await one(this.delivery, 'SELECT min(due_at) AS due FROM outbox WHERE kind = ANY($1::text[])', [kinds]);
     return (row?.due as number | null) ?? undefined;
   }
 
@@ -549,7 +553,7 @@ class PostgresStore implements Store {
               ${p.add(requests.map((r) => r.outcome))}::text[], ${p.add(requests.map((r) => r.detail))}::text[],
               ${p.add(requests.map((r) => Math.round(r.durationMs)))}::integer[]))`;
     const row = await one(
-      this.pool,
+      this.delivery,
       `WITH fenced AS (
          SELECT id, generation FROM outbox
          WHERE id = ${id} AND owner = ${owner} AND lease_until = ${leaseUntil} AND attempts = ${attempts}
@@ -856,7 +860,7 @@ class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.wake.close();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.delivery.end()]);
   }
 }
 
