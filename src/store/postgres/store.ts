@@ -239,8 +239,8 @@ class PostgresStore implements Store {
   private readonly toAnnounce = new Set<OutboxKind>();
 
   /**
-   * Tells every replica (this one included) that work was committed: NOTIFY, in a transaction of its own, after
-   * the write has committed. Not inside the write: PostgreSQL serializes the commits of transactions that
+   * Tells the other replicas that work was committed (this one's workers were kicked by the pipeline): NOTIFY,
+   * in a transaction of its own, after the write has committed. Not inside the write: PostgreSQL serializes the commits of transactions that
    * notify (a database-wide lock held through the commit's flush), which would undo its group commit and cap
    * ingest at one flush per request. This one needs no flush (a lost wake-up costs one poll), and one at a time
    * per replica is enough: commits that arrive meanwhile share the next one. The payload names the kinds of
