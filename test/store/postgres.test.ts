@@ -11,7 +11,7 @@ import { StorageError, type Store } from '../../src/store/store.js';
 import { amPayload, TOKEN } from '../support/harness.js';
 import { createTestDatabase, queryDatabase, type TestDatabase } from '../support/postgres.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { deploy } from './contract.js';
+import { alert, decision, deploy, GROUP, T0 } from './contract.js';
 
 // What the PostgreSQL adapter adds to the contract: migrations shared by replicas, and a database that goes away
 // and comes back (through a TCP relay the test cuts), which must cost 503s and nothing else.
@@ -67,6 +67,21 @@ describe('PostgreSQL store', () => {
     await pool.end();
     const [row] = await queryDatabase<{ version: number }>(db.url, 'SELECT version FROM schema_version');
     expect(row?.version).toBe(MIGRATIONS.length + 1);
+  });
+
+  it('answers any request on any replica: a login, a logout and a "not my change" hold on the other one', async () => {
+    db = await createTestDatabase();
+    const [a, b] = [await open(db.url), await open(db.url)];
+    const session = { idHash: 'c'.repeat(64), tokenName: 'ops', createdAt: T0, expiresAt: T0 + 3_600_000 };
+    await a.createSession(session, T0);
+    expect(await b.getSession(session.idHash, T0 + 1)).toEqual(session);
+    await b.deleteSession(session.idHash);
+    expect(await a.getSession(session.idHash, T0 + 2)).toBeUndefined();
+    await a.recordAlerts(GROUP, [{ alert: alert('f1', T0), decision: decision() }], T0);
+    const id = (await b.alertHistory('f1'))[0]?.episode.id as number;
+    expect(await b.recordNotMine(id, 'alice@example.com', T0 + 1)).toEqual({ recorded: true });
+    expect(await a.recordNotMine(id, 'alice@example.com', T0 + 2)).toEqual({ recorded: false });
+    expect((await a.alertHistory('f1'))[0]?.pages.map((p) => p.target.kind)).toEqual(['person', 'oncall']);
   });
 
   it('keeps answering when a newer replica adds a column under its prepared statements (a rolling upgrade)', async () => {
