@@ -42,7 +42,8 @@ function notification(group, alerts) {
   };
 }
 
-let next = 0;
+// Several generators against several replicas each take their own range of groups.
+let next = o.groupOffset ?? 0;
 // One template per mode, with a placeholder swapped per request: building bodies must cost the generator little.
 const template = JSON.stringify(notification(0xfffffff, o.alertsPerRequest ?? 1));
 const body = (n) =>

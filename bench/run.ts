@@ -4,14 +4,16 @@
 //   BENCH_QUICK=1    shorter phases (a smoke run of the bench itself: the numbers mean little)
 //   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
 //   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
-//   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, storm, correlation, tokenTiming, scrape
+//   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, storm, correlation, tokenTiming, scrape, cluster
+//   CHANGEPAGER_TEST_POSTGRES_URL  the PostgreSQL the cluster phase makes its databases on (default: the local one)
 //
 // Phases: (1) ingest throughput and latency of POST /v1/alertmanager (commit before answer) beside a bare
 // express 5 endpoint that only parses the same JSON; (2) time from receipt to the PagerDuty stand-in getting the
 // page at a steady 50 alerts/s; (3) a storm of 20,000 alerts in 200 notifications; (4) the cost of a decision
 // with a million deploys stored; (5) the token comparison's timing for wrong-first vs wrong-last characters;
 // (6) ingest p99 while /metrics is scraped by 20 connections, against ingest alone, with a week of history
-// stored (80,000 episodes, 40,000 deploys, 30,000 services).
+// stored (80,000 episodes, 40,000 deploys, 30,000 services); (7) phases 1 to 3 again on PostgreSQL, with one
+// replica and with three (the load spread over them), and their ratios to SQLite.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,7 @@ import { createPipeline } from '../src/pipeline.js';
 import { openSqliteStore } from '../src/store/sqlite/store.js';
 import { designDeploy } from '../test/support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../test/support/pagerduty-stub.js';
+import { createTestDatabase, queryDatabase } from '../test/support/postgres.js';
 import { seedHistory } from './history.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,7 +42,17 @@ const DEPLOYS = Number(process.env.BENCH_DEPLOYS ?? 1_000_000);
 const TOKEN = 'bench-token-4d3c2b1a09f8e7d6c5b4a392';
 const ROUTING_KEY = 'bench-routing-key-0000000000000000';
 const ONLY = process.env.BENCH_ONLY?.split(',').map((p) => p.trim());
-const TARGETS = { ingestRatio: 0.6, timeToPageP99Ms: 50, stormLost: 0, correlationMedianMs: 1, scrapeP99Ratio: 2 };
+const TARGETS = {
+  ingestRatio: 0.6,
+  timeToPageP99Ms: 50,
+  stormLost: 0,
+  correlationMedianMs: 1,
+  scrapeP99Ratio: 2,
+  /** Three replicas on PostgreSQL take new alerts at least as fast as one SQLite instance. */
+  clusterIngestRatio: 1,
+  /** Time to page p99 on PostgreSQL at most twice SQLite's. */
+  postgresTimeToPageRatio: 2,
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -139,6 +152,124 @@ function startChangepager(dir: string, yaml: string, nodeArgs: string[] = []) {
   );
 }
 
+/** Where a phase sends its load: one SQLite instance, or replicas on one PostgreSQL database. */
+type Setup = 'sqlite' | 'postgres-1' | 'postgres-3';
+
+interface Target {
+  setup: Setup;
+  urls: string[];
+  stop(): Promise<void>;
+  /** The highest peak RSS among the processes, MB. */
+  peakRssMb(): number;
+  /** Episodes stored, and episodes on a page recorded as triggered: read from the database after the run. */
+  stored(): Promise<{ episodes: number; delivered: number }>;
+}
+
+async function startTarget(setup: Setup, dir: string, yaml: string): Promise<Target> {
+  if (setup === 'sqlite') {
+    const svc = await startChangepager(dir, yaml);
+    const dbPath = join(dir, 'changepager.db');
+    return {
+      setup,
+      urls: [svc.url],
+      stop: () => svc.stop(),
+      peakRssMb: () => svc.peakRssMb(),
+      async stored() {
+        const db = new Database(dbPath, { readonly: true });
+        const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+        const result = {
+          episodes: one('SELECT COUNT(*) AS n FROM episodes'),
+          delivered: one(`SELECT COUNT(DISTINCT m.episode_id) AS n FROM page_members m JOIN pages p ON p.id = m.page_id
+            WHERE json_extract(p.delivered, '$.state') = 'triggered'`),
+        };
+        db.close();
+        return result;
+      },
+    };
+  }
+  const replicas = setup === 'postgres-3' ? 3 : 1;
+  const db = await createTestDatabase('cp_bench');
+  const file = join(dir, 'changepager.yaml');
+  writeFileSync(file, `database: { url_env: CHANGEPAGER_DATABASE_URL }\n${yaml}`);
+  const env = {
+    CHANGEPAGER_CONFIG: file,
+    CHANGEPAGER_TOKEN: TOKEN,
+    PD_KEY: ROUTING_KEY,
+    CHANGEPAGER_DATABASE_URL: db.url,
+  };
+  // One after the other: the first migrates, the others find the schema ready.
+  const procs: Proc[] = [];
+  for (let i = 0; i < replicas; i++) procs.push(await startNode('src/cli.ts', env, { ready: '/healthz' }));
+  let peak = 0;
+  return {
+    setup,
+    urls: procs.map((p) => p.url),
+    async stop() {
+      peak = Math.max(peak, ...procs.map((p) => p.peakRssMb()));
+      await Promise.all(procs.map((p) => p.stop()));
+      await db.drop();
+    },
+    peakRssMb: () => Math.max(peak, ...procs.filter((p) => p.child.exitCode === null).map((p) => p.peakRssMb())),
+    async stored() {
+      const [row] = await queryDatabase<{ episodes: number; delivered: number }>(
+        db.url,
+        `SELECT (SELECT count(*)::int FROM episodes) AS episodes,
+          (SELECT count(DISTINCT m.episode_id)::int FROM page_members m JOIN pages p ON p.id = m.page_id
+            WHERE p.delivered::json ->> 'state' = 'triggered') AS delivered`,
+      );
+      return row as { episodes: number; delivered: number };
+    },
+  };
+}
+
+/**
+ * Runs one load against every URL of a target at once, its connections (or its `amount` of requests) split
+ * evenly, and sums what they report: rates and counts add up; the latency is the worst of the generators' own
+ * percentiles (autocannon does not hand out its samples), so a percentile here is an upper bound.
+ */
+async function loadAll(target: Target, options: Record<string, unknown>): Promise<LoadResult> {
+  const n = target.urls.length;
+  const split = (total: number, i: number) => Math.floor(total / n) + (i < total % n ? 1 : 0);
+  const runs = await Promise.all(
+    target.urls.map((url, i) =>
+      load({
+        ...options,
+        url: `${url}${options.path as string}`,
+        connections: split((options.connections as number | undefined) ?? 10, i),
+        ...(options.amount === undefined ? {} : { amount: split(options.amount as number, i) }),
+        // Each generator its own fingerprints and groups.
+        prefix: ((options.prefix as number | undefined) ?? 0) * 16 + i,
+        groupOffset: i * 1_000_000,
+      }),
+    ),
+  );
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((t, r) => t + f(r), 0);
+  const max = (f: (r: LoadResult) => number) => Math.max(...runs.map(f));
+  return {
+    requestsPerSecond: sum((r) => r.requestsPerSecond),
+    totalRequests: sum((r) => r.totalRequests),
+    latencyMs: {
+      p50: max((r) => r.latencyMs.p50),
+      p90: max((r) => r.latencyMs.p90),
+      p99: max((r) => r.latencyMs.p99),
+      max: max((r) => r.latencyMs.max),
+      mean:
+        sum((r) => r.latencyMs.mean * r.totalRequests) /
+        Math.max(
+          1,
+          sum((r) => r.totalRequests),
+        ),
+    },
+    ok2xx: sum((r) => r.ok2xx),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    durationSeconds: max((r) => r.durationSeconds),
+    bodyBytes: runs[0]?.bodyBytes ?? 0,
+    responseBytes: sum((r) => r.responseBytes),
+  };
+}
+
 interface LoadResult {
   requestsPerSecond: number;
   totalRequests: number;
@@ -213,6 +344,18 @@ async function ingest(work: string) {
   };
 }
 
+/** New alerts, one per request, on a target: the same load as the ingest phase, spread over its replicas. */
+async function ingestOn(work: string, setup: Setup) {
+  const duration = QUICK ? 3 : 10;
+  log(`ingest on ${setup}: a new alert per request for ${duration} s`);
+  const target = await startTarget(setup, mkdtempSync(join(work, `ingest-${setup}-`)), '');
+  const options = { path: '/v1/alertmanager', token: TOKEN, mode: 'unique', connections: 10 };
+  await loadAll(target, { ...options, duration: 1, prefix: 1 });
+  const result = await loadAll(target, { ...options, duration, prefix: 2 });
+  await target.stop();
+  return result;
+}
+
 /** Runs the ingest load under --cpu-prof and sums self time per function. */
 async function profileIngest(work: string) {
   const dir = mkdtempSync(join(work, 'profile-'));
@@ -285,16 +428,45 @@ function pagerdutyYaml(stub: PagerDutyStub) {
   ].join('\n');
 }
 
-async function timeToPage(work: string) {
+async function timeToPage(work: string, setup: Setup = 'sqlite') {
   const rate = 50;
   const seconds = QUICK ? 5 : 20;
   const total = rate * seconds;
-  log(`time to page: ${total} alerts at ${rate}/s`);
+  log(`time to page on ${setup}: ${total} alerts at ${rate}/s`);
   const stub = await startPagerDutyStub({ https: true });
-  const svc = await startChangepager(mkdtempSync(join(work, 'ttp-')), pagerdutyYaml(stub));
+  const svc = await startTarget(setup, mkdtempSync(join(work, `ttp-${setup}-`)), pagerdutyYaml(stub));
   const sentAt = new Map<string, number>();
   const statuses = new Map<number, number>();
+  /** How long each notification took to be answered: the ingest part of the time to page. */
+  const answerMs: number[] = [];
   const startsAt = new Date(Date.now() - 60_000).toISOString();
+  // A second of the same traffic first, not measured: a process just started (its JIT, its database connections
+  // and their prepared statements) is not what a page waits for in steady state. Every setup gets the same.
+  for (let i = 0; i < rate; i++) {
+    const warm = JSON.stringify({
+      version: '4',
+      groupKey: `{}:{alertname="Warm${i}"}`,
+      status: 'firing',
+      receiver: 'changepager',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: `Warm${i}`, service: 'checkout', env: 'production', instance: `warm-${i}:9100` },
+          annotations: { summary: 'warm-up' },
+          startsAt,
+          fingerprint: `3a3a${i.toString(16).padStart(12, '0')}`,
+        },
+      ],
+    });
+    await fetch(`${svc.urls[i % svc.urls.length]}/v1/alertmanager`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: warm,
+    }).then((r) => r.arrayBuffer());
+    await sleep(1000 / rate);
+  }
+  while (stub.requestsTo('events').length < rate) await sleep(50);
+  const warmed = stub.requestsTo('events').length;
   const t0 = performance.now() + 100;
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -316,21 +488,24 @@ async function timeToPage(work: string) {
         },
       ],
     });
-    sentAt.set(name, Date.now());
+    const sent = Date.now();
+    sentAt.set(name, sent);
     inflight.push(
-      fetch(`${svc.url}/v1/alertmanager`, {
+      // Round robin over the replicas, as a Service in front of them would spread Alertmanager's requests.
+      fetch(`${svc.urls[i % svc.urls.length]}/v1/alertmanager`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body,
       }).then(async (r) => {
         await r.arrayBuffer();
+        answerMs.push(Date.now() - sent);
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       }),
     );
   }
   await Promise.all(inflight);
   const deadline = Date.now() + 30_000;
-  while (stub.requestsTo('events').length < total && Date.now() < deadline) await sleep(100);
+  while (stub.requestsTo('events').length < warmed + total && Date.now() < deadline) await sleep(100);
   const latencies: number[] = [];
   for (const r of stub.requestsTo('events')) {
     const name = /Steady\d+/.exec(JSON.stringify(r.body))?.[0];
@@ -340,25 +515,27 @@ async function timeToPage(work: string) {
   await svc.stop();
   await stub.close();
   return {
+    setup,
     rate,
     alerts: total,
     answered: Object.fromEntries(statuses),
     paged: latencies.length,
     latencyMs: stats(latencies),
+    answerMs: stats(answerMs),
   };
 }
 
 // ----- phase 3: storm -------------------------------------------------------------------------------------------
 
-async function storm(work: string) {
+async function storm(work: string, setup: Setup = 'sqlite') {
   const notifications = QUICK ? 40 : 200;
   const perNotification = 100;
-  log(`storm: ${notifications * perNotification} alerts in ${notifications} notifications`);
+  log(`storm on ${setup}: ${notifications * perNotification} alerts in ${notifications} notifications`);
   const stub = await startPagerDutyStub({ https: true });
-  const dir = mkdtempSync(join(work, 'storm-'));
-  const svc = await startChangepager(dir, pagerdutyYaml(stub));
-  const sent = await load({
-    url: `${svc.url}/v1/alertmanager`,
+  const dir = mkdtempSync(join(work, `storm-${setup}-`));
+  const svc = await startTarget(setup, dir, pagerdutyYaml(stub));
+  const sent = await loadAll(svc, {
+    path: '/v1/alertmanager',
     token: TOKEN,
     mode: 'storm',
     amount: notifications,
@@ -372,7 +549,7 @@ async function storm(work: string) {
   const accepted = sent.ok2xx * perNotification;
   const deadline = Date.now() + 180_000;
   const depth = async () =>
-    ((await (await fetch(`${svc.url}/readyz`)).json()) as { outbox?: { depth: number } }).outbox?.depth;
+    ((await (await fetch(`${svc.urls[0]}/readyz`)).json()) as { outbox?: { depth: number } }).outbox?.depth;
   while (Date.now() < deadline) {
     if (stub.alerts().length >= sent.ok2xx && (await depth()) === 0) break;
     await sleep(200);
@@ -385,21 +562,12 @@ async function storm(work: string) {
     .alerts()
     .reduce((n, a) => n + Number(/\[FIRING:(\d+)\]/.exec(a.payload?.summary ?? '')?.[1] ?? 0), 0);
   const duplicates = stub.alerts().filter((a) => a.incidentsOpened > 1).length;
+  // Cross-check from the database: every stored alert belongs to a page PagerDuty took.
+  const { episodes: stored, delivered } = await svc.stored();
   await svc.stop();
   await stub.close();
-  // Cross-check from the database: every stored alert belongs to a page PagerDuty took.
-  const db = new Database(join(dir, 'changepager.db'), { readonly: true });
-  const stored = (db.prepare('SELECT COUNT(*) AS n FROM episodes').get() as { n: number }).n;
-  const delivered = (
-    db
-      .prepare(
-        `SELECT COUNT(DISTINCT m.episode_id) AS n FROM page_members m JOIN pages p ON p.id = m.page_id
-         WHERE json_extract(p.delivered, '$.state') = 'triggered'`,
-      )
-      .get() as { n: number }
-  ).n;
-  db.close();
   return {
+    setup,
     notifications,
     alerts: notifications * perNotification,
     accepted,
@@ -667,6 +835,39 @@ async function scrape(work: string) {
 
 // ----- report -----------------------------------------------------------------------------------------------------
 
+// ----- phase 7: the same on PostgreSQL, one replica and three ---------------------------------------------------
+
+type TimeToPage = Awaited<ReturnType<typeof timeToPage>>;
+type Storm = Awaited<ReturnType<typeof storm>>;
+
+/** Ingest, time to page and storm on each PostgreSQL setup, beside SQLite's (measured in this run). */
+async function cluster(work: string, sqlite: { ingest?: LoadResult; timeToPage?: TimeToPage; storm?: Storm }) {
+  const base = {
+    ingest: sqlite.ingest ?? (await ingestOn(work, 'sqlite')),
+    timeToPage: sqlite.timeToPage ?? (await timeToPage(work, 'sqlite')),
+    storm: sqlite.storm ?? (await storm(work, 'sqlite')),
+  };
+  const on = async (setup: Setup) => ({
+    ingest: await ingestOn(work, setup),
+    timeToPage: await timeToPage(work, setup),
+    storm: await storm(work, setup),
+  });
+  const one = await on('postgres-1');
+  const three = await on('postgres-3');
+  const p99 = (t: TimeToPage) => t.latencyMs.p99;
+  return {
+    sqlite: base,
+    postgres1: one,
+    postgres3: three,
+    ratios: {
+      ingestPostgres1: one.ingest.requestsPerSecond / base.ingest.requestsPerSecond,
+      ingestPostgres3: three.ingest.requestsPerSecond / base.ingest.requestsPerSecond,
+      timeToPageP99Postgres1: p99(one.timeToPage) / p99(base.timeToPage),
+      timeToPageP99Postgres3: p99(three.timeToPage) / p99(base.timeToPage),
+    },
+  };
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'changepager-bench-'));
   const machine = {
@@ -682,12 +883,23 @@ async function main() {
   const phase = async <T>(name: string, run: () => Promise<T> | T): Promise<T | undefined> =>
     !ONLY || ONLY.includes(name) ? run() : undefined;
   try {
+    const at = new Date().toISOString();
+    const ingested = await phase('ingest', () => ingest(work));
+    const paged = await phase('timeToPage', () => timeToPage(work));
+    const stormed = await phase('storm', () => storm(work));
     const result = {
-      at: new Date().toISOString(),
+      at,
       machine,
-      ingest: await phase('ingest', () => ingest(work)),
-      timeToPage: await phase('timeToPage', () => timeToPage(work)),
-      storm: await phase('storm', () => storm(work)),
+      ingest: ingested,
+      timeToPage: paged,
+      storm: stormed,
+      cluster: await phase('cluster', () =>
+        cluster(work, {
+          ...(ingested ? { ingest: ingested.changepager } : {}),
+          ...(paged ? { timeToPage: paged } : {}),
+          ...(stormed ? { storm: stormed } : {}),
+        }),
+      ),
       correlation: await phase('correlation', () => correlation(work)),
       tokenTiming: await phase('tokenTiming', tokenTiming),
       scrape: await phase('scrape', () => scrape(work)),
@@ -714,9 +926,10 @@ function table(r: {
   tokenTiming?: ReturnType<typeof tokenTiming> | undefined;
   scrape?: Awaited<ReturnType<typeof scrape>> | undefined;
   profile?: Awaited<ReturnType<typeof profileIngest>> | undefined;
+  cluster?: Awaited<ReturnType<typeof cluster>> | undefined;
   loadAverageAtEnd: number[];
 }): string {
-  const { ingest: i, timeToPage: t, storm: s, correlation: c, tokenTiming: k, scrape: m } = r;
+  const { ingest: i, timeToPage: t, storm: s, correlation: c, tokenTiming: k, scrape: m, cluster: q } = r;
   const ok = (pass: boolean) => (pass ? 'met' : 'MISSED');
   const lat = (l: { p50: number; p99: number }) => `p50 ${round(l.p50)} ms, p99 ${round(l.p99)} ms`;
   const rows: [string, string, string][] = [];
@@ -791,6 +1004,50 @@ function table(r: {
         'ingest p99 ratio scraped / alone',
         `${round(m.p99Ratio, 2)} (rounds: ${m.p99RatioPerRound.join(', ')})`,
         `≤ ${TARGETS.scrapeP99Ratio}: ${ok(m.p99Ratio <= TARGETS.scrapeP99Ratio)}`,
+      ],
+    );
+  }
+  if (q) {
+    const setups = [
+      ['SQLite, one instance', q.sqlite],
+      ['PostgreSQL, one replica', q.postgres1],
+      ['PostgreSQL, three replicas', q.postgres3],
+    ] as const;
+    for (const [name, x] of setups) {
+      rows.push(
+        [
+          `${name}: ingest, new alert per request`,
+          `${round(x.ingest.requestsPerSecond, 0)} req/s; ${lat(x.ingest.latencyMs)}; non-2xx ${x.ingest.non2xx}`,
+          '',
+        ],
+        [
+          `${name}: time to page at ${x.timeToPage.rate}/s`,
+          `${lat(x.timeToPage.latencyMs)}, max ${round(x.timeToPage.latencyMs.max)} ms; paged ${x.timeToPage.paged}/${x.timeToPage.alerts}; answered ${lat(x.timeToPage.answerMs)}`,
+          '',
+        ],
+        [
+          `${name}: storm of ${x.storm.alerts} alerts`,
+          `accepted ${x.storm.accepted}, paged ${x.storm.paged}, lost ${x.storm.lost}, duplicate pages ${x.storm.duplicatePages}; drained in ${x.storm.drainSeconds} s`,
+          `lost = 0: ${ok(x.storm.lost === 0 && x.storm.accepted === x.storm.alerts)}`,
+        ],
+      );
+    }
+    rows.push(
+      ['ingest ratio PostgreSQL, one replica / SQLite', `${round(q.ratios.ingestPostgres1, 2)}`, ''],
+      [
+        'ingest ratio PostgreSQL, three replicas / SQLite',
+        `${round(q.ratios.ingestPostgres3, 2)}`,
+        `≥ ${TARGETS.clusterIngestRatio}: ${ok(q.ratios.ingestPostgres3 >= TARGETS.clusterIngestRatio)}`,
+      ],
+      [
+        'time to page p99 ratio PostgreSQL, one replica / SQLite',
+        `${round(q.ratios.timeToPageP99Postgres1, 2)}`,
+        `≤ ${TARGETS.postgresTimeToPageRatio}: ${ok(q.ratios.timeToPageP99Postgres1 <= TARGETS.postgresTimeToPageRatio)}`,
+      ],
+      [
+        'time to page p99 ratio PostgreSQL, three replicas / SQLite',
+        `${round(q.ratios.timeToPageP99Postgres3, 2)}`,
+        `≤ ${TARGETS.postgresTimeToPageRatio}: ${ok(q.ratios.timeToPageP99Postgres3 <= TARGETS.postgresTimeToPageRatio)}`,
       ],
     );
   }

@@ -8,7 +8,8 @@ const USAGE = `usage:
   changepager check-config FILE    validate a config file; exits 1 listing every problem
   changepager deploy --service S … tell changepager what shipped (from a pipeline; --help for options)
   changepager verdict ID [--wait]  canary gate: exits 0 healthy, 1 failing, 2 pending/timed out
-  changepager healthcheck          asks /healthz where serve listens with the same config; exits 0 or 1`;
+  changepager healthcheck          asks /healthz where serve listens with the same config; exits 0 or 1
+  changepager migrate              brings the configured database's schema up to date, then exits`;
 
 async function run(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -30,6 +31,10 @@ async function run(argv: string[]): Promise<number> {
     case 'healthcheck': {
       const { runHealthcheck } = await import('./cli/healthcheck.js');
       return runHealthcheck(rest, processIo());
+    }
+    case 'migrate': {
+      const { runMigrate } = await import('./cli/migrate.js');
+      return runMigrate(rest, processIo());
     }
     case 'check-config': {
       const file = rest[0];

@@ -28,6 +28,9 @@ export interface ComposeOptions {
  * started (main.ts starts them). Tests call it with fakes in place of the parts they replace.
  */
 export function compose({ config, log, now = Date.now, ...overrides }: ComposeOptions) {
+  if (!overrides.store && config.postgres) {
+    throw new Error('PostgreSQL opens asynchronously: pass the store openStore() opened');
+  }
   const store = overrides.store ?? openSqliteStore(config.databasePath);
   const metrics = createMetrics(store, now, {
     services: Object.keys(config.services),
@@ -64,6 +67,8 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     onCommitted: () => delivery.kick(),
   });
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
+  // Work committed by another replica wakes this one's workers too.
+  store.onWork((kinds) => delivery.kick(kinds));
   const app = createApp({ config, store, pipeline, metrics, log, now, logins, channelRouters: channels.routers });
   return { store, metrics, worker: delivery, pipeline, app, channels, logins };
 }

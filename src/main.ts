@@ -5,6 +5,8 @@ import { bindAddress, DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js';
 import type { Delivery } from './deliver/worker.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
+import { openStore } from './store/open.js';
+import { describeDatabase } from './store/postgres/connection.js';
 
 // Starting and stopping: compose.ts builds the service, this file listens, starts the workers, and stops them
 // all in order on SIGTERM.
@@ -28,7 +30,10 @@ export async function startService(options: StartOptions): Promise<Service> {
   const { configPath, ...composeOptions } = options;
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const { store, worker, app, channels, logins, metrics } = compose(composeOptions);
+  const { store, worker, app, channels, logins, metrics } = compose({
+    ...composeOptions,
+    store: composeOptions.store ?? (await openStore(config, log)),
+  });
   const { host, access, narrowedFrom } = bindAddress(config);
   if (narrowedFrom) {
     log.warn(
@@ -67,8 +72,15 @@ export async function startService(options: StartOptions): Promise<Service> {
   }
   // A relative database.path is relative to the working directory (as Prometheus' data/ is): the log line
   // names the file it became, so nobody has to guess where ./data went.
-  const database = config.databasePath === ':memory:' ? ':memory:' : resolve(config.databasePath);
-  log.info({ url, ...(configPath ? { config: configPath } : {}), database, delivery }, 'changepager listening');
+  const database = config.postgres
+    ? describeDatabase(config.postgres.url)
+    : config.databasePath === ':memory:'
+      ? ':memory:'
+      : resolve(config.databasePath);
+  log.info(
+    { url, ...(options.configPath ? { config: options.configPath } : {}), database, delivery },
+    'changepager listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -171,6 +171,17 @@ export function createMetrics(
       this.set(snapshot.outbox.oldestUndeliveredAgeMs / 1000);
     },
   });
+  // Whether the last refresh could read the database: with several replicas on PostgreSQL, the one signal of a
+  // database gone that does not depend on a request failing.
+  let databaseUp: number | undefined;
+  new Gauge({
+    name: 'changepager_database_up',
+    help: 'Whether the last refresh of the database gauges could read the database: 1 yes, 0 no.',
+    registers: [registry],
+    collect() {
+      if (databaseUp !== undefined) this.set(databaseUp);
+    },
+  });
   new Gauge({
     name: 'changepager_metrics_refreshed_timestamp_seconds',
     help: 'When the hygiene and outbox gauges were last computed (Unix time; 0 before the first time).',
@@ -197,7 +208,13 @@ export function createMetrics(
     /** Computes the gauges read from the database; concurrent calls share one computation. */
     refresh(): Promise<void> {
       refreshing ??= computeSnapshot()
-        .catch((err) => options.log?.error({ err }, 'metrics: cannot compute the gauges; they keep their last values'))
+        .then(() => {
+          databaseUp = 1;
+        })
+        .catch((err) => {
+          databaseUp = 0;
+          options.log?.error({ err }, 'metrics: cannot compute the gauges; they keep their last values');
+        })
         .finally(() => {
           refreshing = undefined;
         });

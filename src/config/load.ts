@@ -6,7 +6,7 @@ import { BUILT_IN_COMPARISONS, type Comparison, type EvidencePolicy } from '../c
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
 import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
-import { type ConfigFile, configFileSchema } from './schema.js';
+import { type ConfigFile, configFileSchema, postgresUrlProblem } from './schema.js';
 import { readSecret, type SecretReader, type SecretSources, secretReader } from './secrets.js';
 
 export { DEFAULT_CONFIG_PATH } from './default-path.js';
@@ -78,13 +78,23 @@ export interface EvidenceConfig {
   services: Readonly<Record<string, EvidencePolicy>>;
 }
 
+/** PostgreSQL, for a cluster of replicas; the URL may carry a password and is never logged. */
+export interface PostgresConfig {
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+}
+
 /**
  * The validated, resolved, frozen configuration the service runs on. Each channel's settings are under its name
  * (`pagerduty`, `slack`; channels/registry.ts), absent when its section is: the log then delivers instead.
  */
 export interface Config extends ChannelSettings {
   listen: { host: string; port: number };
+  /** The SQLite file; not used when `postgres` is set. */
   databasePath: string;
+  /** Set by database.url, url_env or url_file: the replicas share this PostgreSQL database. */
+  postgres?: PostgresConfig;
   defaultEnvironment: string;
   bodyLimitBytes: number;
   /** Proxies whose X-Forwarded-For names the client (express's trust proxy); empty trusts none. */
@@ -172,6 +182,7 @@ export function parseConfig(
   const metricsToken = readSecret(file.metrics, 'token', 'metrics', secrets);
   const prometheus = file.prometheus && resolvePrometheus(file.prometheus, secrets);
   const evidence = resolveEvidence(file, problems);
+  const postgres = resolvePostgres(file.database, secrets);
   const port = env.PORT === undefined ? file.listen.port : Number(env.PORT);
   const allowOpen = allowOpenFrom(env, problems);
   if (file.auth.require_token && !allowOpen && file.auth.tokens.length === 0 && !env.CHANGEPAGER_TOKEN) {
@@ -244,6 +255,7 @@ export function parseConfig(
   if (metricsToken) config.metrics.token = metricsToken;
   if (file.external_url) config.externalUrl = file.external_url;
   if (prometheus) config.prometheus = prometheus;
+  if (postgres) config.postgres = postgres;
   return deepFreeze(Object.assign(config, channels));
 }
 
@@ -299,6 +311,21 @@ function resolveChannels(file: ConfigFile, secrets: SecretReader): Record<string
     if (settings !== undefined) resolved[channel.name] = settings;
   }
   return resolved;
+}
+
+/**
+ * The PostgreSQL URL from database.url, or from the variable or file it names (where a password may be). A URL
+ * read from a secret is checked like one in the file; no problem message repeats it.
+ */
+function resolvePostgres(section: ConfigFile['database'], secrets: SecretSources): PostgresConfig | undefined {
+  const url = section.url ?? readSecret(section, 'url', 'database', secrets);
+  if (url === undefined) return undefined;
+  if (section.url === undefined) {
+    const problem = postgresUrlProblem(url);
+    const [key, source] = section.url_env !== undefined ? ['url_env', section.url_env] : ['url_file', section.url_file];
+    if (problem) secrets.problems.push(`database.${key}: the URL in ${source} ${problem}`);
+  }
+  return { url, poolSize: section.pool_size, connectTimeoutMs: durationMs(section.connect_timeout) as number };
 }
 
 function resolvePrometheus(section: NonNullable<ConfigFile['prometheus']>, secrets: SecretSources): PrometheusConfig {

@@ -24,6 +24,28 @@ function sectionsOf(schemaOf: (channel: Channel) => z.ZodType | undefined): Reco
   );
 }
 
+/** A PostgreSQL connection URL. Its text is never repeated in a message: it may carry a password. */
+export function postgresUrlProblem(url: string): string | undefined {
+  if (!URL.canParse(url)) return 'must be a URL such as postgres://changepager@db.example:5432/changepager';
+  const u = new URL(url);
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return 'must start with postgres:// or postgresql://';
+  if (!u.hostname) return 'must name a host';
+  if (u.pathname.length <= 1) return 'must name a database (postgres://host:5432/changepager)';
+  return undefined;
+}
+
+const postgresUrl = z.string().superRefine((url, ctx) => {
+  const problem = postgresUrlProblem(url);
+  if (problem) ctx.addIssue({ code: 'custom', input: '', message: problem });
+  else if (new URL(url).password) {
+    ctx.addIssue({
+      code: 'custom',
+      input: '',
+      message: 'must not carry a password: use url_env, url_file or PGPASSWORD',
+    });
+  }
+});
+
 /** A proxy whose X-Forwarded-For is believed: an address, a CIDR range, or one of express's named ranges. */
 const proxyAddress = z.union(
   [z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])],
@@ -216,7 +238,26 @@ export const configFileSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
     })
     .prefault({}),
-  database: z.strictObject({ path: z.string().min(1).default('./data/changepager.db') }).prefault({}),
+  database: z
+    .strictObject({
+      /** SQLite, the embedded default: one instance on one file. Used when no url is set. */
+      path: z.string().min(1).default('./data/changepager.db'),
+      /**
+       * PostgreSQL, for several replicas on one database: postgres://user@host:5432/db. Without a password: it
+       * comes from url_env or url_file (a whole URL), or from PGPASSWORD, never from this file.
+       */
+      url: postgresUrl.optional(),
+      url_env: z.string().min(1).optional(),
+      url_file: z.string().min(1).optional(),
+      /** Connections each replica keeps to PostgreSQL at most. */
+      pool_size: z.number().int().min(2).max(1000).default(10),
+      /** How long a request waits for a PostgreSQL connection before it fails with 503 (Alertmanager sends again). */
+      connect_timeout: timerDuration.default('PT5S'),
+    })
+    .refine((d) => [d.url, d.url_env, d.url_file].filter((v) => v !== undefined).length <= 1, {
+      error: 'set one of url, url_env or url_file',
+    })
+    .prefault({}),
   /**
    * Where people reach changepager (behind a proxy, say), as Alertmanager's --web.external-url: pages link back
    * to an alert's history and its service's timeline there. Without it, pages carry no such links.

@@ -39,7 +39,8 @@ export interface WorkerOptions {
 /** What the rest of the service sees of delivery: one worker, or several lanes driven together. */
 export interface Delivery {
   start(): void;
-  kick(): void;
+  /** Delivers now what is due: every lane, or the lanes that take one of these kinds. */
+  kick(kinds?: readonly OutboxKind[]): void;
   stop(): Promise<void>;
   drain(): Promise<void>;
 }
@@ -53,8 +54,8 @@ export function createDelivery(lanes: readonly Lane[], options: Omit<WorkerOptio
     start: () => {
       for (const w of workers) w.start();
     },
-    kick: () => {
-      for (const w of workers) w.kick();
+    kick: (kinds) => {
+      for (const w of workers) if (!kinds || w.takesAny(kinds)) w.kick();
     },
     stop: async () => {
       await Promise.all(workers.map((w) => w.stop()));
@@ -84,6 +85,11 @@ export class OutboxWorker implements Delivery {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+  }
+
+  /** Whether this worker takes rows of one of these kinds. */
+  takesAny(kinds: readonly OutboxKind[]): boolean {
+    return kinds.some((k) => this.opts.lane.kinds.includes(k));
   }
 
   /** Called after a commit that enqueued work: deliver now instead of at the next poll. */

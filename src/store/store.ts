@@ -359,6 +359,12 @@ export interface SessionStore {
 }
 
 export interface Lifecycle {
+  /**
+   * Calls `listener` whenever another instance commits work to deliver (outbox rows of these kinds), so that the
+   * outbox worker delivers it now rather than at its next poll. An adapter that runs as one instance never calls
+   * it: its own commits already wake the worker (pipeline.ts onCommitted).
+   */
+  onWork(listener: (kinds: readonly OutboxKind[]) => void): void;
   /** Throws when the database cannot be written (a committed write, so a full or read-only disk shows). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1262,3 +1262,64 @@ describe('example files (test/fixtures/config)', () => {
     expect(config.defaultEnvironment).toBe('staging');
   });
 });
+
+describe('database: SQLite by path, or PostgreSQL by URL', () => {
+  it('uses the SQLite file unless a PostgreSQL URL is set', () => {
+    expect(parse('').postgres).toBeUndefined();
+  });
+
+  it.each([
+    {
+      intent: 'a URL in the file, with the pool and connection defaults',
+      yaml: 'database: { url: "postgres://changepager@db.example:5432/changepager" }',
+      env: {},
+      value: { url: 'postgres://changepager@db.example:5432/changepager', poolSize: 10, connectTimeoutMs: 5 * SEC },
+    },
+    {
+      intent: 'a whole URL, password included, from the variable url_env names',
+      yaml: 'database: { url_env: DB_URL, pool_size: 4, connect_timeout: PT2S }',
+      env: { DB_URL: 'postgresql://cp:s3cret@10.0.0.5/cp' },
+      value: { url: 'postgresql://cp:s3cret@10.0.0.5/cp', poolSize: 4, connectTimeoutMs: 2 * SEC },
+    },
+  ])('$intent', ({ yaml, env, value }) => {
+    expect(parse(yaml, env).postgres).toEqual(value);
+  });
+
+  it('reads the URL from url_file, trimmed', () => {
+    const file = join(tmp, 'database-url');
+    writeFileSync(file, 'postgres://cp:pw@db:5432/cp\n');
+    expect(parse(`database: { url_file: ${JSON.stringify(file)} }`).postgres?.url).toBe('postgres://cp:pw@db:5432/cp');
+  });
+
+  it.each([
+    {
+      intent: 'a password in the file itself',
+      yaml: 'database: { url: "postgres://cp:hunter2@db/cp" }',
+      says: 'password',
+    },
+    { intent: 'another scheme', yaml: 'database: { url: "mysql://db/cp" }', says: 'postgres://' },
+    { intent: 'no database named', yaml: 'database: { url: "postgres://db:5432" }', says: 'must name a database' },
+    { intent: 'not a URL', yaml: 'database: { url: "db.example" }', says: 'must be a URL' },
+    {
+      intent: 'two sources at once',
+      yaml: 'database: { url: "postgres://db/cp", url_env: DB_URL }',
+      says: 'one of url, url_env or url_file',
+    },
+    { intent: 'a pool of one connection', yaml: 'database: { url: "postgres://db/cp", pool_size: 1 }', says: '>=2' },
+  ])('refuses $intent, at database', ({ yaml, says }) => {
+    const e = configError(() => parse(yaml, { DB_URL: 'postgres://db/cp' }));
+    expect(e.problems.some((p) => p.startsWith('database') && p.includes(says))).toBe(true);
+    expect(e.message).not.toContain('hunter2');
+  });
+
+  it('checks a URL from the environment without repeating it, password and all', () => {
+    const e = configError(() => parse('database: { url_env: DB_URL }', { DB_URL: 'https://cp:hunter2@db/cp' }));
+    expect(e.problems).toEqual(['database.url_env: the URL in DB_URL must start with postgres:// or postgresql://']);
+    expect(e.message).not.toContain('hunter2');
+  });
+
+  it('names the variable when url_env points at nothing', () => {
+    const e = configError(() => parse('database: { url_env: DB_URL }'));
+    expect(e.problems).toEqual(['database.url_env: environment variable DB_URL is not set or empty']);
+  });
+});

@@ -14,7 +14,10 @@ import {
   startWebhookTap,
   type WebhookTap,
 } from '../support/alertmanager.js';
+import { PD_KEY as CLUSTER_PD_KEY, startCluster } from '../support/cluster.js';
+import { TOKEN as CLUSTER_TOKEN } from '../support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
+import { createTestDatabase } from '../support/postgres.js';
 import { type SlackStub, startSlackStub } from '../support/slack-stub.js';
 
 // changepager behind the real Alertmanager 0.25 (Debian's package): alerts fired with amtool, delivered by
@@ -238,6 +241,44 @@ people:
       episodes: unknown[];
     };
     expect(history.episodes).toHaveLength(1);
+  });
+
+  it('two Alertmanagers that do not cluster, each sending to its own replica on one PostgreSQL: one incident, resolved once', async () => {
+    const db = await createTestDatabase('cp_e2e');
+    const cluster = await startCluster({ n: 2, dir: mkdtempSync(join(dir, 'cluster-')), databaseUrl: db.url, stub });
+    extra.push({
+      async stop() {
+        await cluster.close();
+        await db.drop();
+      },
+    });
+    const pair = await Promise.all(
+      cluster
+        .urls()
+        .map((url, i) =>
+          startAlertmanager({ webhookUrl: `${url}/v1/alertmanager`, token: CLUSTER_TOKEN, dir, name: `am-pg-${i}` }),
+        ),
+    );
+    extra.push(...pair);
+    const start = minutesAgo(1);
+    const alert = labels('E2eClusterHa', 'search');
+    await Promise.all(pair.map((a) => amtoolAdd(a, { labels: alert, start })));
+    const [trigger] = await eventually(() => {
+      const t = triggersFor('E2eClusterHa');
+      return t.length > 0 && t;
+    }, 'the trigger for E2eClusterHa');
+    expect(trigger?.routing_key).toBe(CLUSTER_PD_KEY);
+
+    const end = new Date(Date.now() - 1000).toISOString();
+    await Promise.all(pair.map((a) => amtoolAdd(a, { labels: alert, start, end })));
+    const forPage = () => stub.events({ accepted: true }).filter((e) => e.dedup_key === trigger?.dedup_key);
+    await eventually(() => forPage().some((e) => e.event_action === 'resolve'), 'the resolve event for E2eClusterHa');
+    await new Promise((r) => setTimeout(r, 2000)); // room for a second trigger or resolve, were there one
+    expect(forPage().map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+    const state = stub.alertState(CLUSTER_PD_KEY, trigger?.dedup_key ?? '');
+    expect(state).toMatchObject({ incidentsOpened: 1, status: 'resolved' });
+    // Each Alertmanager sent the firing and the resolve to its own replica.
+    for (const a of pair) expect(a.output()).not.toContain('Notify for alerts failed');
   });
 
   it("ends in exactly one page when Alertmanager retries after changepager's 503", async () => {

@@ -8,6 +8,11 @@ import { type ClaimedItem, StorageError, type Store } from '../../src/store/stor
 // asserted through the ports alone, the same cases for every adapter (SQLite file, PostgreSQL). A new adapter is
 // done when this suite passes on it.
 
+/** Waits (in steps of 20 ms, at most 10 s) until `check` holds. */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 export interface StoreFactory {
   /** A fresh, empty store of this adapter. */
   open(): Promise<Store>;
@@ -509,6 +514,48 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           expect((await store.pageWithMembers(pageId))?.members).toHaveLength(2);
         } finally {
           if (other !== store) await other.close();
+        }
+      });
+
+      it('resolves a page when its last two firing members resolve through two callers at the same moment', async () => {
+        const other = factory.openAnother ? await factory.openAnother() : store;
+        try {
+          for (let i = 0; i < 5; i++) {
+            const group = { ...GROUP, groupKey: `race-${i}` };
+            const pair = [
+              fire(`r${i}a`, T0 + 9 * MIN, decision([ONCALL], [])),
+              fire(`r${i}b`, T0 + 9 * MIN, decision([ONCALL], [])),
+            ];
+            await store.recordAlerts(group, pair, T0 + 10 * MIN);
+            const resolve = (w: AlertWrite) => [
+              { alert: { ...w.alert, status: 'resolved' as const, endsAtMs: T0 + 20 * MIN } },
+            ];
+            await Promise.all([
+              store.recordAlerts(group, resolve(pair[0] as AlertWrite), T0 + 20 * MIN),
+              other.recordAlerts(group, resolve(pair[1] as AlertWrite), T0 + 20 * MIN),
+            ]);
+            const [history] = await store.alertHistory(`r${i}a`);
+            expect(history?.pages.map((p) => p.status)).toEqual(['resolved']);
+          }
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+
+      it.runIf(factory.openAnother)('wakes another instance when work to deliver is committed', async () => {
+        const other = await (factory.openAnother as () => Promise<Store>)();
+        try {
+          const woken: (readonly string[])[] = [];
+          other.onWork((kinds) => woken.push(kinds));
+          // Subscribing connects, then looks once for work committed meanwhile: wait for that first call.
+          await until(() => woken.length > 0);
+          woken.length = 0;
+          await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
+          await until(() => woken.length > 0);
+          // Named by kind, so that only the lanes that take them wake.
+          expect([...new Set(woken.flat())].sort()).toEqual(['dm', 'page']);
+        } finally {
+          await other.close();
         }
       });
 

@@ -840,6 +840,9 @@ class SqliteStore implements Store {
     });
   }
 
+  /** One instance: every commit that enqueues work is this process's own, and the pipeline wakes the worker. */
+  onWork(_listener: (kinds: readonly OutboxKind[]) => void): void {}
+
   isOpen(): boolean {
     return this.db.open;
   }

@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import { openPostgresStore } from './postgres/store.js';
+import { openSqliteStore } from './sqlite/store.js';
+import type { Store } from './store.js';
+
+/** Which database the config names: the SQLite file (one instance), or PostgreSQL (any number of replicas). */
+export interface DatabaseChoice {
+  databasePath: string;
+  postgres?: { url: string; poolSize: number; connectTimeoutMs: number };
+}
+
+/**
+ * Opens the store the config names. PostgreSQL opens asynchronously (connect, migrate under its advisory lock),
+ * so the service awaits this before it listens.
+ */
+export async function openStore(config: DatabaseChoice, log: Logger): Promise<Store> {
+  if (config.postgres) return openPostgresStore({ ...config.postgres, log: log.child({ component: 'database' }) });
+  return openSqliteStore(config.databasePath);
+}
