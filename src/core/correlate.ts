@@ -1,4 +1,5 @@
 import { describeChange, kindOf } from './change.js';
+import { count } from './clip.js';
 import { type Directory, findPerson, isBot, isWorkingTime, resolveEmail } from './people.js';
 import { clockUtc, humanGap } from './time.js';
 import type { Alert, Decision, Deploy, Identity, LabelNames, ServicePolicy, Suspect, Target } from './types.js';
@@ -305,11 +306,6 @@ function distinctAuthors(deploy: Deploy, directory: Directory): Suspect[] {
     if (!people.has(key)) people.set(key, s);
   }
   return [...people.values()];
-}
-
-/** 9980 → "9,980": counts in sentences read like the rest of the text, whatever the locale of the machine. */
-function count(n: number): string {
-  return n.toLocaleString('en-US');
 }
 
 function suspect(role: Suspect['role'], identity: Identity, directory: Directory): Suspect {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { clip } from '../../deliver/clip.js';
+import { clip } from '../../core/clip.js';
 import type { DeliveryResult, OutboxHandler, PageNotifier } from '../../deliver/notifier.js';
 import type { OutboxStore, PageWithMembers } from '../../store/store.js';
 import { logDmStatePatch, logPageStatePatch, readLogDmState } from './state.js';

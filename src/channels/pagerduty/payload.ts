@@ -1,8 +1,8 @@
 import { describeChange, kindOf } from '../../core/change.js';
+import { clip, more, truncate } from '../../core/clip.js';
 import { hostOfInstance } from '../../core/correlate.js';
 import { clockUtc } from '../../core/time.js';
 import type { Change, Deploy, Identity } from '../../core/types.js';
-import { clip, more, truncate } from '../../deliver/clip.js';
 import type { EpisodeRecord, PageWithMembers } from '../../store/store.js';
 import type { ChangeBody, EventBody } from './client.js';
 

@@ -1,8 +1,8 @@
 import type { types } from '@slack/bolt';
 import { describeChange } from '../../core/change.js';
+import { clip, truncate } from '../../core/clip.js';
 import { clockUtc, humanGap } from '../../core/time.js';
 import type { Deploy } from '../../core/types.js';
-import { clip, truncate } from '../../deliver/clip.js';
 import type { DmContext } from '../../store/store.js';
 import { readDmState } from './state.js';
 
