@@ -4,6 +4,7 @@
 //   BENCH_QUICK=1    shorter phases (a smoke run of the bench itself: the numbers mean little)
 //   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
 //   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
+//   BENCH_STORM=n    notifications of 100 new alerts each in the storm phase (default 200: 20,000 alerts)
 //   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, storm, correlation, tokenTiming, scrape, cluster
 //   CHANGEPAGER_TEST_POSTGRES_URL  the PostgreSQL the cluster phase makes its databases on (default: the local one)
 //
@@ -39,6 +40,7 @@ const CA_FILE = join(ROOT, 'test/fixtures/tls/localhost.crt');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const DEPLOYS = Number(process.env.BENCH_DEPLOYS ?? 1_000_000);
+const STORM_NOTIFICATIONS = Number(process.env.BENCH_STORM ?? 200);
 const TOKEN = 'bench-token-4d3c2b1a09f8e7d6c5b4a392';
 const ROUTING_KEY = 'bench-routing-key-0000000000000000';
 const ONLY = process.env.BENCH_ONLY?.split(',').map((p) => p.trim());
@@ -79,6 +81,8 @@ interface Proc {
   url: string;
   output: () => string;
   peakRssMb(): number;
+  /** CPU time (user + system) the process has used so far, ms: less noisy than req/s on a shared machine. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -131,6 +135,13 @@ async function startNode(script: string, env: Record<string, string>, opts: { no
       // VmHWM: the peak resident set size of the process over its life.
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    cpuMs() {
+      // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), in clock ticks of 10 ms (USER_HZ on Linux); the
+      // command name (field 2) may hold spaces, so count from after its closing parenthesis.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
     },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -313,7 +324,9 @@ async function ingest(work: string) {
   log(`ingest: bare express 5 for ${duration} s`);
   const bare = await startNode('bench/bare-express.ts', {}, { ready: '/v1/alertmanager' });
   await load({ url: `${bare.url}/v1/alertmanager`, mode: 'unique', duration: 1, connections }); // warm-up
+  const bareCpu = bare.cpuMs();
   const bareResult = await load({ url: `${bare.url}/v1/alertmanager`, mode: 'unique', duration, connections });
+  const cpuUs: Record<string, number> = { bare: ((bare.cpuMs() - bareCpu) * 1000) / bareResult.totalRequests };
   await bare.stop();
 
   const results: Record<string, LoadResult> = {};
@@ -322,6 +335,7 @@ async function ingest(work: string) {
     const dir = mkdtempSync(join(work, `ingest-${mode}-`));
     const svc = await startChangepager(dir, '');
     await load({ url: `${svc.url}/v1/alertmanager`, token: TOKEN, mode, duration: 1, connections, prefix: 1 });
+    const cpuBefore = svc.cpuMs();
     results[mode] = await load({
       url: `${svc.url}/v1/alertmanager`,
       token: TOKEN,
@@ -330,6 +344,7 @@ async function ingest(work: string) {
       connections,
       prefix: 2,
     });
+    cpuUs[mode] = ((svc.cpuMs() - cpuBefore) * 1000) / (results[mode] as LoadResult).totalRequests;
     await svc.stop();
   }
   const unique = results.unique as LoadResult;
@@ -341,6 +356,8 @@ async function ingest(work: string) {
     changepagerRepeats: results.repeat as LoadResult,
     ratio: unique.requestsPerSecond / bareResult.requestsPerSecond,
     ratioRepeats: (results.repeat as LoadResult).requestsPerSecond / bareResult.requestsPerSecond,
+    /** CPU time of the service process per request, µs: bare express, a new alert, a repeat. */
+    cpuUsPerRequest: { bare: cpuUs.bare ?? 0, unique: cpuUs.unique ?? 0, repeat: cpuUs.repeat ?? 0 },
   };
 }
 
@@ -528,7 +545,7 @@ async function timeToPage(work: string, setup: Setup = 'sqlite') {
 // ----- phase 3: storm -------------------------------------------------------------------------------------------
 
 async function storm(work: string, setup: Setup = 'sqlite') {
-  const notifications = QUICK ? 40 : 200;
+  const notifications = QUICK ? 40 : STORM_NOTIFICATIONS;
   const perNotification = 100;
   log(`storm on ${setup}: ${notifications * perNotification} alerts in ${notifications} notifications`);
   const stub = await startPagerDutyStub({ https: true });
@@ -953,6 +970,11 @@ function table(r: {
       [
         'ingest: changepager, repeated notification',
         `${round(i.changepagerRepeats.requestsPerSecond, 0)} req/s; ${lat(i.changepagerRepeats.latencyMs)}; ratio ${round(i.ratioRepeats, 3)}`,
+        '',
+      ],
+      [
+        'ingest: CPU time of the service per request (bare / new alert / repeat)',
+        `${round(i.cpuUsPerRequest.bare, 0)} µs / ${round(i.cpuUsPerRequest.unique, 0)} µs / ${round(i.cpuUsPerRequest.repeat, 0)} µs; ratios ${round(i.cpuUsPerRequest.bare / i.cpuUsPerRequest.unique, 3)} and ${round(i.cpuUsPerRequest.bare / i.cpuUsPerRequest.repeat, 3)}`,
         '',
       ],
     );

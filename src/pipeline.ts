@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type Config, policyFor } from './config/load.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
-import { type AlertWrite, episodeKey, type WriteCounts } from './core/plan.js';
+import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
@@ -109,8 +109,13 @@ export function createPipeline(deps: PipelineDeps) {
     alerts: readonly Alert[],
     at: number,
   ): Promise<WriteCounts & { decided: DecidedAlert[] }> {
-    // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided.
+    // Repeats are the common case (every group_interval the whole group is re-sent): only new episodes are decided,
+    // and a slice of fresh repeats writes nothing, so it opens no transaction and wakes no worker.
     const known = await store.knownEpisodes(alerts);
+    if (!needsWrite(alerts, known, at)) {
+      metrics.alertsReceived.inc({ result: 'repeat' }, alerts.length);
+      return { newEpisodes: 0, resolved: 0, repeats: alerts.length, pagesTouched: 0, decided: [] };
+    }
     const decided = await decide(
       alerts.filter((a) => !known.has(episodeKey(a))),
       at,

@@ -100,6 +100,25 @@ describe('the pipeline', () => {
     expect((await store.alertHistory('a000000000000000')).map((e) => e.pages.length)).toEqual([1]);
   });
 
+  it('stores nothing for repeats seen within the minute, and refreshes their last sight after it', async () => {
+    let writes = 0;
+    const p = pipeline({
+      recordAlerts: (...args) => {
+        writes++;
+        return store.recordAlerts(...args);
+      },
+    });
+    await p.receiveAlerts(await notification(3));
+    kicks = 0;
+    clock.advance(30_000);
+    expect(await p.receiveAlerts(await notification(3))).toMatchObject({ newEpisodes: 0, repeats: 3 });
+    expect({ writes, kicks }).toEqual({ writes: 1, kicks: 0 });
+    clock.advance(30_000);
+    await p.receiveAlerts(await notification(3));
+    expect(writes).toBe(2);
+    expect((await store.alertHistory('a000000000000000'))[0]?.episode.lastSeenAt).toBe(clock.now());
+  });
+
   it('stores a large notification a slice at a time, each its own commit, and reports it as one', async () => {
     const result = await pipeline().receiveAlerts(await notification(1200));
     expect(result.newEpisodes).toBe(1200);

@@ -120,6 +120,23 @@ export function slotsOf(groupKey: string, decision: Pick<Decision, 'service' | '
   return decision.targets.map((target) => ({ groupKey, service: decision.service ?? '', target }));
 }
 
+/** What the store knows of the episodes a notification names, by episodeKey: when each was last seen. */
+export type KnownEpisodes = ReadonlyMap<string, { lastSeenAt: number }>;
+
+/**
+ * Whether these alerts write anything. Most of what Alertmanager sends is the same group again every
+ * group_interval: firing alerts whose episodes are stored and were seen within LAST_SEEN_RESOLUTION_MS. For those
+ * planAlertWrites() plans no operation, so they need no transaction at all. A resolved alert always takes the
+ * write path: it may end other episodes of its fingerprint, which only the snapshot read inside the transaction
+ * shows.
+ */
+export function needsWrite(alerts: readonly Alert[], known: KnownEpisodes, now: number): boolean {
+  return alerts.some((alert) => {
+    const seen = known.get(episodeKey(alert));
+    return seen === undefined || alert.status === 'resolved' || now - seen.lastSeenAt >= LAST_SEEN_RESOLUTION_MS;
+  });
+}
+
 export function writeNeeds(groupKey: string, writes: readonly AlertWrite[]): WriteNeeds {
   const slots = new Map<string, PageSlot>();
   for (const { alert, decision } of writes) {

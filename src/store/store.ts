@@ -1,6 +1,6 @@
 import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
-import type { AlertWrite, GroupInfo, WriteCounts } from '../core/plan.js';
+import type { AlertWrite, GroupInfo, KnownEpisodes, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
 import type { Alert, Decision, Deploy, Target } from '../core/types.js';
 
@@ -255,7 +255,7 @@ export interface IngestStore {
     to: number;
   }): Promise<DeployCandidates>;
   /** Which of these episodes are already stored, as "fingerprint|startsAt" keys (core/plan.ts episodeKey). */
-  knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<Set<string>>;
+  knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<KnownEpisodes>;
   /**
    * Records alerts of one Alertmanager notification (all of them, or one slice of a large one) in one
    * transaction, as core/plan.ts planAlertWrites says: new episodes with their decisions, status changes, page

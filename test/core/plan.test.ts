@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { pageDedupKey } from '../../src/core/dedup-key.js';
 import {
   type AlertWrite,
+  episodeKey,
+  LAST_SEEN_RESOLUTION_MS,
+  needsWrite,
   type PageSlot,
   planAlertWrites,
   planJoinOncall,
@@ -278,6 +281,87 @@ describe('writeNeeds', () => {
     expect(needs.episodeKeys.map((k) => k.fingerprint)).toEqual(['n1', 'n2', 'n3']);
     expect(needs.firingOf).toEqual(['n2']);
     expect(needs.slots).toEqual([slot(ALICE), slot(ONCALL)]);
+  });
+});
+
+describe('needsWrite', () => {
+  const start = '2026-11-26T11:09:00Z';
+  const fresh = NOW - LAST_SEEN_RESOLUTION_MS + 1;
+  const stale = NOW - LAST_SEEN_RESOLUTION_MS;
+  // Each row: the alerts, what the store knows of them (status, last seen), and whether a write is needed. Every
+  // row where none is needed is checked against planAlertWrites: it must plan no operation for that snapshot.
+  const rows: {
+    name: string;
+    alerts: Alert[];
+    known: { status: 'firing' | 'resolved'; lastSeenAt: number }[];
+    writes: boolean;
+  }[] = [
+    { name: 'a new episode', alerts: [alert('f1', start)], known: [], writes: true },
+    {
+      name: 'a firing repeat seen within the resolution',
+      alerts: [alert('f1', start)],
+      known: [{ status: 'firing', lastSeenAt: fresh }],
+      writes: false,
+    },
+    {
+      name: 'a firing repeat last seen a resolution ago (lastSeenAt is refreshed)',
+      alerts: [alert('f1', start)],
+      known: [{ status: 'firing', lastSeenAt: stale }],
+      writes: true,
+    },
+    {
+      name: 'a stale "firing" for an episode already resolved, seen within the resolution',
+      alerts: [alert('f1', start)],
+      known: [{ status: 'resolved', lastSeenAt: fresh }],
+      writes: false,
+    },
+    {
+      name: 'a resolve of a known firing episode',
+      alerts: [alert('f1', start, 'resolved', '2026-11-26T11:19:00Z')],
+      known: [{ status: 'firing', lastSeenAt: fresh }],
+      writes: true,
+    },
+    {
+      name: 'a resolve repeated for a resolved episode (it may still end other episodes of its fingerprint)',
+      alerts: [alert('f1', start, 'resolved', '2026-11-26T11:19:00Z')],
+      known: [{ status: 'resolved', lastSeenAt: fresh }],
+      writes: true,
+    },
+    {
+      name: 'fresh repeats with one new alert among them',
+      alerts: [alert('f1', start), alert('f2', start)],
+      known: [{ status: 'firing', lastSeenAt: fresh }],
+      writes: true,
+    },
+    {
+      name: 'fresh repeats only',
+      alerts: [alert('f1', start), alert('f2', start)],
+      known: [
+        { status: 'firing', lastSeenAt: fresh },
+        { status: 'firing', lastSeenAt: NOW },
+      ],
+      writes: false,
+    },
+  ];
+
+  it.each(rows)('$name: writes $writes', ({ alerts, known, writes }) => {
+    const snapshot: WriteSnapshot = {
+      ...empty,
+      episodes: known.map((k, i) => ({
+        ...stored(i + 1, alerts[i]?.fingerprint ?? '', start),
+        status: k.status,
+        lastSeenAt: k.lastSeenAt,
+      })),
+    };
+    const knownMap = new Map(snapshot.episodes.map((e) => [episodeKey(e), { lastSeenAt: e.lastSeenAt }]));
+    expect(needsWrite(alerts, knownMap, NOW)).toBe(writes);
+    if (!writes)
+      expect(
+        opsOf(
+          alerts.map((a) => ({ alert: a })),
+          snapshot,
+        ).ops,
+      ).toEqual([]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pageDedupKey } from '../../src/core/dedup-key.js';
-import type { AlertWrite, GroupInfo } from '../../src/core/plan.js';
+import { type AlertWrite, episodeKey, type GroupInfo } from '../../src/core/plan.js';
 import type { Alert, Decision, Deploy, Target } from '../../src/core/types.js';
 import { type ClaimedItem, StorageError, type Store } from '../../src/store/store.js';
 
@@ -236,7 +236,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const due = await claim(T0 + 10 * MIN);
         expect(due.map((i) => i.kind).sort()).toEqual(['dm', 'page']);
         expect(await store.knownEpisodes([alert('f1', T0 + 9 * MIN), alert('f2', T0)])).toEqual(
-          new Set([`f1|${alert('f1', T0 + 9 * MIN).startsAt}`]),
+          new Map([[`f1|${alert('f1', T0 + 9 * MIN).startsAt}`, { lastSeenAt: T0 + 10 * MIN }]]),
         );
       });
 
@@ -253,6 +253,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await store.alertHistory('f1'))[0]?.episode.lastSeenAt).toBe(T0 + 10 * MIN);
         await store.recordAlerts(GROUP, [repeat], T0 + 12 * MIN);
         expect((await store.alertHistory('f1'))[0]?.episode.lastSeenAt).toBe(T0 + 12 * MIN);
+        expect((await store.knownEpisodes([repeat.alert])).get(episodeKey(repeat.alert))).toEqual({
+          lastSeenAt: T0 + 12 * MIN,
+        });
         expect(await claim(T0 + 12 * MIN)).toEqual([]);
       });
 

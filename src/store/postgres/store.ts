@@ -396,13 +396,16 @@ class PostgresStore implements Store {
   async knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]) {
     const found = await rows(
       this.pool,
-      `SELECT e.fingerprint, e.starts_at FROM episodes e
+      `SELECT e.fingerprint, e.starts_at, e.last_seen_at FROM episodes e
        JOIN unnest($1::text[], $2::text[]) AS k (fingerprint, starts_at)
          ON e.fingerprint = k.fingerprint AND e.starts_at = k.starts_at`,
       [alerts.map((a) => a.fingerprint), alerts.map((a) => a.startsAt)],
     );
-    return new Set(
-      found.map((r) => episodeKey({ fingerprint: r.fingerprint as string, startsAt: r.starts_at as string })),
+    return new Map(
+      found.map((r) => [
+        episodeKey({ fingerprint: r.fingerprint as string, startsAt: r.starts_at as string }),
+        { lastSeenAt: Number(r.last_seen_at) },
+      ]),
     );
   }
 

@@ -431,8 +431,11 @@ class SqliteStore implements Store {
   }
 
   async knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]) {
-    const known = new Set<string>();
-    for (const a of alerts) if (this.q.episodeByKey.get(a.fingerprint, a.startsAt)) known.add(episodeKey(a));
+    const known = new Map<string, { lastSeenAt: number }>();
+    for (const a of alerts) {
+      const r = this.q.episodeByKey.get(a.fingerprint, a.startsAt) as Row | undefined;
+      if (r) known.set(episodeKey(a), { lastSeenAt: r.last_seen_at as number });
+    }
     return known;
   }
 
