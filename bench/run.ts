@@ -4,6 +4,8 @@
 //   BENCH_QUICK=1    shorter phases (a smoke run of the bench itself: the numbers mean little)
 //   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
 //   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
+//   BENCH_DIST=1     run the service as installed, `node dist/cli.js serve` (after `npm run build`), not via tsx
+//   BENCH_NODE_ARGS  flags for the service's node process, e.g. "--optimize-for-size"
 //   BENCH_STORM=n    notifications of 100 new alerts each in the storm phase (default 200: 20,000 alerts)
 //   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, storm, correlation, tokenTiming, scrape, cluster
 //   CHANGEPAGER_TEST_POSTGRES_URL  the PostgreSQL the cluster phase makes its databases on (default: the local one)
@@ -101,7 +103,12 @@ async function startNode(script: string, env: Record<string, string>, opts: { no
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...(script.endsWith('cli.ts') ? ['serve'] : [])],
+    [
+      ...(opts.nodeArgs ?? []),
+      ...(script.endsWith('.ts') ? ['--import', 'tsx'] : []),
+      script,
+      ...(/cli\.[jt]s$/.test(script) ? ['serve'] : []),
+    ],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
@@ -153,11 +160,15 @@ async function startNode(script: string, env: Record<string, string>, opts: { no
   return proc;
 }
 
-function startChangepager(dir: string, yaml: string, nodeArgs: string[] = []) {
+function startChangepager(
+  dir: string,
+  yaml: string,
+  nodeArgs: string[] = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+) {
   const file = join(dir, 'changepager.yaml');
   writeFileSync(file, `database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }\n${yaml}`);
   return startNode(
-    'src/cli.ts',
+    process.env.BENCH_DIST === '1' ? 'dist/cli.js' : 'src/cli.ts',
     { CHANGEPAGER_CONFIG: file, CHANGEPAGER_TOKEN: TOKEN, PD_KEY: ROUTING_KEY },
     { nodeArgs, ready: '/healthz' },
   );
