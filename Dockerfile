@@ -5,8 +5,8 @@
 # saying how to set one (config/docker.yaml sets auth.require_token); CHANGEPAGER_ALLOW_OPEN=1 runs it without
 # a token, open to anyone who can reach it (a lab only). docs/docker.md has the details.
 
-# Node 24 is the Active LTS line; better-sqlite3 12.x supports Node 20 to 26.
-ARG NODE_IMAGE=node:24-bookworm-slim
+# Node 26 is the Active LTS line (since 2026-10-28; 24 is in maintenance); better-sqlite3 12.x supports 20 to 26.
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 # better-sqlite3 falls back to compiling from source (node-gyp) when no prebuilt binary can be downloaded.
