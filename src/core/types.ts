@@ -60,7 +60,18 @@ export interface Deploy {
   /** Epoch milliseconds. */
   at: number;
   receivedAt: number;
+  /** Empty for a deploy that ships no change of its own: a rollback, a redeploy, a config-only restart. */
   changes: Change[];
+  /** Set when this deploy is a rollback (core/rollback.ts decides what it undid). */
+  rollback?: Rollback;
+}
+
+/** What a rollback deploy undid. */
+export interface Rollback {
+  /** The ids of the deploys it undid (of the same service and environment), oldest first; empty when unknown. */
+  of: string[];
+  /** True when the event said it is a rollback; false when changepager recognised an earlier version. */
+  explicit: boolean;
 }
 
 export type AlertStatus = 'firing' | 'resolved';
@@ -150,6 +161,8 @@ export type ReasonCode =
   | 'shadow'
   | 'author_outside_working_hours'
   | 'ambiguous_bundle'
+  | 'after_rollback'
+  | 'deploy_without_changes'
   | 'no_deploy_in_window'
   | 'alert_started_before_deploy'
   | 'canary_host_mismatch'

@@ -17,6 +17,8 @@ const REASONS = [
   'shadow',
   'author_outside_working_hours',
   'ambiguous_bundle',
+  'after_rollback',
+  'deploy_without_changes',
   'no_deploy_in_window',
   'alert_started_before_deploy',
   'canary_host_mismatch',
@@ -68,6 +70,13 @@ export const deploySchema = z
     changes: z.array(changeSchema),
     flag: z.object({ key: z.string(), from: flagValue.optional(), to: flagValue }).nullable(),
     config: z.object({ key: z.string().optional(), description: z.string().optional() }).nullable(),
+    rollback: z
+      .object({
+        of: z.array(z.string()).describe('The deploys it undid, oldest first.'),
+        explicit: z.boolean().describe('The event said so (true), or changepager recognised an earlier version.'),
+      })
+      .nullable()
+      .describe('Set when the deploy is a rollback.'),
   })
   .describe('A stored change event: a deploy, a flag flip or a config change.');
 

@@ -10,6 +10,7 @@ import type {
   OutboxKind,
   PageRecord,
   PageStatus,
+  RolledBack,
 } from './store.js';
 
 // Rows to records and back, for every adapter: both keep the same columns, JSON as text and times as epoch
@@ -37,6 +38,7 @@ export function deployRow(d: Deploy) {
     subject: subjectOf(d),
     change_count: d.changes.length,
     host_count: d.hosts.length,
+    rollback: d.rollback ? JSON.stringify(d.rollback) : null,
   };
 }
 
@@ -57,6 +59,7 @@ export function toDeploy(r: Row): Deploy {
   d.kind = (r.kind as ChangeKind | undefined) ?? 'deploy';
   if (r.flag) d.flag = JSON.parse(r.flag as string);
   if (r.config) d.config = JSON.parse(r.config as string);
+  if (r.rollback) d.rollback = JSON.parse(r.rollback as string);
   return d;
 }
 
@@ -169,5 +172,14 @@ export function toOutboxItem(r: Row): OutboxItem {
     attempts: r.attempts as number,
     createdAt: r.created_at as number,
     dueAt: r.due_at as number,
+  };
+}
+
+export function toRolledBack(r: Row): RolledBack {
+  return {
+    deployId: r.deploy_id as string,
+    rollbackId: r.rollback_id as string,
+    at: r.at as number,
+    version: r.version as string,
   };
 }

@@ -157,4 +157,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
   `,
+  `
+  -- Rollbacks (core/rollback.ts): a rollback deploy says what it undid (JSON), and rolled_back indexes it the
+  -- other way, so that a deploy's rollback is one seek for correlation's DMs, PagerDuty's note and the verdict.
+  ALTER TABLE deploys ADD COLUMN rollback text;
+  CREATE TABLE rolled_back (
+    deploy_id text PRIMARY KEY,
+    rollback_id text NOT NULL,
+    at bigint NOT NULL
+  );
+  `,
 ];

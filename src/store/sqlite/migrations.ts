@@ -178,4 +178,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deploys_by_time_order ON deploys (at, received_at, id);
   DROP INDEX deploys_by_time;
   `,
+  `
+  -- Rollbacks (core/rollback.ts): a rollback deploy says what it undid (JSON), and rolled_back indexes it the
+  -- other way, so that a deploy's rollback is one seek for correlation's DMs, PagerDuty's note and the verdict.
+  ALTER TABLE deploys ADD COLUMN rollback TEXT;
+  CREATE TABLE rolled_back (
+    deploy_id TEXT PRIMARY KEY,
+    rollback_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];

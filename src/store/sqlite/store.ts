@@ -33,6 +33,7 @@ import {
   toEpisode,
   toOutboxItem,
   toPage,
+  toRolledBack,
   toSummary,
 } from '../rows.js';
 import {
@@ -128,10 +129,21 @@ function migrate(db: Database.Database): void {
 /** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
 const SQL = {
   insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject, change_count, host_count)
+           kind, flag, config, subject, change_count, host_count, rollback)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject, @change_count, @host_count)
+           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback)
          ON CONFLICT (id) DO NOTHING`,
+  deploysBefore: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND kind = 'deploy' AND at <= ?
+    ORDER BY at DESC, received_at DESC LIMIT ?`,
+  insertRolledBack: 'INSERT INTO rolled_back (deploy_id, rollback_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  // The work a rollback queues: the open pages, and the DMs of firing alerts, attributed to what it undid.
+  pagesToTellOfRollback: `SELECT DISTINCT p.id FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+    JOIN pages p ON p.id = m.page_id
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND p.status = 'open' ORDER BY p.id`,
+  dmsToTellOfRollback: `SELECT dm.id FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND e.status = 'firing' ORDER BY dm.id`,
+  rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
+    WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
   deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
   deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
@@ -235,7 +247,16 @@ class SqliteStore implements Store {
   saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
     return this.grouped(() => {
       if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
-        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
+        const now = deploy.receivedAt;
+        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, now, now);
+        const undone = deploy.rollback?.of ?? [];
+        if (undone.length > 0) {
+          for (const id of undone) this.q.insertRolledBack.run(id, deploy.id, deploy.at);
+          const ids = JSON.stringify(undone);
+          for (const p of this.q.pagesToTellOfRollback.pluck().all(ids))
+            this.q.enqueue.run('page', String(p), now, now);
+          for (const d of this.q.dmsToTellOfRollback.pluck().all(ids)) this.q.enqueue.run('dm', String(d), now, now);
+        }
         return { created: true, deploy };
       }
       return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
@@ -416,6 +437,15 @@ class SqliteStore implements Store {
         UNION ALL SELECT (SELECT min(service) FROM decisions WHERE service > es.s) FROM es WHERE es.s IS NOT NULL)
       SELECT s FROM ds WHERE s IS NOT NULL UNION SELECT s FROM es WHERE s IS NOT NULL ORDER BY s LIMIT 1000`;
     return (this.cached(sql).all() as { s: string }[]).map((r) => r.s);
+  }
+
+  async deploysBefore(q: { service: string; environment: string; at: number; limit: number }) {
+    return (this.q.deploysBefore.all(q.service, q.environment, q.at, q.limit) as Row[]).map(toDeploy);
+  }
+
+  async rollbacksOf(deployIds: readonly string[]) {
+    if (deployIds.length === 0) return [];
+    return (this.q.rollbacksOf.all(JSON.stringify(deployIds)) as Row[]).map(toRolledBack);
   }
 
   async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
@@ -704,6 +734,10 @@ class SqliteStore implements Store {
     const episode = toEpisode(episodeRow);
     const pages = (this.q.pagesOfEpisode.all(dm.episodeId) as Row[]).map(toPage);
     const context: DmContext = { dm, episode, pages };
+    if (episode.decision.deployId !== undefined) {
+      const [rolledBack] = await this.rollbacksOf([episode.decision.deployId]);
+      if (rolledBack) context.rolledBack = rolledBack;
+    }
     if (dm.deployId !== undefined) {
       const root = this.q.threadRoot.get(dm.email, dm.deployId, dm.createdAt - threadWindowMs, dm.id) as
         | Row
@@ -750,7 +784,11 @@ class SqliteStore implements Store {
   async pageWithMembers(pageId: number) {
     const row = this.q.pageById.get(pageId) as Row | undefined;
     if (!row) return undefined;
-    return { page: toPage(row), members: (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode) };
+    const members = (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode);
+    const rolledBack = await this.rollbacksOf([
+      ...new Set(members.flatMap((m) => (m.decision.deployId === undefined ? [] : [m.decision.deployId]))),
+    ]);
+    return rolledBack.length > 0 ? { page: toPage(row), members, rolledBack } : { page: toPage(row), members };
   }
 
   recordAttempt(
