@@ -339,7 +339,7 @@ function joinIncident({ page, told }: Input, incident: string): Step {
     {
       ok: true,
       detail: `incident ${incident} told of ${toldOf.join(' and ')}`,
-      patch: { members, rollbacks: rollbacks.length },
+      patch: rolledBack ? { members, rollbacks: rollbacks.length } : { members },
       counted: { route: 'author', action: 'note' },
     },
     'PagerDuty took the note',
