@@ -184,7 +184,7 @@ const verdictAlert = z.object({
 
 export const verdictSchema = z.object({
   id: z.string().describe('The id asked about; the verdict is that of its whole rollout.'),
-  verdict: z.enum(['pending', 'healthy', 'failing']),
+  verdict: z.enum(['pending', 'healthy', 'failing', 'rolled_back']),
   sentence: z.string(),
   service: z.string(),
   environment: z.string(),
@@ -212,11 +212,21 @@ export const verdictSchema = z.object({
       at: instant,
     }),
   ),
+  rolledBack: z
+    .object({ id: z.string(), version: z.string(), at: instant })
+    .nullable()
+    .describe(
+      'The rollback deploy that undid the rollout (verdict rolled_back): its id, the version it went back to, when.',
+    ),
   supersededBy: z.object({ id: z.string(), version: z.string(), at: instant }).nullable(),
   alerts: z.array(verdictAlert).describe('The alerts that make it fail: the first 100.'),
   alertsNotShown: z.number().int().describe('Alerts that make it fail beyond the first 100.'),
   notJudged: z
-    .array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) }))
+    .array(
+      verdictAlert.extend({
+        why: z.enum(['resolved_before_window', 'started_after_window', 'started_after_rollback']),
+      }),
+    )
     .describe('The first 100.'),
   notJudgedNotShown: z.number().int(),
   checkedAt: instant,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type CorrelateInput, correlate } from '../../src/core/correlate.js';
 import { type RollbackClaim, rollbackOf, runningAt } from '../../src/core/rollback.js';
 import type { Alert, Deploy, ServicePolicy } from '../../src/core/types.js';
+import { type AttributedAlert, judge } from '../../src/core/verdict.js';
 
 // The issue's story, in UTC on 2026-11-26: alice deploys checkout v2 (previous v1) at 09:03; the team rolls back
 // to v1 at 09:13. One line of intent per case.
@@ -292,5 +293,45 @@ describe('correlate after a rollback: the reason and the sentence', () => {
     expect(d.sentence).toBe(
       'checkout deploy v2-cfg at 09:10 UTC named no change (a restart or a configuration-only deploy), so there is nobody whose change it is; the alert started at 09:20 UTC, 10 min later; paging on-call.',
     );
+  });
+});
+
+describe('the verdict of a rollout that was rolled back', () => {
+  const attributed = (fp: string, hhmm: string): AttributedAlert => ({
+    fingerprint: fp,
+    startsAt: `2026-11-26T${hhmm}:00Z`,
+    startsAtMs: at(hhmm),
+    status: 'firing',
+    labels: { alertname: 'HighErrorRate' },
+    decision: { deployId: 'd2', reason: 'author_paged', sentence: '' },
+  });
+  const verdict = (alerts: AttributedAlert[], rolledBack?: { rollbackId: string; at: number; version: string }) =>
+    judge({
+      rollout: [v2],
+      attributed: alerts,
+      observeMs: 30 * MIN,
+      settleMs: 0,
+      skewMs: 2 * MIN,
+      now: at('09:20'),
+      ...(rolledBack ? { rolledBack } : {}),
+    });
+  const rb = { rollbackId: 'rb-1', at: at('09:13'), version: 'v1' };
+
+  it.each<[string, AttributedAlert[], typeof rb | undefined, string, string[]]>([
+    ['rolled back after an alert: rolled_back, the alert listed', [attributed('a', '09:05')], rb, 'rolled_back', ['a']],
+    ['rolled back with no alert: still rolled_back, final before the window ends', [], rb, 'rolled_back', []],
+    ['an alert after the rollback does not count against it', [attributed('b', '09:20')], rb, 'rolled_back', []],
+    ['no rollback: the gate as before', [attributed('a', '09:05')], undefined, 'failing', ['a']],
+  ])('%s', (_intent, alerts, rolledBack, state, counted) => {
+    const v = verdict(alerts, rolledBack);
+    expect(v.state).toBe(state);
+    expect(v.counted.map((a) => a.fingerprint)).toEqual(counted);
+  });
+
+  it('says what it was rolled back to, when and by which deploy', () => {
+    expect(verdict([attributed('a', '09:05')], rb).sentence).toBe(
+      'checkout deploy v2 (full rollout) in production was rolled back to v1 at 09:13 UTC by deploy rb-1 after 1 alert attributed to it (HighErrorRate since 09:05 UTC).',
+    );
+    expect(verdict([attributed('b', '09:20')], rb).notJudged.map((n) => n.why)).toEqual(['started_after_rollback']);
   });
 });

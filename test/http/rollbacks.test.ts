@@ -71,4 +71,19 @@ describe('POST /v1/deploys: rollbacks and deploys without changes', () => {
     const again = await rollback({ version: 'v1', rollback: true });
     expect([again.status, again.body.rollback]).toEqual([200, { of: ['v2'], explicit: true }]);
   });
+
+  it('answers rolled_back for the deploy undone, with when and by which deploy', async () => {
+    await rollback({ version: 'v1', rollbackOf: 'v2' });
+    const res = await get('/v1/deploys/v2/verdict?observe=PT30M');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      verdict: 'rolled_back',
+      rolledBack: { id: 'rb', version: 'v1', at: '2026-11-26T09:13:00.000Z' },
+    });
+    expect(res.body.sentence).toContain('was rolled back to v1 at 09:13 UTC by deploy rb');
+    expect((await get('/v1/deploys/v1/verdict?observe=PT30M')).body).toMatchObject({
+      verdict: 'healthy',
+      rolledBack: null,
+    });
+  });
 });
