@@ -319,8 +319,10 @@ export const timelineSchema = z
         alerts: z.array(z.string()).describe('Keys of the alerts attributed to it.'),
         links: z.array(link),
         verdict: z
-          .object({ status: z.enum(['pending', 'healthy', 'failing']), detail: z.string().optional() })
+          .object({ status: z.enum(['pending', 'healthy', 'failing', 'rolled_back']), detail: z.string().optional() })
           .nullable(),
+        undid: z.array(z.string()).describe('For a rollback: the keys of the deploys in view it undid.'),
+        rolledBackBy: z.string().nullable().describe('The key of the rollback in view that undid this deploy.'),
         changeCount: z.number().int().describe('Changes of the stored event; `changes` lists the first few.'),
         hostCount: z.number().int(),
         clipped: z.boolean().describe("Texts or lists were cut to the view's bounds: href has all of it."),

@@ -108,6 +108,7 @@ export function boundDeploy(summary: DeploySummary, bounds: Bounds): Bounded<Dep
   if (d.kind !== undefined) out.kind = d.kind;
   if (d.previousVersion !== undefined) out.previousVersion = cut.text(d.previousVersion);
   if (d.percent !== undefined) out.percent = d.percent;
+  if (d.rollback) out.rollback = { of: cut.list(d.rollback.of), explicit: d.rollback.explicit };
   if (d.flag) {
     const { key, from, to } = d.flag;
     out.flag = { key: cut.text(key), to: flagValue(cut, to) };
