@@ -15,6 +15,9 @@ export interface Change {
   mergedBy?: Identity;
   commit?: { sha?: string; url?: string; message?: string };
   pullRequest?: { number?: number; url?: string; title?: string };
+  /** When the change was committed and merged (RFC 3339, UTC): what lead time is measured from. */
+  committedAt?: string;
+  mergedAt?: string;
 }
 
 /** What changed: a new version of the code, a feature flag flipped, or a configuration change. */

@@ -50,6 +50,8 @@ const changeSchema = z.object({
   pullRequest: z
     .object({ number: z.number().int().optional(), url: z.string().optional(), title: z.string().optional() })
     .optional(),
+  committedAt: instant.optional(),
+  mergedAt: instant.optional(),
 });
 
 const flagValue = z.union([z.boolean(), z.string(), z.number()]);
@@ -251,6 +253,18 @@ export const statsSchema = z.object({
       attributedByKind: z.object({ deploy: z.number().int(), flag: z.number().int(), config: z.number().int() }),
       medianSecondsToFirstAlert: z.number().nullable(),
       notMyChange: z.number().int(),
+      rollbacks: z.number().int().describe('Rollouts of code that were rollbacks; not counted in deploys.'),
+      deploymentsPerDay: z.number().nullable().describe('Deployment frequency: deploys per day of the period.'),
+      leadTimeSeconds: z
+        .number()
+        .nullable()
+        .describe('Lead time for changes: the median over deploys of their changes’ commit (or merge) to deploy.'),
+      failedDeploys: z.number().int().describe('Deploys followed by an attributed alert or a rollback.'),
+      changeFailureRate: z.number().nullable().describe('Change failure rate: failedDeploys / deploys.'),
+      timeToRestoreSeconds: z
+        .number()
+        .nullable()
+        .describe('Time to restore: the median from a failed deploy’s first alert to its resolve or the rollback.'),
     }),
   ),
   next,

@@ -28,6 +28,8 @@ const change = z.looseObject({
   pullRequest: z
     .looseObject({ number: z.number().int().positive().optional(), url: link.optional(), title: z.string().optional() })
     .optional(),
+  committedAt: rfc3339.optional().describe('When the change was committed: lead time for changes starts here.'),
+  mergedAt: rfc3339.optional().describe('When it was merged: lead time starts here when committedAt is absent.'),
 });
 
 // Fields every change event has, whatever its kind.
@@ -176,6 +178,10 @@ function toChange(c: z.output<typeof change>): Change {
   if (c.mergedBy) out.mergedBy = toIdentity(c.mergedBy);
   if (c.commit) out.commit = pick(c.commit, ['sha', 'url', 'message']);
   if (c.pullRequest) out.pullRequest = pick(c.pullRequest, ['number', 'url', 'title']);
+  const committed = c.committedAt === undefined ? undefined : canonicalInstant(c.committedAt);
+  if (committed) out.committedAt = new Date(committed.ms).toISOString();
+  const merged = c.mergedAt === undefined ? undefined : canonicalInstant(c.mergedAt);
+  if (merged) out.mergedAt = new Date(merged.ms).toISOString();
   return out;
 }
 

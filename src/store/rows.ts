@@ -1,5 +1,6 @@
 import { kindOf, subjectOf } from '../core/change.js';
 import { parseTargetKey } from '../core/plan.js';
+import { leadTimeMs } from '../core/stats.js';
 import type { AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
 import type {
   DeliveryRecord,
@@ -39,6 +40,7 @@ export function deployRow(d: Deploy) {
     change_count: d.changes.length,
     host_count: d.hosts.length,
     rollback: d.rollback ? JSON.stringify(d.rollback) : null,
+    lead_ms: leadTimeMs(d) ?? null,
   };
 }
 
@@ -182,4 +184,12 @@ export function toRolledBack(r: Row): RolledBack {
     at: r.at as number,
     version: r.version as string,
   };
+}
+
+/** What the four keys read of a deploy row (core/stats.ts ChangeFact): its lead time, and what it rolled back. */
+export function codeFacts(r: Row): { leadMs?: number; rollbackOf?: string[] } {
+  const out: { leadMs?: number; rollbackOf?: string[] } = {};
+  if (r.lead_ms !== null && r.lead_ms !== undefined) out.leadMs = Number(r.lead_ms);
+  if (typeof r.rollback === 'string') out.rollbackOf = (JSON.parse(r.rollback) as { of: string[] }).of;
+  return out;
 }

@@ -85,6 +85,8 @@ function change(cut: Cut, c: Change): Change {
     if (title !== undefined) pr.title = cut.text(title);
     out.pullRequest = pr;
   }
+  if (c.committedAt !== undefined) out.committedAt = c.committedAt;
+  if (c.mergedAt !== undefined) out.mergedAt = c.mergedAt;
   return out;
 }
 

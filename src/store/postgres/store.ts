@@ -23,6 +23,7 @@ import {
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Deploy } from '../../core/types.js';
 import {
+  codeFacts,
   decisionRow,
   deployRow,
   type Row,
@@ -274,8 +275,8 @@ class PostgresStore implements Store {
         const inserted = await one(
           db,
           `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at,
-           changes, kind, flag, config, subject, change_count, host_count, rollback)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           changes, kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
           [
             r.id,
@@ -296,6 +297,7 @@ class PostgresStore implements Store {
             r.change_count,
             r.host_count,
             r.rollback,
+            r.lead_ms,
           ],
         );
         if (inserted) {
@@ -802,7 +804,7 @@ class PostgresStore implements Store {
       const after = cursor
         ? `AND (at, received_at, id) > (${p.add(cursor.after.at)}, ${p.add(cursor.after.receivedAt)}, ${p.add(cursor.after.id)})`
         : '';
-      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at, change_count
+      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at, change_count, rollback, lead_ms
         FROM deploys WHERE at >= ${since} AND at < ${until}${filters(q, '', p)} ${after}
         ORDER BY at, received_at, id LIMIT ${p.add(limit)}`;
       const found = await rows(this.pool, sql, p.values);
@@ -816,6 +818,7 @@ class PostgresStore implements Store {
         at: r.at as number,
         receivedAt: r.received_at as number,
         changeCount: r.change_count as number,
+        ...codeFacts(r),
       }));
       const last = events.at(-1);
       const next: HygieneCursor =
@@ -828,7 +831,7 @@ class PostgresStore implements Store {
     const after = cursor.after
       ? `AND (e.starts_at_ms, e.id) > (${p.add(cursor.after.startsAtMs)}, ${p.add(cursor.after.id)})`
       : '';
-    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
         coalesce(d.feedback::json ->> 'kind' = 'not_my_change', false) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= ${since} AND e.starts_at_ms < ${until}${filters(q, 'd.', p)} ${after}
@@ -840,6 +843,7 @@ class PostgresStore implements Store {
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
+      if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;
       return ep;
     });
     const last = found.at(-1);

@@ -24,6 +24,7 @@ import {
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy } from '../../core/types.js';
 import {
+  codeFacts,
   decisionRow,
   deployRow,
   type Row,
@@ -129,9 +130,9 @@ function migrate(db: Database.Database): void {
 /** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
 const SQL = {
   insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject, change_count, host_count, rollback)
+           kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback)
+           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback, @lead_ms)
          ON CONFLICT (id) DO NOTHING`,
   deploysBefore: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND kind = 'deploy' AND at <= ?
     ORDER BY at DESC, received_at DESC LIMIT ?`,
@@ -311,7 +312,7 @@ class SqliteStore implements Store {
     if (cursor?.phase !== 'episodes') {
       if (cursor) Object.assign(args, { at: cursor.after.at, received: cursor.after.receivedAt, id: cursor.after.id });
       const sql = `SELECT id, service, environment, kind, subject, version, at, received_at,
-          json_array_length(changes) AS change_count
+          json_array_length(changes) AS change_count, rollback, lead_ms
         FROM deploys WHERE at >= @since AND at < @until${timelineFilters(q, '')}
           ${cursor ? 'AND (at, received_at, id) > (@at, @received, @id)' : ''}
         ORDER BY at, received_at, id LIMIT @limit`;
@@ -326,6 +327,7 @@ class SqliteStore implements Store {
         at: r.at as number,
         receivedAt: r.received_at as number,
         changeCount: r.change_count as number,
+        ...codeFacts(r),
       }));
       const last = events.at(-1);
       const next: HygieneCursor =
@@ -337,7 +339,7 @@ class SqliteStore implements Store {
 
     if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
-    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
         ifnull(${notMine}, 0) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
@@ -350,6 +352,7 @@ class SqliteStore implements Store {
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
+      if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;
       return ep;
     });
     const last = rows.at(-1);
