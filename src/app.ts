@@ -1,6 +1,7 @@
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
+import type { Deploy } from './core/types.js';
 import { ApiError } from './errors.js';
 import { bearerAuth, metricsAuth } from './http/auth.js';
 import { createDeniedLog } from './http/denied-log.js';
@@ -12,7 +13,7 @@ import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson } from './http/views.js';
 import { parseAlertGroup } from './ingest/alertmanager.js';
-import { deployEvent, toDeploy } from './ingest/deploy.js';
+import { deployEvent, rollbackClaim, toDeploy } from './ingest/deploy.js';
 import { parseBody } from './ingest/validate.js';
 import type { Metrics } from './metrics.js';
 import type { DecidedAlert, Pipeline } from './pipeline.js';
@@ -99,8 +100,24 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   v1.post('/deploys', auth, ...json, async (req, res) => {
-    const deploy = toDeploy(parseBody(deployEvent, req.body), { environment: config.defaultEnvironment, now: now() });
-    const { created, deploy: stored } = await pipeline.receiveDeploy(deploy);
+    const event = parseBody(deployEvent, req.body);
+    const deploy = toDeploy(event, { environment: config.defaultEnvironment, now: now() });
+    const claim = rollbackClaim(event);
+    let named: Deploy | undefined;
+    if (claim && 'of' in claim) {
+      named = await store.getDeploy(claim.of);
+      if (!named || named.service !== deploy.service || named.environment !== deploy.environment) {
+        throw new ApiError(
+          'unknown_rollback_target',
+          `rollbackOf names "${claim.of}", which is no deploy of ${deploy.service} in ${deploy.environment} changepager knows: send the id of the deploy being rolled back, or "rollback": true to let changepager find it.`,
+          { problems: [{ path: 'rollbackOf', message: 'no deploy of this service and environment has this id' }] },
+        );
+      }
+    }
+    const { created, deploy: stored } = await pipeline.receiveDeploy(
+      deploy,
+      claim ? { claim, ...(named ? { named } : {}) } : undefined,
+    );
     res
       .status(created ? 201 : 200)
       .location(`/v1/deploys/${encodeURIComponent(stored.id)}`)

@@ -21,6 +21,10 @@ export const ERRORS = {
     status: 422,
     message: 'No recent deploy event of this service to attach the rollout stage to; send the deploy event first.',
   },
+  unknown_rollback_target: {
+    status: 422,
+    message: 'rollbackOf names no deploy of this service and environment; send the id of the deploy rolled back.',
+  },
   storage_unavailable: { status: 503, message: 'The database could not store the request; retry later.' },
   internal: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -155,6 +155,28 @@ export function createMetrics(
     'Decisions in the last 7 days answered "not my change".',
     (s) => s.notMyChange,
   );
+  // The four keys over the same 7 days and the same bounded service labels (docs/api.md, "The four keys").
+  hygieneGauge(
+    'changepager_deployment_frequency_per_day',
+    'Deployment frequency: deploys (rollouts of code, rollbacks apart) per day over the last 7 days.',
+    (s) => s.deploymentsPerDay,
+  );
+  hygieneGauge(
+    'changepager_lead_time_seconds',
+    'Lead time for changes: median over the last 7 days of deploys of their changes’ commit (or merge) to deploy.',
+    (s) => s.leadTimeSeconds,
+  );
+  hygieneGauge(
+    'changepager_change_failure_ratio',
+    'Change failure rate: share of the last 7 days of deploys followed by an attributed alert or a rollback.',
+    (s) => s.changeFailureRate,
+  );
+  hygieneGauge(
+    'changepager_time_to_restore_seconds',
+    'Time to restore: median over failed deploys of the last 7 days from their first alert to its resolve or the rollback.',
+    (s) => s.timeToRestoreSeconds,
+  );
+  hygieneGauge('changepager_rollbacks', 'Rollbacks in the last 7 days.', (s) => s.rollbacks);
   new Gauge({
     name: 'changepager_outbox_depth',
     help: 'Deliveries waiting in the outbox.',

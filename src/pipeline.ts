@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { type Config, policyFor } from './config/load.js';
+import { kindOf } from './core/change.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
+import { type RollbackClaim, rollbackOf } from './core/rollback.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
@@ -16,6 +18,12 @@ import { type IngestStore, type PeopleStore, StorageError } from './store/store.
 // episodes, decisions, pages and outbox rows commit together), slices commit in the notification's order, and
 // the caller answers 2xx only after the last one: after a crash Alertmanager sends the whole notification
 // again, and the alerts of the slices already stored are repeats, which change nothing.
+
+/**
+ * How many earlier code deploys of a service and environment a new one is compared with to recognise a rollback
+ * by its version: a rollback goes back a few releases, not hundreds.
+ */
+const ROLLBACK_HISTORY = 100;
 
 export interface PipelineDeps {
   config: Config;
@@ -148,15 +156,45 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   return {
-    async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
+    /**
+     * Records a deploy. A code deploy is checked against what ran before (core/rollback.ts): a rollback, whether
+     * the event says so (`claim`, with the deploy `rollbackOf` names) or its version is one that ran before,
+     * records what it undid, and the open pages of those deploys get a note.
+     */
+    async receiveDeploy(
+      received: Deploy,
+      rollback?: { claim: RollbackClaim; named?: Deploy },
+    ): Promise<{ created: boolean; deploy: Deploy }> {
+      let deploy = received;
+      if (kindOf(received) === 'deploy') {
+        const history = await store.deploysBefore({
+          service: received.service,
+          environment: received.environment,
+          at: received.at,
+          limit: ROLLBACK_HISTORY,
+        });
+        const undid = rollbackOf(
+          received,
+          history.filter((d) => d.id !== received.id),
+          rollback?.claim,
+          rollback?.named,
+        );
+        if (undid) deploy = { ...received, rollback: undid };
+      }
       const sendChangeEvent = deps.sendsChangeEvent(deploy);
       const result = await store.saveDeploy(deploy, { sendChangeEvent });
-      if (result.created && sendChangeEvent) deps.onCommitted();
+      if (result.created && (sendChangeEvent || (deploy.rollback?.of.length ?? 0) > 0)) deps.onCommitted();
       metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });
       if (result.created) {
         log.info(
-          { deploy: deploy.id, service: deploy.service, version: deploy.version, stage: deploy.stage },
-          'deploy recorded',
+          {
+            deploy: deploy.id,
+            service: deploy.service,
+            version: deploy.version,
+            stage: deploy.stage,
+            ...(deploy.rollback ? { rollbackOf: deploy.rollback.of } : {}),
+          },
+          deploy.rollback ? 'rollback recorded' : 'deploy recorded',
         );
       }
       return result;

@@ -35,6 +35,8 @@ come from the job's environment; a flag given here always wins.
   --hosts H1,H2          the hosts a canary went to (repeatable)
   --id ID                idempotency key (default: derived from the CI run, else random)
   --at TIME              RFC 3339 time it shipped (default: when changepager receives it)
+  --rollback             this deploy is a rollback to --version; no author needed (changepager finds what it undid)
+  --rollback-of ID       this deploy rolls back the deploy with this id (implies --rollback)
   --kind K               deploy (default) | flag | config
   --flag KEY --from V --to V       for --kind flag (true/false/numbers are sent as such)
   --config-key KEY --description TEXT   for --kind config
@@ -64,6 +66,8 @@ const OPTIONS = {
   id: { type: 'string' },
   at: { type: 'string' },
   kind: { type: 'string' },
+  rollback: { type: 'boolean' },
+  'rollback-of': { type: 'string' },
   flag: { type: 'string' },
   from: { type: 'string' },
   to: { type: 'string' },
@@ -148,8 +152,11 @@ export function buildEvent(v: Values, ci: CiFacts | undefined, problems: string[
     problems.push('--percent must be a number from 0 to 100');
   const version = v.version ?? (kind === 'deploy' ? ci?.version : undefined);
   if (kind === 'deploy' && !version) problems.push('--version is required outside GitHub Actions and GitLab CI');
-  const author = v.author ? identity(v.author, v['author-name']) : ci?.author;
-  if (!author) problems.push('--author is required outside GitHub Actions and GitLab CI');
+  const rollback = v.rollback === true || v['rollback-of'] !== undefined;
+  if (rollback && kind !== 'deploy') problems.push('--rollback and --rollback-of are for deploys only');
+  // A rollback ships nobody's change: it names none, unless an author is given.
+  const author = v.author ? identity(v.author, v['author-name']) : rollback ? undefined : ci?.author;
+  if (!author && !rollback) problems.push('--author is required outside GitHub Actions and GitLab CI');
   if (kind === 'flag' && (!v.flag || v.to === undefined)) problems.push('--kind flag needs --flag KEY and --to VALUE');
   if (kind === 'config' && !v['config-key'] && !v.description)
     problems.push('--kind config needs --config-key or --description');
@@ -171,6 +178,14 @@ export function buildEvent(v: Values, ci: CiFacts | undefined, problems: string[
     ...(hosts.length > 0 ? { hosts } : {}),
     ...(v.at ? { at: v.at } : {}),
   };
+  if (rollback) {
+    if (v['rollback-of'] !== undefined) event.rollbackOf = v['rollback-of'];
+    else event.rollback = true;
+    if (!author) {
+      event.changes = [];
+      return event;
+    }
+  }
   if (kind === 'flag') {
     event.flag = {
       key: v.flag,

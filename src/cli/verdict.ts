@@ -14,7 +14,7 @@ import {
 export const VERDICT_USAGE = `usage: changepager verdict ID [--wait] [options]
 
 Asks the canary gate (GET /v1/deploys/ID/verdict) whether the rollout ID belongs to is healthy.
-Exit status: 0 healthy, 1 failing, 2 still pending (without --wait) or timed out (with --wait),
+Exit status: 0 healthy, 1 failing or rolled back, 2 still pending (without --wait) or timed out (with --wait),
 3 the question could not be asked (bad arguments, unknown id, refused token).
 
   --url URL            changepager's address   (else CHANGEPAGER_URL, else http://127.0.0.1:8080)
@@ -40,10 +40,11 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const EXIT = { healthy: 0, failing: 1, pending: 2, error: 3 } as const;
+// A rollout that was rolled back stops a pipeline like a failing one: it must not be promoted.
+export const EXIT = { healthy: 0, failing: 1, rolled_back: 1, pending: 2, error: 3 } as const;
 
 interface VerdictBody {
-  verdict: 'pending' | 'healthy' | 'failing';
+  verdict: 'pending' | 'healthy' | 'failing' | 'rolled_back';
   sentence: string;
   window: { decidedInSeconds: number };
   alerts: { fingerprint: string; alertname: string | null; startsAt: string; sentence: string }[];

@@ -1,6 +1,7 @@
 import { describeChange, kindOf } from './change.js';
 import { count } from './clip.js';
 import { type Directory, findPerson, isBot, isWorkingTime, resolveEmail } from './people.js';
+import { runningAt } from './rollback.js';
 import { clockUtc, humanGap } from './time.js';
 import type { Alert, Decision, Deploy, Identity, LabelNames, ServicePolicy, Suspect, Target } from './types.js';
 
@@ -123,13 +124,28 @@ export function correlate(input: CorrelateInput): Decision {
     };
   }
 
-  const claimed = candidates.inWindow.find((d) => claims(d, location.hosts));
-  if (!claimed) {
+  const running = runningAt(candidates.inWindow, alert.startsAtMs, (d) => claims(d, location.hosts));
+  if (running.kind === 'after_rollback') {
+    return { ...where, ...afterRollback(input, service, running.rollback, running.undone, started) };
+  }
+  if (running.kind === 'no_changes') {
+    const d = running.deploy;
+    return {
+      ...where,
+      deployId: d.id,
+      reason: 'deploy_without_changes',
+      sentence: `${service} ${describeChange(d)} at ${clockUtc(d.at)} named no change (a restart or a configuration-only deploy), so there is nobody whose change it is; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - d.at)}; paging on-call.`,
+      targets: [ONCALL],
+    };
+  }
+  if (running.kind === 'none') {
     return { ...where, ...unattributed(input, service, started), targets: [ONCALL] };
   }
+  const claimed = running.deploy;
+  const undone = running.rolledBackBy;
 
   const facts = (by: string) =>
-    `${service} ${describeChange(claimed)}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}`;
+    `${service} ${describeChange(claimed)}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}${undone ? ` (it was rolled back to ${undone.version} at ${clockUtc(undone.at)}, after the alert started)` : ''}`;
   const attributed = { ...where, deployId: claimed.id };
 
   if (claimed.changes.length > 1) {
@@ -253,19 +269,73 @@ function resolvedBeforeSeen(alert: Alert, started: string): Pick<Decision, 'reas
   };
 }
 
+/**
+ * An alert that started after a rollback: the change it undid was no longer running, so it is not the suspect.
+ * On-call is paged, as without changepager, and the authors of the undone change are told (they may still want
+ * to know), never paged.
+ */
+function afterRollback(
+  input: CorrelateInput,
+  service: string,
+  rollback: Deploy,
+  undone: readonly Deploy[],
+  started: string,
+): Pick<Decision, 'reason' | 'sentence' | 'deployId' | 'suspects' | 'targets' | 'notify'> {
+  const { alert, policy, directory } = input;
+  const withChanges = undone.filter((d) => d.changes.length > 0);
+  const owners = withChanges.flatMap((d) => ownersOf(d, directory));
+  const suspects = [...new Map(owners.map((s) => [nameOf(s).toLowerCase(), s])).values()].slice(0, policy.maxDms);
+  const notify = unique(suspects.map((s) => s.email));
+  const ids = rollback.rollback?.of ?? [];
+  const what =
+    withChanges.length > 0
+      ? `, undoing ${withChanges
+          .slice(0, 3)
+          .map(
+            (d) =>
+              `${describeChange(d)} by ${unique(ownersOf(d, directory).map(nameOf)).join(', ')} (${clockUtc(d.at)})`,
+          )
+          .join(', ')}${withChanges.length > 3 ? ` and ${count(withChanges.length - 3)} more` : ''}`
+      : ids.length > 0
+        ? `, undoing ${ids.length === 1 ? `deploy ${ids[0]}` : `${count(ids.length)} deploys`}`
+        : '';
+  const told = notify.length > 0 ? ` and telling ${notify.join(', ')}` : '';
+  const latest = withChanges[0];
+  return {
+    reason: 'after_rollback',
+    sentence: `${service} was rolled back to ${rollback.version} at ${clockUtc(rollback.at)}${what}; the alert started at ${started}, ${humanGap(alert.startsAtMs - rollback.at)} after the rollback, when the rolled-back change was no longer running; paging on-call${told}.`,
+    deployId: latest ? latest.id : rollback.id,
+    suspects,
+    targets: [ONCALL],
+    notify,
+  };
+}
+
+/** Whose changes a deploy carries: each change's author, or its merger for a bot's change. */
+function ownersOf(deploy: Deploy, directory: Directory): Suspect[] {
+  return deploy.changes.flatMap((c) => {
+    if (isBot(c.author, directory.bots)) return c.mergedBy ? [suspect('merger', c.mergedBy, directory)] : [];
+    return [suspect('author', c.author, directory)];
+  });
+}
+
 function unattributed(input: CorrelateInput, service: string, started: string): Pick<Decision, 'reason' | 'sentence'> {
   const { candidates, alert, location, policy } = input;
   const env = location.environment;
-  if (candidates.inWindow.length > 0) {
-    const canary = candidates.inWindow[0] as Deploy;
+  // A rollback stamped after the alert started (within the clock skew): the alert started before it.
+  const laterRollback = candidates.inWindow.filter((d) => d.rollback && d.at > alert.startsAtMs).at(-1);
+  const canaries = candidates.inWindow.filter((d) => !claims(d, location.hosts));
+  if (canaries.length > 0 && !laterRollback) {
+    const canary = canaries[0] as Deploy;
     const hosts = location.hosts.length > 0 ? location.hosts.join(', ') : 'no host label';
     return {
       reason: 'canary_host_mismatch',
       sentence: `${service} ${describeChange(canary)} at ${clockUtc(canary.at)} went only to ${canary.hosts.join(', ')}, and the alert (started ${started}) comes from ${hosts}; paging on-call.`,
     };
   }
-  if (candidates.nextAfter) {
-    const next = candidates.nextAfter;
+  const upcoming = laterRollback ?? candidates.nextAfter;
+  if (upcoming) {
+    const next = upcoming;
     return {
       reason: 'alert_started_before_deploy',
       sentence: `The alert started at ${started}, ${humanGap(next.at - alert.startsAtMs)} before ${service} ${describeChange(next)} at ${clockUtc(next.at)}, so that ${kindOf(next) === 'deploy' ? 'deploy' : 'change'} did not cause it; paging on-call.`,

@@ -18,6 +18,10 @@ export interface ChangeFact {
   receivedAt: number;
   /** How many changes (PRs or commits) it carried. */
   changeCount: number;
+  /** Its lead time for changes (leadTimeMs), when its changes carry commit or merge times. */
+  leadMs?: number;
+  /** For a rollback: the ids of the change events it undid. */
+  rollbackOf?: string[];
 }
 
 /** A decided alert episode, reduced to what the numbers need. */
@@ -30,6 +34,8 @@ export interface DecidedEpisode {
   deployAt?: number;
   /** "Not my change" was said about this decision. */
   notMine: boolean;
+  /** When it resolved; absent while it fires. */
+  endsAtMs?: number;
 }
 
 /** One page of facts. */
@@ -66,9 +72,62 @@ export interface ServiceHygiene {
   medianSecondsToFirstAlert: number | null;
   /** Decisions someone answered "not my change" to. */
   notMyChange: number;
+  // The four keys (docs/api.md, "The four keys"). Rollbacks are deploys too, but not changes: they are counted
+  // apart and left out of `deploys` and everything computed from it.
+  /** Rollouts of code that were rollbacks. */
+  rollbacks: number;
+  /** deploys per day of the period; null when the period is not known. */
+  deploymentsPerDay: number | null;
+  /** The median over deploys of their lead time for changes, in seconds; null when no change carried a time. */
+  leadTimeSeconds: number | null;
+  /** Deploys followed by an attributed alert or a rollback. */
+  failedDeploys: number;
+  /** failedDeploys / deploys; null without deploys. */
+  changeFailureRate: number | null;
+  /**
+   * The median over failed deploys of the time from their first attributed alert to its resolve or the rollback,
+   * whichever came first, in seconds; null when none has been restored.
+   */
+  timeToRestoreSeconds: number | null;
 }
 
-type Counts = Omit<ServiceHygiene, 'service' | 'singleChangeShare' | 'medianSecondsToFirstAlert'>;
+type Derived =
+  | 'service'
+  | 'singleChangeShare'
+  | 'medianSecondsToFirstAlert'
+  | 'deploymentsPerDay'
+  | 'leadTimeSeconds'
+  | 'failedDeploys'
+  | 'changeFailureRate'
+  | 'timeToRestoreSeconds';
+type Counts = Omit<ServiceHygiene, Derived>;
+
+/** What the four keys need to know of one rollout of code (a deploy that is no rollback). */
+interface RolloutRecord {
+  service: string;
+  leadMs?: number;
+  failed: boolean;
+  /** The earliest rollback that undid it. */
+  rollbackAt?: number;
+  /** Its first attributed alert that started before the rollback. */
+  first?: { startsAtMs: number; endsAtMs?: number };
+}
+
+const DAY_MS = 24 * 3600_000;
+
+/**
+ * A deploy's lead time for changes: the median, over its changes that say when they were committed (else
+ * merged), of the time from then to the deploy; undefined when none says.
+ */
+export function leadTimeMs(d: Pick<Deploy, 'at' | 'changes'>): number | undefined {
+  const leads: number[] = [];
+  for (const c of d.changes) {
+    const since = c.committedAt ?? c.mergedAt;
+    const ms = since === undefined ? Number.NaN : Date.parse(since);
+    if (Number.isFinite(ms)) leads.push(Math.max(0, d.at - ms));
+  }
+  return leads.length === 0 ? undefined : median(leads);
+}
 
 const zero = (): Counts => ({
   deploys: 0,
@@ -80,6 +139,7 @@ const zero = (): Counts => ({
   attributedAlerts: 0,
   attributedByKind: { deploy: 0, flag: 0, config: 0 },
   notMyChange: 0,
+  rollbacks: 0,
 });
 
 /** Counts pages of facts per service; the result is the same however the facts were cut into pages. */
@@ -88,16 +148,26 @@ export class HygieneTally {
   private readonly rollouts = new RolloutTracker();
   /** Per change event with an alert attributed: its service and the gap to its first alert. */
   private readonly firstAlert = new Map<string, { service: string; gapMs: number }>();
+  /** Per code event: the first event of its rollout, which names the rollout in `codeRollouts`. */
+  private readonly rolloutOf = new Map<string, string>();
+  private readonly currentRollout = new Map<string, string>();
+  private readonly codeRollouts = new Map<string, RolloutRecord>();
   feedbackRecorded = false;
+
+  /** `periodMs`: how long the period counted is, for the deploys per day. */
+  constructor(private readonly periodMs?: number) {}
 
   add(page: HygieneFacts): void {
     this.feedbackRecorded ||= page.feedbackRecorded;
     for (const e of page.events) {
       const c = this.of(e.service);
       c.stageEvents++;
-      if (!this.rollouts.starts(e)) continue;
+      const starts = this.rollouts.starts(e);
+      if (e.kind === 'deploy') this.trackCode(e, starts);
+      if (!starts) continue;
       if (e.kind === 'flag') c.flagChanges++;
       else if (e.kind === 'config') c.configChanges++;
+      else if (e.rollbackOf) c.rollbacks++;
       else {
         c.deploys++;
         if (e.changeCount === 1) c.singleChangeDeploys++;
@@ -109,12 +179,51 @@ export class HygieneTally {
       c.alerts++;
       if (ep.notMine) c.notMyChange++;
       if (ep.deployId === undefined) continue;
+      this.trackAlert(ep, ep.deployId);
       c.attributedAlerts++;
       c.attributedByKind[ep.deployKind ?? 'deploy']++;
       if (ep.deployAt === undefined) continue;
       const gapMs = Math.max(0, ep.startsAtMs - ep.deployAt);
       const seen = this.firstAlert.get(ep.deployId);
       if (!seen || gapMs < seen.gapMs) this.firstAlert.set(ep.deployId, { service: ep.service, gapMs });
+    }
+  }
+
+  /** Which rollout each code event belongs to, and what rollbacks undid. Events come in time order. */
+  private trackCode(e: ChangeFact, starts: boolean): void {
+    const key = JSON.stringify([e.service, e.environment]);
+    if (e.rollbackOf) {
+      for (const id of e.rollbackOf) {
+        const r = this.codeRollouts.get(this.rolloutOf.get(id) ?? '');
+        if (!r) continue;
+        r.failed = true;
+        if (r.rollbackAt === undefined || e.at < r.rollbackAt) r.rollbackAt = e.at;
+      }
+      // A rollback's own stage events belong to no rollout the keys count.
+      this.currentRollout.set(key, '');
+      return;
+    }
+    if (starts) {
+      const record: RolloutRecord = { service: e.service, failed: false };
+      if (e.leadMs !== undefined) record.leadMs = e.leadMs;
+      this.codeRollouts.set(e.id, record);
+      this.currentRollout.set(key, e.id);
+    }
+    const current = this.currentRollout.get(key);
+    if (current) this.rolloutOf.set(e.id, current);
+  }
+
+  /** An attributed alert fails its rollout; its first one before any rollback starts the time to restore. */
+  private trackAlert(ep: DecidedEpisode, deployId: string): void {
+    const r = this.codeRollouts.get(this.rolloutOf.get(deployId) ?? '');
+    if (!r) return;
+    r.failed = true;
+    if (r.rollbackAt !== undefined && ep.startsAtMs >= r.rollbackAt) return;
+    if (!r.first || ep.startsAtMs < r.first.startsAtMs) {
+      r.first =
+        ep.endsAtMs === undefined
+          ? { startsAtMs: ep.startsAtMs }
+          : { startsAtMs: ep.startsAtMs, endsAtMs: ep.endsAtMs };
     }
   }
 
@@ -140,14 +249,36 @@ export class HygieneTally {
       if (list) list.push(gapMs);
       else gaps.set(label, [gapMs]);
     }
+    const keys = new Map<string, { leads: number[]; failed: number; restores: number[] }>();
+    for (const r of this.codeRollouts.values()) {
+      const label = labelOf(r.service);
+      let k = keys.get(label);
+      if (!k) {
+        k = { leads: [], failed: 0, restores: [] };
+        keys.set(label, k);
+      }
+      if (r.leadMs !== undefined) k.leads.push(r.leadMs);
+      if (!r.failed) continue;
+      k.failed++;
+      if (!r.first) continue;
+      const end = Math.min(r.first.endsAtMs ?? Number.POSITIVE_INFINITY, r.rollbackAt ?? Number.POSITIVE_INFINITY);
+      if (Number.isFinite(end)) k.restores.push(Math.max(0, end - r.first.startsAtMs));
+    }
     return [...rows]
-      .map(([service, c]) => {
+      .map(([service, c]): ServiceHygiene => {
         const g = gaps.get(service);
+        const k = keys.get(service) ?? { leads: [], failed: 0, restores: [] };
         return {
           service,
           ...c,
           singleChangeShare: c.deploys === 0 ? null : round(c.singleChangeDeploys / c.deploys, 4),
           medianSecondsToFirstAlert: g ? Math.round(median(g) / 1000) : null,
+          deploymentsPerDay:
+            this.periodMs === undefined || this.periodMs <= 0 ? null : round(c.deploys / (this.periodMs / DAY_MS), 4),
+          leadTimeSeconds: k.leads.length > 0 ? Math.round(median(k.leads) / 1000) : null,
+          failedDeploys: k.failed,
+          changeFailureRate: c.deploys === 0 ? null : round(k.failed / c.deploys, 4),
+          timeToRestoreSeconds: k.restores.length > 0 ? Math.round(median(k.restores) / 1000) : null,
         };
       })
       .sort((a, b) => a.service.localeCompare(b.service));
@@ -182,6 +313,8 @@ export function changeFact(d: Deploy): ChangeFact {
     at: d.at,
     receivedAt: d.receivedAt,
     changeCount: d.changes.length,
+    ...(d.rollback ? { rollbackOf: d.rollback.of } : {}),
+    ...(leadTimeMs(d) === undefined ? {} : { leadMs: leadTimeMs(d) as number }),
   };
 }
 
@@ -246,6 +379,7 @@ function sum(a: Counts, b: Counts): Counts {
       config: a.attributedByKind.config + b.attributedByKind.config,
     },
     notMyChange: a.notMyChange + b.notMyChange,
+    rollbacks: a.rollbacks + b.rollbacks,
   };
 }
 

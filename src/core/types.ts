@@ -15,6 +15,9 @@ export interface Change {
   mergedBy?: Identity;
   commit?: { sha?: string; url?: string; message?: string };
   pullRequest?: { number?: number; url?: string; title?: string };
+  /** When the change was committed and merged (RFC 3339, UTC): what lead time is measured from. */
+  committedAt?: string;
+  mergedAt?: string;
 }
 
 /** What changed: a new version of the code, a feature flag flipped, or a configuration change. */
@@ -60,7 +63,18 @@ export interface Deploy {
   /** Epoch milliseconds. */
   at: number;
   receivedAt: number;
+  /** Empty for a deploy that ships no change of its own: a rollback, a redeploy, a config-only restart. */
   changes: Change[];
+  /** Set when this deploy is a rollback (core/rollback.ts decides what it undid). */
+  rollback?: Rollback;
+}
+
+/** What a rollback deploy undid. */
+export interface Rollback {
+  /** The ids of the deploys it undid (of the same service and environment), oldest first; empty when unknown. */
+  of: string[];
+  /** True when the event said it is a rollback; false when changepager recognised an earlier version. */
+  explicit: boolean;
 }
 
 export type AlertStatus = 'firing' | 'resolved';
@@ -150,6 +164,8 @@ export type ReasonCode =
   | 'shadow'
   | 'author_outside_working_hours'
   | 'ambiguous_bundle'
+  | 'after_rollback'
+  | 'deploy_without_changes'
   | 'no_deploy_in_window'
   | 'alert_started_before_deploy'
   | 'canary_host_mismatch'

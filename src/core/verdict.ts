@@ -10,7 +10,14 @@ import type { AlertStatus, Deploy } from './types.js';
 // and lasts `observe`. Whichever stage event's id is asked about, the answer is the rollout's: a pipeline that
 // polls the canary's id after promoting to 10 % sees the 10 % window.
 
-export type VerdictState = 'pending' | 'healthy' | 'failing';
+export type VerdictState = 'pending' | 'healthy' | 'failing' | 'rolled_back';
+
+/** The rollback that undid a rollout: the earliest one of any of its events. */
+export interface RollbackFact {
+  rollbackId: string;
+  at: number;
+  version: string;
+}
 
 /** An alert episode attributed to a change event: what the store keeps of it that the gate needs. */
 export interface AttributedAlert {
@@ -24,7 +31,7 @@ export interface AttributedAlert {
 }
 
 /** Why an attributed alert does not count against this window. */
-export type NotJudged = 'resolved_before_window' | 'started_after_window';
+export type NotJudged = 'resolved_before_window' | 'started_after_window' | 'started_after_rollback';
 
 export interface VerdictInput {
   /** The stage events of one rollout, oldest first (store.rolloutOf). */
@@ -37,6 +44,8 @@ export interface VerdictInput {
   /** The service's clock skew allowance: correlation accepts alerts that start this long before a deploy. */
   skewMs: number;
   now: number;
+  /** Set when a rollback undid the rollout: the answer is then final, whatever the window says. */
+  rolledBack?: RollbackFact;
 }
 
 export interface Verdict {
@@ -44,6 +53,7 @@ export interface Verdict {
   sentence: string;
   /** The stage event whose `at` opened the window. */
   latest: Deploy;
+  rolledBack?: RollbackFact;
   window: { from: number; to: number; decidedAt: number };
   /** Alerts that make the rollout fail: started in the window, or still firing from an earlier stage. */
   counted: AttributedAlert[];
@@ -61,9 +71,12 @@ export function judge(input: VerdictInput): Verdict {
 
   const counted: AttributedAlert[] = [];
   const notJudged: Verdict['notJudged'] = [];
+  const rolledBack = input.rolledBack;
   for (const alert of [...input.attributed].sort((a, b) => a.startsAtMs - b.startsAtMs)) {
     if (alert.decision.deployId === undefined || !ids.has(alert.decision.deployId)) continue;
-    if (alert.startsAtMs > to) notJudged.push({ alert, why: 'started_after_window' });
+    // Started after the rollback: the change no longer ran (correlation paged on-call, after_rollback).
+    if (rolledBack && alert.startsAtMs >= rolledBack.at) notJudged.push({ alert, why: 'started_after_rollback' });
+    else if (alert.startsAtMs > to) notJudged.push({ alert, why: 'started_after_window' });
     // Correlation lets an alert start up to the skew before a deploy; the window honours the same allowance.
     else if (alert.startsAtMs >= from - skewMs) counted.push(alert);
     // From an earlier stage: it counts while it still fires, since promoting over a burning canary is the
@@ -72,11 +85,18 @@ export function judge(input: VerdictInput): Verdict {
     else notJudged.push({ alert, why: 'resolved_before_window' });
   }
 
-  const state: VerdictState = counted.length > 0 ? 'failing' : now < decidedAt ? 'pending' : 'healthy';
+  const state: VerdictState = rolledBack
+    ? 'rolled_back'
+    : counted.length > 0
+      ? 'failing'
+      : now < decidedAt
+        ? 'pending'
+        : 'healthy';
   return {
     state,
-    sentence: sentence(state, latest, counted, { from, to, decidedAt }, now),
+    sentence: sentence(state, latest, counted, { from, to, decidedAt }, now, rolledBack),
     latest,
+    ...(rolledBack ? { rolledBack } : {}),
     window: { from, to, decidedAt },
     counted,
     notJudged,
@@ -89,12 +109,20 @@ function sentence(
   counted: readonly AttributedAlert[],
   w: { from: number; to: number; decidedAt: number },
   now: number,
+  rolledBack?: RollbackFact,
 ): string {
   const stage =
     latest.stage === 'full'
       ? 'full rollout'
       : `${latest.stage}${latest.percent !== undefined ? ` ${latest.percent}%` : ''}`;
   const what = `${latest.service} ${describeChange(latest)} (${stage}) in ${latest.environment}`;
+  if (rolledBack) {
+    const before =
+      counted.length > 0
+        ? ` after ${counted.length} alert${counted.length === 1 ? '' : 's'} attributed to it (${counted.slice(0, 3).map(describeAlert).join('; ')}${counted.length > 3 ? `; and ${counted.length - 3} more` : ''})`
+        : '';
+    return `${what} was rolled back to ${rolledBack.version} at ${clockUtc(rolledBack.at)} by deploy ${rolledBack.rollbackId}${before}.`;
+  }
   if (state === 'failing') {
     const shown = counted.slice(0, 3).map(describeAlert).join('; ');
     const more = counted.length > 3 ? `; and ${counted.length - 3} more` : '';

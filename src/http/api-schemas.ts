@@ -17,6 +17,8 @@ const REASONS = [
   'shadow',
   'author_outside_working_hours',
   'ambiguous_bundle',
+  'after_rollback',
+  'deploy_without_changes',
   'no_deploy_in_window',
   'alert_started_before_deploy',
   'canary_host_mismatch',
@@ -48,6 +50,8 @@ const changeSchema = z.object({
   pullRequest: z
     .object({ number: z.number().int().optional(), url: z.string().optional(), title: z.string().optional() })
     .optional(),
+  committedAt: instant.optional(),
+  mergedAt: instant.optional(),
 });
 
 const flagValue = z.union([z.boolean(), z.string(), z.number()]);
@@ -68,6 +72,13 @@ export const deploySchema = z
     changes: z.array(changeSchema),
     flag: z.object({ key: z.string(), from: flagValue.optional(), to: flagValue }).nullable(),
     config: z.object({ key: z.string().optional(), description: z.string().optional() }).nullable(),
+    rollback: z
+      .object({
+        of: z.array(z.string()).describe('The deploys it undid, oldest first.'),
+        explicit: z.boolean().describe('The event said so (true), or changepager recognised an earlier version.'),
+      })
+      .nullable()
+      .describe('Set when the deploy is a rollback.'),
   })
   .describe('A stored change event: a deploy, a flag flip or a config change.');
 
@@ -175,7 +186,7 @@ const verdictAlert = z.object({
 
 export const verdictSchema = z.object({
   id: z.string().describe('The id asked about; the verdict is that of its whole rollout.'),
-  verdict: z.enum(['pending', 'healthy', 'failing']),
+  verdict: z.enum(['pending', 'healthy', 'failing', 'rolled_back']),
   sentence: z.string(),
   service: z.string(),
   environment: z.string(),
@@ -203,11 +214,21 @@ export const verdictSchema = z.object({
       at: instant,
     }),
   ),
+  rolledBack: z
+    .object({ id: z.string(), version: z.string(), at: instant })
+    .nullable()
+    .describe(
+      'The rollback deploy that undid the rollout (verdict rolled_back): its id, the version it went back to, when.',
+    ),
   supersededBy: z.object({ id: z.string(), version: z.string(), at: instant }).nullable(),
   alerts: z.array(verdictAlert).describe('The alerts that make it fail: the first 100.'),
   alertsNotShown: z.number().int().describe('Alerts that make it fail beyond the first 100.'),
   notJudged: z
-    .array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) }))
+    .array(
+      verdictAlert.extend({
+        why: z.enum(['resolved_before_window', 'started_after_window', 'started_after_rollback']),
+      }),
+    )
     .describe('The first 100.'),
   notJudgedNotShown: z.number().int(),
   checkedAt: instant,
@@ -232,6 +253,18 @@ export const statsSchema = z.object({
       attributedByKind: z.object({ deploy: z.number().int(), flag: z.number().int(), config: z.number().int() }),
       medianSecondsToFirstAlert: z.number().nullable(),
       notMyChange: z.number().int(),
+      rollbacks: z.number().int().describe('Rollouts of code that were rollbacks; not counted in deploys.'),
+      deploymentsPerDay: z.number().nullable().describe('Deployment frequency: deploys per day of the period.'),
+      leadTimeSeconds: z
+        .number()
+        .nullable()
+        .describe('Lead time for changes: the median over deploys of their changes’ commit (or merge) to deploy.'),
+      failedDeploys: z.number().int().describe('Deploys followed by an attributed alert or a rollback.'),
+      changeFailureRate: z.number().nullable().describe('Change failure rate: failedDeploys / deploys.'),
+      timeToRestoreSeconds: z
+        .number()
+        .nullable()
+        .describe('Time to restore: the median from a failed deploy’s first alert to its resolve or the rollback.'),
     }),
   ),
   next,
@@ -300,8 +333,10 @@ export const timelineSchema = z
         alerts: z.array(z.string()).describe('Keys of the alerts attributed to it.'),
         links: z.array(link),
         verdict: z
-          .object({ status: z.enum(['pending', 'healthy', 'failing']), detail: z.string().optional() })
+          .object({ status: z.enum(['pending', 'healthy', 'failing', 'rolled_back']), detail: z.string().optional() })
           .nullable(),
+        undid: z.array(z.string()).describe('For a rollback: the keys of the deploys in view it undid.'),
+        rolledBackBy: z.string().nullable().describe('The key of the rollback in view that undid this deploy.'),
         changeCount: z.number().int().describe('Changes of the stored event; `changes` lists the first few.'),
         hostCount: z.number().int(),
         clipped: z.boolean().describe("Texts or lists were cut to the view's bounds: href has all of it."),

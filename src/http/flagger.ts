@@ -76,15 +76,23 @@ export function flaggerRoute(deps: {
       limit: 1000,
     });
     const source = recent.find(
-      (d) => kindOf(d) === 'deploy' && d.at <= at + policy.skewMs && (!target.version || d.version === target.version),
+      (d) =>
+        kindOf(d) === 'deploy' &&
+        !d.rollback &&
+        d.at <= at + policy.skewMs &&
+        (!target.version || d.version === target.version),
     );
     if (!source) {
       throw new ApiError(
         'no_deploy_for_rollout',
-        `No deploy event of ${target.service} in ${target.environment}${target.version ? ` with version ${target.version}` : ''} in the last ${policy.windowMs / 60_000} min to attach Flagger's ${stage.stage} stage to; send the deploy event from your pipeline first.`,
+        `No deploy event of ${target.service} in ${target.environment}${target.version ? ` with version ${target.version}` : ''} in the last ${policy.windowMs / 60_000} min to attach Flagger's ${'rollback' in stage ? 'rollback' : `${stage.stage} stage`} to; send the deploy event from your pipeline first.`,
       );
     }
-    const { created, deploy } = await pipeline.receiveDeploy(flaggerDeploy(payload, stage, source, at));
+    const event = flaggerDeploy(payload, stage, source, at);
+    const { created, deploy } = await pipeline.receiveDeploy(
+      event,
+      'rollback' in stage ? { claim: { of: source.id }, named: source } : undefined,
+    );
     res
       .status(created ? 201 : 200)
       .json({ result: created ? 'recorded' : 'repeat', reason: null, deploy: deployJson(deploy) });

@@ -64,7 +64,7 @@ export function statsRoute(deps: { store: TimelineStore; now: () => number }): R
  * of a busy installation is tens of thousands of rows, and every other request must go on meanwhile.
  */
 export async function tallyHygiene(store: Pick<TimelineStore, 'hygieneFacts'>, q: HygieneQuery): Promise<HygieneTally> {
-  const tally = new HygieneTally();
+  const tally = new HygieneTally(q.until - q.since);
   let cursor: HygieneCursor | undefined;
   do {
     const page = await store.hygieneFacts(q, cursor);

@@ -49,9 +49,19 @@ export function verdictRoute(deps: { config: Config; store: ReadStore; now: () =
     if (settleMs > MAX_SETTLE_MS) problems.push({ path: 'settle', message: 'must be at most PT1H' });
     if (problems.length > 0) throw new ApiError('invalid_query', undefined, { problems });
 
-    const attributed = await store.episodesAttributedTo(rollout.events.map((d) => d.id));
+    const ids = rollout.events.map((d) => d.id);
+    const attributed = await store.episodesAttributedTo(ids);
+    const [rolledBack] = await store.rollbacksOf(ids);
     const at = now();
-    const verdict = judge({ rollout: rollout.events, attributed, observeMs, settleMs, skewMs: policy.skewMs, now: at });
+    const verdict = judge({
+      rollout: rollout.events,
+      attributed,
+      observeMs,
+      settleMs,
+      skewMs: policy.skewMs,
+      now: at,
+      ...(rolledBack ? { rolledBack } : {}),
+    });
     const remaining = Math.max(0, Math.ceil((verdict.window.decidedAt - at) / 1000));
     // A pipeline polling a pending verdict learns when asking again can change the answer.
     if (verdict.state === 'pending') res.set('Retry-After', String(Math.min(Math.max(remaining, 1), 60)));
@@ -108,6 +118,9 @@ function verdictJson(
       at: iso(latest.at),
     },
     rollout: rollout.events.map((d) => ({ id: d.id, stage: d.stage, percent: d.percent ?? null, at: iso(d.at) })),
+    rolledBack: v.rolledBack
+      ? { id: v.rolledBack.rollbackId, version: v.rolledBack.version, at: iso(v.rolledBack.at) }
+      : null,
     supersededBy: rollout.supersededBy
       ? { id: rollout.supersededBy.id, version: rollout.supersededBy.version, at: iso(rollout.supersededBy.at) }
       : null,

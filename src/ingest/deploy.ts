@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { derivedVersion } from '../core/change.js';
+import type { RollbackClaim } from '../core/rollback.js';
 import { canonicalInstant } from '../core/time.js';
 import type { Change, Deploy, Identity } from '../core/types.js';
 import { rfc3339 } from './validate.js';
@@ -27,6 +28,8 @@ const change = z.looseObject({
   pullRequest: z
     .looseObject({ number: z.number().int().positive().optional(), url: link.optional(), title: z.string().optional() })
     .optional(),
+  committedAt: rfc3339.optional().describe('When the change was committed: lead time for changes starts here.'),
+  mergedAt: rfc3339.optional().describe('When it was merged: lead time starts here when committedAt is absent.'),
 });
 
 // Fields every change event has, whatever its kind.
@@ -58,13 +61,28 @@ const common = {
 };
 
 const changes = z.array(change).min(1, { error: 'needs at least one change' });
+// A deploy may ship no change of its own: a rollback, a redeploy of the same version, a config-only restart.
+const deployChanges = z
+  .array(change)
+  .default([])
+  .describe('What shipped. Empty (or absent) for a rollback, a redeploy or a restart: nobody to attribute it to.');
 const flagValue = z.union([z.boolean(), z.string(), z.number()]);
 
 const deployVariant = z.looseObject({
   kind: z.literal('deploy').optional().describe('deploy (the default), flag or config.'),
   ...common,
   version: z.string().min(1),
-  changes,
+  changes: deployChanges,
+  rollbackOf: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('This deploy rolls back the deploy with this id (of the same service and environment).'),
+  rollback: z
+    .boolean()
+    .optional()
+    .describe('This deploy is a rollback (to `version`); changepager finds what it undid.'),
 });
 
 /** A flag or config change names its author either as `author` (the usual case) or as `changes`. */
@@ -111,6 +129,13 @@ export const deployEvent = z.discriminatedUnion('kind', [deployVariant, flagVari
 
 export type DeployEvent = z.output<typeof deployEvent>;
 
+/** What the event said about being a rollback; the pipeline works out what it undid (core/rollback.ts). */
+export function rollbackClaim(event: DeployEvent): RollbackClaim | undefined {
+  if (event.kind === 'flag' || event.kind === 'config') return undefined;
+  if (event.rollbackOf !== undefined) return { of: event.rollbackOf };
+  return event.rollback === true ? { flag: true } : undefined;
+}
+
 /** Maps a validated change event onto the domain, filling the documented defaults. */
 export function toDeploy(event: DeployEvent, defaults: { environment: string; now: number }): Deploy {
   const at = event.at === undefined ? defaults.now : (canonicalInstant(event.at)?.ms ?? defaults.now);
@@ -153,6 +178,10 @@ function toChange(c: z.output<typeof change>): Change {
   if (c.mergedBy) out.mergedBy = toIdentity(c.mergedBy);
   if (c.commit) out.commit = pick(c.commit, ['sha', 'url', 'message']);
   if (c.pullRequest) out.pullRequest = pick(c.pullRequest, ['number', 'url', 'title']);
+  const committed = c.committedAt === undefined ? undefined : canonicalInstant(c.committedAt);
+  if (committed) out.committedAt = new Date(committed.ms).toISOString();
+  const merged = c.mergedAt === undefined ? undefined : canonicalInstant(c.mergedAt);
+  if (merged) out.mergedAt = new Date(merged.ms).toISOString();
   return out;
 }
 

@@ -13,9 +13,11 @@ import type { Deploy, Stage } from '../core/types.js';
 //   "Starting canary analysis for …"              → canary, 0 %  (the same stage: answered as a repeat)
 //   "Advance <name>.<ns> canary weight N"         → partial, N %
 //   "Copying … template spec to <name>-primary…"  → full, 100 % (promotion: the new spec goes to the primary)
+//   "Rolling back <name>.<ns> failed checks …"    → a rollback of that deploy (core/rollback.ts): traffic goes
+//                                                   back to the primary, which runs the previous version
 //
-// Everything else (iterations of blue/green, "Routing all traffic to primary", rollbacks, warnings) is answered
-// 200 and ignored: a rollback ships no new version, and Flagger only logs what a webhook answers.
+// Everything else (iterations of blue/green, "Routing all traffic to primary", warnings) is answered 200 and
+// ignored: Flagger only logs what a webhook answers.
 
 export const flaggerPayload = z.looseObject({
   name: z.string().min(1).describe('The Canary resource name.'),
@@ -32,7 +34,7 @@ export const flaggerPayload = z.looseObject({
 
 export type FlaggerPayload = z.output<typeof flaggerPayload>;
 
-export type FlaggerStage = { stage: Stage; percent: number } | { ignored: string };
+export type FlaggerStage = { stage: Stage; percent: number } | { rollback: true } | { ignored: string };
 
 /** Which rollout stage a Flagger event stands for, read off its message. */
 export function flaggerStage(payload: FlaggerPayload): FlaggerStage {
@@ -46,6 +48,9 @@ export function flaggerStage(payload: FlaggerPayload): FlaggerStage {
   const advance = /^Advance \S+ canary weight (\d+)\s*$/.exec(message);
   if (advance?.[1]) return { stage: 'partial', percent: Math.min(100, Number(advance[1])) };
   if (/^Copying \S+ template spec to /.test(message)) return { stage: 'full', percent: 100 };
+  // pkg/controller/scheduler.go: "Rolling back %s.%s failed checks threshold reached %v" (and "progress
+  // deadline exceeded" for a canary that never became ready).
+  if (/^Rolling back \S+ /.test(message)) return { rollback: true };
   return { ignored: `not a rollout stage: "${message.slice(0, 200)}"` };
 }
 
@@ -64,7 +69,7 @@ export function flaggerTarget(payload: FlaggerPayload, defaultEnvironment: strin
  */
 export function flaggerDeploy(
   payload: FlaggerPayload,
-  stage: { stage: Stage; percent: number },
+  stage: { stage: Stage; percent: number } | { rollback: true },
   source: Deploy,
   now: number,
 ): Deploy {
@@ -72,6 +77,24 @@ export function flaggerDeploy(
   // Flagger sends epoch milliseconds; anything else (a fraction, 1e20) is not a time we can store.
   const at = Number.isSafeInteger(timestamp) && timestamp > 0 && timestamp < now + 86_400_000 ? timestamp : now;
   const revision = payload.checksum || source.version;
+  if ('rollback' in stage) {
+    // The primary never left the previous version: that is what runs again, and nobody's change shipped.
+    const rollback: Deploy = {
+      id: `flagger-${payload.namespace}-${payload.name}-${revision}-rollback`.slice(0, 256),
+      kind: 'deploy',
+      service: source.service,
+      environment: source.environment,
+      version: source.previousVersion ?? `${source.version} (rolled back)`,
+      previousVersion: source.version,
+      stage: 'full',
+      percent: 100,
+      hosts: [],
+      at,
+      receivedAt: now,
+      changes: [],
+    };
+    return rollback;
+  }
   const id = `flagger-${payload.namespace}-${payload.name}-${revision}-${stage.stage}-${stage.percent}`.slice(0, 256);
   const deploy: Deploy = {
     id,

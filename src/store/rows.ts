@@ -1,5 +1,6 @@
 import { kindOf, subjectOf } from '../core/change.js';
 import { parseTargetKey } from '../core/plan.js';
+import { leadTimeMs } from '../core/stats.js';
 import type { AlertStatus, ChangeKind, Decision, Deploy, PolicyMode, ReasonCode, Stage } from '../core/types.js';
 import type {
   DeliveryRecord,
@@ -10,6 +11,7 @@ import type {
   OutboxKind,
   PageRecord,
   PageStatus,
+  RolledBack,
 } from './store.js';
 
 // Rows to records and back, for every adapter: both keep the same columns, JSON as text and times as epoch
@@ -37,6 +39,8 @@ export function deployRow(d: Deploy) {
     subject: subjectOf(d),
     change_count: d.changes.length,
     host_count: d.hosts.length,
+    rollback: d.rollback ? JSON.stringify(d.rollback) : null,
+    lead_ms: leadTimeMs(d) ?? null,
   };
 }
 
@@ -57,6 +61,7 @@ export function toDeploy(r: Row): Deploy {
   d.kind = (r.kind as ChangeKind | undefined) ?? 'deploy';
   if (r.flag) d.flag = JSON.parse(r.flag as string);
   if (r.config) d.config = JSON.parse(r.config as string);
+  if (r.rollback) d.rollback = JSON.parse(r.rollback as string);
   return d;
 }
 
@@ -170,4 +175,21 @@ export function toOutboxItem(r: Row): OutboxItem {
     createdAt: r.created_at as number,
     dueAt: r.due_at as number,
   };
+}
+
+export function toRolledBack(r: Row): RolledBack {
+  return {
+    deployId: r.deploy_id as string,
+    rollbackId: r.rollback_id as string,
+    at: r.at as number,
+    version: r.version as string,
+  };
+}
+
+/** What the four keys read of a deploy row (core/stats.ts ChangeFact): its lead time, and what it rolled back. */
+export function codeFacts(r: Row): { leadMs?: number; rollbackOf?: string[] } {
+  const out: { leadMs?: number; rollbackOf?: string[] } = {};
+  if (r.lead_ms !== null && r.lead_ms !== undefined) out.leadMs = Number(r.lead_ms);
+  if (typeof r.rollback === 'string') out.rollbackOf = (JSON.parse(r.rollback) as { of: string[] }).of;
+  return out;
 }

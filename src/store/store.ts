@@ -37,8 +37,20 @@ export interface DmRecord {
   delivered: Record<string, string>;
 }
 
+/** A deploy that a later rollback undid (core/rollback.ts decides what a rollback undoes). */
+export interface RolledBack {
+  /** The deploy undone. */
+  deployId: string;
+  /** The rollback deploy: its id, its time and the version it went back to. */
+  rollbackId: string;
+  at: number;
+  version: string;
+}
+
 export interface DmContext {
   dm: DmRecord;
+  /** The rollback that undid the deploy the DM is about, when one did. */
+  rolledBack?: RolledBack;
   episode: EpisodeRecord;
   /** The pages the episode is on, for the PagerDuty links. */
   pages: PageRecord[];
@@ -71,6 +83,8 @@ export interface PageRecord {
 export interface PageWithMembers {
   page: PageRecord;
   members: EpisodeRecord[];
+  /** The rollbacks that undid deploys the members are attributed to, earliest first. */
+  rolledBack?: RolledBack[];
 }
 
 /**
@@ -245,6 +259,8 @@ export interface IngestStore {
   /**
    * Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged).
    * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event.
+   * A new rollback (`deploy.rollback`) records what it undid, and queues work for the open pages and the DMs of
+   * firing alerts attributed to those deploys, so that the incident gets a note and the DM says so.
    */
   saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
   /** The deploys of a service and environment around an alert's start: core/correlate.ts deployWindow gives the range. */
@@ -254,6 +270,8 @@ export interface IngestStore {
     from: number;
     to: number;
   }): Promise<DeployCandidates>;
+  /** The code deploys (kind deploy) of a service and environment with `at` up to `at`, latest first. */
+  deploysBefore(q: { service: string; environment: string; at: number; limit: number }): Promise<Deploy[]>;
   /** Which of these episodes are already stored, as "fingerprint|startsAt" keys (core/plan.ts episodeKey). */
   knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]): Promise<KnownEpisodes>;
   /**
@@ -316,6 +334,8 @@ export interface ReadStore {
     id: string,
     opts?: { listLimit?: number },
   ): Promise<{ events: Deploy[]; supersededBy?: Deploy } | undefined>;
+  /** The rollbacks that undid these deploys (each deploy's first), earliest first. */
+  rollbacksOf(deployIds: readonly string[]): Promise<RolledBack[]>;
   /** Alert episodes whose decision names one of these change events. */
   episodesAttributedTo(deployIds: readonly string[]): Promise<EpisodeRecord[]>;
   /** The episodes of a fingerprint, latest start first, each with its pages and their latest delivery attempts. */

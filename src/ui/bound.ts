@@ -85,6 +85,8 @@ function change(cut: Cut, c: Change): Change {
     if (title !== undefined) pr.title = cut.text(title);
     out.pullRequest = pr;
   }
+  if (c.committedAt !== undefined) out.committedAt = c.committedAt;
+  if (c.mergedAt !== undefined) out.mergedAt = c.mergedAt;
   return out;
 }
 
@@ -108,6 +110,7 @@ export function boundDeploy(summary: DeploySummary, bounds: Bounds): Bounded<Dep
   if (d.kind !== undefined) out.kind = d.kind;
   if (d.previousVersion !== undefined) out.previousVersion = cut.text(d.previousVersion);
   if (d.percent !== undefined) out.percent = d.percent;
+  if (d.rollback) out.rollback = { of: cut.list(d.rollback.of), explicit: d.rollback.explicit };
   if (d.flag) {
     const { key, from, to } = d.flag;
     out.flag = { key: cut.text(key), to: flagValue(cut, to) };

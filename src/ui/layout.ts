@@ -103,6 +103,15 @@ export interface PlacedLine {
   offscreen: boolean;
 }
 
+/** An arc from a rollback's marker to the marker of a deploy it undid, both in view. */
+export interface PlacedUndo {
+  rollback: TimelineDeploy;
+  undone: TimelineDeploy;
+  x1: number;
+  x2: number;
+  y: number;
+}
+
 export interface PlacedLane {
   lane: Lane;
   /** The lane's name, cut to fit the gutter. */
@@ -112,6 +121,7 @@ export interface PlacedLane {
   deploys: PlacedDeploy[];
   alerts: PlacedAlert[];
   lines: PlacedLine[];
+  undos: PlacedUndo[];
 }
 
 export interface Tick {
@@ -159,8 +169,9 @@ export function authorsText(d: TimelineDeploy): string {
 }
 
 export function deployLabel(d: TimelineDeploy): string {
-  // A deploy is named by its version; a flag or config change by what changed.
+  // A deploy is named by its version; a flag or config change by what changed; a rollback says so.
   const what = d.kind === 'deploy' ? d.deploy.version : d.what;
+  if (d.deploy.rollback) return `↩ rollback to ${what}`;
   return `${what} · ${authorsText(d)} · ${d.deploy.stage}`;
 }
 
@@ -286,7 +297,14 @@ function placeLane(
       offscreen: !marker,
     });
   }
+  const undos: PlacedUndo[] = [];
+  for (const p of deploys) {
+    for (const key of p.d.undid ?? []) {
+      const undone = placedByKey.get(key);
+      if (undone) undos.push({ rollback: p.d, undone: undone.d, x1: p.x, x2: undone.x, y: p.y });
+    }
+  }
   // The name sits in the gutter, left of the plot: cut to fit it.
   const name = fitText(lane.name, GUTTER - 24, LANE_NAME_PX);
-  return { lane, name, top, height, deploys, alerts, lines };
+  return { lane, name, top, height, deploys, alerts, lines, undos };
 }

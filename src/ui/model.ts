@@ -49,8 +49,12 @@ export interface TimelineDeploy {
   links: Link[];
   /** Keys of the alerts in view attributed to this deploy. */
   alerts: string[];
-  /** The canary verdict (pending, healthy, failing) when the service can judge one. */
+  /** The canary verdict (pending, healthy, failing, rolled_back) when the service can judge one. */
   verdict?: DeployVerdict;
+  /** For a rollback: the keys of the deploys it undid that are in view. */
+  undid?: string[];
+  /** The key of the rollback in view that undid this deploy. */
+  rolledBackBy?: string;
 }
 
 export interface DeployVerdict {
@@ -230,6 +234,19 @@ export function buildTimeline(input: TimelineInput): Timeline {
     const verdict = input.verdicts?.get(d.id);
     if (verdict) td.verdict = verdict;
     byId.set(d.id, td);
+  }
+
+  // Rollbacks and what they undid, among the deploys in view: the page draws an arc from one to the other.
+  for (const td of byId.values()) {
+    const of = td.deploy.rollback?.of;
+    if (!of) continue;
+    td.undid = [];
+    for (const id of of) {
+      const undone = byId.get(id);
+      if (!undone) continue;
+      td.undid.push(undone.key);
+      undone.rolledBackBy ??= td.key;
+    }
   }
 
   const pagesOf = new Map<number, PageDeliveryRecord[]>();

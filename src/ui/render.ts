@@ -224,6 +224,8 @@ ${dl([
   ['Previous version', dep.previousVersion],
   ['Hosts', hostsText(d)],
   ['Id', html`<code>${dep.id}</code>`],
+  ['Rollback of', d.undid === undefined ? undefined : undidList(d, t)],
+  ['Rolled back by', rolledBackByLink(d, t)],
 ])}
 <h4>Changes${d.changeCount > dep.changes.length ? ` (the first ${dep.changes.length} of ${d.changeCount})` : ''}</h4>
 <ul class="changes">${dep.changes.map(
@@ -240,6 +242,20 @@ ${
 }
 ${d.clipped ? fullRecord(d.href, 'lists and texts') : ''}
 </article>`;
+}
+
+/** The deploys a rollback undid: those in view as links, the others counted. */
+function undidList(d: TimelineDeploy, t: Timeline): Html | string {
+  const shown = (d.undid ?? []).map((k) => t.deploys.find((x) => x.key === k)).filter((x) => x !== undefined);
+  const total = d.deploy.rollback?.of.length ?? 0;
+  const rest = total - shown.length;
+  if (total === 0) return 'nothing changepager knows of';
+  return html`${shown.map((u, i) => html`${i > 0 ? ', ' : ''}<a href="#deploy-${u.key}">${deployLabel(u)}</a>`)}${rest > 0 ? `${shown.length > 0 ? ' and ' : ''}${rest} deploy${rest === 1 ? '' : 's'} outside this range` : ''}`;
+}
+
+function rolledBackByLink(d: TimelineDeploy, t: Timeline): Html | undefined {
+  const by = d.rolledBackBy === undefined ? undefined : t.deploys.find((x) => x.key === d.rolledBackBy);
+  return by ? html`<a href="#deploy-${by.key}">${deployLabel(by)}</a> at ${time(by.deploy.at)}` : undefined;
 }
 
 function hostsText(d: TimelineDeploy): string {
@@ -290,6 +306,7 @@ ${items.map(([p, text]) => html`<li>${swatch(p)} <span class="glyph" aria-hidden
 <li><svg class="swatch" width="16" height="14" viewBox="0 0 16 14" aria-hidden="true" focusable="false"><path class="marker marker-full" d="M8,1 L14,7 L8,13 L2,7 z"/></svg> deploy (hollow: canary or partial)</li>
 <li><svg class="swatch" width="16" height="14" viewBox="0 0 16 14" aria-hidden="true" focusable="false"><path class="marker marker-flag" d="M3,1 L3,13 M3,1 L13,4 L3,7"/></svg> flag change</li>
 <li><svg class="swatch" width="30" height="12" viewBox="0 0 30 12" aria-hidden="true" focusable="false"><line class="cause" x1="1" y1="6" x2="27" y2="6" marker-end="url(#arrow)"/></svg> alert attributed to a deploy</li>
+<li><svg class="swatch" width="30" height="12" viewBox="0 0 30 12" aria-hidden="true" focusable="false"><path class="undo" d="M27,10 Q14,0 3,10"/></svg> rollback and the deploy it undid</li>
 </ul>`;
 }
 
@@ -324,13 +341,17 @@ function laneSvg(p: PlacedLane, i: number, t: Timeline, layout: ChartLayout): Ht
 <rect class="lane-bg ${i % 2 === 0 ? 'even' : 'odd'}" x="0" y="${p.top}" width="${layout.width}" height="${p.height}"/>
 ${href ? html`<a href="${href}" aria-label="Only ${lane.name}">${name}</a>` : name}
 ${p.deploys.map((d) => html`<line class="deploy-guide" x1="${d.x}" y1="${d.y + 9}" x2="${d.x}" y2="${bottom - 2}"/>`)}
+${p.undos.map(
+  (u) =>
+    html`<path class="undo" data-rollback="${u.rollback.key}" data-deploy="${u.undone.key}" d="M${u.x1},${u.y - 2} Q${(u.x1 + u.x2) / 2},${u.y - 14} ${u.x2},${u.y - 2}" marker-end="url(#arrow)"><title>${deployLabel(u.rollback)} at ${iso(u.rollback.deploy.at)} undid ${deployLabel(u.undone)}</title></path>`,
+)}
 ${p.lines.map(
   (l) =>
     html`<line class="cause${l.offscreen ? ' offscreen' : ''}" data-alert="${l.alert.key}" data-deploy="${l.deploy.key}" x1="${l.x1}" y1="${l.y1}" x2="${l.x2}" y2="${l.y2}" marker-end="url(#arrow)"><title>${l.alert.alertname} attributed to ${deployLabel(l.deploy)}${l.offscreen ? ' (outside this range)' : ''}</title></line>`,
 )}
 ${p.deploys.map((d) => {
   const label = deployLabel(d.d);
-  return html`<a class="deploy kind-${d.d.kind === 'flag' ? 'flag' : d.d.kind === 'deploy' ? 'deploy' : 'other'}" href="#deploy-${d.d.key}" data-deploy="${d.d.key}" data-kind="${d.d.kind}" data-stage="${d.d.deploy.stage}" aria-label="${d.d.kind === 'flag' ? 'Flag change' : 'Deploy'} ${label}, ${iso(d.d.deploy.at)}">
+  return html`<a class="deploy kind-${d.d.kind === 'flag' ? 'flag' : d.d.kind === 'deploy' ? 'deploy' : 'other'}${d.d.deploy.rollback ? ' rollback' : ''}${d.d.rolledBackBy ? ' rolled-back' : ''}" href="#deploy-${d.d.key}" data-deploy="${d.d.key}" data-kind="${d.d.kind}" data-stage="${d.d.deploy.stage}" aria-label="${d.d.kind === 'flag' ? 'Flag change' : 'Deploy'} ${label}, ${iso(d.d.deploy.at)}">
 <title>${d.d.kind}: ${label} at ${iso(d.d.deploy.at)}</title>
 ${markerShape(d.d, d.x, d.y)}
 ${d.label ? labelText('deploy-label', d.label, knockout) : ''}
@@ -405,7 +426,7 @@ function tables(t: Timeline): Html {
     (d) => html`<tr data-deploy="${d.key}">
 <td data-label="At">${time(d.deploy.at)}</td>
 <td data-label="Service">${d.deploy.service} · ${d.deploy.environment}</td>
-<td data-label="What"><a href="#deploy-${d.key}">${d.kind === 'deploy' ? d.deploy.version : d.what}</a></td>
+<td data-label="What"><a href="#deploy-${d.key}">${d.kind === 'deploy' ? d.deploy.version : d.what}</a>${d.deploy.rollback ? ' (rollback)' : d.rolledBackBy ? ' (rolled back)' : ''}</td>
 <td data-label="By">${authorsText(d)}</td>
 <td data-label="Stage">${d.deploy.stage}${d.deploy.percent === undefined ? '' : ` (${d.deploy.percent}%)`}</td>
 <td data-label="Alerts attributed">${d.alerts.length}${d.verdict ? ` · ${d.verdict.status}` : ''}</td>

@@ -145,6 +145,8 @@ export function timelineJson(t: Timeline, limit: number) {
       alerts: d.alerts,
       links: d.links,
       verdict: d.verdict ?? null,
+      undid: d.undid ?? [],
+      rolledBackBy: d.rolledBackBy ?? null,
       changeCount: d.changeCount,
       hostCount: d.hostCount,
       clipped: d.clipped,

@@ -25,8 +25,11 @@ export function storeVerdicts(deps: { config: Config; store: ReadStore }) {
       const latest = rollout?.events[rollout.events.length - 1];
       if (!rollout || !latest) continue;
       const policy = policyFor(config, latest.service);
-      const attributed = await store.episodesAttributedTo(rollout.events.map((d) => d.id));
+      const ids = rollout.events.map((d) => d.id);
+      const attributed = await store.episodesAttributedTo(ids);
+      const [rolledBack] = await store.rollbacksOf(ids);
       const v = judge({
+        ...(rolledBack ? { rolledBack } : {}),
         rollout: rollout.events,
         attributed,
         observeMs: Math.min(PAGE_OBSERVE_MS, policy.windowMs),

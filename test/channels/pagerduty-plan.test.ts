@@ -75,6 +75,7 @@ interface Case {
   /** Milliseconds after the page opened. */
   at?: number;
   config?: Partial<PagerDutyConfig>;
+  rolledBack?: PageWithMembers['rolledBack'];
 }
 
 function plan(c: Case) {
@@ -92,6 +93,7 @@ function plan(c: Case) {
       delivered: {},
     },
     members: Array.from({ length: c.members ?? 1 }, (_, i) => member(i, c.responders ?? [])),
+    ...(c.rolledBack ? { rolledBack: c.rolledBack } : {}),
   };
   const state: PageState = { members: 0, attempted: false, ...c.state };
   return nextAction(page, { state, answers: c.answers ?? {} }, OPENED + (c.at ?? 1000), { ...CONFIG, ...c.config });
@@ -106,6 +108,7 @@ const failed = (status: number | undefined, detail: string, more: { retryAfterMs
     detail,
     ...more,
   }) as const;
+const RB = { deployId: 'd1', rollbackId: 'rb-1', at: OPENED + 60_000, version: 'v1' };
 const INCIDENT = { id: 'PINC1', html_url: 'https://acme.pagerduty.com/incidents/PINC1' };
 const found = { found: true as const, userId: 'PALICE' };
 const LATE = FALLBACK_AFTER + 1000;
@@ -423,6 +426,70 @@ describe('the PagerDuty plan of a page', () => {
         'an open incident that knows every alert: nothing to do',
         { members: 2, state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 2 } },
         { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
+      ],
+      [
+        'the deploy was rolled back: first check the incident is still open',
+        { rolledBack: [RB], state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 } },
+        { type: 'check_incident', incident: 'PINC1' },
+      ],
+      [
+        '…open: a note saying so, with the rollbacks not noted yet',
+        {
+          rolledBack: [RB],
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { current: 'triggered' },
+        },
+        { type: 'note_rollback', incident: 'PINC1', rollbacks: [RB] },
+      ],
+      [
+        '…noted: delivered, and the next attempt knows it',
+        {
+          rolledBack: [RB],
+          state: { via: 'incident', incident: 'PINC1', members: 1 },
+          answers: { current: 'triggered', rollbackNote: ok({}) },
+        },
+        {
+          type: 'done',
+          outcome: {
+            ok: true,
+            detail: 'incident PINC1 told of the rollback',
+            patch: { members: 1, rollbacks: 1 },
+            counted: { route: 'author', action: 'note' },
+          },
+        },
+      ],
+      [
+        'a rollback already noted: nothing to do',
+        { rolledBack: [RB], state: { via: 'incident', incident: 'PINC1', members: 1, rollbacks: 1 } },
+        { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
+      ],
+      [
+        'alerts joined and a rollback came: the alerts’ note first, then the rollback’s',
+        {
+          members: 2,
+          rolledBack: [RB],
+          state: { via: 'incident', incident: 'PINC1', members: 1 },
+          answers: { current: 'triggered', note: ok({}) },
+        },
+        { type: 'note_rollback', incident: 'PINC1', rollbacks: [RB] },
+      ],
+      [
+        '…the rollback note failed: retried, without the alerts’ note again',
+        {
+          members: 2,
+          rolledBack: [RB],
+          state: { via: 'incident', incident: 'PINC1', members: 1 },
+          answers: { current: 'triggered', note: ok({}), rollbackNote: failed(503, 'HTTP 503') },
+        },
+        {
+          type: 'done',
+          outcome: {
+            ok: false,
+            retry: true,
+            detail: 'rollback note on incident PINC1: HTTP 503',
+            patch: { members: 2 },
+          },
+        },
       ],
       [
         'alerts joined its page: first check the incident is still open',

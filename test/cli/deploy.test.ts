@@ -95,6 +95,28 @@ describe('changepager deploy', () => {
     });
   });
 
+  it('sends a rollback without an author: --rollback-of names the deploy, --rollback lets changepager find it', async () => {
+    const deploy = (version: string, id: string) =>
+      runDeploy(
+        ['--service', 'checkout', '--version', version, '--author', 'alice', '--id', id],
+        cliIo({ env: server() }).io,
+      );
+    expect(await deploy('v1', 'd-v1')).toBe(0);
+    expect(await deploy('v2', 'd-v2')).toBe(0);
+
+    const named = cliIo({ env: server() });
+    const code = await runDeploy(
+      ['--service', 'checkout', '--version', 'v1', '--rollback-of', 'd-v2', '--id', 'rb-1'],
+      named.io,
+    );
+    expect(code, named.stderr).toBe(0);
+    expect(await stored('rb-1')).toMatchObject({ changes: [], rollback: { of: ['d-v2'], explicit: true } });
+
+    const found = cliIo({ env: server() });
+    expect(await runDeploy(['--service', 'checkout', '--version', 'v1', '--rollback', '--dry-run'], found.io)).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({ service: 'checkout', version: 'v1', rollback: true, changes: [] });
+  });
+
   it('reads version, author, merger, commit and PR from a GitHub Actions push', async () => {
     const run = cliIo({
       env: { ...server(), ...GITHUB_PUSH },

@@ -178,6 +178,66 @@ people:
     expect(slack.callsTo('users.lookupByEmail').map((c) => c.args.email)).toEqual(['bob@example.com']);
   });
 
+  it('deploy, alert, rollback, second alert: alice paged once, on-call for the second (after_rollback), alice told of both', async () => {
+    const post = (body: unknown) => api('/v1/deploys', { method: 'POST', body: JSON.stringify(body) });
+    const deploy = {
+      id: 'e2e-cart-v2',
+      service: 'cart',
+      environment: 'production',
+      version: 'v2',
+      previousVersion: 'v1',
+      at: minutesAgo(20),
+      changes: [{ author: { email: 'alice@example.com', login: 'alice' } }],
+    };
+    expect((await post(deploy)).status).toBe(201);
+    await amtoolAdd(am, { labels: labels('E2eBeforeRollback', 'cart'), start: minutesAgo(15) });
+    const incident = await eventually(
+      () => stub.incidentCreates().find((c) => JSON.stringify(c).includes('E2eBeforeRollback')),
+      'an incident for alice about E2eBeforeRollback',
+    );
+    expect(incident.incident?.assignments).toEqual([{ assignee: { id: 'PALICE', type: 'user_reference' } }]);
+
+    const rollback = { id: 'e2e-cart-rb', service: 'cart', environment: 'production', version: 'v1' };
+    const recorded = await post({ ...rollback, rollbackOf: 'e2e-cart-v2', at: minutesAgo(10) });
+    expect(recorded.status).toBe(201);
+    // The straddling alert's incident is told.
+    const note = await eventually(
+      () => stub.requestsTo('notes').find((n) => JSON.stringify(n.body).includes('Rolled back to v1')),
+      'a rollback note on the incident',
+    );
+    expect(JSON.stringify(note.body)).toContain('by deploy e2e-cart-rb');
+
+    await amtoolAdd(am, { labels: labels('E2eAfterRollback', 'cart'), start: minutesAgo(5) });
+    const [trigger] = await eventually(() => {
+      const t = triggersFor('E2eAfterRollback');
+      return t.length > 0 && t;
+    }, 'an on-call trigger for E2eAfterRollback');
+    expect(trigger?.routing_key).toBe(DEFAULT_KEY);
+    const webhook = await eventually(
+      () => webhooksFor(tap, 'E2eAfterRollback').find((w) => w.status !== 0),
+      'the answered webhook for E2eAfterRollback',
+    );
+    const fingerprint = webhook?.body.alerts?.[0]?.fingerprint;
+    const history = (await (await api(`/v1/alerts/${fingerprint}`)).json()) as { episodes: { decision: unknown }[] };
+    expect(history.episodes[0]?.decision).toMatchObject({
+      reason: 'after_rollback',
+      targets: [{ kind: 'oncall' }],
+      notify: ['alice@example.com'],
+    });
+    // alice: paged once (the first alert's incident), told of both in Slack.
+    expect(stub.incidentCreates().filter((c) => JSON.stringify(c).includes('E2eAfterRollback'))).toEqual([]);
+    expect(dmsTo('UALICE', 'E2eBeforeRollback')).toHaveLength(1);
+    // The second DM is about the same deploy: it goes in the first one's thread.
+    const second = await eventually(
+      () => slack.callsTo('chat.postMessage').find((c) => JSON.stringify(c.args).includes('E2eAfterRollback')),
+      'the DM to alice about the second alert',
+    );
+    expect(second.args.thread_ts).toBeDefined();
+    expect(JSON.stringify(second.args.blocks)).toContain('Your change had been rolled back before this alert started');
+    const verdict = (await (await api('/v1/deploys/e2e-cart-v2/verdict?observe=PT30M')).json()) as { verdict: string };
+    expect(verdict.verdict).toBe('rolled_back');
+  });
+
   it('pages on-call through the Events API when no deploy preceded the alert', async () => {
     await amtoolAdd(am, { labels: labels('E2eNoDeploy', 'search'), start: minutesAgo(1) });
     const [trigger] = await eventually(() => {

@@ -40,7 +40,12 @@ function example() {
 }
 
 /** What Argo CD hands the template: the Application, the context, and repo helpers. */
-function vars(commitMessage: string, context: Record<string, string>) {
+function vars(
+  commitMessage: string,
+  context: Record<string, string>,
+  revision = REVISION,
+  finishedAt = '2026-11-26T11:02:00Z',
+) {
   return {
     app: {
       metadata: { name: 'checkout', namespace: 'argocd' },
@@ -48,15 +53,15 @@ function vars(commitMessage: string, context: Record<string, string>) {
       status: {
         operationState: {
           phase: 'Succeeded',
-          finishedAt: '2026-11-26T11:02:00Z',
-          syncResult: { revision: REVISION },
+          finishedAt,
+          syncResult: { revision },
         },
       },
     },
     context,
     repo: {
       GetCommitMetadata: (rev: string) => {
-        expect(rev).toBe(REVISION);
+        expect(rev).toBe(revision);
         return {
           Message: commitMessage,
           Author: 'Alice Example <alice@example.com>',
@@ -79,10 +84,10 @@ describe('examples/argocd/changepager-notifications.yaml', () => {
     await svc.close();
   });
 
-  async function send(commitMessage: string) {
+  async function send(commitMessage: string, revision = REVISION, finishedAt = '2026-11-26T11:02:00Z') {
     const ex = example();
     const hook = ex.template.webhook.changepager;
-    const body = renderGoTemplate(hook.body, vars(commitMessage, ex.context));
+    const body = renderGoTemplate(hook.body, vars(commitMessage, ex.context, revision, finishedAt));
     // The secret reference is filled from argocd-notifications-secret; the test's changepager has its own token.
     const secrets: Record<string, string> = { ...ex.secret.stringData, 'changepager-token': TOKEN };
     const headers = Object.fromEntries(
@@ -97,7 +102,7 @@ describe('examples/argocd/changepager-notifications.yaml', () => {
     const res = await send('Cache cart "totals" <fast>\n\nLonger description');
     expect(res.status, JSON.stringify(res.json)).toBe(201);
     expect(JSON.parse(res.body)).toEqual({
-      id: `argocd-checkout-${REVISION}`,
+      id: `argocd-checkout-${REVISION}-2026-11-26T11:02:00Z`,
       service: 'checkout',
       environment: 'production',
       version: REVISION,
@@ -114,7 +119,7 @@ describe('examples/argocd/changepager-notifications.yaml', () => {
       ],
     });
     const stored = await request(svc.h.app)
-      .get(`/v1/deploys/argocd-checkout-${REVISION}`)
+      .get(`/v1/deploys/argocd-checkout-${REVISION}-2026-11-26T11:02:00Z`)
       .set('Authorization', `Bearer ${TOKEN}`);
     expect(stored.body).toMatchObject({
       service: 'checkout',
@@ -126,6 +131,15 @@ describe('examples/argocd/changepager-notifications.yaml', () => {
   it('is answered as a repeat when Argo CD sends the same revision again', async () => {
     expect((await send('x')).status).toBe(201);
     expect((await send('x')).status).toBe(200);
+  });
+
+  it('records a sync back to an earlier revision as a rollback of the revision synced since', async () => {
+    const newer = 'aa11bb22cc33dd44ee55ff6600778899aabbccdd';
+    expect((await send('Cache cart totals')).status).toBe(201);
+    expect((await send('Break the cart', newer, '2026-11-26T11:10:00Z')).status).toBe(201);
+    const back = await send('Cache cart totals', REVISION, '2026-11-26T11:20:00Z');
+    expect(back.status).toBe(201);
+    expect(back.json.rollback).toEqual({ of: [`argocd-checkout-${newer}-2026-11-26T11:10:00Z`], explicit: false });
   });
 
   it('fires on a successful sync, once per revision, with this template', () => {

@@ -125,6 +125,36 @@ describe('examples/flagger/canary.yaml and POST /v1/deploys/flagger', () => {
     expect(verdict.body.verdict).toBe('failing');
   });
 
+  it('records Flagger rolling back as a rollback of the pipeline’s deploy, and on-call gets later alerts', async () => {
+    await pipelineDeploy();
+    await flagger(event('Advance podinfo.test canary weight 10', '2026-11-26T11:03:00Z'));
+    clock.set('2026-11-26T11:06:00Z');
+    const res = await flagger(
+      event('Rolling back podinfo.test failed checks threshold reached 5', '2026-11-26T11:06:00Z', 'Failed'),
+    );
+    expect(res.status).toBe(201);
+    expect(res.body.deploy).toMatchObject({
+      id: 'flagger-test-podinfo-5d8f6c7b9-rollback',
+      version: '2026.11.25-77b0e12',
+      changes: [],
+      rollback: { of: ['ci-77', 'flagger-test-podinfo-5d8f6c7b9-partial-10'], explicit: true },
+    });
+    const again = await flagger(
+      event('Rolling back podinfo.test failed checks threshold reached 5', '2026-11-26T11:06:00Z', 'Failed'),
+    );
+    expect([again.status, again.body.result]).toEqual([200, 'repeat']);
+    clock.set('2026-11-26T11:09:00Z');
+    const alert = await request(h.app)
+      .post('/v1/alertmanager')
+      .set(auth)
+      .send(amPayload([{ fingerprint: 'f1a9000000000002', startsAt: '2026-11-26T11:08:00Z' }]));
+    expect(alert.body.decisions[0].decision).toMatchObject({
+      reason: 'after_rollback',
+      targets: [{ kind: 'oncall' }],
+      notify: ['alice@example.com'],
+    });
+  });
+
   it('says what to do when no deploy event came before Flagger’s', async () => {
     const res = await flagger(event('Advance podinfo.test canary weight 10', '2026-11-26T11:03:00Z'));
     expect(res.status).toBe(422);

@@ -311,11 +311,11 @@ describe('HTTP API', () => {
       expect((await get('/v1/deploys/gha-run-8812731')).body.version).toBe('2026.11.26-3f2a9c1');
     });
 
-    it('names both missing fields of a deploy without version and changes', async () => {
-      const { version: _v, changes: _c, ...rest } = designDeploy();
+    it('names both missing fields of a deploy without version and service', async () => {
+      const { version: _v, service: _s, ...rest } = designDeploy();
       const res = await post('/v1/deploys', rest);
       expect(res.status).toBe(400);
-      expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['changes', 'version']);
+      expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual(['service', 'version']);
       expect((await get('/v1/deploys')).body.deploys).toEqual([]);
     });
 

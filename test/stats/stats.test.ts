@@ -104,6 +104,13 @@ describe('GET /v1/stats and the hygiene gauges', () => {
         attributedByKind: { deploy: 0, flag: 0, config: 0 },
         medianSecondsToFirstAlert: null,
         notMyChange: 0,
+        rollbacks: 0,
+        // 1 deploy in 12.5 hours
+        deploymentsPerDay: 1.92,
+        leadTimeSeconds: null,
+        failedDeploys: 0,
+        changeFailureRate: 0,
+        timeToRestoreSeconds: null,
       },
       {
         service: 'checkout',
@@ -119,6 +126,13 @@ describe('GET /v1/stats and the hygiene gauges', () => {
         // first alerts: 5 min (v1-canary), 20 min (v2), 3 min (flip): the median is 5 min
         medianSecondsToFirstAlert: 300,
         notMyChange: 1,
+        rollbacks: 0,
+        deploymentsPerDay: 3.84,
+        leadTimeSeconds: null,
+        // v1 and v2 both had alerts attributed, none resolved yet: failed, not restored
+        failedDeploys: 2,
+        changeFailureRate: 1,
+        timeToRestoreSeconds: null,
       },
     ]);
   });
@@ -163,6 +177,120 @@ describe('GET /v1/stats and the hygiene gauges', () => {
 
   it('answers 401 without a token', async () => {
     expect((await request(h.app).get('/v1/stats')).status).toBe(401);
+  });
+});
+
+describe('the four keys, on a fixture worked out by hand', () => {
+  let h: Harness;
+  const clock = fakeClock('2026-11-26T12:00:00Z');
+  beforeEach(() => {
+    clock.set('2026-11-26T12:00:00Z');
+    h = createHarness({ now: clock.now });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  const post = async (path: string, body: unknown) => {
+    const res = await request(h.app)
+      .post(path)
+      .set(auth)
+      .send(body as object);
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+  };
+  const change = (times: Record<string, string>) => ({ author: { email: 'alice@example.com' }, ...times });
+
+  it('counts deployment frequency, lead time, change failure rate and time to restore, rollbacks apart', async () => {
+    // d1 08:00, two changes committed 07:00 and merged 07:30: lead 60 and 30 min, the deploy's median 45 min.
+    await post(
+      '/v1/deploys',
+      designDeploy({
+        id: 'd1',
+        version: 'v1',
+        at: '2026-11-26T08:00:00Z',
+        changes: [change({ committedAt: '2026-11-26T07:00:00Z' }), change({ mergedAt: '2026-11-26T07:30:00Z' })],
+      }),
+    );
+    // d2 09:00, committed 08:00 (60 min); alert A 09:10-09:40; rolled back to v1 at 09:30; alert C at 09:35.
+    await post(
+      '/v1/deploys',
+      designDeploy({
+        id: 'd2',
+        version: 'v2',
+        at: '2026-11-26T09:00:00Z',
+        changes: [change({ committedAt: '2026-11-26T08:00:00Z' })],
+      }),
+    );
+    await post('/v1/alertmanager', amPayload([{ fingerprint: 'k000000000000001', startsAt: '2026-11-26T09:10:00Z' }]));
+    const { changes: _c, ...rollback } = designDeploy({
+      id: 'rb',
+      version: 'v1',
+      rollback: true,
+      at: '2026-11-26T09:30:00Z',
+    });
+    await post('/v1/deploys', rollback);
+    await post('/v1/alertmanager', amPayload([{ fingerprint: 'k000000000000003', startsAt: '2026-11-26T09:35:00Z' }]));
+    await post(
+      '/v1/alertmanager',
+      amPayload([
+        {
+          fingerprint: 'k000000000000001',
+          startsAt: '2026-11-26T09:10:00Z',
+          status: 'resolved',
+          endsAt: '2026-11-26T09:40:00Z',
+        },
+      ]),
+    );
+    // d3 10:00, committed 09:00 (60 min); alert B 10:05-10:15.
+    await post(
+      '/v1/deploys',
+      designDeploy({
+        id: 'd3',
+        version: 'v3',
+        at: '2026-11-26T10:00:00Z',
+        changes: [change({ committedAt: '2026-11-26T09:00:00Z' })],
+      }),
+    );
+    await post('/v1/alertmanager', amPayload([{ fingerprint: 'k000000000000002', startsAt: '2026-11-26T10:05:00Z' }]));
+    await post(
+      '/v1/alertmanager',
+      amPayload([
+        {
+          fingerprint: 'k000000000000002',
+          startsAt: '2026-11-26T10:05:00Z',
+          status: 'resolved',
+          endsAt: '2026-11-26T10:15:00Z',
+        },
+      ]),
+    );
+    // d4 11:00, no times, no alert.
+    await post('/v1/deploys', designDeploy({ id: 'd4', version: 'v4', at: '2026-11-26T11:00:00Z' }));
+
+    const res = await request(h.app).get('/v1/stats?since=2026-11-26T00:00:00Z&until=2026-11-26T12:00:00Z').set(auth);
+    expect(res.body.services).toHaveLength(1);
+    expect(res.body.services[0]).toMatchObject({
+      service: 'checkout',
+      // d1, d2, d3, d4; the rollback is counted apart
+      deploys: 4,
+      rollbacks: 1,
+      // 4 deploys in half a day
+      deploymentsPerDay: 8,
+      // the median of 45, 60 and 60 min (d4 carries no times)
+      leadTimeSeconds: 3600,
+      // d2 (an alert, and rolled back) and d3 (an alert) of 4
+      failedDeploys: 2,
+      changeFailureRate: 0.5,
+      // d2: from A at 09:10 to the rollback at 09:30 (before A resolved at 09:40): 20 min; d3: 10 min. Median 15.
+      timeToRestoreSeconds: 900,
+    });
+
+    await h.metrics.refresh();
+    const metrics = await request(h.app).get('/metrics');
+    // The gauges count the 7 days before now: the same deploys over 7 days.
+    expect(metrics.text).toContain('changepager_lead_time_seconds{service="checkout"} 3600');
+    expect(metrics.text).toContain('changepager_change_failure_ratio{service="checkout"} 0.5');
+    expect(metrics.text).toContain('changepager_time_to_restore_seconds{service="checkout"} 900');
+    expect(metrics.text).toContain('changepager_deployment_frequency_per_day{service="checkout"} 0.5714');
+    expect(metrics.text).toContain('changepager_rollbacks{service="checkout"} 1');
   });
 });
 

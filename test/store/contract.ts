@@ -206,6 +206,61 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('rollbacks', () => {
+      const rollback = (of: string[], overrides: Partial<Deploy> = {}) =>
+        deploy({
+          id: 'rb',
+          version: 'v1',
+          previousVersion: 'v2',
+          changes: [],
+          at: T0 + 13 * MIN,
+          receivedAt: T0 + 13 * MIN,
+          rollback: { of, explicit: true },
+          ...overrides,
+        });
+
+      it('lists the code deploys of a service before a time, latest first, for recognising a rollback', async () => {
+        await store.saveDeploy(deploy({ id: 'v1', version: 'v1', at: T0 }));
+        await store.saveDeploy(deploy({ id: 'd1', at: T0 + 2 * MIN }));
+        await store.saveDeploy(deploy({ id: 'flag', kind: 'flag', flag: { key: 'x', to: true }, at: T0 + 3 * MIN }));
+        await store.saveDeploy(deploy({ id: 'search', service: 'search', at: T0 + 3 * MIN }));
+        await store.saveDeploy(deploy({ id: 'later', version: 'v3', at: T0 + 30 * MIN }));
+        const q = { service: 'checkout', environment: 'production', at: T0 + 13 * MIN, limit: 10 };
+        expect((await store.deploysBefore(q)).map((d) => d.id)).toEqual(['d1', 'v1']);
+        expect((await store.deploysBefore({ ...q, limit: 1 })).map((d) => d.id)).toEqual(['d1']);
+      });
+
+      it('stores what a rollback undid, finds it from the deploy undone, and names it on pages and DMs', async () => {
+        await store.saveDeploy(deploy());
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 5 * MIN)], T0 + 6 * MIN);
+        await deliverAll(T0 + 6 * MIN);
+        expect(await store.saveDeploy(rollback(['d1']))).toMatchObject({ created: true });
+        expect((await store.getDeploy('rb'))?.rollback).toEqual({ of: ['d1'], explicit: true });
+        const rolledBack = { deployId: 'd1', rollbackId: 'rb', at: T0 + 13 * MIN, version: 'v1' };
+        expect(await store.rollbacksOf(['d1', 'other'])).toEqual([rolledBack]);
+        expect(await store.rollbacksOf([])).toEqual([]);
+
+        // The open page and the firing alert's DM are queued again, so that they learn of it.
+        const queued = await claim(T0 + 14 * MIN);
+        expect(queued.map((i) => i.kind).sort()).toEqual(['dm', 'page']);
+        const page = await store.pageWithMembers(Number(queued.find((i) => i.kind === 'page')?.ref));
+        expect(page?.rolledBack).toEqual([rolledBack]);
+        const dm = await store.dmWithContext(Number(queued.find((i) => i.kind === 'dm')?.ref), 0);
+        expect(dm?.rolledBack).toEqual(rolledBack);
+      });
+
+      it('queues nothing for resolved alerts, and a repeated rollback changes nothing', async () => {
+        await store.saveDeploy(deploy());
+        await store.recordAlerts(GROUP, [fire('f1', T0 + 5 * MIN)], T0 + 6 * MIN);
+        await store.recordAlerts(GROUP, [{ alert: alert('f1', T0 + 5 * MIN, 'resolved', T0 + 8 * MIN) }], T0 + 8 * MIN);
+        await deliverAll(T0 + 9 * MIN);
+        await store.saveDeploy(rollback(['d1']));
+        expect(await claim(T0 + 14 * MIN)).toEqual([]);
+        expect(await store.saveDeploy(rollback(['d1'], { at: T0 + 20 * MIN }))).toMatchObject({ created: false });
+        expect((await store.rollbacksOf(['d1']))[0]?.at).toBe(T0 + 13 * MIN);
+      });
+    });
+
     describe('ingest', () => {
       it('stores a new firing alert with its decision, opens its page with the first dedup key, and queues page and DM', async () => {
         const counts = await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);

@@ -266,6 +266,46 @@ describe('the timeline', () => {
       expect(html).toContain('flag new-cart turned on · Carol · full');
     });
 
+    it('draws a rollback with an arc to the deploy it undid, and says so in the details, the table and the JSON', async () => {
+      expect(
+        (await post('/v1/deploys', designDeploy({ id: 'v1', version: 'v1', at: '2026-11-26T10:30:00Z' }))).status,
+      ).toBe(201);
+      expect(
+        (await post('/v1/deploys', designDeploy({ id: 'v2', version: 'v2', at: '2026-11-26T11:02:00Z' }))).status,
+      ).toBe(201);
+      const rb = {
+        id: 'rb-1',
+        service: 'checkout',
+        environment: 'production',
+        version: 'v1',
+        rollbackOf: 'v2',
+        at: '2026-11-26T11:10:00Z',
+      };
+      expect((await post('/v1/deploys', rb)).status).toBe(201);
+
+      const json = (await timeline()).body;
+      const byId = (id: string) => json.deploys.find((d: { id: string }) => d.id === id);
+      expect(byId('rb-1')).toMatchObject({
+        rollback: { of: ['v2'], explicit: true },
+        undid: [byId('v2').key],
+        rolledBackBy: null,
+      });
+      expect(byId('v2')).toMatchObject({
+        rolledBackBy: byId('rb-1').key,
+        undid: [],
+        verdict: { status: 'rolled_back' },
+      });
+
+      const html = (await request(h.app).get('/?range=PT1H').set(auth)).text;
+      expect(html.match(/<path class="undo" data-rollback="[^"]+" data-deploy="[^"]+"/g)).toEqual([
+        `<path class="undo" data-rollback="${byId('rb-1').key}" data-deploy="${byId('v2').key}"`,
+      ]);
+      expect(html).toContain('↩ rollback to v1');
+      expect(html).toContain('<dt>Rollback of</dt>');
+      expect(html).toContain('<dt>Rolled back by</dt>');
+      expect(html).toContain('v2</a> (rolled back)</td>');
+    });
+
     it('shows one service at /services/{name} and sends the form’s ?service= there, keeping the range', async () => {
       await seedDesign();
       await post('/v1/deploys', designDeploy({ id: 'p1', service: 'payments' }));

@@ -10,7 +10,15 @@ import type { PageWithMembers } from '../../store/store.js';
 import type { PeopleDirectory } from '../people.js';
 import type { PagerDutyClient } from './client.js';
 import type { PagerDutyConfig } from './config.js';
-import { eventMinimal, eventResolve, eventTrigger, incidentCreate, joinedNote, type PageContext } from './payload.js';
+import {
+  eventMinimal,
+  eventResolve,
+  eventTrigger,
+  incidentCreate,
+  joinedNote,
+  type PageContext,
+  rollbackNote,
+} from './payload.js';
 import { type Action, nextAction, type Outcome, type Told } from './plan.js';
 import { pageStatePatch, readPageState } from './state.js';
 
@@ -128,6 +136,9 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       }
       case 'add_note':
         answers.note = observe(await client.addNote(action.incident, joinedNote(ctx.members.slice(action.from))));
+        return;
+      case 'note_rollback':
+        answers.rollbackNote = observe(await client.addNote(action.incident, rollbackNote(action.rollbacks)));
         return;
       case 'resolve_incident':
         answers.resolveIncident = observe(

@@ -3,7 +3,7 @@ import { clip, more, truncate } from '../../core/clip.js';
 import { hostOfInstance } from '../../core/correlate.js';
 import { clockUtc } from '../../core/time.js';
 import type { Change, Deploy, Identity } from '../../core/types.js';
-import type { EpisodeRecord, PageWithMembers } from '../../store/store.js';
+import type { EpisodeRecord, PageWithMembers, RolledBack } from '../../store/store.js';
 import type { ChangeBody, EventBody } from './client.js';
 
 // Pure builders of what PagerDuty receives for a page. The mapping of labels and annotations follows
@@ -149,6 +149,15 @@ export function joinedNote(joined: readonly EpisodeRecord[]): string {
     [`${joined.length} more alert(s) joined this page:`, ...shownAndMore(joined, TEXT_ALERTS, 'alerts', alertLines)],
     TEXT_MAX,
   );
+}
+
+/** A note saying the deploy an incident is about was rolled back: the change no longer runs. */
+export function rollbackNote(rollbacks: readonly RolledBack[]): string {
+  const lines = rollbacks.map(
+    (r) =>
+      `Rolled back to ${clip(r.version, 200)} at ${clockUtc(r.at)} by deploy ${clip(r.rollbackId, 256)}: deploy ${clip(r.deployId, 256)}, which this incident is about, no longer runs.`,
+  );
+  return fitLines(lines, TEXT_MAX);
 }
 
 /** A deploy as a PagerDuty change event, as complete as fits in `maxBytes`. */

@@ -1,5 +1,5 @@
 import { type HttpOutcome, retryHint } from '../../deliver/http-outcome.js';
-import type { PageWithMembers } from '../../store/store.js';
+import type { PageWithMembers, RolledBack } from '../../store/store.js';
 import type { PersonLookup } from '../people.js';
 import type { IncidentRef } from './client.js';
 import { type PagerDutyConfig, pagerdutyFor } from './config.js';
@@ -25,6 +25,8 @@ export interface Answers {
   current?: string | null;
   /** The note telling an open incident of the alerts that joined it. */
   note?: HttpOutcome<unknown>;
+  /** The note telling an open incident that the deploy it is about was rolled back. */
+  rollbackNote?: HttpOutcome<unknown>;
   /** PUT /incidents/{id} resolving it. */
   resolveIncident?: HttpOutcome<unknown>;
   /** What came of asking the responders (the merger): best effort, recorded on the page. */
@@ -75,6 +77,8 @@ export type Action =
   | { type: 'check_incident'; incident: string }
   /** A note on the open incident listing the members from `from` on. */
   | { type: 'add_note'; incident: string; from: number }
+  /** A note on the open incident saying that these rollbacks undid the deploy it is about. */
+  | { type: 'note_rollback'; incident: string; rollbacks: RolledBack[] }
   | { type: 'resolve_incident'; incident: string }
   | { type: 'request_responders'; incident: string; requesterId: string; emails: string[] }
   | { type: 'done'; outcome: Outcome };
@@ -269,37 +273,73 @@ function resolveIncident({ told }: Input): Step {
   return step({ type: 'resolve_incident', incident }, 'every alert of the page has resolved');
 }
 
-/** Alerts that joined an open incident are added as a note, instead of paging again. */
+/**
+ * Alerts that joined an open incident are added as a note, instead of paging again; so is a rollback of the
+ * deploy the incident is about (the author learns it while the alert still fires).
+ */
 function joinIncident({ page, told }: Input, incident: string): Step {
   const { answers, state } = told;
   const members = page.members.length;
-  if (members <= state.members) {
+  const rollbacks = page.rolledBack ?? [];
+  const joined = members > state.members;
+  const noted = state.rollbacks ?? 0;
+  const rolledBack = rollbacks.length > noted;
+  if (!joined && !rolledBack) {
     return done({ ok: true, detail: `incident ${incident} is up to date` }, 'PagerDuty knows every alert of the page');
   }
   if (answers.current === undefined) {
     return step(
       { type: 'check_incident', incident },
-      'alerts joined the page: a note only reaches the person while the incident is open',
+      joined
+        ? 'alerts joined the page: a note only reaches the person while the incident is open'
+        : 'the deploy was rolled back: a note only reaches the person while the incident is open',
     );
   }
-  const res = answers.note;
-  if (!res) {
-    return step(
-      { type: 'add_note', incident, from: state.members },
-      `${members - state.members} alert(s) joined the open incident: a note, not a second page`,
-    );
+  const toldOf: string[] = [];
+  if (joined) {
+    const res = answers.note;
+    if (!res) {
+      return step(
+        { type: 'add_note', incident, from: state.members },
+        `${members - state.members} alert(s) joined the open incident: a note, not a second page`,
+      );
+    }
+    if (!res.ok) {
+      return done(
+        { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) },
+        'the note did not go through',
+      );
+    }
+    toldOf.push(`${members - state.members} more alert(s)`);
   }
-  if (!res.ok) {
-    return done(
-      { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) },
-      'the note did not go through',
-    );
+  if (rolledBack) {
+    const res = answers.rollbackNote;
+    if (!res) {
+      return step(
+        { type: 'note_rollback', incident, rollbacks: rollbacks.slice(noted) },
+        'the deploy this incident is about was rolled back: a note tells the person',
+      );
+    }
+    if (!res.ok) {
+      return done(
+        {
+          ok: false,
+          retry: res.retry,
+          detail: `rollback note on incident ${incident}: ${res.detail}`,
+          ...retryHint(res),
+          // The alerts' note went out: it is not sent again with the retry.
+          ...(joined ? { patch: { members } } : {}),
+        },
+        'the rollback note did not go through',
+      );
+    }
+    toldOf.push('the rollback');
   }
   return done(
     {
       ok: true,
-      detail: `incident ${incident} told of ${members - state.members} more alert(s)`,
-      patch: { members },
+      detail: `incident ${incident} told of ${toldOf.join(' and ')}`,
+      patch: rolledBack ? { members, rollbacks: rollbacks.length } : { members },
       counted: { route: 'author', action: 'note' },
     },
     'PagerDuty took the note',
@@ -381,6 +421,8 @@ function createIncident(input: Input, email: string): Step {
         incident: ref.id,
         state: 'triggered',
         members: page.members.length,
+        // The incident's body carries the decisions' sentences, which name a rollback known when they were made.
+        rollbacks: page.rolledBack?.length ?? 0,
         user: user.userId,
         ...(ref.html_url ? { url: ref.html_url } : {}),
         ...(answers.responders ? { responders: answers.responders } : {}),

@@ -15,6 +15,8 @@ export interface PageState {
   state?: 'triggered' | 'resolved';
   /** How many of the page's alerts PagerDuty has been told of. */
   members: number;
+  /** How many rollbacks of the page's deploys the incident has been told of (a note each time). */
+  rollbacks?: number;
   /** Why a person's page went to on-call instead. */
   fallback?: string;
   /** PagerDuty refused the full event, and the minimal form went out instead. */
@@ -38,6 +40,8 @@ export function readPageState(stored: Readonly<Record<string, unknown>>): PageSt
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const state: PageState = { members: count(stored.members), attempted: flag(stored.attempted) };
+  const rollbacks = count(stored.rollbacks);
+  if (rollbacks > 0) state.rollbacks = rollbacks;
   const via = text('via');
   if (via === 'incident' || via === 'events') state.via = via;
   const status = text('state');

@@ -78,14 +78,19 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
       const status = view.episode.status;
       const message = dmMessage(view);
 
+      const rolledBack = view.rolledBack?.rollbackId;
       if (done.ts && done.channel) {
-        if (done.shows === status) return { ok: true, detail: 'DM is up to date' };
+        if (done.shows === status && done.rolledBack === rolledBack) return { ok: true, detail: 'DM is up to date' };
         try {
           await client.chat.update({ channel: done.channel, ts: done.ts, text: message.text, blocks: message.blocks });
         } catch (e) {
           return failed(e);
         }
-        return { ok: true, detail: `DM updated: ${status}`, delivered: dmStatePatch({ shows: status }) };
+        return {
+          ok: true,
+          detail: `DM updated: ${status}${rolledBack ? ', rolled back' : ''}`,
+          delivered: dmStatePatch({ shows: status, ...(rolledBack ? { rolledBack } : {}) }),
+        };
       }
 
       const user = await directory.slackUser(view.dm.email);
@@ -126,6 +131,7 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
             channel: res.channel,
             ts: res.ts,
             shows: status,
+            ...(rolledBack ? { rolledBack } : {}),
             user: user.userId,
             ...(thread ? { threadTs: thread.thread_ts } : {}),
           }),

@@ -95,6 +95,8 @@ export function dmMessage(view: DmView): SlackMessage {
   ].filter(Boolean);
   blocks.push(section(facts.join('\n')));
   blocks.push(section(`*Why you:* ${escapeText(sentence)}\n${whatHappened(view, role)}`));
+  const rollback = rollbackLine(view);
+  if (rollback) blocks.push(section(rollback));
 
   const links = linkLine(view);
   if (links) blocks.push(section(links));
@@ -118,6 +120,23 @@ function deployPhrase(deploy: Deploy, startsAtMs: number, role: 'author' | 'merg
   return `, ${gap} after ${whose}: ${escapeText(clip(describeChange(deploy), NAME_MAX))} (${escapeText(deploy.stage)})`;
 }
 
+/**
+ * The rollback of the deploy this DM is about, once there is one: while the alert fires, and after it resolved
+ * (an alert that ends with the rollback still followed the change, and the author should know before shipping
+ * it again).
+ */
+function rollbackLine(view: DmView): string | undefined {
+  const r = view.rolledBack;
+  const e = view.episode;
+  if (!r || e.decision.reason === 'after_rollback') return undefined;
+  const back = `:leftwards_arrow_with_hook: *Rolled back* to ${escapeText(clip(r.version, NAME_MAX))} at ${clockUtc(r.at)} by deploy ${escapeText(clip(r.rollbackId, NAME_MAX))}`;
+  if (e.status === 'resolved' && e.endsAtMs !== undefined && e.endsAtMs >= r.at) {
+    return `${back}. The alert resolved at ${clockUtc(e.endsAtMs)}, after the rollback: it started while your change ran, so it most likely came from it.`;
+  }
+  if (e.status === 'resolved') return `${back}, after the alert had resolved.`;
+  return `${back}: your change no longer runs.`;
+}
+
 function whatHappened(view: DmView, role: 'author' | 'merger'): string {
   const d = view.episode.decision;
   const paged = view.pages.some((p) => p.target.kind === 'person' && p.target.email === view.dm.email);
@@ -128,6 +147,8 @@ function whatHappened(view: DmView, role: 'author' | 'merger'): string {
       return `*On-call was paged.* changepager runs in shadow mode for this service: it would have paged ${d.wouldPage.some((t) => t.kind === 'person' && t.email === view.dm.email) ? 'you' : 'on-call'}.`;
     case 'author_notified':
       return `*On-call was paged;* this message is for your information (the service's policy is notify).`;
+    case 'after_rollback':
+      return `*On-call was paged.* Your change had been rolled back before this alert started, so it no longer ran: this is for your information.`;
     case 'author_outside_working_hours':
       return `*On-call was paged,* as it is outside your working hours.`;
     default:

@@ -157,4 +157,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
   `,
+  `
+  -- Rollbacks (core/rollback.ts): a rollback deploy says what it undid (JSON), and rolled_back indexes it the
+  -- other way, so that a deploy's rollback is one seek for correlation's DMs, PagerDuty's note and the verdict.
+  ALTER TABLE deploys ADD COLUMN rollback text;
+  -- Lead time for changes (core/stats.ts leadTimeMs), computed when the deploy is stored: /v1/stats and the
+  -- gauges then read one number per deploy instead of parsing every change.
+  ALTER TABLE deploys ADD COLUMN lead_ms bigint;
+  CREATE TABLE rolled_back (
+    deploy_id text PRIMARY KEY,
+    rollback_id text NOT NULL,
+    at bigint NOT NULL
+  );
+  `,
 ];

@@ -23,6 +23,7 @@ import {
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Deploy } from '../../core/types.js';
 import {
+  codeFacts,
   decisionRow,
   deployRow,
   type Row,
@@ -32,6 +33,7 @@ import {
   toEpisode,
   toOutboxItem,
   toPage,
+  toRolledBack,
   toSummary,
 } from '../rows.js';
 import {
@@ -273,8 +275,8 @@ class PostgresStore implements Store {
         const inserted = await one(
           db,
           `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at,
-           changes, kind, flag, config, subject, change_count, host_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+           changes, kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
           [
             r.id,
@@ -294,11 +296,38 @@ class PostgresStore implements Store {
             r.subject,
             r.change_count,
             r.host_count,
+            r.rollback,
+            r.lead_ms,
           ],
         );
         if (inserted) {
-          if (opts.sendChangeEvent) await enqueue(db, [['change', deploy.id]], deploy.receivedAt);
-          return { result: { created: true, deploy }, enqueued: opts.sendChangeEvent ? (['change'] as const) : [] };
+          const subjects: [OutboxKind, string][] = opts.sendChangeEvent ? [['change', deploy.id]] : [];
+          const undone = deploy.rollback?.of ?? [];
+          if (undone.length > 0) {
+            await run(
+              db,
+              `INSERT INTO rolled_back (deploy_id, rollback_id, at) SELECT unnest($1::text[]), $2, $3
+               ON CONFLICT DO NOTHING`,
+              [undone, deploy.id, deploy.at],
+            );
+            // The work a rollback queues: the open pages, and the DMs of firing alerts, attributed to what it undid.
+            const pages = await rows(
+              db,
+              `SELECT DISTINCT p.id FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+               JOIN pages p ON p.id = m.page_id WHERE x.deploy_id = ANY($1::text[]) AND p.status = 'open' ORDER BY p.id`,
+              [undone],
+            );
+            const dms = await rows(
+              db,
+              `SELECT dm.id FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+               WHERE x.deploy_id = ANY($1::text[]) AND e.status = 'firing' ORDER BY dm.id`,
+              [undone],
+            );
+            for (const p of pages) subjects.push(['page', String(p.id)]);
+            for (const d of dms) subjects.push(['dm', String(d.id)]);
+          }
+          await enqueue(db, subjects, deploy.receivedAt);
+          return { result: { created: true, deploy }, enqueued: [...new Set(subjects.map(([kind]) => kind))] };
         }
         const stored = toDeploy((await one(db, 'SELECT * FROM deploys WHERE id = $1', [deploy.id])) as Row);
         return { result: { created: false, deploy: stored }, enqueued: [] };
@@ -309,6 +338,27 @@ class PostgresStore implements Store {
   async getDeploy(id: string) {
     const row = await one(this.pool, 'SELECT * FROM deploys WHERE id = $1', [id]);
     return row && toDeploy(row);
+  }
+
+  async deploysBefore(q: { service: string; environment: string; at: number; limit: number }) {
+    const found = await rows(
+      this.pool,
+      `SELECT * FROM deploys WHERE service = $1 AND environment = $2 AND kind = 'deploy' AND at <= $3
+       ORDER BY at DESC, received_at DESC LIMIT $4`,
+      [q.service, q.environment, q.at, q.limit],
+    );
+    return found.map(toDeploy);
+  }
+
+  async rollbacksOf(deployIds: readonly string[]) {
+    if (deployIds.length === 0) return [];
+    const found = await rows(
+      this.pool,
+      `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
+       WHERE r.deploy_id = ANY($1::text[]) ORDER BY r.at, r.deploy_id`,
+      [deployIds],
+    );
+    return found.map(toRolledBack);
   }
 
   async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
@@ -583,7 +633,13 @@ class PostgresStore implements Store {
        WHERE m.page_id = $1 ORDER BY e.starts_at_ms, e.id`,
       [pageId],
     );
-    return { page: toPage(row), members: members.map(toEpisode) };
+    const records = members.map(toEpisode);
+    const rolledBack = await this.rollbacksOf([
+      ...new Set(records.flatMap((m) => (m.decision.deployId === undefined ? [] : [m.decision.deployId]))),
+    ]);
+    return rolledBack.length > 0
+      ? { page: toPage(row), members: records, rolledBack }
+      : { page: toPage(row), members: records };
   }
 
   async dmWithContext(dmId: number, threadWindowMs: number): Promise<DmContext | undefined> {
@@ -597,6 +653,11 @@ class PostgresStore implements Store {
     );
     if (!episodeRow) return undefined;
     const context: DmContext = { dm, episode: toEpisode(episodeRow), pages: await this.pagesOf(dm.episodeId) };
+    const deployId = context.episode.decision.deployId;
+    if (deployId !== undefined) {
+      const [rolledBack] = await this.rollbacksOf([deployId]);
+      if (rolledBack) context.rolledBack = rolledBack;
+    }
     if (dm.deployId !== undefined) {
       const root = await one(
         this.pool,
@@ -746,7 +807,7 @@ class PostgresStore implements Store {
       const after = cursor
         ? `AND (at, received_at, id) > (${p.add(cursor.after.at)}, ${p.add(cursor.after.receivedAt)}, ${p.add(cursor.after.id)})`
         : '';
-      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at, change_count
+      const sql = `SELECT id, service, environment, kind, subject, version, at, received_at, change_count, rollback, lead_ms
         FROM deploys WHERE at >= ${since} AND at < ${until}${filters(q, '', p)} ${after}
         ORDER BY at, received_at, id LIMIT ${p.add(limit)}`;
       const found = await rows(this.pool, sql, p.values);
@@ -760,6 +821,7 @@ class PostgresStore implements Store {
         at: r.at as number,
         receivedAt: r.received_at as number,
         changeCount: r.change_count as number,
+        ...codeFacts(r),
       }));
       const last = events.at(-1);
       const next: HygieneCursor =
@@ -772,7 +834,7 @@ class PostgresStore implements Store {
     const after = cursor.after
       ? `AND (e.starts_at_ms, e.id) > (${p.add(cursor.after.startsAtMs)}, ${p.add(cursor.after.id)})`
       : '';
-    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
         coalesce(d.feedback::json ->> 'kind' = 'not_my_change', false) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= ${since} AND e.starts_at_ms < ${until}${filters(q, 'd.', p)} ${after}
@@ -784,6 +846,7 @@ class PostgresStore implements Store {
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
+      if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;
       return ep;
     });
     const last = found.at(-1);
@@ -897,7 +960,7 @@ function deployColumns(limit: number): string {
            FROM json_array_elements(d.${column}::json) WITH ORDINALITY AS x (value, i) WHERE x.i <= ${n}) END AS ${column}`;
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject',
+    'd.kind, d.flag, d.config, d.subject, d.rollback',
     head('changes', 'change_count'),
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',

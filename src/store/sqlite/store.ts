@@ -24,6 +24,7 @@ import {
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
 import type { Alert, AlertStatus, ChangeKind, Decision, Deploy } from '../../core/types.js';
 import {
+  codeFacts,
   decisionRow,
   deployRow,
   type Row,
@@ -33,6 +34,7 @@ import {
   toEpisode,
   toOutboxItem,
   toPage,
+  toRolledBack,
   toSummary,
 } from '../rows.js';
 import {
@@ -128,10 +130,21 @@ function migrate(db: Database.Database): void {
 /** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
 const SQL = {
   insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject, change_count, host_count)
+           kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject, @change_count, @host_count)
+           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback, @lead_ms)
          ON CONFLICT (id) DO NOTHING`,
+  deploysBefore: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND kind = 'deploy' AND at <= ?
+    ORDER BY at DESC, received_at DESC LIMIT ?`,
+  insertRolledBack: 'INSERT INTO rolled_back (deploy_id, rollback_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  // The work a rollback queues: the open pages, and the DMs of firing alerts, attributed to what it undid.
+  pagesToTellOfRollback: `SELECT DISTINCT p.id FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+    JOIN pages p ON p.id = m.page_id
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND p.status = 'open' ORDER BY p.id`,
+  dmsToTellOfRollback: `SELECT dm.id FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND e.status = 'firing' ORDER BY dm.id`,
+  rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
+    WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
   deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
   deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
@@ -235,7 +248,16 @@ class SqliteStore implements Store {
   saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
     return this.grouped(() => {
       if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
-        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
+        const now = deploy.receivedAt;
+        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, now, now);
+        const undone = deploy.rollback?.of ?? [];
+        if (undone.length > 0) {
+          for (const id of undone) this.q.insertRolledBack.run(id, deploy.id, deploy.at);
+          const ids = JSON.stringify(undone);
+          for (const p of this.q.pagesToTellOfRollback.pluck().all(ids))
+            this.q.enqueue.run('page', String(p), now, now);
+          for (const d of this.q.dmsToTellOfRollback.pluck().all(ids)) this.q.enqueue.run('dm', String(d), now, now);
+        }
         return { created: true, deploy };
       }
       return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
@@ -290,7 +312,7 @@ class SqliteStore implements Store {
     if (cursor?.phase !== 'episodes') {
       if (cursor) Object.assign(args, { at: cursor.after.at, received: cursor.after.receivedAt, id: cursor.after.id });
       const sql = `SELECT id, service, environment, kind, subject, version, at, received_at,
-          json_array_length(changes) AS change_count
+          json_array_length(changes) AS change_count, rollback, lead_ms
         FROM deploys WHERE at >= @since AND at < @until${timelineFilters(q, '')}
           ${cursor ? 'AND (at, received_at, id) > (@at, @received, @id)' : ''}
         ORDER BY at, received_at, id LIMIT @limit`;
@@ -305,6 +327,7 @@ class SqliteStore implements Store {
         at: r.at as number,
         receivedAt: r.received_at as number,
         changeCount: r.change_count as number,
+        ...codeFacts(r),
       }));
       const last = events.at(-1);
       const next: HygieneCursor =
@@ -316,7 +339,7 @@ class SqliteStore implements Store {
 
     if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
-    const sql = `SELECT e.id, e.starts_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
         ifnull(${notMine}, 0) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
@@ -329,6 +352,7 @@ class SqliteStore implements Store {
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
+      if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;
       return ep;
     });
     const last = rows.at(-1);
@@ -416,6 +440,15 @@ class SqliteStore implements Store {
         UNION ALL SELECT (SELECT min(service) FROM decisions WHERE service > es.s) FROM es WHERE es.s IS NOT NULL)
       SELECT s FROM ds WHERE s IS NOT NULL UNION SELECT s FROM es WHERE s IS NOT NULL ORDER BY s LIMIT 1000`;
     return (this.cached(sql).all() as { s: string }[]).map((r) => r.s);
+  }
+
+  async deploysBefore(q: { service: string; environment: string; at: number; limit: number }) {
+    return (this.q.deploysBefore.all(q.service, q.environment, q.at, q.limit) as Row[]).map(toDeploy);
+  }
+
+  async rollbacksOf(deployIds: readonly string[]) {
+    if (deployIds.length === 0) return [];
+    return (this.q.rollbacksOf.all(JSON.stringify(deployIds)) as Row[]).map(toRolledBack);
   }
 
   async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
@@ -707,6 +740,10 @@ class SqliteStore implements Store {
     const episode = toEpisode(episodeRow);
     const pages = (this.q.pagesOfEpisode.all(dm.episodeId) as Row[]).map(toPage);
     const context: DmContext = { dm, episode, pages };
+    if (episode.decision.deployId !== undefined) {
+      const [rolledBack] = await this.rollbacksOf([episode.decision.deployId]);
+      if (rolledBack) context.rolledBack = rolledBack;
+    }
     if (dm.deployId !== undefined) {
       const root = this.q.threadRoot.get(dm.email, dm.deployId, dm.createdAt - threadWindowMs, dm.id) as
         | Row
@@ -753,7 +790,11 @@ class SqliteStore implements Store {
   async pageWithMembers(pageId: number) {
     const row = this.q.pageById.get(pageId) as Row | undefined;
     if (!row) return undefined;
-    return { page: toPage(row), members: (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode) };
+    const members = (this.q.membersOfPage.all(pageId) as Row[]).map(toEpisode);
+    const rolledBack = await this.rollbacksOf([
+      ...new Set(members.flatMap((m) => (m.decision.deployId === undefined ? [] : [m.decision.deployId]))),
+    ]);
+    return rolledBack.length > 0 ? { page: toPage(row), members, rolledBack } : { page: toPage(row), members };
   }
 
   recordAttempt(
@@ -889,7 +930,7 @@ function deployColumns(limit: number): string {
   const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject',
+    'd.kind, d.flag, d.config, d.subject, d.rollback',
     head('changes', changeCount, 'json(value)'),
     head('hosts', hostCount, 'value'),
     `${changeCount} AS change_count, ${hostCount} AS host_count`,
