@@ -5,6 +5,8 @@ import { connectChannels } from './channels/connect.js';
 import { CHANNELS, LANES } from './channels/registry.js';
 import type { Config } from './config/load.js';
 import { createDelivery } from './deliver/worker.js';
+import { evidenceHandler } from './evidence/handler.js';
+import { createPrometheusClient } from './evidence/prometheus.js';
 import { createMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite/store.js';
@@ -46,9 +48,20 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     now,
     kick: () => delivery.kick(),
   });
+  // Evidence is no channel: it tells nobody anything, it only judges a deploy before its author's page goes out.
+  const evidence = config.prometheus && {
+    evidence: evidenceHandler({
+      config,
+      store,
+      client: createPrometheusClient(config.prometheus),
+      now,
+      log: log.child({ component: 'evidence' }),
+      kick: () => delivery.kick(),
+    }),
+  };
   const delivery = createDelivery(LANES, {
     store,
-    handlers: channels.handlers,
+    handlers: { ...channels.handlers, ...evidence },
     log,
     metrics,
     now,

@@ -25,6 +25,7 @@ const REASONS = [
   'policy_off',
   'correlation_error',
   'resolved_before_seen',
+  'deploy_exonerated',
 ] as const satisfies readonly ReasonCode[];
 const POLICIES = ['author', 'author+oncall', 'notify', 'shadow', 'off'] as const satisfies readonly PolicyMode[];
 // A reason code or policy added to core/types.ts without being listed here stops the build.

@@ -157,4 +157,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
   `,
+  `
+  -- An episode's evidence (core/evidence-route.ts DecisionEvidence, JSON): the judge's verdict and numbers for its
+  -- deploy, and what they changed about the decision. Absent while none has been judged.
+  ALTER TABLE decisions ADD COLUMN evidence text;
+  `,
 ];

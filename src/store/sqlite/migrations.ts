@@ -178,4 +178,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deploys_by_time_order ON deploys (at, received_at, id);
   DROP INDEX deploys_by_time;
   `,
+  `
+  -- An episode's evidence (core/evidence-route.ts DecisionEvidence, JSON): the judge's verdict and numbers for its
+  -- deploy, and what they changed about the decision. Absent while none has been judged.
+  ALTER TABLE decisions ADD COLUMN evidence TEXT;
+  `,
 ];
