@@ -295,6 +295,47 @@ describe.skipIf(!installed)(
       });
     });
 
+    it('late evidence: the page went out as today, the evidence is noted on the incident and the DM, nobody re-routed', async () => {
+      const harness = await start();
+      const receivedAt = clock.now();
+      await deployAndFire({ service: 'search', deployAt: 0, alertAt: 7 });
+      // The evidence lane is stuck (a backlog, a restart) past the budget: the page and DM go without it.
+      const withoutEvidence = createDelivery(
+        LANES.filter((l) => !l.kinds.includes('evidence')),
+        {
+          store: harness.store,
+          handlers: harness.channels.handlers,
+          log: createLogger('silent'),
+          metrics: harness.metrics,
+          now: clock.now,
+          pollIntervalMs: 60_000,
+          maxBackoffMs: 60_000,
+          leaseMs: 30_000,
+        },
+      );
+      clock.set(new Date(receivedAt + 3_000).toISOString());
+      await withoutEvidence.drain();
+      expect(pd.incidentCreates()).toHaveLength(1);
+      expect(dmText()).toHaveLength(1);
+      expect(dmText()[0]).not.toContain('error ratio');
+
+      // Then the evidence lane gets to it: it clears the deploy, but the page is out, so it only informs.
+      await settle();
+      const decision = await decisionOf('search');
+      expect(decision.reason).toBe('author_paged');
+      expect(decision.evidence).toMatchObject({ verdict: 'same', effect: 'stands', late: true });
+      expect(pd.incidentCreates()).toHaveLength(1);
+      expect(oncallTriggers()).toHaveLength(0);
+      const notes = pd.requestsTo('notes').map((r) => JSON.stringify(r.body));
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toMatch(
+        /Evidence judged after this page went out.*error ratio 0\.\d+ % on v2 vs 0\.\d+ % on v1/,
+      );
+      const updates = slack.callsTo('chat.update').map((c) => JSON.stringify(c.args.blocks));
+      expect(updates).toHaveLength(1);
+      expect(updates[0]).toContain('arrived after the page went out');
+    });
+
     it('the evidence never judged (a crash after the 2xx): the page goes at receipt + budget all the same', async () => {
       const harness = await start();
       const receivedAt = clock.now();

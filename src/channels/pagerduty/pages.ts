@@ -10,7 +10,15 @@ import type { PageWithMembers } from '../../store/store.js';
 import type { PeopleDirectory } from '../people.js';
 import type { PagerDutyClient } from './client.js';
 import type { PagerDutyConfig } from './config.js';
-import { eventMinimal, eventResolve, eventTrigger, incidentCreate, joinedNote, type PageContext } from './payload.js';
+import {
+  eventMinimal,
+  eventResolve,
+  eventTrigger,
+  evidenceNote,
+  incidentCreate,
+  joinedNote,
+  type PageContext,
+} from './payload.js';
 import { type Action, nextAction, type Outcome, type Told } from './plan.js';
 import { pageStatePatch, readPageState } from './state.js';
 
@@ -129,6 +137,11 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       case 'add_note':
         answers.note = observe(await client.addNote(action.incident, joinedNote(ctx.members.slice(action.from))));
         return;
+      case 'add_evidence_note': {
+        const noted = ctx.members.filter((m) => action.episodes.includes(m.id));
+        answers.evidenceNote = observe(await client.addNote(action.incident, evidenceNote(noted)));
+        return;
+      }
       case 'resolve_incident':
         answers.resolveIncident = observe(
           await client.updateIncident(action.incident, { type: 'incident_reference', status: 'resolved' }),

@@ -25,6 +25,8 @@ export interface Answers {
   current?: string | null;
   /** The note telling an open incident of the alerts that joined it. */
   note?: HttpOutcome<unknown>;
+  /** The note adding evidence judged after the incident was created. */
+  evidenceNote?: HttpOutcome<unknown>;
   /** PUT /incidents/{id} resolving it. */
   resolveIncident?: HttpOutcome<unknown>;
   /** What came of asking the responders (the merger): best effort, recorded on the page. */
@@ -75,6 +77,8 @@ export type Action =
   | { type: 'check_incident'; incident: string }
   /** A note on the open incident listing the members from `from` on. */
   | { type: 'add_note'; incident: string; from: number }
+  /** A note on the incident with the evidence of these members (episode ids), judged after it was created. */
+  | { type: 'add_evidence_note'; incident: string; episodes: number[] }
   | { type: 'resolve_incident'; incident: string }
   | { type: 'request_responders'; incident: string; requesterId: string; emails: string[] }
   | { type: 'done'; outcome: Outcome };
@@ -269,10 +273,46 @@ function resolveIncident({ told }: Input): Step {
   return step({ type: 'resolve_incident', incident }, 'every alert of the page has resolved');
 }
 
-/** Alerts that joined an open incident are added as a note, instead of paging again. */
-function joinIncident({ page, told }: Input, incident: string): Step {
+/**
+ * Alerts that joined an open incident are added as a note, instead of paging again; so is evidence judged after
+ * the incident was created (the budget ran out first): it informs, it re-routes nobody.
+ */
+function joinIncident(input: Input, incident: string): Step {
+  const { page, told } = input;
+  const { answers, state } = told;
+  const noted = state.evidenceNoted ?? [];
+  const unnoted = page.members.filter((m) => m.decision.evidence?.late && !noted.includes(m.id)).map((m) => m.id);
+  if (unnoted.length === 0) return joinMembers(input, incident, {});
+  const res = answers.evidenceNote;
+  if (!res) {
+    return step(
+      { type: 'add_evidence_note', incident, episodes: unnoted },
+      'the evidence arrived after the incident was created: a note, and nobody re-routed',
+    );
+  }
+  if (!res.ok) {
+    return done(
+      {
+        ok: false,
+        retry: res.retry,
+        detail: `evidence note on incident ${incident}: ${res.detail}`,
+        ...retryHint(res),
+      },
+      'the evidence note did not go through',
+    );
+  }
+  return joinMembers(input, incident, { evidenceNoted: [...noted, ...unnoted] });
+}
+
+function joinMembers({ page, told }: Input, incident: string, evidence: Partial<PageState>): Step {
   const { answers, state } = told;
   const members = page.members.length;
+  if (evidence.evidenceNoted && members <= state.members) {
+    return done(
+      { ok: true, detail: `incident ${incident} told of the evidence`, patch: evidence },
+      'PagerDuty took the evidence note',
+    );
+  }
   if (members <= state.members) {
     return done({ ok: true, detail: `incident ${incident} is up to date` }, 'PagerDuty knows every alert of the page');
   }
@@ -291,7 +331,13 @@ function joinIncident({ page, told }: Input, incident: string): Step {
   }
   if (!res.ok) {
     return done(
-      { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) },
+      {
+        ok: false,
+        retry: res.retry,
+        detail: `note on incident ${incident}: ${res.detail}`,
+        ...retryHint(res),
+        ...(evidence.evidenceNoted ? { patch: evidence } : {}),
+      },
       'the note did not go through',
     );
   }
@@ -299,7 +345,7 @@ function joinIncident({ page, told }: Input, incident: string): Step {
     {
       ok: true,
       detail: `incident ${incident} told of ${members - state.members} more alert(s)`,
-      patch: { members },
+      patch: { members, ...evidence },
       counted: { route: 'author', action: 'note' },
     },
     'PagerDuty took the note',

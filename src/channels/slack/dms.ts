@@ -77,15 +77,18 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
       const done = readDmState(view.dm.delivered);
       const status = view.episode.status;
       const message = dmMessage(view);
+      // Evidence can arrive after the DM went out (the budget ran out first): the DM is updated to show it.
+      const evidence = view.episode.decision.evidence?.verdict;
 
       if (done.ts && done.channel) {
-        if (done.shows === status) return { ok: true, detail: 'DM is up to date' };
+        if (done.shows === status && done.evidence === evidence) return { ok: true, detail: 'DM is up to date' };
         try {
           await client.chat.update({ channel: done.channel, ts: done.ts, text: message.text, blocks: message.blocks });
         } catch (e) {
           return failed(e);
         }
-        return { ok: true, detail: `DM updated: ${status}`, delivered: dmStatePatch({ shows: status }) };
+        const shown = evidence === undefined ? status : `${status}, evidence ${evidence}`;
+        return { ok: true, detail: `DM updated: ${shown}`, delivered: dmStatePatch({ shows: status, evidence }) };
       }
 
       const user = await directory.slackUser(view.dm.email);
@@ -126,6 +129,7 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
             channel: res.channel,
             ts: res.ts,
             shows: status,
+            evidence,
             user: user.userId,
             ...(thread ? { threadTs: thread.thread_ts } : {}),
           }),

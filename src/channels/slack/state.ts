@@ -13,6 +13,8 @@ export interface DmState {
   threadTs?: string;
   /** The alert's status the message shows. */
   shows?: AlertStatus;
+  /** The verdict of the deploy's evidence the message shows, once it shows one. */
+  evidence?: string;
   /** Why it will never be sent (the person has no Slack user). */
   failed?: string;
   /** Who acknowledged from it (a Slack user id), and when. */
@@ -27,6 +29,7 @@ const KEYS = {
   user: 'user',
   threadTs: 'thread_ts',
   shows: 'state',
+  evidence: 'evidence',
   failed: 'failed',
   ackedBy: 'acked_by',
   ackedAt: 'acked_at',
@@ -39,7 +42,7 @@ export function readDmState(stored: Readonly<Record<string, unknown>>): DmState 
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const state: DmState = {};
-  for (const field of ['channel', 'ts', 'user', 'threadTs', 'failed', 'ackedBy'] as const) {
+  for (const field of ['channel', 'ts', 'user', 'threadTs', 'evidence', 'failed', 'ackedBy'] as const) {
     const v = text(field);
     if (v !== undefined) state[field] = v;
   }
