@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Config, evidenceFor, policyFor } from './config/load.js';
+import { type Config, evidenceBudgetFor, policyFor } from './config/load.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, type WriteCounts } from './core/plan.js';
 import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
@@ -92,17 +92,6 @@ export function createPipeline(deps: PipelineDeps) {
     return decided;
   }
 
-  /**
-   * How long a decision's page for a person waits for the evidence on its deploy: the budget, when Prometheus is
-   * configured, the service's evidence is not off, and the decision pages a person for a deploy.
-   */
-  function evidenceBudget(decision: Decision): number | undefined {
-    if (!config.prometheus || decision.deployId === undefined) return undefined;
-    if (!decision.targets.some((t) => t.kind === 'person')) return undefined;
-    if (evidenceFor(config, decision.service).mode === 'off') return undefined;
-    return config.prometheus.budgetMs;
-  }
-
   /** Authors a page could not go to because changepager knows no email or person for them. */
   async function recordUnreachable(decision: Decision): Promise<void> {
     for (const s of decision.suspects.filter((s) => s.email === undefined)) {
@@ -130,7 +119,7 @@ export function createPipeline(deps: PipelineDeps) {
     const writes: AlertWrite[] = alerts.map((alert) => {
       const decision = decisions.get(episodeKey(alert));
       if (!decision) return { alert };
-      const budget = evidenceBudget(decision);
+      const budget = alert.status === 'firing' ? evidenceBudgetFor(config, decision) : undefined;
       return budget === undefined ? { alert, decision } : { alert, decision, evidenceBudgetMs: budget };
     });
     const result = await store.recordAlerts(group, writes, at);

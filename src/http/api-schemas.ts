@@ -297,7 +297,22 @@ export const alertmanagerResultSchema = z.object({
   ...decisionsShown,
 });
 
-export const previewSchema = z.object({ ...decisionsShown });
+export const previewSchema = z.object({
+  decisions: z
+    .array(
+      decidedSchema.extend({
+        evidence: evidenceSchema
+          .nullable()
+          .describe('The evidence judged for a decision that would page a person; the decision shows what it changed.'),
+      }),
+    )
+    .describe('At most 1000, in the order of the alerts.'),
+  decisionsNotShown: decisionsShown.decisionsNotShown,
+  prometheusQueries: z
+    .number()
+    .int()
+    .describe('How many decisions had their evidence gathered from Prometheus for this preview (at most 20).'),
+});
 export const deployListSchema = z.object({ deploys: z.array(deploySchema), next });
 
 export const unmappedSchema = z.object({

@@ -336,6 +336,43 @@ describe.skipIf(!installed)(
       expect(updates[0]).toContain('arrived after the page went out');
     });
 
+    it('POST /v1/preview asks Prometheus, says so, and shows what the evidence would change; nothing stored or paged', async () => {
+      const harness = await start();
+      for (const service of ['checkout', 'search']) {
+        const deploy = designDeploy({
+          id: `deploy-${service}`,
+          service,
+          version: 'v2',
+          previousVersion: 'v1',
+          at: iso(0),
+        });
+        await request(harness.app).post('/v1/deploys').set(auth).send(deploy);
+      }
+      const payload = amPayload([
+        { fingerprint: fingerprintOf('checkout'), startsAt: iso(7), labels: { service: 'checkout' } },
+        { fingerprint: fingerprintOf('search'), startsAt: iso(7), labels: { service: 'search' } },
+      ]);
+      const res = await request(harness.app).post('/v1/preview').set(auth).send(payload);
+      expect(res.status).toBe(200);
+      expect(res.body.prometheusQueries).toBe(2);
+      const [checkout, search] = res.body.decisions;
+      expect(checkout.decision.reason).toBe('author_paged');
+      expect(checkout.evidence).toMatchObject({ verdict: 'worse', effect: 'convicted' });
+      expect(checkout.decision.sentence).toMatch(/The metrics agree: error ratio \d+\.\d % on v2/);
+      expect(search.decision.reason).toBe('deploy_exonerated');
+      expect(search.decision.targets).toEqual([{ kind: 'oncall' }]);
+      await settle();
+      expect(pd.incidentCreates()).toHaveLength(0);
+      expect(oncallTriggers()).toHaveLength(0);
+      expect(
+        (
+          await request(harness.app)
+            .get(`/v1/alerts/${fingerprintOf('checkout')}`)
+            .set(auth)
+        ).status,
+      ).toBe(404);
+    });
+
     it('the evidence never judged (a crash after the 2xx): the page goes at receipt + budget all the same', async () => {
       const harness = await start();
       const receivedAt = clock.now();
