@@ -1,6 +1,6 @@
-import type { EvidenceMode } from './comparisons.js';
+import type { EvidenceMode, MetricUnit } from './comparisons.js';
 import { ONCALL } from './correlate.js';
-import type { Evidence } from './judge.js';
+import type { Evidence, JudgeInput, Point } from './judge.js';
 import type { Decision } from './types.js';
 
 // What the evidence changes about a decision once it is judged: pure, from the service's evidence mode, the
@@ -16,8 +16,43 @@ import type { Decision } from './types.js';
 /** What the evidence did to the decision. */
 export type EvidenceEffect = 'convicted' | 'exonerated' | 'stands' | 'advisory';
 
+/** Both sides of one comparison as fetched, thinned to a few dozen points: what the timeline page draws. */
+export interface EvidenceSeries {
+  name: string;
+  unit: MetricUnit;
+  newLabel: string;
+  oldLabel: string;
+  new: Point[];
+  old: Point[];
+}
+
+/** The series of each comparison that was fetched, each side at most `maxPoints` points (every k-th one). */
+export function seriesOf(input: JudgeInput, maxPoints = 60): EvidenceSeries[] {
+  const thin = (points: readonly Point[]): Point[] => {
+    const sorted = [...points].sort((a, b) => a[0] - b[0]);
+    const every = Math.max(1, Math.ceil(sorted.length / maxPoints));
+    return sorted.filter((_, i) => i % every === 0);
+  };
+  return input.comparisons.flatMap(({ comparison, outcome }) =>
+    outcome.kind === 'fetched'
+      ? [
+          {
+            name: comparison.name,
+            unit: comparison.unit,
+            newLabel: outcome.newLabel,
+            oldLabel: outcome.oldLabel,
+            new: thin(outcome.new.points),
+            old: thin(outcome.old.points),
+          },
+        ]
+      : [],
+  );
+}
+
 /** The evidence as stored with a decision: the judge's verdict and numbers, and what they changed. */
 export interface DecisionEvidence extends Evidence {
+  /** Both sides of each comparison fetched, for a chart; absent when nothing was fetched. */
+  series?: EvidenceSeries[];
   mode: EvidenceMode;
   effect: EvidenceEffect;
   /** The person's page had gone out before the evidence arrived: it is added to the page, nothing re-routed. */
@@ -28,7 +63,7 @@ export interface DecisionEvidence extends Evidence {
 
 export interface EvidenceArrival {
   decision: Pick<Decision, 'reason' | 'sentence' | 'targets' | 'responders' | 'deployId'>;
-  evidence: Evidence;
+  evidence: Evidence & { series?: EvidenceSeries[] };
   mode: EvidenceMode;
   /** Whether every page of the episode for a person is still held back for the evidence (nothing went out yet). */
   held: boolean;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { type Config, evidenceFor } from '../config/load.js';
+import { seriesOf } from '../core/evidence-route.js';
 import { judgeEvidence } from '../core/judge.js';
 import type { OutboxHandler } from '../deliver/notifier.js';
 import type { EvidenceStore } from '../store/store.js';
@@ -52,7 +53,13 @@ export function evidenceHandler({ config, store, client, now, log, kick }: Evide
       });
       const evidence = judgeEvidence(judgeInput, prometheus);
       const mode = policy.mode === 'off' ? 'advisory' : policy.mode;
-      const result = await store.recordEvidence(episodeId, evidence, mode, now());
+      const series = seriesOf(judgeInput);
+      const result = await store.recordEvidence(
+        episodeId,
+        series.length > 0 ? { ...evidence, series } : evidence,
+        mode,
+        now(),
+      );
       if (!result) return { ok: false, retry: false, detail: `episode ${ref} does not exist` };
       kick();
       log.info(

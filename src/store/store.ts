@@ -1,7 +1,7 @@
 import type { EvidenceMode } from '../core/comparisons.js';
 import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
-import type { DecisionEvidence, EvidenceEffect } from '../core/evidence-route.js';
+import type { DecisionEvidence, EvidenceEffect, EvidenceSeries } from '../core/evidence-route.js';
 import type { Evidence } from '../core/judge.js';
 import type { AlertWrite, GroupInfo, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
@@ -318,7 +318,7 @@ export interface EvidenceStore {
    */
   recordEvidence(
     episodeId: number,
-    evidence: Evidence,
+    evidence: Evidence & { series?: EvidenceSeries[] },
     mode: EvidenceMode,
     now: number,
   ): Promise<{ effect: EvidenceEffect; late: boolean } | undefined>;

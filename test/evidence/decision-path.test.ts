@@ -214,6 +214,19 @@ describe.skipIf(!installed)(
       expect(oncallTriggers()).toHaveLength(0);
       expect(dmText()).toHaveLength(1);
       expect(dmText()[0]).toMatch(/The metrics agree: error ratio \d+\.\d % on v2/);
+      // The timeline page's detail panel: the verdict, the numbers, and both series drawn with the deploy marked.
+      const page = (
+        await request((h as Harness).app)
+          .get('/services/checkout?range=PT6H')
+          .set(auth)
+      ).text;
+      expect(page).toContain('Evidence: <strong>worse</strong>');
+      expect(page).toMatch(/<polyline class="evidence-new" [^>]*points="[\d., ]{20,}"/);
+      expect(page).toMatch(/<polyline class="evidence-old" [^>]*points="[\d., ]{20,}"/);
+      expect(page).toContain('stroke-dasharray');
+      expect(page).toMatch(
+        /error ratio: <span class="evidence-new-label">v2<\/span> vs <span class="evidence-old-label">v1<\/span>/,
+      );
     });
 
     it('new version the same: deploy_exonerated, on-call paged as if there were no deploy, the author told', async () => {

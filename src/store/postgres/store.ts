@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
-import { evidenceArrived } from '../../core/evidence-route.js';
+import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
 import type { Evidence } from '../../core/judge.js';
 import {
   type AlertWrite,
@@ -480,7 +480,12 @@ class PostgresStore implements Store {
   }
 
   /** Under the advisory lock of the episode's group, like every write that moves an episode between pages. */
-  recordEvidence(episodeId: number, evidence: Evidence, mode: EvidenceMode, now: number) {
+  recordEvidence(
+    episodeId: number,
+    evidence: Evidence & { series?: EvidenceSeries[] },
+    mode: EvidenceMode,
+    now: number,
+  ) {
     return this.afterCommit(
       this.tx(async (db) => {
         const first = await one(db, 'SELECT group_key FROM episodes WHERE id = $1', [episodeId]);

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
-import { evidenceArrived } from '../../core/evidence-route.js';
+import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
 import type { Evidence } from '../../core/judge.js';
 import {
   type AlertWrite,
@@ -758,7 +758,12 @@ class SqliteStore implements Store {
     return deploy ? { episode, deploy } : { episode };
   }
 
-  async recordEvidence(episodeId: number, evidence: Evidence, mode: EvidenceMode, now: number) {
+  async recordEvidence(
+    episodeId: number,
+    evidence: Evidence & { series?: EvidenceSeries[] },
+    mode: EvidenceMode,
+    now: number,
+  ) {
     return this.db
       .transaction(() => {
         const row = this.q.episodeById.get(episodeId) as Row | undefined;
