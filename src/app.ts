@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import type { Deploy } from './core/types.js';
 import { ApiError } from './errors.js';
+import type { PreviewedAlert } from './evidence/preview.js';
 import { bearerAuth, metricsAuth } from './http/auth.js';
 import { createDeniedLog } from './http/denied-log.js';
 import { errorHandler } from './http/errors.js';
@@ -11,7 +12,7 @@ import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
 import { openApiDocument } from './http/openapi.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
-import { decidedJson, deployJson } from './http/views.js';
+import { decidedJson, deployJson, evidenceJson } from './http/views.js';
 import { parseAlertGroup } from './ingest/alertmanager.js';
 import { deployEvent, rollbackClaim, toDeploy } from './ingest/deploy.js';
 import { parseBody } from './ingest/validate.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   channelRouters?: readonly express.Router[];
   /** The login form's rate limit. */
   logins: LoginLimiter;
+  /** Judges the evidence of the decisions a preview would page a person with (asks Prometheus); absent without one. */
+  previewEvidence?: (decided: DecidedAlert[]) => Promise<{ decided: PreviewedAlert[]; queried: number }>;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -96,7 +99,14 @@ export function createApp(deps: AppDeps): express.Express {
 
   v1.post('/preview', auth, ...json, async (req, res) => {
     const group = await parseAlertGroup(req.body);
-    res.json(decisionsShown(await pipeline.preview(group)));
+    const decided = await pipeline.preview(group);
+    if (!deps.previewEvidence) {
+      res.json({ ...previewedShown(decided), prometheusQueries: 0 });
+      return;
+    }
+    // The evidence as it would be judged before the person is paged: this asks Prometheus, and says how often.
+    const previewed = await deps.previewEvidence(decided);
+    res.json({ ...previewedShown(previewed.decided), prometheusQueries: previewed.queried });
   });
 
   v1.post('/deploys', auth, ...json, async (req, res) => {
@@ -159,6 +169,16 @@ export const DECISIONS_SHOWN = 1000;
 function decisionsShown(decided: readonly DecidedAlert[]) {
   return {
     decisions: decided.slice(0, DECISIONS_SHOWN).map(decidedJson),
+    decisionsNotShown: Math.max(0, decided.length - DECISIONS_SHOWN),
+  };
+}
+
+/** A preview's decisions, as decisionsShown, each with the evidence judged for it (null when none was). */
+function previewedShown(decided: readonly PreviewedAlert[]) {
+  return {
+    decisions: decided
+      .slice(0, DECISIONS_SHOWN)
+      .map((d) => ({ ...decidedJson(d), evidence: d.evidence ? evidenceJson(d.evidence) : null })),
     decisionsNotShown: Math.max(0, decided.length - DECISIONS_SHOWN),
   };
 }

@@ -5,6 +5,9 @@ import { connectChannels } from './channels/connect.js';
 import { CHANNELS, LANES } from './channels/registry.js';
 import type { Config } from './config/load.js';
 import { createDelivery } from './deliver/worker.js';
+import { evidenceHandler } from './evidence/handler.js';
+import { previewEvidence } from './evidence/preview.js';
+import { createPrometheusClient } from './evidence/prometheus.js';
 import { createMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite/store.js';
@@ -46,9 +49,21 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     now,
     kick: () => delivery.kick(),
   });
+  // Evidence is no channel: it tells nobody anything, it only judges a deploy before its author's page goes out.
+  const prometheus = config.prometheus && createPrometheusClient(config.prometheus);
+  const evidence = prometheus && {
+    evidence: evidenceHandler({
+      config,
+      store,
+      client: prometheus,
+      now,
+      log: log.child({ component: 'evidence' }),
+      kick: () => delivery.kick(),
+    }),
+  };
   const delivery = createDelivery(LANES, {
     store,
-    handlers: channels.handlers,
+    handlers: { ...channels.handlers, ...evidence },
     log,
     metrics,
     now,
@@ -69,7 +84,22 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
   // Work committed by another replica wakes this one's workers too.
   store.onWork((kinds) => delivery.kick(kinds));
-  const app = createApp({ config, store, pipeline, metrics, log, now, logins, channelRouters: channels.routers });
+  const app = createApp({
+    config,
+    store,
+    pipeline,
+    metrics,
+    log,
+    now,
+    logins,
+    channelRouters: channels.routers,
+    ...(prometheus
+      ? {
+          previewEvidence: (decided) =>
+            previewEvidence(decided, { config, client: prometheus, getDeploy: (id) => store.getDeploy(id), now }),
+        }
+      : {}),
+  });
   return { store, metrics, worker: delivery, pipeline, app, channels, logins };
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Config, policyFor } from './config/load.js';
+import { type Config, evidenceBudgetFor, policyFor } from './config/load.js';
 import { kindOf } from './core/change.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
@@ -131,7 +131,9 @@ export function createPipeline(deps: PipelineDeps) {
     const decisions = new Map(decided.map((d) => [episodeKey(d.alert), d.decision]));
     const writes: AlertWrite[] = alerts.map((alert) => {
       const decision = decisions.get(episodeKey(alert));
-      return decision ? { alert, decision } : { alert };
+      if (!decision) return { alert };
+      const budget = alert.status === 'firing' ? evidenceBudgetFor(config, decision) : undefined;
+      return budget === undefined ? { alert, decision } : { alert, decision, evidenceBudgetMs: budget };
     });
     const result = await store.recordAlerts(group, writes, at);
     deps.onCommitted();

@@ -15,11 +15,13 @@ export const CHANNELS = [pagerduty, slack, log] as const;
 
 /**
  * The outbox lanes, one worker each: pages (and PagerDuty's change events) with up to 8 deliveries in flight,
- * DMs with up to 4. A slow or failing Slack can never take a slot a page needs.
+ * DMs with up to 4, evidence (Prometheus queries before a person is paged) with up to 4. A slow or failing Slack
+ * or Prometheus can never take a slot a page needs.
  */
 export const LANES: readonly Lane[] = [
   { name: 'paging', kinds: ['page', 'change'], concurrency: 8 },
   { name: 'dm', kinds: ['dm'], concurrency: 4 },
+  { name: 'evidence', kinds: ['evidence'], concurrency: 4 },
 ];
 
 type Registered = (typeof CHANNELS)[number];

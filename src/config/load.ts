@@ -5,7 +5,7 @@ import { CHANNELS, type ChannelSettings } from '../channels/registry.js';
 import { BUILT_IN_COMPARISONS, type Comparison, type EvidencePolicy } from '../core/comparisons.js';
 import type { Directory } from '../core/people.js';
 import { durationMs } from '../core/time.js';
-import type { LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
+import type { Decision, LabelNames, Person, ServicePolicy, WorkingHours } from '../core/types.js';
 import { type ConfigFile, configFileSchema, postgresUrlProblem } from './schema.js';
 import { readSecret, type SecretReader, type SecretSources, secretReader } from './secrets.js';
 
@@ -386,6 +386,20 @@ export function evidenceFor(config: Config, service: string | undefined): Eviden
     (service !== undefined && Object.hasOwn(config.evidence.services, service) && config.evidence.services[service]) ||
     config.evidence.defaults
   );
+}
+
+/**
+ * How long a decision's page for a person waits for the evidence on its deploy: the budget, when Prometheus is
+ * configured, the service's evidence is not off, and the decision pages a person for a deploy; else undefined.
+ */
+export function evidenceBudgetFor(
+  config: Config,
+  decision: Pick<Decision, 'deployId' | 'targets' | 'service'>,
+): number | undefined {
+  if (!config.prometheus || decision.deployId === undefined) return undefined;
+  if (!decision.targets.some((t) => t.kind === 'person')) return undefined;
+  if (evidenceFor(config, decision.service).mode === 'off') return undefined;
+  return config.prometheus.budgetMs;
 }
 
 function resolveTokens(file: ConfigFile, secrets: SecretSources): ApiToken[] {

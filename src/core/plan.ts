@@ -14,6 +14,11 @@ import type { Alert, AlertStatus, Decision, Target } from './types.js';
 //   another startsAt than the one it fired with); a page resolves when none of its members fires;
 // - each person the decision names to tell gets one DM row, updated when the episode resolves;
 // - every page or DM that changed gets an outbox row, which the delivery worker brings up to date.
+// - a new episode whose decision pages a person, in a service that gathers evidence, gets an `evidence` outbox
+//   row due at once, and that person's page (and the DMs) are due only at receipt + the evidence budget: the
+//   evidence handler makes them due sooner, and if it never runs (a crash, Prometheus hanging) they go anyway;
+// - what arrived evidence writes (planAfterEvidence): the held pages and DMs made due now, and, when the evidence
+//   clears the deploy, the episode moved from the person's held pages to the on-call page of its group.
 //
 // New rows get negative temporary ids (-1, -2, …) in the plan; the adapter maps them to the ids it inserts.
 
@@ -37,6 +42,11 @@ export interface AlertWrite {
   alert: Alert;
   /** The decision for an episode the store does not know yet; ignored for a known one (a racing duplicate). */
   decision?: Decision;
+  /**
+   * How long a new firing episode's pages for a person, and its DMs, wait for its evidence (the evidence budget);
+   * absent when no evidence is gathered for it.
+   */
+  evidenceBudgetMs?: number;
 }
 
 export interface StoredEpisode {
@@ -84,8 +94,11 @@ export type WriteOp =
   | { op: 'open_page'; id: number; slot: PageSlot; environment: string; seq: number; dedupKey: string }
   | { op: 'add_member'; page: number; episode: number }
   | { op: 'resolve_page'; id: number }
+  /** The episode leaves a page it was held on (the evidence cleared its deploy): no longer a member. */
+  | { op: 'leave_page'; page: number; episode: number }
   | { op: 'insert_dm'; id: number; episode: number; email: string; deployId?: string }
-  | { op: 'enqueue'; kind: 'page' | 'dm'; id: number };
+  /** An outbox row for the page, DM or episode (evidence) `id`, due at `dueAt` (absent: now), or sooner if queued. */
+  | { op: 'enqueue'; kind: 'page' | 'dm' | 'evidence'; id: number; dueAt?: number };
 
 export interface WriteCounts {
   newEpisodes: number;
@@ -163,16 +176,25 @@ export function planAlertWrites(
   const state = new PlanState(snapshot);
   const counts: WriteCounts = { newEpisodes: 0, resolved: 0, repeats: 0, pagesTouched: 0 };
 
-  for (const { alert, decision } of writes) {
+  for (const write of writes) {
+    const { alert, decision } = write;
     const existing = state.episodes.get(episodeKey(alert));
     if (!existing) {
       if (!decision) throw new Error(`no decision for new episode ${episodeKey(alert)}`);
       const episode = state.insertEpisode(group, alert, decision, now);
       counts.newEpisodes++;
+      const budget = write.evidenceBudgetMs;
+      const held =
+        budget !== undefined && alert.status === 'firing' && decision.targets.some((t) => t.kind === 'person')
+          ? now + budget
+          : undefined;
+      if (held !== undefined) state.ops.push({ op: 'enqueue', kind: 'evidence', id: episode.id });
       if (alert.status === 'firing') {
-        for (const slot of slotsOf(group.groupKey, decision)) state.join(slot, decision.environment, episode);
+        for (const slot of slotsOf(group.groupKey, decision)) {
+          state.join(slot, decision.environment, episode, slot.target.kind === 'person' ? held : undefined);
+        }
       }
-      for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId);
+      for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId, held);
     } else if (existing.status === 'firing' && alert.status === 'resolved') {
       state.resolveEpisode(existing, alert.endsAtMs ?? now);
       counts.resolved++;
@@ -197,7 +219,7 @@ export function planAlertWrites(
       }
     }
   }
-  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  state.enqueueTouched();
   counts.pagesTouched = state.touched.size;
   return { ops: state.ops, counts };
 }
@@ -215,7 +237,29 @@ export function planJoinOncall(
   if (episode.status !== 'firing') return [];
   const state = new PlanState({ episodes: [], ...snapshot });
   state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
-  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  state.enqueueTouched();
+  return state.ops;
+}
+
+/**
+ * What arrived evidence writes for an episode: its pages held for a person and its DMs due now; when the
+ * evidence clears the deploy (`reroute`) and the episode still fires, it first leaves those held pages (a page
+ * left with no member firing resolves, never having gone out) and joins the on-call page of its group, as
+ * "not my change" does.
+ */
+export function planAfterEvidence(
+  episode: { id: number; status: AlertStatus; groupKey: string; service?: string; environment: string },
+  held: { personPages: readonly number[]; dms: readonly number[]; reroute: boolean },
+  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'>,
+): WriteOp[] {
+  const state = new PlanState({ episodes: [], ...snapshot });
+  if (held.reroute && episode.status === 'firing') {
+    for (const page of held.personPages) state.leave(page, episode.id);
+    state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  }
+  for (const page of held.personPages) state.touched.add(page);
+  state.enqueueTouched();
+  for (const dm of held.dms) state.ops.push({ op: 'enqueue', kind: 'dm', id: dm });
   return state.ops;
 }
 
@@ -224,6 +268,9 @@ class PlanState {
   readonly ops: WriteOp[] = [];
   readonly episodes = new Map<string, StoredEpisode>();
   readonly touched = new Set<number>();
+  /** Touched pages held for evidence, with when they fall due; a page also touched otherwise is due now. */
+  private readonly held = new Map<number, number>();
+  private readonly urgent = new Set<number>();
   private readonly pages = new Map<number, StoredPage>();
   private readonly openBySlot = new Map<string, StoredPage>();
   private readonly lastSeq: Map<string, number>;
@@ -247,11 +294,34 @@ class PlanState {
     return [...this.episodes.values()].filter((e) => e.fingerprint === fingerprint && e.status === 'firing');
   }
 
-  insertDm(episode: StoredEpisode, email: string, deployId: string | undefined): void {
+  insertDm(episode: StoredEpisode, email: string, deployId: string | undefined, dueAt: number | undefined): void {
     const id = this.newId();
     this.ops.push({ op: 'insert_dm', id, episode: episode.id, email, ...(deployId === undefined ? {} : { deployId }) });
-    this.ops.push({ op: 'enqueue', kind: 'dm', id });
+    this.ops.push({ op: 'enqueue', kind: 'dm', id, ...(dueAt === undefined ? {} : { dueAt }) });
     episode.dmIds.push(id);
+  }
+
+  /** An outbox row for every page touched: due now, or when its evidence budget ends if only held joins touched it. */
+  enqueueTouched(): void {
+    for (const page of this.touched) {
+      const dueAt = this.urgent.has(page) ? undefined : this.held.get(page);
+      this.ops.push({ op: 'enqueue', kind: 'page', id: page, ...(dueAt === undefined ? {} : { dueAt }) });
+    }
+  }
+
+  /** Takes an episode off a page; a page left with no member firing resolves. */
+  leave(pageId: number, episodeId: number): void {
+    const page = this.pages.get(pageId);
+    if (!page?.firing.includes(episodeId)) return;
+    page.firing = page.firing.filter((id) => id !== episodeId);
+    this.ops.push({ op: 'leave_page', page: pageId, episode: episodeId });
+    this.touched.add(pageId);
+    this.urgent.add(pageId);
+    if (page.status === 'open' && page.firing.length === 0) {
+      page.status = 'resolved';
+      this.openBySlot.delete(slotKey(page.slot));
+      this.ops.push({ op: 'resolve_page', id: page.id });
+    }
   }
 
   insertEpisode(group: GroupInfo, alert: Alert, decision: Decision, now: number): StoredEpisode {
@@ -270,8 +340,11 @@ class PlanState {
     return episode;
   }
 
-  /** Adds a firing episode to the open page of its slot, opening the slot's next page when there is none. */
-  join(slot: PageSlot, environment: string, episode: Pick<StoredEpisode, 'id' | 'pageIds'>): void {
+  /**
+   * Adds a firing episode to the open page of its slot, opening the slot's next page when there is none. With
+   * `heldUntil`, the page waits for the episode's evidence until then (unless something else makes it due now).
+   */
+  join(slot: PageSlot, environment: string, episode: Pick<StoredEpisode, 'id' | 'pageIds'>, heldUntil?: number): void {
     const key = slotKey(slot);
     let page = this.openBySlot.get(key);
     if (!page) {
@@ -294,6 +367,8 @@ class PlanState {
     episode.pageIds.push(page.id);
     this.ops.push({ op: 'add_member', page: page.id, episode: episode.id });
     this.touched.add(page.id);
+    if (heldUntil === undefined) this.urgent.add(page.id);
+    else this.held.set(page.id, Math.max(this.held.get(page.id) ?? 0, heldUntil));
   }
 
   resolveEpisode(episode: StoredEpisode, endsAtMs: number): void {
@@ -309,6 +384,7 @@ class PlanState {
         this.openBySlot.delete(slotKey(page.slot));
         this.ops.push({ op: 'resolve_page', id: page.id });
         this.touched.add(page.id);
+        this.urgent.add(page.id);
       }
     }
   }

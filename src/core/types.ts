@@ -173,7 +173,8 @@ export type ReasonCode =
   | 'no_person_for_author'
   | 'policy_off'
   | 'correlation_error'
-  | 'resolved_before_seen';
+  | 'resolved_before_seen'
+  | 'deploy_exonerated';
 
 /** What changepager decided for one alert episode, and why. Pure data: see core/correlate.ts. */
 export interface Decision {

@@ -27,6 +27,7 @@ const REASONS = [
   'policy_off',
   'correlation_error',
   'resolved_before_seen',
+  'deploy_exonerated',
 ] as const satisfies readonly ReasonCode[];
 const POLICIES = ['author', 'author+oncall', 'notify', 'shadow', 'off'] as const satisfies readonly PolicyMode[];
 // A reason code or policy added to core/types.ts without being listed here stops the build.
@@ -118,6 +119,40 @@ const next = z
   .nullable()
   .describe('The path and query of the next page (the same query with a cursor), or null on the last page.');
 
+const evidenceSide = z.object({
+  label: z.string().describe('A version, a list of canary hosts, or "the other hosts".'),
+  points: z.number().int(),
+  mean: z.number().nullable(),
+  median: z.number().nullable(),
+});
+
+export const evidenceSchema = z.object({
+  verdict: z.enum(['worse', 'same', 'better', 'no_data', 'unavailable']),
+  sentence: z.string().describe('The numbers behind the verdict, or why there are none.'),
+  mode: z.enum(['required', 'advisory', 'off']),
+  effect: z
+    .enum(['convicted', 'exonerated', 'stands', 'advisory'])
+    .describe('What the evidence did to the decision (docs/evidence.md).'),
+  late: z.boolean().describe('The page had gone out before the evidence arrived: nothing was re-routed.'),
+  judgedAt: instant,
+  from: instant.describe('The deploy: the compared window starts here.'),
+  to: instant,
+  metrics: z.array(
+    z.object({
+      name: z.string(),
+      class: z.enum(['worse', 'same', 'better', 'no_data', 'unavailable']),
+      critical: z.boolean(),
+      sentence: z.string(),
+      new: evidenceSide.nullable(),
+      old: evidenceSide.nullable(),
+      baseline: z.enum(['concurrent', 'before']).nullable(),
+      change: z.number().nullable().describe('Relative change of the mean in the bad direction; null when unbounded.'),
+      pWorse: z.number().nullable(),
+      pBetter: z.number().nullable(),
+    }),
+  ),
+});
+
 export const alertHistorySchema = z.object({
   fingerprint: z.string(),
   episodes: z.array(
@@ -139,6 +174,9 @@ export const alertHistorySchema = z.object({
           .object({ kind: z.enum(['not_my_change']), by: z.string(), at: instant })
           .nullable()
           .describe('What the person named said about it (Slack: Not my change).'),
+        evidence: evidenceSchema
+          .nullable()
+          .describe('The metrics of the new version against the old one, judged before a person was paged.'),
       }),
       pages: z.array(
         z.object({
@@ -292,7 +330,22 @@ export const alertmanagerResultSchema = z.object({
   ...decisionsShown,
 });
 
-export const previewSchema = z.object({ ...decisionsShown });
+export const previewSchema = z.object({
+  decisions: z
+    .array(
+      decidedSchema.extend({
+        evidence: evidenceSchema
+          .nullable()
+          .describe('The evidence judged for a decision that would page a person; the decision shows what it changed.'),
+      }),
+    )
+    .describe('At most 1000, in the order of the alerts.'),
+  decisionsNotShown: decisionsShown.decisionsNotShown,
+  prometheusQueries: z
+    .number()
+    .int()
+    .describe('How many decisions had their evidence gathered from Prometheus for this preview (at most 20).'),
+});
 export const deployListSchema = z.object({ deploys: z.array(deploySchema), next });
 
 export const unmappedSchema = z.object({

@@ -81,6 +81,7 @@ export function toEpisode(r: Row): EpisodeRecord {
   if (r.service !== null) decision.service = r.service as string;
   if (r.deploy_id !== null) decision.deployId = r.deploy_id as string;
   if (typeof r.feedback === 'string') decision.feedback = JSON.parse(r.feedback);
+  if (typeof r.evidence === 'string') decision.evidence = JSON.parse(r.evidence);
   const e: EpisodeRecord = {
     id: r.id as number,
     fingerprint: r.fingerprint as string,

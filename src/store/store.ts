@@ -1,5 +1,8 @@
+import type { EvidenceMode } from '../core/comparisons.js';
 import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
+import type { DecisionEvidence, EvidenceEffect, EvidenceSeries } from '../core/evidence-route.js';
+import type { Evidence } from '../core/judge.js';
 import type { AlertWrite, GroupInfo, KnownEpisodes, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
 import type { Alert, Decision, Deploy, Target } from '../core/types.js';
@@ -16,7 +19,7 @@ export interface EpisodeRecord extends Alert {
   externalURL: string;
   firstSeenAt: number;
   lastSeenAt: number;
-  decision: Decision & { decidedAt: number; feedback?: Feedback };
+  decision: Decision & { decidedAt: number; feedback?: Feedback; evidence?: DecisionEvidence };
 }
 
 /** What a person told changepager about a decision. */
@@ -89,9 +92,10 @@ export interface PageWithMembers {
 
 /**
  * page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event;
- * dm: post or update a person's Slack DM about an episode.
+ * dm: post or update a person's Slack DM about an episode; evidence: judge an episode's deploy on its metrics
+ * (the ref is the episode id).
  */
-export type OutboxKind = 'page' | 'change' | 'dm';
+export type OutboxKind = 'page' | 'change' | 'dm' | 'evidence';
 
 export interface OutboxItem {
   id: number;
@@ -320,6 +324,24 @@ export interface OutboxStore {
   outboxStats(now: number): Promise<OutboxStats>;
 }
 
+/** What the evidence handler (evidence/handler.ts) reads and writes. */
+export interface EvidenceStore {
+  /** An episode and the deploy its decision names, for judging that deploy's evidence. */
+  evidenceSubject(episodeId: number): Promise<{ episode: EpisodeRecord; deploy?: Deploy } | undefined>;
+  /**
+   * Stores an episode's judged evidence with its decision and acts on it, in one transaction, as
+   * core/evidence-route.ts evidenceArrived and core/plan.ts planAfterEvidence say: the person's pages held for it
+   * (no attempt made, the outbox row not due yet) and the DMs due now; when it clears the deploy, the decision
+   * rewritten and the episode moved from those pages to the on-call page. Undefined for an unknown episode.
+   */
+  recordEvidence(
+    episodeId: number,
+    evidence: Evidence & { series?: EvidenceSeries[] },
+    mode: EvidenceMode,
+    now: number,
+  ): Promise<{ effect: EvidenceEffect; late: boolean } | undefined>;
+}
+
 /** What the API reads: deploys, rollouts and what was attributed to them, an alert's history. */
 export interface ReadStore {
   getDeploy(id: string): Promise<Deploy | undefined>;
@@ -393,6 +415,7 @@ export interface Lifecycle {
 export interface Store
   extends IngestStore,
     OutboxStore,
+    EvidenceStore,
     ReadStore,
     TimelineStore,
     PeopleStore,

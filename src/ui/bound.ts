@@ -153,6 +153,8 @@ function decision(cut: Cut, d: EpisodeRecord['decision']): EpisodeRecord['decisi
   if (d.service !== undefined) out.service = cut.text(d.service);
   if (d.deployId !== undefined) out.deployId = d.deployId;
   if (d.feedback) out.feedback = { ...d.feedback, by: cut.text(d.feedback.by) };
+  // Bounded where it was made: a handful of comparisons, a sentence each, at most 60 points a side.
+  if (d.evidence) out.evidence = { ...d.evidence, sentence: cut.prose(d.evidence.sentence) };
   return out;
 }
 

@@ -1,4 +1,6 @@
 import type { AlertDelivery, PageDelivery } from '../core/delivery-status.js';
+import type { DecisionEvidence, EvidenceSeries } from '../core/evidence-route.js';
+import { formatValue } from '../core/judge.js';
 import type { ProblemDetail } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { clip, type Html, html, safeHref, trusted } from './html.js';
@@ -185,6 +187,7 @@ function alertDetail(a: TimelineAlert, t: Timeline): Html {
 <p class="who"><span class="badge paged-${a.paged}">${PAGED_LABEL[a.paged]}</span> ${a.pagedText}</p>
 <p class="reason">${d.sentence}</p>
 ${verdicts}
+${d.evidence ? evidenceSection(d.evidence) : ''}
 <h4>Delivery</h4>
 ${deliveryList(a.delivery)}
 ${dl([
@@ -205,6 +208,57 @@ ${keyValues('Labels', e.labels)}
 ${keyValues('Annotations', e.annotations)}
 ${a.clipped ? fullRecord(a.href, 'labels, annotations and texts') : ''}
 </article>`;
+}
+
+const EFFECT_TEXT: Record<DecisionEvidence['effect'], string> = {
+  convicted: 'the metrics agree: the author was paged',
+  exonerated: 'the metrics cleared the deploy: on-call was paged instead',
+  stands: 'the decision stands',
+  advisory: 'advisory: routing unchanged',
+};
+
+/** The decision's evidence: verdict, sentence, and each comparison's two series side by side, the deploy marked. */
+function evidenceSection(ev: DecisionEvidence): Html {
+  const effect = `${EFFECT_TEXT[ev.effect]}${ev.late ? '; judged after the page went out' : ''}`;
+  return html`<h4>Evidence</h4>
+<p class="verdict" data-verdict="evidence-${ev.verdict}">Evidence: <strong>${ev.verdict}</strong> (${effect})</p>
+<p class="evidence-sentence">${ev.sentence}</p>
+${(ev.series ?? []).map((s) => evidenceChart(s, ev.from))}`;
+}
+
+const CHART_W = 320;
+const CHART_H = 90;
+const CHART_PAD = 4;
+const NEW_STROKE = '#c0392b';
+const OLD_STROKE = '#2c7bb6';
+
+/** One comparison as a small SVG: the new side and the old side as lines, a dashed line where the deploy was. */
+function evidenceChart(s: EvidenceSeries, deployAt: number): Html {
+  const points = [...s.new, ...s.old];
+  if (points.length === 0) return html``;
+  const times = [...points.map(([t]) => t), deployAt];
+  const values = points.map(([, v]) => v);
+  const t0 = Math.min(...times);
+  const t1 = Math.max(...times);
+  const v0 = Math.min(0, ...values);
+  const v1 = Math.max(...values);
+  const x = (t: number) => CHART_PAD + ((t - t0) / (t1 - t0 || 1)) * (CHART_W - 2 * CHART_PAD);
+  const y = (v: number) => CHART_H - CHART_PAD - ((v - v0) / (v1 - v0 || 1)) * (CHART_H - 2 * CHART_PAD);
+  const line = (side: readonly (readonly [number, number])[]) =>
+    side.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+  const dx = x(deployAt).toFixed(1);
+  const hhmm = (ms: number) => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+  const title = `${s.name}: ${s.newLabel} (red) against ${s.oldLabel} (blue), from ${hhmm(t0)} to ${hhmm(t1)}; the dashed line is the deploy at ${hhmm(deployAt)}; at most ${formatValue(v1, s.unit)}.`;
+  return html`<figure class="evidence-chart">
+<svg width="${CHART_W}" height="${CHART_H}" viewBox="0 0 ${CHART_W} ${CHART_H}" role="img" aria-label="${title}">
+<title>${title}</title>
+<rect x="0" y="0" width="${CHART_W}" height="${CHART_H}" fill="none" stroke="#ccc"/>
+<line x1="${dx}" y1="0" x2="${dx}" y2="${CHART_H}" stroke="#555" stroke-dasharray="4 3"/>
+<polyline class="evidence-old" fill="none" stroke="${OLD_STROKE}" stroke-width="1.5" points="${line(s.old)}"/>
+<polyline class="evidence-new" fill="none" stroke="${NEW_STROKE}" stroke-width="1.5" points="${line(s.new)}"/>
+</svg>
+<figcaption>${s.name}: <span class="evidence-new-label">${s.newLabel}</span> vs <span class="evidence-old-label">${s.oldLabel}</span> (max ${formatValue(v1, s.unit)})</figcaption>
+</figure>`;
 }
 
 function deployDetail(d: TimelineDeploy, t: Timeline): Html {

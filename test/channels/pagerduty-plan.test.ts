@@ -75,6 +75,8 @@ interface Case {
   /** Milliseconds after the page opened. */
   at?: number;
   config?: Partial<PagerDutyConfig>;
+  /** Members (by index) whose evidence was judged: late, after the incident was created, or in time. */
+  evidence?: { late: number[]; inTime?: number[] };
   rolledBack?: PageWithMembers['rolledBack'];
 }
 
@@ -92,7 +94,23 @@ function plan(c: Case) {
       dedupKey: 'changepager-0123',
       delivered: {},
     },
-    members: Array.from({ length: c.members ?? 1 }, (_, i) => member(i, c.responders ?? [])),
+    members: Array.from({ length: c.members ?? 1 }, (_, i) => {
+      const m = member(i, c.responders ?? []);
+      const late = c.evidence?.late.includes(i);
+      if (!late && !c.evidence?.inTime?.includes(i)) return m;
+      const evidence = {
+        verdict: 'same' as const,
+        sentence: 'error ratio 0.3 % on v2 vs 0.3 % on v1',
+        metrics: [],
+        from: OPENED - 600_000,
+        to: OPENED,
+        mode: 'required' as const,
+        effect: late ? ('stands' as const) : ('convicted' as const),
+        late: Boolean(late),
+        at: OPENED + 5_000,
+      };
+      return { ...m, decision: { ...m.decision, evidence } };
+    }),
     ...(c.rolledBack ? { rolledBack: c.rolledBack } : {}),
   };
   const state: PageState = { members: 0, attempted: false, ...c.state };
@@ -426,6 +444,55 @@ describe('the PagerDuty plan of a page', () => {
         'an open incident that knows every alert: nothing to do',
         { members: 2, state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 2 } },
         { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
+      ],
+      [
+        'evidence judged after the incident was created: a note with it, nobody re-routed',
+        { evidence: { late: [0] }, state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 } },
+        { type: 'add_evidence_note', incident: 'PINC1', episodes: [1] },
+      ],
+      [
+        '…noted: delivered, and remembered so that it is noted once',
+        {
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { evidenceNote: ok({}) },
+        },
+        {
+          type: 'done',
+          outcome: { ok: true, detail: 'incident PINC1 told of the evidence', patch: { evidenceNoted: [1] } },
+        },
+      ],
+      [
+        '…noted before: up to date',
+        {
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1, evidenceNoted: [1] },
+        },
+        { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
+      ],
+      [
+        '…the note failed: retried',
+        {
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { evidenceNote: failed(503, 'HTTP 503') },
+        },
+        { type: 'done', outcome: { ok: false, retry: true, detail: 'evidence note on incident PINC1: HTTP 503' } },
+      ],
+      [
+        'evidence in time was in the incident when it was created: no note',
+        { evidence: { late: [], inTime: [0] }, state: { via: 'incident', incident: 'PINC1', members: 1 } },
+        { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
+      ],
+      [
+        'late evidence and alerts that joined: the evidence noted, then the joined alerts, both remembered',
+        {
+          members: 2,
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { evidenceNote: ok({}), current: 'triggered', note: ok({}) },
+        },
+        { type: 'done', outcome: { ok: true, patch: { members: 2, evidenceNoted: [1] } } },
       ],
       [
         'the deploy was rolled back: first check the incident is still open',

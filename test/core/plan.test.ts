@@ -6,6 +6,7 @@ import {
   LAST_SEEN_RESOLUTION_MS,
   needsWrite,
   type PageSlot,
+  planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
   type StoredEpisode,
@@ -391,5 +392,150 @@ describe('planJoinOncall', () => {
     { intent: 'a resolved episode pages nobody', episode: { ...firing, status: 'resolved' }, pages: [], ops: [] },
   ])('$intent', ({ episode, pages, ops }) => {
     expect(planJoinOncall({ ...firing, ...episode }, { pages, lastSeq: new Map() }).map((o) => o.op)).toEqual(ops);
+  });
+});
+
+describe('evidence before paging a person', () => {
+  const BUDGET = 3_000;
+  const enqueues = (ops: WriteOp[]) => ops.filter((o) => o.op === 'enqueue');
+  const HELD = NOW + BUDGET;
+
+  it.each<{ intent: string; writes: AlertWrite[]; snapshot?: WriteSnapshot; expected: WriteOp[] }>([
+    {
+      intent:
+        'a new episode paging a person: evidence due now, the person’s page and the DM held until the budget ends',
+      writes: [
+        {
+          alert: alert('f1', '2026-11-26T11:09:00Z'),
+          decision: decision([ALICE], ['alice@example.com'], 'd1'),
+          evidenceBudgetMs: BUDGET,
+        },
+      ],
+      expected: [
+        { op: 'enqueue', kind: 'evidence', id: -1 },
+        { op: 'enqueue', kind: 'dm', id: -3, dueAt: HELD },
+        { op: 'enqueue', kind: 'page', id: -2, dueAt: HELD },
+      ],
+    },
+    {
+      intent: 'author and on-call: only the person’s page waits, on-call is paged at once',
+      writes: [
+        {
+          alert: alert('f1', '2026-11-26T11:09:00Z'),
+          decision: decision([ALICE, ONCALL], [], 'd1'),
+          evidenceBudgetMs: BUDGET,
+        },
+      ],
+      expected: [
+        { op: 'enqueue', kind: 'evidence', id: -1 },
+        { op: 'enqueue', kind: 'page', id: -2, dueAt: HELD },
+        { op: 'enqueue', kind: 'page', id: -3 },
+      ],
+    },
+    {
+      intent: 'a page held by one episode and touched at once by another without evidence goes now',
+      writes: [
+        { alert: alert('f1', '2026-11-26T11:09:00Z'), decision: decision([ALICE], [], 'd1'), evidenceBudgetMs: BUDGET },
+        { alert: alert('f2', '2026-11-26T11:09:00Z'), decision: decision([ALICE], [], 'd1') },
+      ],
+      expected: [
+        { op: 'enqueue', kind: 'evidence', id: -1 },
+        { op: 'enqueue', kind: 'page', id: -2 },
+      ],
+    },
+    {
+      intent: 'a decision paging on-call only gathers no evidence, whatever the budget',
+      writes: [{ alert: alert('f1', '2026-11-26T11:09:00Z'), decision: decision([ONCALL]), evidenceBudgetMs: BUDGET }],
+      expected: [{ op: 'enqueue', kind: 'page', id: -2 }],
+    },
+    {
+      intent: 'an episode first seen resolved pages nobody and gathers nothing',
+      writes: [
+        {
+          alert: alert('f1', '2026-11-26T11:09:00Z', 'resolved', '2026-11-26T11:15:00Z'),
+          decision: { ...decision([ALICE], [], 'd1'), targets: [] },
+          evidenceBudgetMs: BUDGET,
+        },
+      ],
+      expected: [],
+    },
+  ])('$intent', ({ writes, snapshot, expected }) => {
+    expect(enqueues(opsOf(writes, snapshot ?? empty).ops)).toEqual(expected);
+  });
+
+  const firing = {
+    id: 5,
+    status: 'firing' as const,
+    groupKey: GROUP.groupKey,
+    service: 'checkout',
+    environment: 'production',
+  };
+
+  it.each<{
+    intent: string;
+    status?: 'resolved';
+    reroute: boolean;
+    pages: StoredPage[];
+    expected: WriteOp[];
+  }>([
+    {
+      intent: 'evidence that does not clear the deploy makes the held page and the DMs due now',
+      reroute: false,
+      pages: [page(3, ALICE, [5])],
+      expected: [
+        { op: 'enqueue', kind: 'page', id: 3 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    },
+    {
+      intent: 'cleared: the episode leaves the person’s page, which resolves unsent, and joins a new on-call page',
+      reroute: true,
+      pages: [page(3, ALICE, [5])],
+      expected: [
+        { op: 'leave_page', page: 3, episode: 5 },
+        { op: 'resolve_page', id: 3 },
+        {
+          op: 'open_page',
+          id: -1,
+          slot: slot(ONCALL),
+          environment: 'production',
+          seq: 1,
+          dedupKey: pageDedupKey({ groupKey: GROUP.groupKey, service: 'checkout', target: 'oncall', seq: 1 }),
+        },
+        { op: 'add_member', page: -1, episode: 5 },
+        { op: 'enqueue', kind: 'page', id: 3 },
+        { op: 'enqueue', kind: 'page', id: -1 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    },
+    {
+      intent: 'cleared, the person’s page keeping another firing alert: it stays open for that one',
+      reroute: true,
+      pages: [page(3, ALICE, [4, 5]), page(8, ONCALL, [2])],
+      expected: [
+        { op: 'leave_page', page: 3, episode: 5 },
+        { op: 'add_member', page: 8, episode: 5 },
+        { op: 'enqueue', kind: 'page', id: 3 },
+        { op: 'enqueue', kind: 'page', id: 8 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    },
+    {
+      intent: 'cleared after the alert resolved: nobody is re-routed, the page and DM are brought up to date',
+      status: 'resolved',
+      reroute: true,
+      pages: [page(3, ALICE, [])],
+      expected: [
+        { op: 'enqueue', kind: 'page', id: 3 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    },
+  ])('$intent', ({ status, reroute, pages, expected }) => {
+    const ops = planAfterEvidence(
+      { ...firing, ...(status ? { status } : {}) },
+      { personPages: [3], dms: [9], reroute },
+      { pages, lastSeq: new Map() },
+    );
+    expect(ops).toEqual(expected);
   });
 });

@@ -369,6 +369,93 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await claim(T0 + 11 * MIN)).map((i) => i.kind)).toEqual(['page']);
       });
 
+      it('holds a person’s page and DM for the evidence, and releases them when it is judged', async () => {
+        await store.saveDeploy(deploy());
+        const at = T0 + 10 * MIN;
+        await store.recordAlerts(GROUP, [{ ...fire('f1'), evidenceBudgetMs: 3_000 }], at);
+        expect((await claim(at)).map((i) => i.kind)).toEqual(['evidence']);
+        expect(await store.nextDueAt(['page', 'dm'])).toBe(at + 3_000);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        const subject = await store.evidenceSubject(id);
+        expect(subject?.deploy?.id).toBe('d1');
+        expect(subject?.episode.decision.evidence).toBeUndefined();
+
+        const judged = {
+          verdict: 'worse' as const,
+          sentence: 'error ratio 8.1 % vs 0.3 %',
+          metrics: [],
+          from: 1,
+          to: 2,
+        };
+        expect(await store.recordEvidence(id, judged, 'required', at + 1_000)).toEqual({
+          effect: 'convicted',
+          late: false,
+        });
+        expect((await claim(at + 1_000)).map((i) => i.kind).sort()).toEqual(['dm', 'page']);
+        const [history] = await store.alertHistory('f1');
+        expect(history?.episode.decision).toMatchObject({
+          reason: 'author_paged',
+          targets: [ALICE],
+          evidence: { verdict: 'worse', effect: 'convicted', late: false, at: at + 1_000 },
+        });
+        expect(history?.episode.decision.sentence).toContain('error ratio 8.1 % vs 0.3 %');
+        expect(await store.recordEvidence(999_999, judged, 'required', at)).toBeUndefined();
+      });
+
+      it('moves an episode the evidence clears from the person’s unsent page to the on-call page', async () => {
+        await store.saveDeploy(deploy());
+        const at = T0 + 10 * MIN;
+        await store.recordAlerts(GROUP, [{ ...fire('f1'), evidenceBudgetMs: 3_000 }], at);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        const judged = {
+          verdict: 'same' as const,
+          sentence: 'error ratio 0.3 % vs 0.3 %',
+          metrics: [],
+          from: 1,
+          to: 2,
+        };
+        expect(await store.recordEvidence(id, judged, 'required', at + 1_000)).toEqual({
+          effect: 'exonerated',
+          late: false,
+        });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.episode.decision).toMatchObject({ reason: 'deploy_exonerated', targets: [ONCALL] });
+        // The episode left the person's page, which resolved without ever going out, and joined on-call's.
+        expect(history?.pages.map((p) => [p.target, p.status])).toEqual([[ONCALL, 'open']]);
+        const due = await claim(at + 1_000);
+        expect(due.map((i) => i.kind).sort()).toEqual(['dm', 'evidence', 'page', 'page']);
+        const pages = await Promise.all(
+          due.filter((i) => i.kind === 'page').map((i) => store.pageWithMembers(Number(i.ref))),
+        );
+        expect(pages.map((p) => [p?.page.target.kind, p?.page.status, p?.members.length]).sort()).toEqual([
+          ['oncall', 'open', 1],
+          ['person', 'resolved', 0],
+        ]);
+      });
+
+      it('re-routes nobody once the person’s page went out: the evidence is late, the page and DM are updated', async () => {
+        await store.saveDeploy(deploy());
+        const at = T0 + 10 * MIN;
+        await store.recordAlerts(GROUP, [{ ...fire('f1'), evidenceBudgetMs: 3_000 }], at);
+        await deliverAll(at + 3_000);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        const judged = {
+          verdict: 'same' as const,
+          sentence: 'error ratio 0.3 % vs 0.3 %',
+          metrics: [],
+          from: 1,
+          to: 2,
+        };
+        expect(await store.recordEvidence(id, judged, 'required', at + 5_000)).toEqual({
+          effect: 'stands',
+          late: true,
+        });
+        const [history] = await store.alertHistory('f1');
+        expect(history?.episode.decision).toMatchObject({ reason: 'author_paged', targets: [ALICE] });
+        expect(history?.pages.map((p) => p.target)).toEqual([ALICE]);
+        expect((await claim(at + 5_000)).map((i) => i.kind).sort()).toEqual(['dm', 'page']);
+      });
+
       it('counts an unreachable person, and lists the most frequent first, a page at a time', async () => {
         await store.recordUnmapped('bob', 'no_email', T0);
         await store.recordUnmapped('carol@example.com', 'no_pagerduty_user', T0 + 1);

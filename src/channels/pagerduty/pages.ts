@@ -14,6 +14,7 @@ import {
   eventMinimal,
   eventResolve,
   eventTrigger,
+  evidenceNote,
   incidentCreate,
   joinedNote,
   type PageContext,
@@ -140,6 +141,11 @@ export function createPagerDutyNotifier(deps: PagerDutyNotifierDeps): PageNotifi
       case 'note_rollback':
         answers.rollbackNote = observe(await client.addNote(action.incident, rollbackNote(action.rollbacks)));
         return;
+      case 'add_evidence_note': {
+        const noted = ctx.members.filter((m) => action.episodes.includes(m.id));
+        answers.evidenceNote = observe(await client.addNote(action.incident, evidenceNote(noted)));
+        return;
+      }
       case 'resolve_incident':
         answers.resolveIncident = observe(
           await client.updateIncident(action.incident, { type: 'incident_reference', status: 'resolved' }),

@@ -160,6 +160,17 @@ export function rollbackNote(rollbacks: readonly RolledBack[]): string {
   return fitLines(lines, TEXT_MAX);
 }
 
+/** The evidence of alerts judged after their incident was created: the verdict and the numbers, per alert. */
+export function evidenceNote(members: readonly EpisodeRecord[]): string {
+  const lines = members.flatMap((m) => {
+    const ev = m.decision.evidence;
+    if (!ev) return [];
+    const name = m.labels.alertname ?? m.fingerprint;
+    return [`${name}: ${ev.verdict}: ${ev.sentence}`];
+  });
+  return fitLines(['Evidence judged after this page went out (it re-routes nobody):', ...lines], TEXT_MAX);
+}
+
 /** A deploy as a PagerDuty change event, as complete as fits in `maxBytes`. */
 export function changeEvent(deploy: Deploy, routingKey: string, maxBytes = EVENT_MAX_BYTES): ChangeBody {
   for (const detail of DETAIL) {

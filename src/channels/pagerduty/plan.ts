@@ -27,6 +27,8 @@ export interface Answers {
   note?: HttpOutcome<unknown>;
   /** The note telling an open incident that the deploy it is about was rolled back. */
   rollbackNote?: HttpOutcome<unknown>;
+  /** The note adding evidence judged after the incident was created. */
+  evidenceNote?: HttpOutcome<unknown>;
   /** PUT /incidents/{id} resolving it. */
   resolveIncident?: HttpOutcome<unknown>;
   /** What came of asking the responders (the merger): best effort, recorded on the page. */
@@ -79,6 +81,8 @@ export type Action =
   | { type: 'add_note'; incident: string; from: number }
   /** A note on the open incident saying that these rollbacks undid the deploy it is about. */
   | { type: 'note_rollback'; incident: string; rollbacks: RolledBack[] }
+  /** A note on the incident with the evidence of these members (episode ids), judged after it was created. */
+  | { type: 'add_evidence_note'; incident: string; episodes: number[] }
   | { type: 'resolve_incident'; incident: string }
   | { type: 'request_responders'; incident: string; requesterId: string; emails: string[] }
   | { type: 'done'; outcome: Outcome };
@@ -274,10 +278,42 @@ function resolveIncident({ told }: Input): Step {
 }
 
 /**
- * Alerts that joined an open incident are added as a note, instead of paging again; so is a rollback of the
- * deploy the incident is about (the author learns it while the alert still fires).
+ * Evidence judged after the incident was created (the budget ran out first) is added as a note: it informs, it
+ * re-routes nobody. Then the alerts that joined and the rollbacks of the deploy are told (joinMembers).
  */
-function joinIncident({ page, told }: Input, incident: string): Step {
+function joinIncident(input: Input, incident: string): Step {
+  const { page, told } = input;
+  const { answers, state } = told;
+  const noted = state.evidenceNoted ?? [];
+  const unnoted = page.members.filter((m) => m.decision.evidence?.late && !noted.includes(m.id)).map((m) => m.id);
+  if (unnoted.length === 0) return joinMembers(input, incident, {});
+  const res = answers.evidenceNote;
+  if (!res) {
+    return step(
+      { type: 'add_evidence_note', incident, episodes: unnoted },
+      'the evidence arrived after the incident was created: a note, and nobody re-routed',
+    );
+  }
+  if (!res.ok) {
+    return done(
+      {
+        ok: false,
+        retry: res.retry,
+        detail: `evidence note on incident ${incident}: ${res.detail}`,
+        ...retryHint(res),
+      },
+      'the evidence note did not go through',
+    );
+  }
+  return joinMembers(input, incident, { evidenceNoted: [...noted, ...unnoted] });
+}
+
+/**
+ * Alerts that joined an open incident are added as a note, instead of paging again; so is a rollback of the
+ * deploy the incident is about (the author learns it while the alert still fires). `evidence` is what an
+ * evidence note just sent adds to the state, kept whatever happens next.
+ */
+function joinMembers({ page, told }: Input, incident: string, evidence: Partial<PageState>): Step {
   const { answers, state } = told;
   const members = page.members.length;
   const rollbacks = page.rolledBack ?? [];
@@ -285,6 +321,12 @@ function joinIncident({ page, told }: Input, incident: string): Step {
   const noted = state.rollbacks ?? 0;
   const rolledBack = rollbacks.length > noted;
   if (!joined && !rolledBack) {
+    if (evidence.evidenceNoted) {
+      return done(
+        { ok: true, detail: `incident ${incident} told of the evidence`, patch: evidence },
+        'PagerDuty took the evidence note',
+      );
+    }
     return done({ ok: true, detail: `incident ${incident} is up to date` }, 'PagerDuty knows every alert of the page');
   }
   if (answers.current === undefined) {
@@ -306,7 +348,13 @@ function joinIncident({ page, told }: Input, incident: string): Step {
     }
     if (!res.ok) {
       return done(
-        { ok: false, retry: res.retry, detail: `note on incident ${incident}: ${res.detail}`, ...retryHint(res) },
+        {
+          ok: false,
+          retry: res.retry,
+          detail: `note on incident ${incident}: ${res.detail}`,
+          ...retryHint(res),
+          ...(evidence.evidenceNoted ? { patch: evidence } : {}),
+        },
         'the note did not go through',
       );
     }
@@ -321,14 +369,15 @@ function joinIncident({ page, told }: Input, incident: string): Step {
       );
     }
     if (!res.ok) {
+      // What went out (the alerts' note, the evidence note) is not sent again with the retry.
+      const sent = { ...(joined ? { members } : {}), ...evidence };
       return done(
         {
           ok: false,
           retry: res.retry,
           detail: `rollback note on incident ${incident}: ${res.detail}`,
           ...retryHint(res),
-          // The alerts' note went out: it is not sent again with the retry.
-          ...(joined ? { patch: { members } } : {}),
+          ...(Object.keys(sent).length > 0 ? { patch: sent } : {}),
         },
         'the rollback note did not go through',
       );
@@ -339,7 +388,7 @@ function joinIncident({ page, told }: Input, incident: string): Step {
     {
       ok: true,
       detail: `incident ${incident} told of ${toldOf.join(' and ')}`,
-      patch: rolledBack ? { members, rollbacks: rollbacks.length } : { members },
+      patch: { members, ...(rolledBack ? { rollbacks: rollbacks.length } : {}), ...evidence },
       counted: { route: 'author', action: 'note' },
     },
     'PagerDuty took the note',

@@ -28,6 +28,8 @@ export interface PageState {
   attempted: boolean;
   /** Who was asked to respond too, or why nobody could be. */
   responders?: string;
+  /** The alerts (episode ids) whose evidence, judged after the incident was created, was added to it as a note. */
+  evidenceNoted?: number[];
 }
 
 /**
@@ -42,6 +44,8 @@ export function readPageState(stored: Readonly<Record<string, unknown>>): PageSt
   const state: PageState = { members: count(stored.members), attempted: flag(stored.attempted) };
   const rollbacks = count(stored.rollbacks);
   if (rollbacks > 0) state.rollbacks = rollbacks;
+  const noted = ids(stored.evidenceNoted);
+  if (noted.length > 0) state.evidenceNoted = noted;
   const via = text('via');
   if (via === 'incident' || via === 'events') state.via = via;
   const status = text('state');
@@ -68,6 +72,15 @@ export function pageStatePatch(patch: Partial<PageState>): Record<string, string
 function count(value: unknown): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
   return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/** "3,7" (as pageStatePatch stores a list) → [3, 7]; anything unreadable is left out. */
+function ids(value: unknown): number[] {
+  if (typeof value !== 'string' || value === '') return [];
+  return value
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 function flag(value: unknown): boolean {

@@ -77,19 +77,24 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
       const done = readDmState(view.dm.delivered);
       const status = view.episode.status;
       const message = dmMessage(view);
+      // Evidence can arrive after the DM went out (the budget ran out first): the DM is updated to show it.
+      const evidence = view.episode.decision.evidence?.verdict;
 
       const rolledBack = view.rolledBack?.rollbackId;
       if (done.ts && done.channel) {
-        if (done.shows === status && done.rolledBack === rolledBack) return { ok: true, detail: 'DM is up to date' };
+        if (done.shows === status && done.rolledBack === rolledBack && done.evidence === evidence) {
+          return { ok: true, detail: 'DM is up to date' };
+        }
         try {
           await client.chat.update({ channel: done.channel, ts: done.ts, text: message.text, blocks: message.blocks });
         } catch (e) {
           return failed(e);
         }
+        const shown = `${status}${rolledBack ? ', rolled back' : ''}${evidence === undefined ? '' : `, evidence ${evidence}`}`;
         return {
           ok: true,
-          detail: `DM updated: ${status}${rolledBack ? ', rolled back' : ''}`,
-          delivered: dmStatePatch({ shows: status, ...(rolledBack ? { rolledBack } : {}) }),
+          detail: `DM updated: ${shown}`,
+          delivered: dmStatePatch({ shows: status, evidence, ...(rolledBack ? { rolledBack } : {}) }),
         };
       }
 
@@ -132,6 +137,7 @@ export function slackDmHandler(deps: SlackDeps): OutboxHandler {
             ts: res.ts,
             shows: status,
             ...(rolledBack ? { rolledBack } : {}),
+            evidence,
             user: user.userId,
             ...(thread ? { threadTs: thread.thread_ts } : {}),
           }),

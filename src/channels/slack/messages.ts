@@ -151,6 +151,8 @@ function whatHappened(view: DmView, role: 'author' | 'merger'): string {
       return `*On-call was paged.* Your change had been rolled back before this alert started, so it no longer ran: this is for your information.`;
     case 'author_outside_working_hours':
       return `*On-call was paged,* as it is outside your working hours.`;
+    case 'deploy_exonerated':
+      return `*On-call was paged, not you:* your change looks innocent (the numbers above), FYI.`;
     default:
       if (role === 'merger') return `You merged this change; its author ${paged ? 'and you were' : 'was'} paged.`;
       return paged ? '*You were paged in PagerDuty.*' : '*On-call was paged.*';
@@ -206,7 +208,8 @@ function buttons(view: DmView): types.Button[] {
       value,
     });
   }
-  if (d.reason !== 'ambiguous_bundle' && !d.feedback) {
+  // "Not my change" pages on-call: nothing to ask once on-call has it because the metrics cleared the change.
+  if (d.reason !== 'ambiguous_bundle' && d.reason !== 'deploy_exonerated' && !d.feedback) {
     out.push({
       type: 'button',
       action_id: ACTIONS.notMine,

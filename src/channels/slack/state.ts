@@ -15,6 +15,8 @@ export interface DmState {
   shows?: AlertStatus;
   /** The rollback of the deploy the message shows, by the rollback deploy's id. */
   rolledBack?: string;
+  /** The verdict of the deploy's evidence the message shows, once it shows one. */
+  evidence?: string;
   /** Why it will never be sent (the person has no Slack user). */
   failed?: string;
   /** Who acknowledged from it (a Slack user id), and when. */
@@ -30,6 +32,7 @@ const KEYS = {
   threadTs: 'thread_ts',
   shows: 'state',
   rolledBack: 'rolled_back',
+  evidence: 'evidence',
   failed: 'failed',
   ackedBy: 'acked_by',
   ackedAt: 'acked_at',
@@ -42,7 +45,7 @@ export function readDmState(stored: Readonly<Record<string, unknown>>): DmState 
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
   const state: DmState = {};
-  for (const field of ['channel', 'ts', 'user', 'threadTs', 'failed', 'ackedBy', 'rolledBack'] as const) {
+  for (const field of ['channel', 'ts', 'user', 'threadTs', 'evidence', 'failed', 'ackedBy', 'rolledBack'] as const) {
     const v = text(field);
     if (v !== undefined) state[field] = v;
   }

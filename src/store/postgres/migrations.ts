@@ -170,4 +170,9 @@ export const MIGRATIONS: readonly string[] = [
     at bigint NOT NULL
   );
   `,
+  `
+  -- An episode's evidence (core/evidence-route.ts DecisionEvidence, JSON): the judge's verdict and numbers for its
+  -- deploy, and what they changed about the decision. Absent while none has been judged.
+  ALTER TABLE decisions ADD COLUMN evidence text;
+  `,
 ];

@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { kindOf, subjectOf } from '../../core/change.js';
+import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
+import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
+import type { Evidence } from '../../core/judge.js';
 import {
   type AlertWrite,
   episodeKey,
   type GroupInfo,
   oncallSlot,
   parseTargetKey,
+  planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
   type StoredEpisode,
@@ -70,7 +74,7 @@ import {
   wakePayload,
 } from './connection.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
+const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm', 'evidence'];
 /** How many of the oldest due outbox rows DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 /** Rounds of claimDue: a round whose candidates another replica took first looks past them once more. */
@@ -509,6 +513,102 @@ class PostgresStore implements Store {
         const ops = planJoinOncall(episode, snapshot);
         await execute(db, ops, now);
         return { result: { recorded: true }, enqueued: enqueuedKinds(ops) };
+      }),
+    );
+  }
+
+  // --- evidence --------------------------------------------------------------------------------------------
+
+  async evidenceSubject(episodeId: number) {
+    const row = await one(
+      this.pool,
+      'SELECT e.*, d.* FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.id = $1',
+      [episodeId],
+    );
+    if (!row) return undefined;
+    const episode = toEpisode(row);
+    const deploy =
+      episode.decision.deployId === undefined ? undefined : await this.getDeploy(episode.decision.deployId);
+    return deploy ? { episode, deploy } : { episode };
+  }
+
+  /** Under the advisory lock of the episode's group, like every write that moves an episode between pages. */
+  recordEvidence(
+    episodeId: number,
+    evidence: Evidence & { series?: EvidenceSeries[] },
+    mode: EvidenceMode,
+    now: number,
+  ) {
+    return this.afterCommit(
+      this.tx(async (db) => {
+        const first = await one(db, 'SELECT group_key FROM episodes WHERE id = $1', [episodeId]);
+        if (!first) return { result: undefined, enqueued: [] };
+        await run(db, GROUP_LOCK, [first.group_key]);
+        const row = (await one(
+          db,
+          'SELECT e.*, d.* FROM episodes e JOIN decisions d ON d.episode_id = e.id WHERE e.id = $1',
+          [episodeId],
+        )) as Row;
+        const episode = toEpisode(row);
+        const personPages = (
+          await rows(
+            db,
+            'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = $1 ORDER BY p.id',
+            [episodeId],
+          )
+        )
+          .map(toPage)
+          .filter((p) => p.target.kind === 'person' && p.status === 'open');
+        // A page is still held for the evidence while no attempt has been made and its row is not due yet.
+        const heldRows = await rows(
+          db,
+          `SELECT p.ref FROM unnest($1::text[]) AS p (ref)
+           WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE kind = 'page' AND ref = p.ref)
+             AND EXISTS (SELECT 1 FROM outbox WHERE kind = 'page' AND ref = p.ref AND due_at > $2)`,
+          [personPages.map((p) => String(p.id)), now],
+        );
+        const held = personPages.length > 0 && heldRows.length === personPages.length;
+        const outcome = evidenceArrived({ decision: episode.decision, evidence, mode, held, now });
+        const d = outcome.decision;
+        await run(
+          db,
+          `UPDATE decisions SET reason = $1, sentence = $2, targets = $3, responders = $4, evidence = $5
+           WHERE episode_id = $6`,
+          [
+            d.reason,
+            d.sentence,
+            JSON.stringify(d.targets),
+            JSON.stringify(d.responders),
+            JSON.stringify(outcome.evidence),
+            episodeId,
+          ],
+        );
+        const { service, environment } = episode.decision;
+        const where = {
+          id: episodeId,
+          status: episode.status,
+          groupKey: episode.groupKey,
+          environment,
+          ...(service === undefined ? {} : { service }),
+        };
+        const slots = [
+          ...personPages.map((p) => ({ groupKey: p.groupKey, service: p.service, target: p.target })),
+          oncallSlot(where),
+        ];
+        const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots });
+        const dms = (await rows(db, 'SELECT id FROM dms WHERE episode_id = $1 ORDER BY id', [episodeId])).map(
+          (r) => r.id as number,
+        );
+        const ops = planAfterEvidence(
+          where,
+          { personPages: personPages.map((p) => p.id), dms, reroute: outcome.reroute },
+          snapshot,
+        );
+        await execute(db, ops, now);
+        return {
+          result: { effect: outcome.evidence.effect, late: outcome.evidence.late },
+          enqueued: enqueuedKinds(ops),
+        };
       }),
     );
   }
@@ -972,19 +1072,27 @@ function enqueuedKinds(ops: readonly WriteOp[]): OutboxKind[] {
   return [...new Set(ops.flatMap((o) => (o.op === 'enqueue' ? [o.kind] : [])))];
 }
 
-/** Adds outbox rows, or bumps the generation of a row already waiting for the same subject. */
-async function enqueue(db: Queryable, subjects: readonly (readonly [OutboxKind, string])[], now: number) {
+/**
+ * Adds outbox rows (due when the subject says, else now), or bumps the generation of a row already waiting for
+ * the same subject, keeping the sooner due time.
+ */
+async function enqueue(db: Queryable, subjects: readonly (readonly [OutboxKind, string, number?])[], now: number) {
   // One statement cannot update the same row twice: a subject named twice is queued once (one bump is enough
-  // to tell a delivery in flight that its subject changed).
-  const unique = [...new Map(subjects.map(([kind, ref]) => [`${kind}:${ref}`, [kind, ref] as const])).values()];
+  // to tell a delivery in flight that its subject changed), due at the sooner of its times.
+  const byKey = new Map<string, readonly [OutboxKind, string, number]>();
+  for (const [kind, ref, dueAt = now] of subjects) {
+    const earlier = byKey.get(`${kind}:${ref}`);
+    byKey.set(`${kind}:${ref}`, [kind, ref, Math.min(dueAt, earlier?.[2] ?? dueAt)]);
+  }
+  const unique = [...byKey.values()];
   if (unique.length === 0) return;
   // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
   await run(
     db,
     `INSERT INTO outbox (kind, ref, created_at, due_at)
-     SELECT kind, ref, $3, $3 FROM unnest($1::text[], $2::text[]) AS t (kind, ref)
+     SELECT kind, ref, $3, due FROM unnest($1::text[], $2::text[], $4::bigint[]) AS t (kind, ref, due)
      ON CONFLICT (kind, ref) DO UPDATE SET generation = outbox.generation + 1, due_at = least(outbox.due_at, excluded.due_at)`,
-    [unique.map(([kind]) => kind), unique.map(([, ref]) => ref), now],
+    [unique.map(([kind]) => kind), unique.map(([, ref]) => ref), now, unique.map(([, , due]) => due)],
   );
 }
 
@@ -1241,6 +1349,15 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
       touched.map((o) => id(o.id)),
     ]);
   }
+  const left = of('leave_page');
+  if (left.length > 0) {
+    await run(
+      db,
+      `DELETE FROM page_members m USING unnest($1::bigint[], $2::bigint[]) AS t (page_id, episode_id)
+       WHERE m.page_id = t.page_id AND m.episode_id = t.episode_id`,
+      [left.map((o) => id(o.page)), left.map((o) => id(o.episode))],
+    );
+  }
   const closedPages = of('resolve_page');
   if (closedPages.length > 0) {
     await run(
@@ -1251,7 +1368,7 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
   }
   await enqueue(
     db,
-    of('enqueue').map((o) => [o.kind, String(id(o.id))] as const),
+    of('enqueue').map((o) => [o.kind, String(id(o.id)), o.dueAt] as const),
     now,
   );
 }

@@ -191,4 +191,9 @@ export const MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  -- An episode's evidence (core/evidence-route.ts DecisionEvidence, JSON): the judge's verdict and numbers for its
+  -- deploy, and what they changed about the decision. Absent while none has been judged.
+  ALTER TABLE decisions ADD COLUMN evidence TEXT;
+  `,
 ];

@@ -2,13 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../../core/change.js';
+import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
+import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
+import type { Evidence } from '../../core/judge.js';
 import {
   type AlertWrite,
   episodeKey,
   type GroupInfo,
   oncallSlot,
   parseTargetKey,
+  planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
   type StoredEpisode,
@@ -60,7 +64,7 @@ import {
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
+const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm', 'evidence'];
 /** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
 const TURN_CANDIDATES = 1000;
 
@@ -212,6 +216,11 @@ const SQL = {
   feedbackOf: `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = ?`,
   setFeedback: 'UPDATE decisions SET feedback = ? WHERE episode_id = ?',
+  setEvidence: `UPDATE decisions SET reason = ?, sentence = ?, targets = ?, responders = ?, evidence = ?
+         WHERE episode_id = ?`,
+  leavePage: 'DELETE FROM page_members WHERE page_id = ? AND episode_id = ?',
+  pageHeldFor: `SELECT NOT EXISTS (SELECT 1 FROM deliveries WHERE kind = 'page' AND ref = @ref)
+           AND EXISTS (SELECT 1 FROM outbox WHERE kind = 'page' AND ref = @ref AND due_at > @now) AS held`,
   upsertUnmapped: `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (who, reason) DO UPDATE SET count = count + 1, last_seen_at = excluded.last_seen_at`,
   unmapped: 'SELECT * FROM unmapped_people ORDER BY count DESC, last_seen_at DESC, who DESC, reason DESC LIMIT ?',
@@ -630,8 +639,11 @@ class SqliteStore implements Store {
         case 'insert_dm':
           inserted.set(op.id, rowid(this.q.insertDm.run(id(op.episode), op.email, op.deployId ?? null, now)));
           break;
+        case 'leave_page':
+          this.q.leavePage.run(id(op.page), id(op.episode));
+          break;
         case 'enqueue':
-          this.q.enqueue.run(op.kind, String(id(op.id)), now, now);
+          this.q.enqueue.run(op.kind, String(id(op.id)), now, op.dueAt ?? now);
           break;
       }
     }
@@ -773,6 +785,68 @@ class SqliteStore implements Store {
         const snapshot = this.readSnapshot({ episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
         this.execute(planJoinOncall(episode, snapshot), now);
         return { recorded: true };
+      })
+      .immediate();
+  }
+
+  async evidenceSubject(episodeId: number) {
+    const row = this.q.episodeById.get(episodeId) as Row | undefined;
+    if (!row) return undefined;
+    const episode = toEpisode(row);
+    const deploy =
+      episode.decision.deployId === undefined ? undefined : await this.getDeploy(episode.decision.deployId);
+    return deploy ? { episode, deploy } : { episode };
+  }
+
+  async recordEvidence(
+    episodeId: number,
+    evidence: Evidence & { series?: EvidenceSeries[] },
+    mode: EvidenceMode,
+    now: number,
+  ) {
+    return this.db
+      .transaction(() => {
+        const row = this.q.episodeById.get(episodeId) as Row | undefined;
+        if (!row) return undefined;
+        const episode = toEpisode(row);
+        // A page is still held for the evidence while no attempt has been made and its row is not due yet.
+        const personPages = (this.q.pagesOfEpisode.all(episodeId) as Row[])
+          .map(toPage)
+          .filter((p) => p.target.kind === 'person' && p.status === 'open');
+        const held =
+          personPages.length > 0 &&
+          personPages.every((p) => (this.q.pageHeldFor.get({ ref: String(p.id), now }) as { held: number }).held === 1);
+        const outcome = evidenceArrived({ decision: episode.decision, evidence, mode, held, now });
+        const d = outcome.decision;
+        this.q.setEvidence.run(
+          d.reason,
+          d.sentence,
+          JSON.stringify(d.targets),
+          JSON.stringify(d.responders),
+          JSON.stringify(outcome.evidence),
+          episodeId,
+        );
+        const { service, environment } = episode.decision;
+        const where = {
+          id: episodeId,
+          status: episode.status,
+          groupKey: episode.groupKey,
+          environment,
+          ...(service === undefined ? {} : { service }),
+        };
+        const slots = [
+          ...personPages.map((p) => ({ groupKey: p.groupKey, service: p.service, target: p.target })),
+          oncallSlot(where),
+        ];
+        const snapshot = this.readSnapshot({ episodeKeys: [], firingOf: [], slots });
+        const dms = this.q.dmIdsOfEpisode.pluck().all(episodeId) as number[];
+        const ops = planAfterEvidence(
+          where,
+          { personPages: personPages.map((p) => p.id), dms, reroute: outcome.reroute },
+          snapshot,
+        );
+        this.execute(ops, now);
+        return { effect: outcome.evidence.effect, late: outcome.evidence.late };
       })
       .immediate();
   }
