@@ -45,6 +45,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     log,
     now,
     kick: () => delivery.kick(),
+    receiveDeploy: (deploy, opts) => pipeline.receiveDeploy(deploy, opts),
   });
   const delivery = createDelivery(LANES, {
     store,
@@ -64,6 +65,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     log,
     metrics,
     sendsChangeEvent: channels.sendsChangeEvent,
+    commentHostOf: channels.commentHostOf,
     onCommitted: () => delivery.kick(),
   });
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));

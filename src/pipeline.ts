@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import { type Config, policyFor } from './config/load.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, type WriteCounts } from './core/plan.js';
-import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
+import type { Alert, AlertGroup, CodeHostName, Decision, Deploy, ServicePolicy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
-import { type IngestStore, type PeopleStore, StorageError } from './store/store.js';
+import { type IngestStore, type OutboxKind, type PeopleStore, StorageError } from './store/store.js';
 
 // The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts, writing what core/plan.ts plans) → deliver (outbox worker,
@@ -25,6 +25,8 @@ export interface PipelineDeps {
   metrics: Metrics;
   /** Whether a new deploy is to be sent on as a change event (an outbox row of kind `change`). */
   sendsChangeEvent: (deploy: Deploy) => boolean;
+  /** The code host that gets a comment about pages attributed to this deploy (channels/connect.ts). */
+  commentHostOf?: (deploy: Deploy, policy: ServicePolicy) => CodeHostName | undefined;
   /** Called after a commit that may have enqueued deliveries. */
   onCommitted: () => void;
 }
@@ -60,7 +62,11 @@ export function createPipeline(deps: PipelineDeps) {
             environment: location.environment,
             ...deployWindow(alert.startsAtMs, policy),
           });
-    return correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+    const decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+    // The pages of an alert pinned on one change of a code host's deploy get a comment on its pull request.
+    const deploy = candidates.inWindow.find((d) => d.id === decision.deployId);
+    const host = deploy?.changes.length === 1 ? deps.commentHostOf?.(deploy, policy) : undefined;
+    return host ? { ...decision, comment: host } : decision;
   }
 
   /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
@@ -143,10 +149,14 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   return {
-    async receiveDeploy(deploy: Deploy): Promise<{ created: boolean; deploy: Deploy }> {
+    /** Stores a deploy; `enqueue` names more outbox rows for it (a code host's enrichment), in the same transaction. */
+    async receiveDeploy(
+      deploy: Deploy,
+      opts: { enqueue?: readonly OutboxKind[] } = {},
+    ): Promise<{ created: boolean; deploy: Deploy }> {
       const sendChangeEvent = deps.sendsChangeEvent(deploy);
-      const result = await store.saveDeploy(deploy, { sendChangeEvent });
-      if (result.created && sendChangeEvent) deps.onCommitted();
+      const result = await store.saveDeploy(deploy, { sendChangeEvent, ...opts });
+      if (result.created && (sendChangeEvent || (opts.enqueue?.length ?? 0) > 0)) deps.onCommitted();
       metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });
       if (result.created) {
         log.info(

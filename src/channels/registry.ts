@@ -1,4 +1,6 @@
+import type { CodeHostName } from '../core/types.js';
 import type { Lane } from '../deliver/worker.js';
+import { commentKind, enrichKind } from '../store/store.js';
 import type { Channel } from './channel.js';
 import { log } from './log/index.js';
 import { pagerduty } from './pagerduty/index.js';
@@ -13,13 +15,18 @@ import { slack } from './slack/index.js';
  */
 export const CHANNELS = [pagerduty, slack, log] as const;
 
+/** The code hosts whose rows the code_host lane takes: each has its own kinds (channels/code-hosts/index.ts). */
+const CODE_HOSTS: readonly CodeHostName[] = ['github', 'gitlab'];
+
 /**
  * The outbox lanes, one worker each: pages (and PagerDuty's change events) with up to 8 deliveries in flight,
- * DMs with up to 4. A slow or failing Slack can never take a slot a page needs.
+ * DMs with up to 4, the code hosts' enrichments and comments with up to 2. A slow or failing Slack, GitHub or
+ * GitLab can never take a slot a page needs.
  */
 export const LANES: readonly Lane[] = [
   { name: 'paging', kinds: ['page', 'change'], concurrency: 8 },
   { name: 'dm', kinds: ['dm'], concurrency: 4 },
+  { name: 'code_host', kinds: CODE_HOSTS.flatMap((h) => [enrichKind(h), commentKind(h)]), concurrency: 2 },
 ];
 
 type Registered = (typeof CHANNELS)[number];

@@ -1,5 +1,5 @@
 import { pageDedupKey } from './dedup-key.js';
-import type { Alert, AlertStatus, Decision, Target } from './types.js';
+import type { Alert, AlertStatus, CodeHostName, Decision, Target } from './types.js';
 
 // What one Alertmanager notification writes, decided from what is already stored. Pure: a store adapter asks
 // writeNeeds() what to read, reads that snapshot inside its transaction, calls planAlertWrites(), and executes
@@ -54,6 +54,8 @@ export interface StoredPage {
   id: number;
   slot: PageSlot;
   status: 'open' | 'resolved';
+  /** The code host that gets a comment about the page, from the decision that opened it. */
+  commentHost?: CodeHostName;
   /** Ids of the members still firing. */
   firing: number[];
 }
@@ -81,11 +83,19 @@ export type WriteOp =
   | { op: 'insert_episode'; id: number; group: GroupInfo; alert: Alert; decision: Decision }
   | { op: 'touch_episode'; id: number }
   | { op: 'resolve_episode'; id: number; endsAtMs: number }
-  | { op: 'open_page'; id: number; slot: PageSlot; environment: string; seq: number; dedupKey: string }
+  | {
+      op: 'open_page';
+      id: number;
+      slot: PageSlot;
+      environment: string;
+      seq: number;
+      dedupKey: string;
+      commentHost?: CodeHostName;
+    }
   | { op: 'add_member'; page: number; episode: number }
   | { op: 'resolve_page'; id: number }
   | { op: 'insert_dm'; id: number; episode: number; email: string; deployId?: string }
-  | { op: 'enqueue'; kind: 'page' | 'dm'; id: number };
+  | { op: 'enqueue'; kind: 'page' | 'dm' | `${CodeHostName}_comment`; id: number };
 
 export interface WriteCounts {
   newEpisodes: number;
@@ -153,7 +163,9 @@ export function planAlertWrites(
       const episode = state.insertEpisode(group, alert, decision, now);
       counts.newEpisodes++;
       if (alert.status === 'firing') {
-        for (const slot of slotsOf(group.groupKey, decision)) state.join(slot, decision.environment, episode);
+        for (const slot of slotsOf(group.groupKey, decision)) {
+          state.join(slot, decision.environment, episode, decision.comment);
+        }
       }
       for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId);
     } else if (existing.status === 'firing' && alert.status === 'resolved') {
@@ -180,7 +192,7 @@ export function planAlertWrites(
       }
     }
   }
-  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  state.enqueueTouched();
   counts.pagesTouched = state.touched.size;
   return { ops: state.ops, counts };
 }
@@ -198,7 +210,7 @@ export function planJoinOncall(
   if (episode.status !== 'firing') return [];
   const state = new PlanState({ episodes: [], ...snapshot });
   state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
-  for (const page of state.touched) state.ops.push({ op: 'enqueue', kind: 'page', id: page });
+  state.enqueueTouched();
   return state.ops;
 }
 
@@ -224,6 +236,15 @@ class PlanState {
 
   newId(): number {
     return this.nextId--;
+  }
+
+  /** Every page touched gets delivered again, and so does its comment where it has one (a code host's). */
+  enqueueTouched(): void {
+    for (const id of this.touched) {
+      this.ops.push({ op: 'enqueue', kind: 'page', id });
+      const host = this.pages.get(id)?.commentHost;
+      if (host) this.ops.push({ op: 'enqueue', kind: `${host}_comment`, id });
+    }
   }
 
   firingOf(fingerprint: string): StoredEpisode[] {
@@ -254,12 +275,17 @@ class PlanState {
   }
 
   /** Adds a firing episode to the open page of its slot, opening the slot's next page when there is none. */
-  join(slot: PageSlot, environment: string, episode: Pick<StoredEpisode, 'id' | 'pageIds'>): void {
+  join(
+    slot: PageSlot,
+    environment: string,
+    episode: Pick<StoredEpisode, 'id' | 'pageIds'>,
+    commentHost?: CodeHostName,
+  ): void {
     const key = slotKey(slot);
     let page = this.openBySlot.get(key);
     if (!page) {
       const seq = (this.lastSeq.get(key) ?? 0) + 1;
-      page = { id: this.newId(), slot, status: 'open', firing: [] };
+      page = { id: this.newId(), slot, status: 'open', firing: [], ...(commentHost ? { commentHost } : {}) };
       this.ops.push({
         op: 'open_page',
         id: page.id,
@@ -267,6 +293,7 @@ class PlanState {
         environment,
         seq,
         dedupKey: pageDedupKey({ groupKey: slot.groupKey, service: slot.service, target: targetKey(slot.target), seq }),
+        ...(commentHost ? { commentHost } : {}),
       });
       this.lastSeq.set(key, seq);
       this.pages.set(page.id, page);

@@ -17,6 +17,7 @@ const REASONS = [
   'shadow',
   'author_outside_working_hours',
   'ambiguous_bundle',
+  'changes_unknown',
   'no_deploy_in_window',
   'alert_started_before_deploy',
   'canary_host_mismatch',
@@ -68,6 +69,23 @@ export const deploySchema = z
     changes: z.array(changeSchema),
     flag: z.object({ key: z.string(), from: flagValue.optional(), to: flagValue }).nullable(),
     config: z.object({ key: z.string().optional(), description: z.string().optional() }).nullable(),
+    codeHost: z
+      .object({
+        host: z.enum(['github', 'gitlab']),
+        repository: z.string(),
+        sha: z.string(),
+        previousSha: z.string().optional(),
+        deploymentId: z.string(),
+        deliveryId: z.string(),
+        compareUrl: z.string().optional(),
+        url: z.string().optional(),
+        changes: z.enum(['pending', 'found', 'unavailable']),
+        detail: z.string().optional(),
+      })
+      .nullable()
+      .describe(
+        "For a deploy reported by a code host's webhook: where it came from, and whether its changes are still being looked up (pending), were found, or stay unknown (unavailable, with why in detail).",
+      ),
   })
   .describe('A stored change event: a deploy, a flag flip or a config change.');
 

@@ -23,6 +23,7 @@ export function deployJson(d: Deploy) {
     changes: d.changes,
     flag: d.flag ?? null,
     config: d.config ?? null,
+    codeHost: d.source ?? null,
   };
 }
 

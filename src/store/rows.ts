@@ -37,6 +37,7 @@ export function deployRow(d: Deploy) {
     subject: subjectOf(d),
     change_count: d.changes.length,
     host_count: d.hosts.length,
+    source: d.source ? JSON.stringify(d.source) : null,
   };
 }
 
@@ -57,6 +58,7 @@ export function toDeploy(r: Row): Deploy {
   d.kind = (r.kind as ChangeKind | undefined) ?? 'deploy';
   if (r.flag) d.flag = JSON.parse(r.flag as string);
   if (r.config) d.config = JSON.parse(r.config as string);
+  if (r.source) d.source = JSON.parse(r.source as string);
   return d;
 }
 

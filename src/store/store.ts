@@ -2,7 +2,7 @@ import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
 import type { AlertWrite, GroupInfo, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
-import type { Alert, Decision, Deploy, Target } from '../core/types.js';
+import type { Alert, Change, CodeHostName, CodeHostSource, Decision, Deploy, Target } from '../core/types.js';
 
 // The storage ports and the records they exchange. Async, so that the SQLite adapter (the embedded default, one
 // instance) and the PostgreSQL adapter (several replicas) implement the same ports; neither decides anything
@@ -75,9 +75,31 @@ export interface PageWithMembers {
 
 /**
  * page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event;
- * dm: post or update a person's Slack DM about an episode.
+ * dm: post or update a person's Slack DM about an episode; `<host>_enrich`: find the changes a deploy reported by
+ * a code host's webhook shipped (ref: the deploy id); `<host>_comment`: write or edit the comment about a page on
+ * the pull or merge request of its change (ref: the page id).
  */
-export type OutboxKind = 'page' | 'change' | 'dm';
+export type OutboxKind = 'page' | 'change' | 'dm' | CodeHostKind;
+
+/**
+ * A code host's kinds, one pair per host: each kind is delivered by one channel (the first of the registry that
+ * delivers it), so GitHub and GitLab, both on, each need kinds of their own.
+ */
+export type CodeHostKind = `${CodeHostName}_enrich` | `${CodeHostName}_comment`;
+
+/** What a row of this kind is about: its ref names a page, a DM or a deploy (whose delivery state it may patch). */
+export function rowSubject(kind: OutboxKind): 'page' | 'dm' | 'deploy' {
+  if (kind === 'page' || kind.endsWith('_comment')) return 'page';
+  return kind === 'dm' ? 'dm' : 'deploy';
+}
+
+export function enrichKind(host: CodeHostName): CodeHostKind {
+  return `${host}_enrich`;
+}
+
+export function commentKind(host: CodeHostName): CodeHostKind {
+  return `${host}_comment`;
+}
 
 export interface OutboxItem {
   id: number;
@@ -244,9 +266,18 @@ export interface OutboxStats {
 export interface IngestStore {
   /**
    * Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged).
-   * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event.
+   * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event;
+   * with `enqueue`, a row of each of these kinds (a code host's enrichment), all in the same transaction.
    */
-  saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
+  saveDeploy(
+    deploy: Deploy,
+    opts?: { sendChangeEvent?: boolean; enqueue?: readonly OutboxKind[] },
+  ): Promise<{ created: boolean; deploy: Deploy }>;
+  /**
+   * Replaces the changes of a deploy reported by a code host, and its source (how finding them went), once the
+   * host's API answered or gave up. `updated: false` for an unknown id.
+   */
+  enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }): Promise<{ updated: boolean }>;
   /** The deploys of a service and environment around an alert's start: core/correlate.ts deployWindow gives the range. */
   findDeployCandidates(q: {
     service: string;

@@ -32,6 +32,7 @@ function connect(yaml: string, channels: readonly Channel[] = CHANNELS) {
     log,
     now,
     kick: () => undefined,
+    receiveDeploy: (deploy) => store.saveDeploy(deploy),
   });
   return { connected, logs, close: () => store.close() };
 }

@@ -538,6 +538,15 @@ describe('correlate: a bundle of thousands of changes tells a bounded number of 
     expect(d.sentence.length).toBeLessThan(1000);
   });
 
+  it('pages on-call for a code host deploy whose changes are not known yet, and names the deploy', () => {
+    const d = decide({ candidates: { inWindow: [deploy({ changes: [] })] }, policy: policy() });
+    expect(d.reason).toBe('changes_unknown');
+    expect(d.targets).toEqual([{ kind: 'oncall' }]);
+    expect(d.deployId).toBeDefined();
+    expect(d.notify).toEqual([]);
+    expect(d.sentence).toMatch(/has not said yet which changes that deploy shipped/);
+  });
+
   it('a cap of 1 tells the author but not the merger of a single change', () => {
     const d = decide({ policy: policy({ maxDms: 1 }) });
     expect(d.reason).toBe('author_paged');

@@ -22,7 +22,16 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
-import type { Alert, AlertStatus, ChangeKind, Decision, Deploy } from '../../core/types.js';
+import type {
+  Alert,
+  AlertStatus,
+  Change,
+  ChangeKind,
+  CodeHostName,
+  CodeHostSource,
+  Decision,
+  Deploy,
+} from '../../core/types.js';
 import {
   decisionRow,
   deployRow,
@@ -49,6 +58,7 @@ import {
   type OutboxKind,
   type PageDeliveryRecord,
   type PageStatus,
+  rowSubject,
   type SessionRecord,
   StorageError,
   type Store,
@@ -128,11 +138,12 @@ function migrate(db: Database.Database): void {
 /** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
 const SQL = {
   insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject, change_count, host_count)
+           kind, flag, config, subject, change_count, host_count, source)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject, @change_count, @host_count)
+           @kind, @flag, @config, @subject, @change_count, @host_count, @source)
          ON CONFLICT (id) DO NOTHING`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
+  enrichDeploy: 'UPDATE deploys SET changes = ?, change_count = ?, source = ? WHERE id = ?',
   deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
   deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
   deployBefore: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
@@ -156,8 +167,8 @@ const SQL = {
   touchEpisode: 'UPDATE episodes SET last_seen_at = ? WHERE id = ?',
   openPage: `SELECT * FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
   lastSeq: 'SELECT MAX(seq) AS seq FROM pages WHERE group_key = ? AND service = ? AND target = ?',
-  insertPage: `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
-         VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`,
+  insertPage: `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key, comment_host)
+         VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
   addMember: 'INSERT INTO page_members (page_id, episode_id) VALUES (?, ?)',
   pagesOfEpisode:
     'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
@@ -232,13 +243,26 @@ class SqliteStore implements Store {
     private readonly lock?: { release(): void },
   ) {}
 
-  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
+  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean; enqueue?: readonly OutboxKind[] } = {}) {
     return this.grouped(() => {
       if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
-        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, deploy.receivedAt, deploy.receivedAt);
+        const kinds = [...(opts.sendChangeEvent ? ['change' as const] : []), ...(opts.enqueue ?? [])];
+        for (const kind of kinds) this.q.enqueue.run(kind, deploy.id, deploy.receivedAt, deploy.receivedAt);
         return { created: true, deploy };
       }
       return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+    });
+  }
+
+  enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }) {
+    return this.grouped(() => {
+      const { changes } = this.q.enrichDeploy.run(
+        JSON.stringify(update.changes),
+        update.changes.length,
+        JSON.stringify(update.source),
+        id,
+      );
+      return { updated: changes === 1 };
     });
   }
 
@@ -534,6 +558,7 @@ class SqliteStore implements Store {
         },
         status: r.status as PageStatus,
         firing: this.q.firingMemberIds.pluck().all(id) as number[],
+        ...(r.comment_host ? { commentHost: r.comment_host as CodeHostName } : {}),
       });
     };
     for (const e of episodes.values()) {
@@ -581,6 +606,7 @@ class SqliteStore implements Store {
             op.seq,
             now,
             op.dedupKey,
+            op.commentHost ?? null,
           );
           inserted.set(op.id, rowid(info));
           break;
@@ -739,8 +765,9 @@ class SqliteStore implements Store {
 
   /** Merges a delivery state patch into a page's or a DM's `delivered` JSON. */
   private mergeDelivered(kind: OutboxKind, id: number, patch: Record<string, string>) {
-    const table = kind === 'page' ? this.q.pageDelivered : kind === 'dm' ? this.q.dmDelivered : undefined;
-    const setter = kind === 'page' ? this.q.setDelivered : kind === 'dm' ? this.q.setDmDelivered : undefined;
+    const subject = rowSubject(kind);
+    const table = subject === 'page' ? this.q.pageDelivered : subject === 'dm' ? this.q.dmDelivered : undefined;
+    const setter = subject === 'page' ? this.q.setDelivered : subject === 'dm' ? this.q.setDmDelivered : undefined;
     if (!table || !setter) return;
     const current = table.get(id) as { delivered: string } | undefined;
     if (!current) return;
@@ -886,7 +913,7 @@ function deployColumns(limit: number): string {
   const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject',
+    'd.kind, d.flag, d.config, d.subject, d.source',
     head('changes', changeCount, 'json(value)'),
     head('hosts', hostCount, 'value'),
     `${changeCount} AS change_count, ${hostCount} AS host_count`,
