@@ -1,4 +1,4 @@
-import { policyFor } from '../../config/load.js';
+import { policyFor } from '../../config/policy.js';
 import { type CommentFacts, commentBody, nextCommentStep } from '../../core/code-host.js';
 import { compareLink } from '../../core/links.js';
 import type { Deploy } from '../../core/types.js';
