@@ -2,6 +2,7 @@ import type { CodeHostName } from '../core/types.js';
 import type { Lane } from '../deliver/worker.js';
 import { commentKind, enrichKind } from '../store/store.js';
 import type { Channel } from './channel.js';
+import { gitlab } from './gitlab/index.js';
 import { log } from './log/index.js';
 import { pagerduty } from './pagerduty/index.js';
 import { slack } from './slack/index.js';
@@ -13,7 +14,7 @@ import { slack } from './slack/index.js';
  * In order of precedence: each outbox kind is delivered by the first channel here that is on and delivers it.
  * The log is last, the default that needs no credentials.
  */
-export const CHANNELS = [pagerduty, slack, log] as const;
+export const CHANNELS = [pagerduty, slack, gitlab, log] as const;
 
 /** The code hosts whose rows the code_host lane takes: each has its own kinds (channels/code-hosts/index.ts). */
 const CODE_HOSTS: readonly CodeHostName[] = ['github', 'gitlab'];

@@ -17,7 +17,14 @@ import { designDeploy } from '../support/harness.js';
 
 const PAGERDUTY = 'pagerduty: {}\ndefaults: { pagerduty: { routing_key_env: PD_KEY } }\n';
 const SLACK = 'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, bot_id: B1, bot_user_id: U1 }\n';
-const ENV = { PD_KEY: 'routing-key', SLACK_BOT: 'xoxb-1', SLACK_SIGNING: 'signing' };
+const GITLAB = 'gitlab: { token_env: GITLAB_TOKEN, webhook_secret_env: GITLAB_HOOK }\n';
+const ENV = {
+  PD_KEY: 'routing-key',
+  SLACK_BOT: 'xoxb-1',
+  SLACK_SIGNING: 'signing',
+  GITLAB_TOKEN: 'glpat-1',
+  GITLAB_HOOK: 'hook-secret',
+};
 
 function connect(yaml: string, channels: readonly Channel[] = CHANNELS) {
   const config = parseConfig(yaml, { path: 'test.yaml', env: ENV });
@@ -60,7 +67,7 @@ describe('the channels', () => {
 
   it('hands the worker a handler for every kind a channel that is on says it delivers', async () => {
     for (const channel of CHANNELS) {
-      const { connected, close } = connect(PAGERDUTY + SLACK, [channel]);
+      const { connected, close } = connect(PAGERDUTY + SLACK + GITLAB, [channel]);
       const kinds = channel.delivers.filter((k) => connected.delivery[k]);
       expect(kinds, channel.name).toEqual(channel.delivers);
       expect(Object.keys(connected.handlers).sort(), channel.name).toEqual([...channel.delivers].sort());

@@ -1,6 +1,7 @@
-import express, { type RequestHandler, type Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { ApiError } from '../../errors.js';
 import type { DeploymentEvent } from '../code-host.js';
+import { library } from '../library.js';
 import { readGitlabHook, tokenMatches } from './webhook.js';
 
 // POST /v1/hooks/gitlab: GitLab's webhook, authenticated by its own secret token (X-Gitlab-Token) rather than
@@ -22,6 +23,7 @@ export interface GitlabHookDeps {
 const REFUSED = 'A valid X-Gitlab-Token is required: the secret token of the GitLab webhook.';
 
 export function gitlabHookRouter(deps: GitlabHookDeps): Router {
+  const express = library<typeof import('express')>('express');
   const router = express.Router();
 
   const tokenFirst: RequestHandler = (req, _res, next) => {
