@@ -1,7 +1,8 @@
-import type { CodeHostName } from '../core/types.js';
+import { CODE_HOSTS } from '../core/types.js';
 import type { Lane } from '../deliver/worker.js';
 import { commentKind, enrichKind } from '../store/store.js';
 import type { Channel } from './channel.js';
+import { github } from './github/index.js';
 import { gitlab } from './gitlab/index.js';
 import { log } from './log/index.js';
 import { pagerduty } from './pagerduty/index.js';
@@ -14,10 +15,7 @@ import { slack } from './slack/index.js';
  * In order of precedence: each outbox kind is delivered by the first channel here that is on and delivers it.
  * The log is last, the default that needs no credentials.
  */
-export const CHANNELS = [pagerduty, slack, gitlab, log] as const;
-
-/** The code hosts whose rows the code_host lane takes: each has its own kinds (channels/code-hosts/index.ts). */
-const CODE_HOSTS: readonly CodeHostName[] = ['github', 'gitlab'];
+export const CHANNELS = [pagerduty, slack, github, gitlab, log] as const;
 
 /**
  * The outbox lanes, one worker each: pages (and PagerDuty's change events) with up to 8 deliveries in flight,
@@ -27,6 +25,7 @@ const CODE_HOSTS: readonly CodeHostName[] = ['github', 'gitlab'];
 export const LANES: readonly Lane[] = [
   { name: 'paging', kinds: ['page', 'change'], concurrency: 8 },
   { name: 'dm', kinds: ['dm'], concurrency: 4 },
+  // Each code host has kinds of its own (channels/code-hosts/index.ts).
   { name: 'code_host', kinds: CODE_HOSTS.flatMap((h) => [enrichKind(h), commentKind(h)]), concurrency: 2 },
 ];
 

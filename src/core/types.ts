@@ -37,7 +37,8 @@ export interface ConfigChange {
 }
 
 /** The code hosts whose webhooks changepager reads (src/channels/github, src/channels/gitlab). */
-export type CodeHostName = 'github' | 'gitlab';
+export const CODE_HOSTS = ['github', 'gitlab'] as const;
+export type CodeHostName = (typeof CODE_HOSTS)[number];
 
 /**
  * Where a deploy reported by a code host's webhook came from, and how far changepager got in finding what it

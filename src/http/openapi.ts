@@ -107,30 +107,14 @@ const form = (properties: Record<string, Json>, required: string[]) => ({
   },
 });
 
-/** What a code host's webhook route answers: stored, repeat or ignored, with the deploy when there is one. */
+/** What a code host's webhook route answers: stored or repeat with the deploy's id, or ignored with the reason. */
 const HOOK_RESULT = {
   type: 'object',
-  required: ['result', 'deploy'],
+  required: ['status'],
   properties: {
-    result: { enum: ['stored', 'repeat', 'ignored'] },
-    reason: { type: 'string' },
-    deploy: {
-      oneOf: [
-        {
-          type: 'object',
-          required: ['id', 'service', 'environment', 'version', 'stage', 'at'],
-          properties: {
-            id: { type: 'string' },
-            service: { type: 'string' },
-            environment: { type: 'string' },
-            version: { type: 'string' },
-            stage: { enum: ['canary', 'partial', 'full'] },
-            at: { type: 'string', format: 'date-time' },
-          },
-        },
-        { type: 'null' },
-      ],
-    },
+    status: { enum: ['stored', 'repeat', 'ignored'] },
+    deploy: { type: 'string', description: 'The deploy id, for GET /v1/deploys/{id}.' },
+    reason: { type: 'string', description: 'Why it is no deploy.' },
   },
 };
 

@@ -2,7 +2,16 @@ import type { DeployCandidates } from '../core/correlate.js';
 import type { PageAttempts } from '../core/delivery-status.js';
 import type { AlertWrite, GroupInfo, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
-import type { Alert, Change, CodeHostName, CodeHostSource, Decision, Deploy, Target } from '../core/types.js';
+import {
+  type Alert,
+  type Change,
+  CODE_HOSTS,
+  type CodeHostName,
+  type CodeHostSource,
+  type Decision,
+  type Deploy,
+  type Target,
+} from '../core/types.js';
 
 // The storage ports and the records they exchange. Async, so that the SQLite adapter (the embedded default, one
 // instance) and the PostgreSQL adapter (several replicas) implement the same ports; neither decides anything
@@ -92,6 +101,14 @@ export function rowSubject(kind: OutboxKind): 'page' | 'dm' | 'deploy' {
   if (kind === 'page' || kind.endsWith('_comment')) return 'page';
   return kind === 'dm' ? 'dm' : 'deploy';
 }
+
+/** Every kind: what a claim or a look at the outbox covers when it names none. */
+export const ALL_KINDS: readonly OutboxKind[] = [
+  'page',
+  'change',
+  'dm',
+  ...CODE_HOSTS.flatMap((h) => [enrichKind(h), commentKind(h)]),
+];
 
 export function enrichKind(host: CodeHostName): CodeHostKind {
   return `${host}_enrich`;

@@ -30,7 +30,7 @@ beforeEach(async () => {
       now: () => RECEIVED,
       async accept(event, context) {
         accepted.push({ event, ...context });
-        return { status: 201, body: { result: 'stored', deliveryId: event.deliveryId } };
+        return { status: 201, body: { status: 'stored', deliveryId: event.deliveryId } };
       },
     }),
   );
@@ -57,7 +57,7 @@ describe('POST /v1/hooks/gitlab', () => {
   it("GitLab's documented deployment, with the right token, reaches accept and gets its answer", async () => {
     const res = await post(GOOD);
     expect(res.status).toBe(201);
-    expect(await res.json()).toEqual({ result: 'stored', deliveryId: 'ev-1' });
+    expect(await res.json()).toEqual({ status: 'stored', deliveryId: 'ev-1' });
     expect(accepted).toHaveLength(1);
     expect(accepted[0]?.commitTitle).toBe('Add new file');
     expect(accepted[0]?.event).toMatchObject({
@@ -85,11 +85,7 @@ describe('POST /v1/hooks/gitlab', () => {
   it('another event: 202, ignored', async () => {
     const res = await post({ ...GOOD, 'X-Gitlab-Event': 'Push Hook' }, '{"object_kind":"push"}');
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({
-      result: 'ignored',
-      reason: 'Push Hook is not a deployment event',
-      deploy: null,
-    });
+    expect(await res.json()).toEqual({ status: 'ignored', reason: 'Push Hook is not a deployment event' });
     expect(accepted).toEqual([]);
   });
 

@@ -14,6 +14,13 @@ import type { CodeHostDefinition } from './index.js';
 // or rate limited delays only its comments, never a page or a DM. What to do is core/code-host.ts
 // nextCommentStep; this file reads the page and makes the request it names.
 
+/**
+ * How long a comment about a new page waits for the page's incident link: the page and its comment are queued
+ * together and delivered in separate lanes, so the comment can come first. A paging channel that gives no link
+ * (the log) costs the comment this much delay, once.
+ */
+export const LINK_WAIT_MS = 60_000;
+
 /** The page's state keys this host's comment keeps (in the page's delivery record, next to PagerDuty's). */
 export function commentKeys(host: string) {
   return { id: `${host}_comment_id`, digest: `${host}_comment_digest` };
@@ -51,6 +58,19 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
           : off
             ? { none: `comments are off for ${page.page.service}` }
             : { body: commentBody(factsOf(page, where.deploy)) };
+      if (
+        'body' in subject &&
+        page.page.status === 'open' &&
+        paging.linkOf(page.page) === undefined &&
+        deps.now() - page.page.openedAt < LINK_WAIT_MS
+      ) {
+        return {
+          ok: false,
+          retry: true,
+          retryAfterMs: 5_000,
+          detail: 'waiting for the page to be delivered, for its link',
+        };
+      }
       const told = page.page.delivered;
       const step = nextCommentStep(subject, {
         ...(told[keys.id] === undefined ? {} : { id: told[keys.id] }),

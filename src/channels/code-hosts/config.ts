@@ -52,7 +52,7 @@ export interface CodeHostSettings {
   repositories: Readonly<Record<string, RepositoryRoute>>;
 }
 
-type KeysOut = { [K in keyof typeof codeHostKeys]: z.output<(typeof codeHostKeys)[K]> };
+type KeysOut = z.output<z.ZodObject<typeof codeHostKeys>>;
 
 /** The common part of a host's settings; undefined when a secret is missing (the reader recorded it). */
 export function resolveCodeHost(

@@ -22,12 +22,8 @@ export const gitlabConfig = channelConfig({
   section,
   route: codeHostRoute,
   resolve(parsed, secrets): GitlabSettings | undefined {
-    const { api_url: apiUrl, ...keys } = parsed.section;
-    // The secrets' keys spelled out: resolveCodeHost takes them present, if undefined.
-    const { token_env, token_file, webhook_secret_env, webhook_secret_file } = keys;
-    const section = { ...keys, token_env, token_file, webhook_secret_env, webhook_secret_file };
-    const common = resolveCodeHost('gitlab', { ...parsed, section }, secrets);
-    return common ? { ...common, apiUrl } : undefined;
+    const common = resolveCodeHost('gitlab', parsed, secrets);
+    return common ? { ...common, apiUrl: parsed.section.api_url } : undefined;
   },
 });
 

@@ -48,21 +48,14 @@ export function createGitlab(deps: ChannelDeps<GitlabSettings>, api: CodeHostApi
   return { handlers: host.handlers, commentsOn: host.commentsOn, router };
 }
 
-/** 201 for a new deploy, 200 for one stored before (a replay), 202 for a deployment that is no deploy. */
+/**
+ * As GitHub's route answers: 201 with the new deploy's id, 200 for one stored before (a replay, another status of
+ * the deployment), 202 with the reason for a deployment that is no deploy.
+ */
 function answerOf(received: Received): { status: number; body: unknown } {
-  if (received.outcome === 'ignored') {
-    return { status: 202, body: { result: 'ignored', reason: received.why, deploy: null } };
-  }
-  const { deploy } = received;
-  const summary = {
-    id: deploy.id,
-    service: deploy.service,
-    environment: deploy.environment,
-    version: deploy.version,
-    stage: deploy.stage,
-    at: new Date(deploy.at).toISOString(),
+  if (received.outcome === 'ignored') return { status: 202, body: { status: 'ignored', reason: received.why } };
+  return {
+    status: received.outcome === 'stored' ? 201 : 200,
+    body: { status: received.outcome, deploy: received.deploy.id },
   };
-  return received.outcome === 'stored'
-    ? { status: 201, body: { result: 'stored', deploy: summary } }
-    : { status: 200, body: { result: 'repeat', deploy: summary } };
 }

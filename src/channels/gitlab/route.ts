@@ -43,7 +43,7 @@ export function gitlabHookRouter(deps: GitlabHookDeps): Router {
         case 'invalid':
           throw new ApiError('invalid_payload', undefined, { problems: result.problems });
         case 'ignored':
-          res.status(202).json({ result: 'ignored', reason: result.reason, deploy: null });
+          res.status(202).json({ status: 'ignored', reason: result.reason });
           return;
         case 'deployment': {
           const answer = await deps.accept(

@@ -35,6 +35,7 @@ import {
   toSummary,
 } from '../rows.js';
 import {
+  ALL_KINDS,
   type AttemptRecord,
   type Claim,
   type ClaimedItem,
@@ -69,7 +70,6 @@ import {
   wakePayload,
 } from './connection.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 /** How many of the oldest due outbox rows DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 /** Rounds of claimDue: a round whose candidates another replica took first looks past them once more. */

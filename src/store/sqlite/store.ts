@@ -45,6 +45,7 @@ import {
   toSummary,
 } from '../rows.js';
 import {
+  ALL_KINDS,
   type AttemptRecord,
   type Claim,
   type ClaimedItem,
@@ -68,7 +69,6 @@ import {
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm'];
 /** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
 const TURN_CANDIDATES = 1000;
 
