@@ -251,6 +251,68 @@ people:
     expect(list.body.deploys.map((d: { id: string }) => d.id)).toEqual(['gitlab-deployment-101']);
   });
 
+  it('an alert before the merge request is known pages on-call, says why, and writes no note', async () => {
+    await hook();
+    clock.set('2026-11-26T11:09:30Z');
+    await alert('firing');
+    const decision = (await request(h.app).get('/v1/alerts/a1a1a1a1a1a1a1a1').set(auth)).body.episodes[0].decision;
+    expect(decision).toMatchObject({ reason: 'changes_unknown', deployId: 'gitlab-deployment-101' });
+    await deliverAll();
+    expect(pd.incidents()).toEqual([]);
+    expect(pd.alerts()).toHaveLength(1);
+    expect(gitlab.notes).toEqual([]);
+    // The merge request was still looked up, for the alerts that come after.
+    expect((await deploy()).changes.map((c: { author: { login?: string } }) => c.author.login)).toEqual(['alice']);
+  });
+
+  it('comments off for the service: the author is paged, the merge request gets no note', async () => {
+    await h.close();
+    h = createHarness({
+      now: clock.now,
+      yaml: `
+gitlab:
+  api_url: ${gitlab.apiUrl}
+  token_env: GITLAB_TOKEN
+  webhook_secret_env: GITLAB_HOOK_SECRET
+  repositories: { ${PROJECT}: { service: checkout, environments: { production: production } } }
+services:
+  checkout: { gitlab: { comments: false } }
+people:
+  - { email: alice@example.com, logins: [alice] }
+`,
+      env: { GITLAB_TOKEN, GITLAB_HOOK_SECRET: HOOK_SECRET },
+    });
+    await hook();
+    await h.worker.drain();
+    clock.set('2026-11-26T11:09:30Z');
+    await alert('firing');
+    await deliverAll();
+    const decision = (await request(h.app).get('/v1/alerts/a1a1a1a1a1a1a1a1').set(auth)).body.episodes[0].decision;
+    expect(decision.targets).toEqual([{ kind: 'person', email: 'alice@example.com' }]);
+    expect(gitlab.callsTo('POST', /\/notes$/)).toEqual([]);
+  });
+
+  it('a running deployment of an environment mapped as a canary stage is a canary deploy', async () => {
+    await h.close();
+    h = createHarness({
+      now: clock.now,
+      yaml: `
+gitlab:
+  api_url: ${gitlab.apiUrl}
+  token_env: GITLAB_TOKEN
+  webhook_secret_env: GITLAB_HOOK_SECRET
+  repositories:
+    ${PROJECT}:
+      service: checkout
+      environments: { production-canary: { environment: production, stage: canary } }
+`,
+      env: { GITLAB_TOKEN, GITLAB_HOOK_SECRET: HOOK_SECRET },
+    });
+    const res = await hook(deploymentEvent({ status: 'running', environment: 'production-canary' }));
+    expect(res.status).toBe(201);
+    expect(await deploy()).toMatchObject({ environment: 'production', stage: 'canary', version: SHA });
+  });
+
   it.each([
     ['a project that is not configured', { project: { path_with_namespace: 'shop/other' } }],
     ['an environment that is not listed', { environment: 'review/feature-x' }],
