@@ -126,7 +126,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const { created, deploy: stored } = await pipeline.receiveDeploy(
       deploy,
-      claim ? { claim, ...(named ? { named } : {}) } : undefined,
+      claim ? { rollback: { claim, ...(named ? { named } : {}) } } : {},
     );
     res
       .status(created ? 201 : 200)

@@ -48,6 +48,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     log,
     now,
     kick: () => delivery.kick(),
+    receiveDeploy: (deploy, opts) => pipeline.receiveDeploy(deploy, opts),
   });
   // Evidence is no channel: it tells nobody anything, it only judges a deploy before its author's page goes out.
   const prometheus = config.prometheus && createPrometheusClient(config.prometheus);
@@ -79,6 +80,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     log,
     metrics,
     sendsChangeEvent: channels.sendsChangeEvent,
+    commentHostOf: channels.commentHostOf,
     onCommitted: () => delivery.kick(),
   });
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));

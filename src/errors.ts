@@ -9,6 +9,10 @@ export const ERRORS = {
   },
   invalid_query: { status: 400, message: 'The query string is invalid; every problem is listed in details.' },
   unauthorized: { status: 401, message: 'A valid bearer token is required: Authorization: Bearer <token>.' },
+  invalid_signature: {
+    status: 401,
+    message: "The webhook's signature is missing or does not match the secret configured for it.",
+  },
   forbidden: { status: 403, message: 'This token is read-only: it may read (GET) but not change anything.' },
   not_found: { status: 404, message: 'No such resource.' },
   payload_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },

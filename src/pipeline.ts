@@ -4,10 +4,10 @@ import { kindOf } from './core/change.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
 import { type RollbackClaim, rollbackOf } from './core/rollback.js';
-import type { Alert, AlertGroup, Decision, Deploy } from './core/types.js';
+import type { Alert, AlertGroup, CodeHostName, Decision, Deploy, ServicePolicy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
-import { type IngestStore, type PeopleStore, StorageError } from './store/store.js';
+import { type IngestStore, type OutboxKind, type PeopleStore, StorageError } from './store/store.js';
 
 // The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts, writing what core/plan.ts plans) → deliver (outbox worker,
@@ -33,6 +33,8 @@ export interface PipelineDeps {
   metrics: Metrics;
   /** Whether a new deploy is to be sent on as a change event (an outbox row of kind `change`). */
   sendsChangeEvent: (deploy: Deploy) => boolean;
+  /** The code host that gets a comment about pages attributed to this deploy (channels/connect.ts). */
+  commentHostOf?: (deploy: Deploy, policy: ServicePolicy) => CodeHostName | undefined;
   /** Called after a commit that may have enqueued deliveries. */
   onCommitted: () => void;
 }
@@ -68,7 +70,11 @@ export function createPipeline(deps: PipelineDeps) {
             environment: location.environment,
             ...deployWindow(alert.startsAtMs, policy),
           });
-    return correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+    const decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
+    // The pages of an alert pinned on one change of a code host's deploy get a comment on its pull request.
+    const deploy = candidates.inWindow.find((d) => d.id === decision.deployId);
+    const host = deploy?.changes.length === 1 ? deps.commentHostOf?.(deploy, policy) : undefined;
+    return host ? { ...decision, comment: host } : decision;
   }
 
   /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
@@ -160,12 +166,13 @@ export function createPipeline(deps: PipelineDeps) {
   return {
     /**
      * Records a deploy. A code deploy is checked against what ran before (core/rollback.ts): a rollback, whether
-     * the event says so (`claim`, with the deploy `rollbackOf` names) or its version is one that ran before,
-     * records what it undid, and the open pages of those deploys get a note.
+     * the event says so (`rollback.claim`, with the deploy `rollbackOf` names) or its version is one that ran
+     * before, records what it undid, and the open pages of those deploys get a note. `enqueue` names more outbox
+     * rows for it (a code host's enrichment), in the same transaction.
      */
     async receiveDeploy(
       received: Deploy,
-      rollback?: { claim: RollbackClaim; named?: Deploy },
+      opts: { rollback?: { claim: RollbackClaim; named?: Deploy }; enqueue?: readonly OutboxKind[] } = {},
     ): Promise<{ created: boolean; deploy: Deploy }> {
       let deploy = received;
       if (kindOf(received) === 'deploy') {
@@ -178,14 +185,16 @@ export function createPipeline(deps: PipelineDeps) {
         const undid = rollbackOf(
           received,
           history.filter((d) => d.id !== received.id),
-          rollback?.claim,
-          rollback?.named,
+          opts.rollback?.claim,
+          opts.rollback?.named,
         );
         if (undid) deploy = { ...received, rollback: undid };
       }
       const sendChangeEvent = deps.sendsChangeEvent(deploy);
-      const result = await store.saveDeploy(deploy, { sendChangeEvent });
-      if (result.created && (sendChangeEvent || (deploy.rollback?.of.length ?? 0) > 0)) deps.onCommitted();
+      const enqueue = opts.enqueue ?? [];
+      const result = await store.saveDeploy(deploy, { sendChangeEvent, enqueue });
+      const queued = sendChangeEvent || enqueue.length > 0 || (deploy.rollback?.of.length ?? 0) > 0;
+      if (result.created && queued) deps.onCommitted();
       metrics.deploysReceived.inc({ result: result.created ? 'new' : 'repeat' });
       if (result.created) {
         log.info(

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Config } from '../config/load.js';
 import type { SecretReader } from '../config/secrets.js';
-import type { Deploy } from '../core/types.js';
+import type { Deploy, PolicyMode } from '../core/types.js';
 import type { OutboxHandler } from '../deliver/notifier.js';
 import type { Metrics } from '../metrics.js';
 import type { IngestStore, OutboxKind, OutboxStore, PageRecord, PeopleStore, ReadStore } from '../store/store.js';
@@ -15,9 +15,9 @@ import type { IngestStore, OutboxKind, OutboxStore, PageRecord, PeopleStore, Rea
 
 /** What a channel reads and writes in the store. */
 export type ChannelStore = OutboxStore &
-  Pick<ReadStore, 'getDeploy'> &
+  Pick<ReadStore, 'getDeploy' | 'listDeploys'> &
   Pick<PeopleStore, 'recordUnmapped'> &
-  Pick<IngestStore, 'recordNotMine'>;
+  Pick<IngestStore, 'recordNotMine' | 'enrichDeploy'>;
 
 /** What the channel that delivers pages lets other channels do with a page: Slack's buttons use it. */
 export interface PagingPort {
@@ -40,6 +40,14 @@ export interface ChannelDeps<Settings> {
   paging: PagingPort;
   /** Wakes the outbox after the channel enqueued work outside a delivery ("not my change"). */
   kick: () => void;
+  /**
+   * Stores a deploy a channel received (a code host's webhook) the way POST /v1/deploys does, change event
+   * included, with outbox rows of these kinds for it in the same transaction.
+   */
+  receiveDeploy: (
+    deploy: Deploy,
+    opts?: { enqueue?: readonly OutboxKind[] },
+  ) => Promise<{ created: boolean; deploy: Deploy }>;
 }
 
 /** What a created channel runs. */
@@ -50,6 +58,8 @@ export interface ChannelParts {
   paging?: PagingPort;
   /** Given by a channel that delivers `change` rows: whether this new deploy becomes one. */
   sendsChangeEvent?(deploy: Deploy): boolean;
+  /** Given by a code host's channel: whether the pages of an alert attributed to this deploy get a comment. */
+  commentsOn?(deploy: Deploy, policy: { mode: PolicyMode }): boolean;
   /** Routes it serves (Slack's /slack/events), mounted on the app before any body parser. */
   router?: Router;
   /** How the start-up log line names it, when more than its name says: "slack (socket)". */

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
-import type { Deploy } from '../core/types.js';
+import type { CodeHostName, Deploy, PolicyMode } from '../core/types.js';
 import type { OutboxHandler } from '../deliver/notifier.js';
-import type { OutboxKind } from '../store/store.js';
+import { commentKind, type OutboxKind } from '../store/store.js';
 import type { Channel, ChannelDeps, ChannelParts, PagingPort } from './channel.js';
 
 /** The channels that are on, as the rest of the service uses them. */
@@ -12,6 +12,11 @@ export interface Channels {
   delivery: Partial<Record<OutboxKind, string>>;
   /** Whether a new deploy is to be sent on as a change event: the channel that delivers change rows says. */
   sendsChangeEvent(deploy: Deploy): boolean;
+  /**
+   * The code host that gets a comment about the pages of an alert attributed to this deploy: the host it came
+   * from, when the channel that delivers that host's comments is on and says so for the deploy's service.
+   */
+  commentHostOf(deploy: Deploy, policy: { mode: PolicyMode }): CodeHostName | undefined;
   /** Routes the channels serve, to mount before any body parser. */
   routers: Router[];
   start(): Promise<void>;
@@ -70,6 +75,10 @@ export function connectChannels(
     handlers,
     delivery,
     sendsChangeEvent: (deploy) => (changes ? (changes.sendsChangeEvent?.(deploy) ?? true) : false),
+    commentHostOf: (deploy, policy) => {
+      const host = deploy.source?.host;
+      return host && partsFor(commentKind(host))?.commentsOn?.(deploy, policy) ? host : undefined;
+    },
     routers: [...parts.values()].flatMap((p) => (p.router ? [p.router] : [])),
     async start() {
       for (const p of parts.values()) await p.start?.();

@@ -148,6 +148,17 @@ export function correlate(input: CorrelateInput): Decision {
     `${service} ${describeChange(claimed)}${by} at ${clockUtc(claimed.at)}; the alert started at ${started}, ${gapPhrase(alert.startsAtMs - claimed.at)}${claimed.hosts.length > 0 ? `, on canary host ${matchedHost(claimed, location.hosts)}` : ''}${undone ? ` (it was rolled back to ${undone.version} at ${clockUtc(undone.at)}, after the alert started)` : ''}`;
   const attributed = { ...where, deployId: claimed.id };
 
+  if (claimed.changes.length === 0) {
+    // A code host's webhook stores the deploy at once; what it shipped comes from the host's API afterwards. An
+    // alert decided before then cannot name an author, and is not decided again once the changes are known.
+    return {
+      ...attributed,
+      reason: 'changes_unknown',
+      sentence: `${facts('')}. ${claimed.source?.changes === 'unavailable' ? `The code host could not say which changes that deploy shipped${claimed.source.detail ? ` (${claimed.source.detail})` : ''}` : 'The code host has not said yet which changes that deploy shipped'}, so changepager cannot tell whose change it is; paging on-call.`,
+      targets: [ONCALL],
+    };
+  }
+
   if (claimed.changes.length > 1) {
     // A deploy may bundle thousands of changes: the decision names (and DMs) at most maxDms of their authors and
     // counts the rest, so that neither Slack nor the stored decision grows with the bundle.

@@ -1,5 +1,5 @@
 import { pageDedupKey } from './dedup-key.js';
-import type { Alert, AlertStatus, Decision, Target } from './types.js';
+import type { Alert, AlertStatus, CodeHostName, Decision, Target } from './types.js';
 
 // What one Alertmanager notification writes, decided from what is already stored. Pure: a store adapter asks
 // writeNeeds() what to read, reads that snapshot inside its transaction, calls planAlertWrites(), and executes
@@ -64,6 +64,8 @@ export interface StoredPage {
   id: number;
   slot: PageSlot;
   status: 'open' | 'resolved';
+  /** The code host that gets a comment about the page, from the decision that opened it. */
+  commentHost?: CodeHostName;
   /** Ids of the members still firing. */
   firing: number[];
 }
@@ -91,14 +93,22 @@ export type WriteOp =
   | { op: 'insert_episode'; id: number; group: GroupInfo; alert: Alert; decision: Decision }
   | { op: 'touch_episode'; id: number }
   | { op: 'resolve_episode'; id: number; endsAtMs: number }
-  | { op: 'open_page'; id: number; slot: PageSlot; environment: string; seq: number; dedupKey: string }
+  | {
+      op: 'open_page';
+      id: number;
+      slot: PageSlot;
+      environment: string;
+      seq: number;
+      dedupKey: string;
+      commentHost?: CodeHostName;
+    }
   | { op: 'add_member'; page: number; episode: number }
   | { op: 'resolve_page'; id: number }
   /** The episode leaves a page it was held on (the evidence cleared its deploy): no longer a member. */
   | { op: 'leave_page'; page: number; episode: number }
   | { op: 'insert_dm'; id: number; episode: number; email: string; deployId?: string }
   /** An outbox row for the page, DM or episode (evidence) `id`, due at `dueAt` (absent: now), or sooner if queued. */
-  | { op: 'enqueue'; kind: 'page' | 'dm' | 'evidence'; id: number; dueAt?: number };
+  | { op: 'enqueue'; kind: 'page' | 'dm' | 'evidence' | `${CodeHostName}_comment`; id: number; dueAt?: number };
 
 export interface WriteCounts {
   newEpisodes: number;
@@ -191,7 +201,13 @@ export function planAlertWrites(
       if (held !== undefined) state.ops.push({ op: 'enqueue', kind: 'evidence', id: episode.id });
       if (alert.status === 'firing') {
         for (const slot of slotsOf(group.groupKey, decision)) {
-          state.join(slot, decision.environment, episode, slot.target.kind === 'person' ? held : undefined);
+          state.join(
+            slot,
+            decision.environment,
+            episode,
+            slot.target.kind === 'person' ? held : undefined,
+            decision.comment,
+          );
         }
       }
       for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId, held);
@@ -301,11 +317,17 @@ class PlanState {
     episode.dmIds.push(id);
   }
 
-  /** An outbox row for every page touched: due now, or when its evidence budget ends if only held joins touched it. */
+  /**
+   * An outbox row for every page touched: due now, or when its evidence budget ends if only held joins touched it;
+   * and one for its comment where it has one (a code host's), due with the page.
+   */
   enqueueTouched(): void {
     for (const page of this.touched) {
       const dueAt = this.urgent.has(page) ? undefined : this.held.get(page);
-      this.ops.push({ op: 'enqueue', kind: 'page', id: page, ...(dueAt === undefined ? {} : { dueAt }) });
+      const due = dueAt === undefined ? {} : { dueAt };
+      this.ops.push({ op: 'enqueue', kind: 'page', id: page, ...due });
+      const host = this.pages.get(page)?.commentHost;
+      if (host) this.ops.push({ op: 'enqueue', kind: `${host}_comment`, id: page, ...due });
     }
   }
 
@@ -342,14 +364,21 @@ class PlanState {
 
   /**
    * Adds a firing episode to the open page of its slot, opening the slot's next page when there is none. With
-   * `heldUntil`, the page waits for the episode's evidence until then (unless something else makes it due now).
+   * `heldUntil`, the page waits for the episode's evidence until then (unless something else makes it due now);
+   * a page opened with `commentHost` also gets a comment on the change's pull or merge request there.
    */
-  join(slot: PageSlot, environment: string, episode: Pick<StoredEpisode, 'id' | 'pageIds'>, heldUntil?: number): void {
+  join(
+    slot: PageSlot,
+    environment: string,
+    episode: Pick<StoredEpisode, 'id' | 'pageIds'>,
+    heldUntil?: number,
+    commentHost?: CodeHostName,
+  ): void {
     const key = slotKey(slot);
     let page = this.openBySlot.get(key);
     if (!page) {
       const seq = (this.lastSeq.get(key) ?? 0) + 1;
-      page = { id: this.newId(), slot, status: 'open', firing: [] };
+      page = { id: this.newId(), slot, status: 'open', firing: [], ...(commentHost ? { commentHost } : {}) };
       this.ops.push({
         op: 'open_page',
         id: page.id,
@@ -357,6 +386,7 @@ class PlanState {
         environment,
         seq,
         dedupKey: pageDedupKey({ groupKey: slot.groupKey, service: slot.service, target: targetKey(slot.target), seq }),
+        ...(commentHost ? { commentHost } : {}),
       });
       this.lastSeq.set(key, seq);
       this.pages.set(page.id, page);

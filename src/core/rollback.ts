@@ -91,7 +91,8 @@ export function runningAt(inWindow: readonly Deploy[], startsAtMs: number, claim
       const undone = claimed.filter((u) => d.rollback?.of.includes(u.id));
       return { kind: 'after_rollback', rollback: d, undone };
     }
-    if (d.changes.length === 0) {
+    // A code host's deploy whose changes its API has not given (yet, or ever) is not one without changes.
+    if (d.changes.length === 0 && (d.source === undefined || d.source.changes === 'found')) {
       const older = claimed.slice(i + 1).find((o) => !o.rollback);
       if (older && older.version === d.version) continue;
       if (!older && d.previousVersion === d.version) continue;

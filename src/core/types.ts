@@ -39,6 +39,35 @@ export interface ConfigChange {
   description?: string;
 }
 
+/** The code hosts whose webhooks changepager reads (src/channels/github, src/channels/gitlab). */
+export const CODE_HOSTS = ['github', 'gitlab'] as const;
+export type CodeHostName = (typeof CODE_HOSTS)[number];
+
+/**
+ * Where a deploy reported by a code host's webhook came from, and how far changepager got in finding what it
+ * shipped: the webhook names only a commit, the changes (pull or merge requests, authors, mergers) come from the
+ * host's API afterwards.
+ */
+export interface CodeHostSource {
+  host: CodeHostName;
+  repository: string;
+  /** The deployed commit. */
+  sha: string;
+  /** The commit of the previous deploy of the same repository to the same environment, when changepager has one. */
+  previousSha?: string;
+  deploymentId: string;
+  /** The webhook delivery that reported it. */
+  deliveryId: string;
+  /** The host's page comparing the previous deploy's commit with this one. */
+  compareUrl?: string;
+  /** A link to the deployment on the host. */
+  url?: string;
+  /** pending: only what the webhook said is known; found: changes are the host's; unavailable: it never said. */
+  changes: 'pending' | 'found' | 'unavailable';
+  /** Why the changes are unavailable, or what finding them came to. */
+  detail?: string;
+}
+
 export interface Deploy {
   id: string;
   /** Absent means 'deploy' (events stored before kinds existed, and deploys built in tests). */
@@ -67,6 +96,8 @@ export interface Deploy {
   changes: Change[];
   /** Set when this deploy is a rollback (core/rollback.ts decides what it undid). */
   rollback?: Rollback;
+  /** Set for a deploy reported by a code host's webhook. */
+  source?: CodeHostSource;
 }
 
 /** What a rollback deploy undid. */
@@ -166,6 +197,7 @@ export type ReasonCode =
   | 'ambiguous_bundle'
   | 'after_rollback'
   | 'deploy_without_changes'
+  | 'changes_unknown'
   | 'no_deploy_in_window'
   | 'alert_started_before_deploy'
   | 'canary_host_mismatch'
@@ -194,4 +226,9 @@ export interface Decision {
   notify: string[];
   /** In shadow mode: whom changepager would have paged. */
   wouldPage: Target[];
+  /**
+   * The code host whose pull or merge request gets a comment about the pages this decision opens (set by the
+   * pipeline from the deploy and the channels that are on; kept on the page, not with the decision).
+   */
+  comment?: CodeHostName;
 }

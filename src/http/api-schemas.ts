@@ -19,6 +19,7 @@ const REASONS = [
   'ambiguous_bundle',
   'after_rollback',
   'deploy_without_changes',
+  'changes_unknown',
   'no_deploy_in_window',
   'alert_started_before_deploy',
   'canary_host_mismatch',
@@ -80,6 +81,23 @@ export const deploySchema = z
       })
       .nullable()
       .describe('Set when the deploy is a rollback.'),
+    codeHost: z
+      .object({
+        host: z.enum(['github', 'gitlab']),
+        repository: z.string(),
+        sha: z.string(),
+        previousSha: z.string().optional(),
+        deploymentId: z.string(),
+        deliveryId: z.string(),
+        compareUrl: z.string().optional(),
+        url: z.string().optional(),
+        changes: z.enum(['pending', 'found', 'unavailable']),
+        detail: z.string().optional(),
+      })
+      .nullable()
+      .describe(
+        "For a deploy reported by a code host's webhook: where it came from, and whether its changes are still being looked up (pending), were found, or stay unknown (unavailable, with why in detail).",
+      ),
   })
   .describe('A stored change event: a deploy, a flag flip or a config change.');
 

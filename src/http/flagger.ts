@@ -91,7 +91,7 @@ export function flaggerRoute(deps: {
     const event = flaggerDeploy(payload, stage, source, at);
     const { created, deploy } = await pipeline.receiveDeploy(
       event,
-      'rollback' in stage ? { claim: { of: source.id }, named: source } : undefined,
+      'rollback' in stage ? { rollback: { claim: { of: source.id }, named: source } } : {},
     );
     res
       .status(created ? 201 : 200)

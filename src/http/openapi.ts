@@ -107,6 +107,17 @@ const form = (properties: Record<string, Json>, required: string[]) => ({
   },
 });
 
+/** What a code host's webhook route answers: stored or repeat with the deploy's id, or ignored with the reason. */
+const HOOK_RESULT = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { enum: ['stored', 'repeat', 'ignored'] },
+    deploy: { type: 'string', description: 'The deploy id, for GET /v1/deploys/{id}.' },
+    reason: { type: 'string', description: 'Why it is no deploy.' },
+  },
+};
+
 /** The page's static files, one path each, as the app serves them. */
 function assetPaths(): Json {
   return Object.fromEntries(
@@ -338,6 +349,36 @@ function build(): Json {
           responses: {
             200: { description: 'Acknowledged.' },
             401: body('Error', 'Unsigned, or the timestamp is more than 5 minutes off.'),
+          },
+        },
+      },
+      '/v1/hooks/gitlab': {
+        post: {
+          summary: "GitLab's Deployment events webhook: deployments of the configured projects become deploys",
+          description:
+            "Only with a gitlab section. GitLab proves itself with the webhook's secret token (X-Gitlab-Token), checked before the body is read; no API token. Only X-Gitlab-Event: Deployment Hook is read, any other event is answered 202. A success (or, in an environment with a canary or partial stage, a running) deployment is stored at once; its merge requests are looked up afterwards.",
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { type: 'object', description: "GitLab's Deployment event (object_kind deployment)." },
+              },
+            },
+          },
+          responses: {
+            201: { description: 'A new deploy was stored.', content: { 'application/json': { schema: HOOK_RESULT } } },
+            200: {
+              description: 'A deployment stored before (a replay, another status): nothing changed.',
+              content: { 'application/json': { schema: HOOK_RESULT } },
+            },
+            202: {
+              description: 'Another event, or a deployment that is no deploy (unconfigured, failed…): ignored.',
+              content: { 'application/json': { schema: HOOK_RESULT } },
+            },
+            400: body('Error', ERROR_TEXT[400] as string),
+            401: body('Error', 'No X-Gitlab-Token, or not the configured secret token.'),
+            ...errors(413, 503),
           },
         },
       },

@@ -26,6 +26,7 @@ export function deployJson(d: Deploy) {
     flag: d.flag ?? null,
     config: d.config ?? null,
     rollback: d.rollback ?? null,
+    codeHost: d.source ?? null,
   };
 }
 

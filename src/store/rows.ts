@@ -41,6 +41,7 @@ export function deployRow(d: Deploy) {
     host_count: d.hosts.length,
     rollback: d.rollback ? JSON.stringify(d.rollback) : null,
     lead_ms: leadTimeMs(d) ?? null,
+    source: d.source ? JSON.stringify(d.source) : null,
   };
 }
 
@@ -62,6 +63,7 @@ export function toDeploy(r: Row): Deploy {
   if (r.flag) d.flag = JSON.parse(r.flag as string);
   if (r.config) d.config = JSON.parse(r.config as string);
   if (r.rollback) d.rollback = JSON.parse(r.rollback as string);
+  if (r.source) d.source = JSON.parse(r.source as string);
   return d;
 }
 

@@ -5,7 +5,16 @@ import type { DecisionEvidence, EvidenceEffect, EvidenceSeries } from '../core/e
 import type { Evidence } from '../core/judge.js';
 import type { AlertWrite, GroupInfo, KnownEpisodes, WriteCounts } from '../core/plan.js';
 import type { HygieneFacts } from '../core/stats.js';
-import type { Alert, Decision, Deploy, Target } from '../core/types.js';
+import {
+  type Alert,
+  type Change,
+  CODE_HOSTS,
+  type CodeHostName,
+  type CodeHostSource,
+  type Decision,
+  type Deploy,
+  type Target,
+} from '../core/types.js';
 
 // The storage ports and the records they exchange. Async, so that the SQLite adapter (the embedded default, one
 // instance) and the PostgreSQL adapter (several replicas) implement the same ports; neither decides anything
@@ -93,9 +102,44 @@ export interface PageWithMembers {
 /**
  * page: bring a page to its members' state; change: send a deploy to PagerDuty as a change event;
  * dm: post or update a person's Slack DM about an episode; evidence: judge an episode's deploy on its metrics
- * (the ref is the episode id).
+ * (the ref is the episode id); `<host>_enrich`: find the changes a deploy reported by a code host's webhook
+ * shipped (ref: the deploy id); `<host>_comment`: write or edit the comment about a page on the pull or merge
+ * request of its change (ref: the page id).
  */
-export type OutboxKind = 'page' | 'change' | 'dm' | 'evidence';
+export type OutboxKind = 'page' | 'change' | 'dm' | 'evidence' | CodeHostKind;
+
+/**
+ * A code host's kinds, one pair per host: each kind is delivered by one channel (the first of the registry that
+ * delivers it), so GitHub and GitLab, both on, each need kinds of their own.
+ */
+export type CodeHostKind = `${CodeHostName}_enrich` | `${CodeHostName}_comment`;
+
+/**
+ * What a row of this kind is about: its ref names a page, a DM, a deploy or an episode (evidence); a page's or a
+ * DM's delivery state is patched by its deliveries.
+ */
+export function rowSubject(kind: OutboxKind): 'page' | 'dm' | 'deploy' | 'episode' {
+  if (kind === 'page' || kind.endsWith('_comment')) return 'page';
+  if (kind === 'dm') return 'dm';
+  return kind === 'evidence' ? 'episode' : 'deploy';
+}
+
+/** Every kind: what a claim or a look at the outbox covers when it names none. */
+export const ALL_KINDS: readonly OutboxKind[] = [
+  'page',
+  'change',
+  'dm',
+  'evidence',
+  ...CODE_HOSTS.flatMap((h) => [enrichKind(h), commentKind(h)]),
+];
+
+export function enrichKind(host: CodeHostName): CodeHostKind {
+  return `${host}_enrich`;
+}
+
+export function commentKind(host: CodeHostName): CodeHostKind {
+  return `${host}_comment`;
+}
 
 export interface OutboxItem {
   id: number;
@@ -262,11 +306,20 @@ export interface OutboxStats {
 export interface IngestStore {
   /**
    * Stores a deploy; `created: false` when its id was stored before (the stored one is returned unchanged).
-   * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event.
+   * With `sendChangeEvent`, a new deploy also gets an outbox row that sends it to PagerDuty as a change event;
+   * with `enqueue`, a row of each of these kinds (a code host's enrichment), all in the same transaction.
    * A new rollback (`deploy.rollback`) records what it undid, and queues work for the open pages and the DMs of
    * firing alerts attributed to those deploys, so that the incident gets a note and the DM says so.
    */
-  saveDeploy(deploy: Deploy, opts?: { sendChangeEvent?: boolean }): Promise<{ created: boolean; deploy: Deploy }>;
+  saveDeploy(
+    deploy: Deploy,
+    opts?: { sendChangeEvent?: boolean; enqueue?: readonly OutboxKind[] },
+  ): Promise<{ created: boolean; deploy: Deploy }>;
+  /**
+   * Replaces the changes of a deploy reported by a code host, and its source (how finding them went), once the
+   * host's API answered or gave up. `updated: false` for an unknown id.
+   */
+  enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }): Promise<{ updated: boolean }>;
   /** The deploys of a service and environment around an alert's start: core/correlate.ts deployWindow gives the range. */
   findDeployCandidates(q: {
     service: string;

@@ -538,6 +538,36 @@ describe('correlate: a bundle of thousands of changes tells a bounded number of 
     expect(d.sentence.length).toBeLessThan(1000);
   });
 
+  const source = {
+    host: 'github' as const,
+    repository: 'acme/checkout',
+    sha: '3f2a9c1',
+    deploymentId: '42',
+    deliveryId: 'd-1',
+  };
+
+  it('pages on-call for a code host deploy whose changes are not known yet, and names the deploy', () => {
+    const pending = deploy({ changes: [], source: { ...source, changes: 'pending' } });
+    const d = decide({ candidates: { inWindow: [pending] }, policy: policy() });
+    expect(d.reason).toBe('changes_unknown');
+    expect(d.targets).toEqual([{ kind: 'oncall' }]);
+    expect(d.deployId).toBeDefined();
+    expect(d.notify).toEqual([]);
+    expect(d.sentence).toMatch(/has not said yet which changes that deploy shipped/);
+  });
+
+  it('says why when the code host could never say what a deploy shipped', () => {
+    const lost = deploy({ changes: [], source: { ...source, changes: 'unavailable', detail: 'HTTP 404 from GitHub' } });
+    const d = decide({ candidates: { inWindow: [lost] }, policy: policy() });
+    expect(d.reason).toBe('changes_unknown');
+    expect(d.sentence).toMatch(/could not say which changes that deploy shipped \(HTTP 404 from GitHub\)/);
+  });
+
+  it('a code host deploy found to ship no change is a deploy without changes', () => {
+    const empty = deploy({ changes: [], source: { ...source, changes: 'found' } });
+    expect(decide({ candidates: { inWindow: [empty] }, policy: policy() }).reason).toBe('deploy_without_changes');
+  });
+
   it('a cap of 1 tells the author but not the merger of a single change', () => {
     const d = decide({ policy: policy({ maxDms: 1 }) });
     expect(d.reason).toBe('author_paged');

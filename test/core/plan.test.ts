@@ -114,6 +114,41 @@ describe('planAlertWrites', () => {
     expect(counts).toEqual({ newEpisodes: 1, resolved: 0, repeats: 0, pagesTouched: 1 });
   });
 
+  it('keeps the code host of a commented decision on the page it opens, and queues the comment with the page', () => {
+    const { ops } = opsOf([
+      { alert: alert('f1', '2026-11-26T11:09:00Z'), decision: { ...decision([ALICE], [], 'd1'), comment: 'github' } },
+    ]);
+    expect(ops.find((o) => o.op === 'open_page')).toMatchObject({ commentHost: 'github' });
+    expect(ops.filter((o) => o.op === 'enqueue')).toEqual([
+      { op: 'enqueue', kind: 'page', id: -2 },
+      { op: 'enqueue', kind: 'github_comment', id: -2 },
+    ]);
+  });
+
+  it('queues the comment again when the page it is about resolves, and none for a page without one', () => {
+    const commented = { ...page(7, ALICE, [3]), commentHost: 'gitlab' as const };
+    const snapshot: WriteSnapshot = {
+      episodes: [
+        stored(3, 'f1', '2026-11-26T11:09:00Z', { pageIds: [7] }),
+        stored(4, 'f2', '2026-11-26T11:09:00Z', { pageIds: [8] }),
+      ],
+      pages: [commented, page(8, ONCALL, [4])],
+      lastSeq: new Map(),
+    };
+    const { ops } = opsOf(
+      [
+        { alert: alert('f1', '2026-11-26T11:09:00Z', 'resolved', '2026-11-26T11:15:00Z') },
+        { alert: alert('f2', '2026-11-26T11:09:00Z', 'resolved', '2026-11-26T11:15:00Z') },
+      ],
+      snapshot,
+    );
+    expect(ops.filter((o) => o.op === 'enqueue')).toEqual([
+      { op: 'enqueue', kind: 'page', id: 7 },
+      { op: 'enqueue', kind: 'gitlab_comment', id: 7 },
+      { op: 'enqueue', kind: 'page', id: 8 },
+    ]);
+  });
+
   it.each<{ intent: string; writes: AlertWrite[]; snapshot: WriteSnapshot; expected: WriteOp[] }>([
     {
       intent: 'a new firing episode joins the open page of its slot instead of opening another',

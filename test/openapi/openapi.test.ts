@@ -47,8 +47,16 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
     h = createHarness({ now: clock.now });
     withSlack = createHarness({
       now: clock.now,
-      yaml: 'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, bot_id: B0, bot_user_id: U0 }\n',
-      env: { SLACK_BOT: 'xoxb-openapi', SLACK_SIGNING: 'openapi-signing-secret' },
+      yaml: [
+        'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, bot_id: B0, bot_user_id: U0 }',
+        'gitlab: { token_env: GITLAB_TOKEN, webhook_secret_env: GITLAB_HOOK, api_url: "http://127.0.0.1:9/api/v4" }',
+      ].join('\n'),
+      env: {
+        SLACK_BOT: 'xoxb-openapi',
+        SLACK_SIGNING: 'openapi-signing-secret',
+        GITLAB_TOKEN: 'glpat-openapi',
+        GITLAB_HOOK: 'openapi-hook-secret',
+      },
     });
     const res = await request(h.app).get('/v1/openapi.json');
     expect(res.status).toBe(200);
@@ -189,6 +197,8 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
     }
     // Slack's endpoint checks Slack's signature and the timestamp before anything else.
     await call('post', '/slack/events', { token: false, app: withSlack.app, body: { payload: '{}' } }); // 401
+    // GitLab's webhook checks its secret token before anything else.
+    await call('post', '/v1/hooks/gitlab', { token: false, app: withSlack.app, body: { object_kind: 'deployment' } }); // 401
 
     // A read-only token may read but not write.
     const readOnly = createHarness({

@@ -15,6 +15,11 @@ const isOpen = (method: string, path: string) =>
 /** They check a token themselves, from a form field (the login form) or hold nothing (logout): test/ui/ covers them. */
 const OWN_CHECK = new Set(['POST /login', 'POST /logout']);
 const CI_TOKEN = 'ci-token-9f8e7d6c5b4a39281706f5e4';
+const GITLAB =
+  'gitlab: { token_env: GITLAB_TOKEN, webhook_secret_env: GITLAB_HOOK, api_url: "http://127.0.0.1:9/api/v4" }';
+const GITLAB_ENV = { GITLAB_TOKEN: 'glpat-routes-auth', GITLAB_HOOK: 'routes-auth-gitlab-secret' };
+/** Webhooks that a code host authenticates with its own secret, never with a bearer token. */
+const isHook = (path: string) => path.startsWith('/v1/hooks/');
 
 interface Layer {
   route?: { path: string | string[]; methods: Record<string, boolean> };
@@ -54,14 +59,16 @@ describe('authentication on every route', () => {
   let routes: [string, string][];
 
   beforeAll(() => {
-    // Slack configured too, so that its request endpoint (signed by Slack, not a bearer token) is walked.
+    // Slack and GitLab configured too, so that their endpoints (signed by Slack, or holding GitLab's secret
+    // token, not a bearer token) are walked.
     h = createHarness({
       yaml: [
         'auth: { tokens: [ { name: ci, token_env: CI_TOKEN } ] }',
         'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
         '         bot_id: B0, bot_user_id: U0 }',
+        GITLAB,
       ].join('\n'),
-      env: { CI_TOKEN, SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret' },
+      env: { CI_TOKEN, SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret', ...GITLAB_ENV },
     });
     routes = routesOf(h.app);
   });
@@ -83,6 +90,7 @@ describe('authentication on every route', () => {
       'GET /v1/deploys/:id',
       'GET /v1/people/unmapped',
       'POST /slack/events',
+      'POST /v1/hooks/gitlab',
     ]) {
       expect(names).toContain(r);
     }
@@ -108,11 +116,10 @@ describe('authentication on every route', () => {
       for (const [method, path] of protectedRoutes) {
         const res = await send(method, path, header(token));
         expect(res.status, `${method} ${path} with ${header(token)}`).toBe(401);
-        // Slack's endpoint checks Slack's request signature (Bolt answers its own 401); the rest are ours.
-        if (!path.startsWith('/slack/')) {
-          expect(res.body.error).toBe('unauthorized');
-          expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
-        }
+        // Slack's endpoint checks Slack's request signature (Bolt answers its own 401); the rest are ours, and
+        // only the bearer routes offer a Bearer challenge.
+        if (!path.startsWith('/slack/')) expect(res.body.error).toBe('unauthorized');
+        if (!path.startsWith('/slack/') && !isHook(path)) expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
         expect(res.text).not.toContain(token);
       }
     }
@@ -120,8 +127,8 @@ describe('authentication on every route', () => {
 
   it('lets each configured token through on every protected route (so the 401s above are about the token)', async () => {
     for (const token of [TOKEN, CI_TOKEN]) {
-      // Not the Slack endpoint: no bearer token opens it, only Slack's signature.
-      for (const [method, path] of routes.filter(([m, p]) => !isOpen(m, p) && p.startsWith('/v1'))) {
+      // Not the Slack endpoint nor the code hosts' webhooks: no bearer token opens them, only their own secret.
+      for (const [method, path] of routes.filter(([m, p]) => !isOpen(m, p) && p.startsWith('/v1') && !isHook(p))) {
         const res = await send(method, path, `Bearer ${token}`);
         expect(res.status, `${method} ${path}`).not.toBe(401);
       }
@@ -147,8 +154,9 @@ describe('the token is checked before the body is read', () => {
       yaml: [
         'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
         '         bot_id: B0, bot_user_id: U0 }',
+        GITLAB,
       ].join('\n'),
-      env: { SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret' },
+      env: { SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret', ...GITLAB_ENV },
     });
   });
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pageDedupKey } from '../../src/core/dedup-key.js';
 import { type AlertWrite, episodeKey, type GroupInfo } from '../../src/core/plan.js';
-import type { Alert, Decision, Deploy, Target } from '../../src/core/types.js';
+import type { Alert, CodeHostSource, Decision, Deploy, Target } from '../../src/core/types.js';
 import { type ClaimedItem, StorageError, type Store } from '../../src/store/store.js';
 
 // The store contract: every behaviour the pipeline, the outbox worker, the API and the timeline page rely on,
@@ -127,6 +127,33 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(again.deploy).toEqual(full);
         expect(await store.getDeploy('d1')).toEqual(full);
         expect(await store.getDeploy('nope')).toBeUndefined();
+      });
+
+      it('stores a code host deploy with its source and the enrichment row, then replaces its changes once found', async () => {
+        const source: CodeHostSource = {
+          host: 'github',
+          repository: 'acme/checkout',
+          sha: 'a'.repeat(40),
+          deploymentId: '42',
+          deliveryId: 'delivery-1',
+          changes: 'pending',
+        };
+        const hooked = deploy({ id: 'github-deployment-42', changes: [], source });
+        await store.saveDeploy(hooked, { enqueue: ['github_enrich'] });
+        expect(await store.getDeploy('github-deployment-42')).toEqual(hooked);
+        const [row] = await claim(T0 + 2 * MIN, { kinds: ['github_enrich'] });
+        expect(row).toMatchObject({ kind: 'github_enrich', ref: 'github-deployment-42' });
+        // A replay of the same deployment queues nothing more.
+        await store.saveDeploy(hooked, { enqueue: ['github_enrich'] });
+        expect(await store.nextDueAt(['github_enrich'])).toBe(T0 + 2 * MIN);
+
+        const changes = deploy().changes;
+        const found: CodeHostSource = { ...source, changes: 'found' };
+        expect(await store.enrichDeploy('github-deployment-42', { changes, source: found })).toEqual({ updated: true });
+        expect(await store.getDeploy('github-deployment-42')).toEqual({ ...hooked, changes, source: found });
+        const [summary] = await store.deploySummaries(['github-deployment-42'], 10);
+        expect(summary?.changeCount).toBe(1);
+        expect(await store.enrichDeploy('nope', { changes, source: found })).toEqual({ updated: false });
       });
 
       it('keeps flag and config changes with what changed', async () => {

@@ -25,7 +25,7 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
-import type { Alert, AlertStatus, ChangeKind, Deploy } from '../../core/types.js';
+import type { Alert, AlertStatus, Change, ChangeKind, CodeHostName, CodeHostSource, Deploy } from '../../core/types.js';
 import {
   codeFacts,
   decisionRow,
@@ -41,6 +41,7 @@ import {
   toSummary,
 } from '../rows.js';
 import {
+  ALL_KINDS,
   type AttemptRecord,
   type Claim,
   type ClaimedItem,
@@ -54,6 +55,7 @@ import {
   type OutboxKind,
   type PageDeliveryRecord,
   type PageStatus,
+  rowSubject,
   type SessionRecord,
   StorageError,
   type Store,
@@ -74,7 +76,6 @@ import {
   wakePayload,
 } from './connection.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm', 'evidence'];
 /** How many of the oldest due outbox rows DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 /** Rounds of claimDue: a round whose candidates another replica took first looks past them once more. */
@@ -272,15 +273,15 @@ class PostgresStore implements Store {
 
   // --- deploys ---------------------------------------------------------------------------------------------
 
-  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
+  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean; enqueue?: readonly OutboxKind[] } = {}) {
     return this.afterCommit(
       this.tx(async (db) => {
         const r = deployRow(deploy);
         const inserted = await one(
           db,
           `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at,
-           changes, kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+           changes, kind, flag, config, subject, change_count, host_count, rollback, lead_ms, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
          ON CONFLICT (id) DO NOTHING RETURNING id`,
           [
             r.id,
@@ -302,10 +303,12 @@ class PostgresStore implements Store {
             r.host_count,
             r.rollback,
             r.lead_ms,
+            r.source,
           ],
         );
         if (inserted) {
-          const subjects: [OutboxKind, string][] = opts.sendChangeEvent ? [['change', deploy.id]] : [];
+          const kinds: OutboxKind[] = [...(opts.sendChangeEvent ? ['change' as const] : []), ...(opts.enqueue ?? [])];
+          const subjects: [OutboxKind, string][] = kinds.map((kind) => [kind, deploy.id]);
           const undone = deploy.rollback?.of ?? [];
           if (undone.length > 0) {
             await run(
@@ -337,6 +340,15 @@ class PostgresStore implements Store {
         return { result: { created: false, deploy: stored }, enqueued: [] };
       }),
     );
+  }
+
+  async enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }) {
+    const result = await run(
+      this.pool,
+      'UPDATE deploys SET changes = $1, change_count = $2, source = $3 WHERE id = $4',
+      [JSON.stringify(update.changes), update.changes.length, JSON.stringify(update.source), id],
+    );
+    return { updated: result.rowCount === 1 };
   }
 
   async getDeploy(id: string) {
@@ -689,7 +701,8 @@ class PostgresStore implements Store {
     );
     const retry = `${p.add(next.retryAt !== undefined)}::boolean`;
     const generation = p.add(item.generation);
-    const table = item.kind === 'page' ? 'pages' : item.kind === 'dm' ? 'dms' : undefined;
+    const subject = rowSubject(item.kind);
+    const table = subject === 'page' ? 'pages' : subject === 'dm' ? 'dms' : undefined;
     const merge =
       table && next.delivered
         ? `, merged AS (
@@ -1060,7 +1073,7 @@ function deployColumns(limit: number): string {
            FROM json_array_elements(d.${column}::json) WITH ORDINALITY AS x (value, i) WHERE x.i <= ${n}) END AS ${column}`;
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.source',
     head('changes', 'change_count'),
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',
@@ -1098,7 +1111,8 @@ async function enqueue(db: Queryable, subjects: readonly (readonly [OutboxKind, 
 
 /** Merges a delivery state patch into a page's or a DM's `delivered` JSON, in one statement. */
 async function mergeDelivered(db: Queryable, kind: OutboxKind, id: number, patch: Record<string, string>) {
-  const table = kind === 'page' ? 'pages' : kind === 'dm' ? 'dms' : undefined;
+  const subject = rowSubject(kind);
+  const table = subject === 'page' ? 'pages' : subject === 'dm' ? 'dms' : undefined;
   if (!table) return;
   await run(db, `UPDATE ${table} SET delivered = (delivered::jsonb || $1::jsonb)::text WHERE id = $2`, [
     JSON.stringify(patch),
@@ -1177,7 +1191,7 @@ async function readSnapshot(db: Queryable, needs: WriteNeeds): Promise<WriteSnap
       ? []
       : await rows(
           db,
-          `SELECT p.id, p.group_key, p.service, p.target, p.status FROM pages p
+          `SELECT p.id, p.group_key, p.service, p.target, p.status, p.comment_host FROM pages p
            WHERE p.id = ANY($1::bigint[])
               OR (p.status = 'open' AND (p.group_key, p.service, p.target) IN (
                     SELECT * FROM unnest($2::text[], $3::text[], $4::text[])))
@@ -1202,6 +1216,7 @@ async function readSnapshot(db: Queryable, needs: WriteNeeds): Promise<WriteSnap
     slot: { groupKey: r.group_key as string, service: r.service as string, target: parseTargetKey(r.target as string) },
     status: r.status as PageStatus,
     firing: firingMembers.get(r.id as number) ?? [],
+    ...(r.comment_host ? { commentHost: r.comment_host as CodeHostName } : {}),
   }));
   const lastSeq = new Map<string, number>();
   if (slots.length > 0) {
@@ -1305,9 +1320,18 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
   for (const o of of('open_page')) {
     const row = await one(
       db,
-      `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
-       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7) RETURNING id`,
-      [o.slot.groupKey, o.slot.service, o.environment, targetKey(o.slot.target), o.seq, now, o.dedupKey],
+      `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key, comment_host)
+       VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8) RETURNING id`,
+      [
+        o.slot.groupKey,
+        o.slot.service,
+        o.environment,
+        targetKey(o.slot.target),
+        o.seq,
+        now,
+        o.dedupKey,
+        o.commentHost ?? null,
+      ],
     );
     inserted.set(o.id, (row as Row).id as number);
   }

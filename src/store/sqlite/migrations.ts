@@ -196,4 +196,11 @@ export const MIGRATIONS: readonly string[] = [
   -- deploy, and what they changed about the decision. Absent while none has been judged.
   ALTER TABLE decisions ADD COLUMN evidence TEXT;
   `,
+  `
+  -- A deploy reported by a code host's webhook (GitHub, GitLab): the repository, commit and delivery it came
+  -- from, and how far finding its changes through the host's API got, as JSON.
+  ALTER TABLE deploys ADD COLUMN source TEXT;
+  -- The code host whose pull or merge request gets a comment about the page (core/plan.ts), when one does.
+  ALTER TABLE pages ADD COLUMN comment_host TEXT;
+  `,
 ];

@@ -26,7 +26,16 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
-import type { Alert, AlertStatus, ChangeKind, Decision, Deploy } from '../../core/types.js';
+import type {
+  Alert,
+  AlertStatus,
+  Change,
+  ChangeKind,
+  CodeHostName,
+  CodeHostSource,
+  Decision,
+  Deploy,
+} from '../../core/types.js';
 import {
   codeFacts,
   decisionRow,
@@ -42,6 +51,7 @@ import {
   toSummary,
 } from '../rows.js';
 import {
+  ALL_KINDS,
   type AttemptRecord,
   type Claim,
   type ClaimedItem,
@@ -55,6 +65,7 @@ import {
   type OutboxKind,
   type PageDeliveryRecord,
   type PageStatus,
+  rowSubject,
   type SessionRecord,
   StorageError,
   type Store,
@@ -64,7 +75,6 @@ import {
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 
-const ALL_KINDS: readonly OutboxKind[] = ['page', 'change', 'dm', 'evidence'];
 /** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
 const TURN_CANDIDATES = 1000;
 
@@ -134,9 +144,9 @@ function migrate(db: Database.Database): void {
 /** Every statement of the adapter, prepared on first use into the one cache (SqliteStore.cached). */
 const SQL = {
   insertDeploy: `INSERT INTO deploys (id, service, environment, version, previous_version, stage, percent, hosts, at, received_at, changes,
-           kind, flag, config, subject, change_count, host_count, rollback, lead_ms)
+           kind, flag, config, subject, change_count, host_count, rollback, lead_ms, source)
          VALUES (@id, @service, @environment, @version, @previous_version, @stage, @percent, @hosts, @at, @received_at, @changes,
-           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback, @lead_ms)
+           @kind, @flag, @config, @subject, @change_count, @host_count, @rollback, @lead_ms, @source)
          ON CONFLICT (id) DO NOTHING`,
   deploysBefore: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND kind = 'deploy' AND at <= ?
     ORDER BY at DESC, received_at DESC LIMIT ?`,
@@ -150,6 +160,7 @@ const SQL = {
   rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
     WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
+  enrichDeploy: 'UPDATE deploys SET changes = ?, change_count = ?, source = ? WHERE id = ?',
   deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
   deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
   deployBefore: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
@@ -173,8 +184,8 @@ const SQL = {
   touchEpisode: 'UPDATE episodes SET last_seen_at = ? WHERE id = ?',
   openPage: `SELECT * FROM pages WHERE group_key = ? AND service = ? AND target = ? AND status = 'open'`,
   lastSeq: 'SELECT MAX(seq) AS seq FROM pages WHERE group_key = ? AND service = ? AND target = ?',
-  insertPage: `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key)
-         VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`,
+  insertPage: `INSERT INTO pages (group_key, service, environment, target, seq, status, opened_at, dedup_key, comment_host)
+         VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)`,
   addMember: 'INSERT INTO page_members (page_id, episode_id) VALUES (?, ?)',
   pagesOfEpisode:
     'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
@@ -254,11 +265,12 @@ class SqliteStore implements Store {
     private readonly lock?: { release(): void },
   ) {}
 
-  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean } = {}) {
+  saveDeploy(deploy: Deploy, opts: { sendChangeEvent?: boolean; enqueue?: readonly OutboxKind[] } = {}) {
     return this.grouped(() => {
       if (this.q.insertDeploy.run(deployRow(deploy)).changes === 1) {
         const now = deploy.receivedAt;
-        if (opts.sendChangeEvent) this.q.enqueue.run('change', deploy.id, now, now);
+        const kinds = [...(opts.sendChangeEvent ? ['change' as const] : []), ...(opts.enqueue ?? [])];
+        for (const kind of kinds) this.q.enqueue.run(kind, deploy.id, now, now);
         const undone = deploy.rollback?.of ?? [];
         if (undone.length > 0) {
           for (const id of undone) this.q.insertRolledBack.run(id, deploy.id, deploy.at);
@@ -270,6 +282,18 @@ class SqliteStore implements Store {
         return { created: true, deploy };
       }
       return { created: false, deploy: toDeploy(this.q.deployById.get(deploy.id) as Row) };
+    });
+  }
+
+  enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }) {
+    return this.grouped(() => {
+      const { changes } = this.q.enrichDeploy.run(
+        JSON.stringify(update.changes),
+        update.changes.length,
+        JSON.stringify(update.source),
+        id,
+      );
+      return { updated: changes === 1 };
     });
   }
 
@@ -579,6 +603,7 @@ class SqliteStore implements Store {
         },
         status: r.status as PageStatus,
         firing: this.q.firingMemberIds.pluck().all(id) as number[],
+        ...(r.comment_host ? { commentHost: r.comment_host as CodeHostName } : {}),
       });
     };
     for (const e of episodes.values()) {
@@ -626,6 +651,7 @@ class SqliteStore implements Store {
             op.seq,
             now,
             op.dedupKey,
+            op.commentHost ?? null,
           );
           inserted.set(op.id, rowid(info));
           break;
@@ -853,8 +879,9 @@ class SqliteStore implements Store {
 
   /** Merges a delivery state patch into a page's or a DM's `delivered` JSON. */
   private mergeDelivered(kind: OutboxKind, id: number, patch: Record<string, string>) {
-    const table = kind === 'page' ? this.q.pageDelivered : kind === 'dm' ? this.q.dmDelivered : undefined;
-    const setter = kind === 'page' ? this.q.setDelivered : kind === 'dm' ? this.q.setDmDelivered : undefined;
+    const subject = rowSubject(kind);
+    const table = subject === 'page' ? this.q.pageDelivered : subject === 'dm' ? this.q.dmDelivered : undefined;
+    const setter = subject === 'page' ? this.q.setDelivered : subject === 'dm' ? this.q.setDmDelivered : undefined;
     if (!table || !setter) return;
     const current = table.get(id) as { delivered: string } | undefined;
     if (!current) return;
@@ -1004,7 +1031,7 @@ function deployColumns(limit: number): string {
   const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.source',
     head('changes', changeCount, 'json(value)'),
     head('hosts', hostCount, 'value'),
     `${changeCount} AS change_count, ${hostCount} AS host_count`,

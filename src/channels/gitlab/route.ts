@@ -1,0 +1,60 @@
+import type { RequestHandler, Router } from 'express';
+import { ApiError } from '../../errors.js';
+import type { DeploymentEvent } from '../code-host.js';
+import { library } from '../library.js';
+import { readGitlabHook, tokenMatches } from './webhook.js';
+
+// POST /v1/hooks/gitlab: GitLab's webhook, authenticated by its own secret token (X-Gitlab-Token) rather than
+// changepager's bearer tokens, so it is a channel route mounted before the /v1 middleware. The token is checked
+// from the headers before a byte of the body is read; then the body is parsed and read into a DeploymentEvent,
+// which `accept` stores (and answers for). Anything but a Deployment event is answered 202 and forgotten:
+// GitLab shows every answer in the hook's "Recent events", and a 4xx there would look like a broken hook.
+
+export const GITLAB_HOOK_PATH = '/v1/hooks/gitlab';
+
+export interface GitlabHookDeps {
+  webhookToken: string;
+  bodyLimitBytes: number;
+  now: () => number;
+  /** Stores what the deployment means (a deploy, a stage, nothing) and says what to answer. */
+  accept(event: DeploymentEvent, context: { commitTitle?: string }): Promise<{ status: number; body: unknown }>;
+}
+
+const REFUSED = 'A valid X-Gitlab-Token is required: the secret token of the GitLab webhook.';
+
+export function gitlabHookRouter(deps: GitlabHookDeps): Router {
+  const express = library<typeof import('express')>('express');
+  const router = express.Router();
+
+  const tokenFirst: RequestHandler = (req, _res, next) => {
+    if (!tokenMatches(deps.webhookToken, req.get('x-gitlab-token'))) throw new ApiError('unauthorized', REFUSED);
+    next();
+  };
+
+  router.post(
+    GITLAB_HOOK_PATH,
+    tokenFirst,
+    express.json({ limit: deps.bodyLimitBytes, strict: true, type: () => true }),
+    async (req, res) => {
+      const result = readGitlabHook({ header: (name) => req.get(name), body: req.body }, deps.webhookToken, deps.now());
+      switch (result.kind) {
+        case 'unauthorized':
+          throw new ApiError('unauthorized', REFUSED);
+        case 'invalid':
+          throw new ApiError('invalid_payload', undefined, { problems: result.problems });
+        case 'ignored':
+          res.status(202).json({ status: 'ignored', reason: result.reason });
+          return;
+        case 'deployment': {
+          const answer = await deps.accept(
+            result.event,
+            result.title === undefined ? {} : { commitTitle: result.title },
+          );
+          res.status(answer.status).json(answer.body);
+          return;
+        }
+      }
+    },
+  );
+  return router;
+}

@@ -1,0 +1,427 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type GithubStub, startGithubStub } from '../support/github-stub.js';
+import { amPayload, createHarness, fakeClock, type Harness, TOKEN } from '../support/harness.js';
+import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
+
+// GitHub end to end over HTTP: its deployment_status webhook (recorded examples from @octokit/webhooks-examples,
+// signed like GitHub signs them), the REST API behind a recording stand-in, PagerDuty behind its own, the whole
+// service in-process on a SQLite file.
+
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const SECRET = 'github-webhook-secret-for-tests';
+const GH_TOKEN = 'ghp_testtoken0123456789';
+const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.meta.url));
+const sha = (c: string) => c.repeat(40);
+const BASE = sha('a');
+const C1 = sha('b');
+const SHA = sha('c');
+const C2 = sha('d');
+const SHA2 = sha('e');
+
+const examples = JSON.parse(
+  readFileSync(createRequire(import.meta.url).resolve('@octokit/webhooks-examples/api.github.com/index.json'), 'utf8'),
+) as { name: string; examples: Record<string, unknown>[] }[];
+/** The fields of a deployment_status payload the tests change. */
+interface DeploymentStatusBody {
+  repository: { full_name: string };
+  deployment: { sha: string; id: number; environment: string };
+  deployment_status: { environment: string; state: string; created_at?: string };
+}
+const example = <T = Record<string, unknown>>(name: string) =>
+  structuredClone(examples.find((e) => e.name === name)?.examples[0]) as T;
+
+/** GitHub's deployment_status example, for this repository, commit and environment. */
+function deploymentStatus(o: { sha: string; id: number; at: string; environment?: string; state?: string }) {
+  const body = example<DeploymentStatusBody>('deployment_status');
+  body.repository.full_name = 'acme/checkout';
+  body.deployment.sha = o.sha;
+  body.deployment.id = o.id;
+  body.deployment.environment = o.environment ?? 'production';
+  body.deployment_status.environment = o.environment ?? 'production';
+  body.deployment_status.state = o.state ?? 'success';
+  body.deployment_status.created_at = o.at;
+  return body;
+}
+
+function config(pdUrl: string, githubUrl: string, checkout = '{}') {
+  return `
+pagerduty:
+  events_url: ${pdUrl}
+  api_url: ${pdUrl}
+  api_token_env: PD_TOKEN
+  from: changepager@example.com
+  ca_file: ${CA_FILE}
+  request_timeout: PT1S
+github:
+  api_url: ${githubUrl}
+  web_url: https://github.com
+  token_env: GH_TOKEN
+  webhook_secret_env: GH_SECRET
+  request_timeout: PT1S
+  repositories:
+    acme/checkout:
+      service: checkout
+      environments:
+        production: production
+        production-canary: { environment: production, stage: canary }
+    Codertocat/Hello-World:
+      service: hello
+      environments: { production: production }
+defaults:
+  policy: author
+  pagerduty: { service_id: PDEFAULT, routing_key_env: PD_KEY }
+services:
+  checkout: ${checkout}
+people:
+  - email: alice@example.com
+    logins: [alice]
+    pagerduty_user_id: PALICE
+  - email: bob@example.com
+    logins: [bob]
+`;
+}
+
+describe('GitHub: deploys from webhooks, the changes from the API, the comment on the pull request', () => {
+  let gh: GithubStub;
+  let pd: PagerDutyStub;
+  let h: Harness;
+  const clock = fakeClock('2026-11-26T11:00:00Z');
+
+  const start = (checkout?: string) => {
+    h = createHarness({
+      now: clock.now,
+      yaml: config(pd.url, gh.apiUrl, checkout),
+      env: { PD_TOKEN: 'pd-token', PD_KEY: 'routing-key-0000', GH_TOKEN, GH_SECRET: SECRET },
+    });
+  };
+
+  const hook = (body: unknown, o: { event?: string; delivery?: string; secret?: string | null; raw?: string } = {}) => {
+    const raw = o.raw ?? JSON.stringify(body);
+    const req = request(h.app)
+      .post('/v1/hooks/github')
+      .set('Content-Type', 'application/json')
+      .set('X-GitHub-Event', o.event ?? 'deployment_status')
+      .set('X-GitHub-Delivery', o.delivery ?? 'delivery-1');
+    if (o.secret !== null) {
+      req.set(
+        'X-Hub-Signature-256',
+        `sha256=${createHmac('sha256', o.secret ?? SECRET)
+          .update(raw)
+          .digest('hex')}`,
+      );
+    }
+    return req.send(raw);
+  };
+
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) {
+      await h.worker.drain();
+      const next = await h.store.nextDueAt();
+      if (next === undefined || next > clock.now() + 600_000) return;
+      clock.set(new Date(Math.max(clock.now() + 1000, next)).toISOString());
+    }
+  };
+  const deployOf = async (id: string) => (await request(h.app).get(`/v1/deploys/${id}`).set(auth)).body;
+  const fire = (startsAt: string, status: 'firing' | 'resolved' = 'firing') =>
+    request(h.app)
+      .post('/v1/alertmanager')
+      .set(auth)
+      .send(
+        amPayload([
+          {
+            fingerprint: 'a100000000000001',
+            startsAt,
+            status,
+            ...(status === 'resolved' ? { endsAt: '2026-11-26T11:20:00Z' } : {}),
+          },
+        ]),
+      );
+
+  beforeEach(async () => {
+    clock.set('2026-11-26T11:00:00Z');
+    gh = await startGithubStub();
+    gh.repositories['acme/checkout'] = {
+      commits: [
+        { sha: BASE, author: { login: 'carol' }, message: 'Earlier work' },
+        { sha: C1, author: { login: 'alice', email: 'alice@users.noreply.github.com' }, message: 'Cache cart totals' },
+        { sha: SHA, author: { login: 'bob' }, message: 'Merge pull request #4812 from acme/cache-totals' },
+        { sha: C2, author: { login: 'bob' }, message: 'Retry payments' },
+        { sha: SHA2, author: { login: 'alice' }, message: 'Merge pull request #4813' },
+      ],
+      pulls: [
+        { number: 4812, title: 'Cache cart totals', user: 'alice', mergedBy: 'bob', commits: [C1, SHA] },
+        { number: 4813, title: 'Retry payments', user: 'bob', mergedBy: 'alice', commits: [C2, SHA2] },
+      ],
+    };
+    pd = await startPagerDutyStub({ https: true });
+    pd.users = [{ id: 'PALICE', email: 'alice@example.com', name: 'Alice' }];
+    start();
+  });
+  afterEach(async () => {
+    await h.close();
+    await gh.close();
+    await pd.close();
+  });
+
+  describe('the webhook', () => {
+    it('answers ping with 200, and ignores events other than deployment_status with 202', async () => {
+      const ping = await hook(example('ping'), { event: 'ping' });
+      expect(ping.status).toBe(200);
+      const push = await hook({ ref: 'refs/heads/main' }, { event: 'push' });
+      expect(push.status).toBe(202);
+      expect(push.body.reason).toMatch(/not deployment_status/);
+    });
+
+    it.each([
+      { intent: 'unsigned', secret: null },
+      { intent: 'signed with another secret', secret: 'not-the-secret' },
+    ])('refuses a request $intent with 401 from the error registry, and stores nothing', async ({ secret }) => {
+      const res = await hook(deploymentStatus({ sha: SHA, id: 1, at: '2026-11-26T10:58:00Z' }), { secret });
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('invalid_signature');
+      expect((await request(h.app).get('/v1/deploys').set(auth)).body.deploys).toEqual([]);
+    });
+
+    it('refuses a body changed after signing', async () => {
+      const body = deploymentStatus({ sha: SHA, id: 1, at: '2026-11-26T10:58:00Z' });
+      const signed = JSON.stringify(body);
+      const sig = `sha256=${createHmac('sha256', SECRET).update(signed).digest('hex')}`;
+      const res = await request(h.app)
+        .post('/v1/hooks/github')
+        .set('Content-Type', 'application/json')
+        .set('X-GitHub-Event', 'deployment_status')
+        .set('X-GitHub-Delivery', 'd')
+        .set('X-Hub-Signature-256', sig)
+        .send(signed.replace('production', 'staging'));
+      expect(res.status).toBe(401);
+    });
+
+    it('answers a malformed deployment_status with 400 listing every problem', async () => {
+      const body = deploymentStatus({ sha: SHA, id: 1, at: '2026-11-26T10:58:00Z' });
+      body.deployment.sha = 'not a sha';
+      delete body.deployment_status.created_at;
+      const res = await hook(body);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_payload');
+      expect(res.body.details.problems.map((p: { path: string }) => p.path).sort()).toEqual([
+        'deployment.sha',
+        'deployment_status.created_at',
+      ]);
+      const broken = await hook(undefined, { raw: '{"deployment": ' });
+      expect(broken.status).toBe(400);
+      expect(broken.body.error).toBe('invalid_json');
+    });
+
+    it("stores GitHub's recorded example as a deploy of the service its repository maps to", async () => {
+      const res = await hook(example('deployment_status'));
+      expect(res.status).toBe(201);
+      const deploy = await deployOf(res.body.deploy);
+      expect(deploy).toMatchObject({
+        id: 'github-deployment-145988746',
+        service: 'hello',
+        environment: 'production',
+        version: 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e',
+        stage: 'full',
+        at: '2019-05-15T15:20:55.000Z',
+        codeHost: { host: 'github', repository: 'Codertocat/Hello-World', deliveryId: 'delivery-1' },
+      });
+    });
+
+    it('ignores an unmapped repository or environment with 202, and logs why', async () => {
+      const other = deploymentStatus({ sha: SHA, id: 2, at: '2026-11-26T10:58:00Z' });
+      other.repository.full_name = 'acme/unknown';
+      expect((await hook(other)).status).toBe(202);
+      const staging = await hook(
+        deploymentStatus({ sha: SHA, id: 3, at: '2026-11-26T10:58:00Z', environment: 'staging' }),
+      );
+      expect(staging.status).toBe(202);
+      expect(staging.body.reason).toMatch(/environment staging of acme\/checkout is not listed/);
+      expect(h.logs.join('\n')).toContain('repository acme/unknown is not configured under github.repositories');
+      expect((await request(h.app).get('/v1/deploys').set(auth)).body.deploys).toEqual([]);
+    });
+
+    it('takes in_progress as the canary stage of a canary environment, and not of a full one', async () => {
+      const canary = await hook(
+        deploymentStatus({
+          sha: SHA,
+          id: 5,
+          at: '2026-11-26T10:58:00Z',
+          environment: 'production-canary',
+          state: 'in_progress',
+        }),
+      );
+      expect(canary.status).toBe(201);
+      expect((await deployOf(canary.body.deploy)).stage).toBe('canary');
+      const full = await hook(deploymentStatus({ sha: SHA, id: 6, at: '2026-11-26T10:58:00Z', state: 'in_progress' }), {
+        delivery: 'delivery-2',
+      });
+      expect(full.status).toBe(202);
+    });
+
+    it('changes nothing on a replay of a delivery', async () => {
+      const body = deploymentStatus({ sha: SHA, id: 7, at: '2026-11-26T10:58:00Z' });
+      expect((await hook(body)).status).toBe(201);
+      await settle();
+      const calls = gh.calls.length;
+      const before = await deployOf('github-deployment-7');
+      const replay = await hook(body);
+      expect(replay.status).toBe(200);
+      expect(replay.body.status).toBe('repeat');
+      await settle();
+      expect(await deployOf('github-deployment-7')).toEqual(before);
+      expect(gh.calls.length).toBe(calls);
+    });
+  });
+
+  describe('the changes', () => {
+    it('finds the pull request of the deployed commit, its author and who merged it, with the token', async () => {
+      await hook(deploymentStatus({ sha: SHA, id: 10, at: '2026-11-26T10:58:00Z' }));
+      expect((await deployOf('github-deployment-10')).codeHost.changes).toBe('pending');
+      await settle();
+      const deploy = await deployOf('github-deployment-10');
+      expect(deploy.changes).toEqual([
+        {
+          author: { login: 'alice' },
+          mergedBy: { login: 'bob' },
+          commit: {
+            sha: SHA,
+            url: `https://github.com/acme/checkout/commit/${SHA}`,
+            message: 'Merge pull request #4812 from acme/cache-totals',
+          },
+          pullRequest: { number: 4812, url: 'https://github.com/acme/checkout/pull/4812', title: 'Cache cart totals' },
+        },
+      ]);
+      expect(deploy.codeHost).toMatchObject({ changes: 'found' });
+      expect(gh.calls.every((c) => c.authorization === `token ${GH_TOKEN}`)).toBe(true);
+    });
+
+    it('recognises a bundle: every pull request since the previous deploy is a change, and on-call is paged', async () => {
+      await hook(deploymentStatus({ sha: BASE, id: 20, at: '2026-11-26T09:00:00Z' }), { delivery: 'd-20' });
+      await settle();
+      clock.set('2026-11-26T11:00:00Z');
+      await hook(deploymentStatus({ sha: SHA2, id: 21, at: '2026-11-26T10:58:00Z' }), { delivery: 'd-21' });
+      await settle();
+      const deploy = await deployOf('github-deployment-21');
+      expect(deploy.previousVersion).toBe(BASE);
+      expect(deploy.codeHost.compareUrl).toBe(`https://github.com/acme/checkout/compare/${BASE}...${SHA2}`);
+      expect(deploy.changes.map((c: { pullRequest: { number: number } }) => c.pullRequest.number)).toEqual([
+        4812, 4813,
+      ]);
+      expect((await fire('2026-11-26T11:03:00Z')).status).toBe(200);
+      const history = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body;
+      expect(history.episodes[0].decision.reason).toBe('ambiguous_bundle');
+      await settle();
+      expect(gh.comments).toEqual([]);
+    });
+
+    it('stores the deploy at once while GitHub fails, and finds the changes once it answers', async () => {
+      gh.fail({ status: 502, times: 2 });
+      const res = await hook(deploymentStatus({ sha: SHA, id: 30, at: '2026-11-26T10:58:00Z' }));
+      expect(res.status).toBe(201);
+      await h.worker.drain();
+      expect((await deployOf('github-deployment-30')).codeHost.changes).toBe('pending');
+      await settle();
+      expect((await deployOf('github-deployment-30')).codeHost.changes).toBe('found');
+    });
+
+    it('gives up on a 4xx and says why on the deploy, keeping what the webhook said', async () => {
+      gh.fail({ status: 404 });
+      await hook(deploymentStatus({ sha: SHA, id: 31, at: '2026-11-26T10:58:00Z' }));
+      await settle();
+      const deploy = await deployOf('github-deployment-31');
+      expect(deploy.version).toBe(SHA);
+      expect(deploy.changes).toEqual([]);
+      expect(deploy.codeHost).toMatchObject({ changes: 'unavailable', detail: expect.stringContaining('HTTP 404') });
+    });
+
+    it('pages on-call for an alert decided before the changes are known', async () => {
+      gh.fail({ status: 502 });
+      await hook(deploymentStatus({ sha: SHA, id: 32, at: '2026-11-26T10:58:00Z' }));
+      await fire('2026-11-26T11:00:00Z');
+      const history = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body;
+      expect(history.episodes[0].decision.reason).toBe('changes_unknown');
+      await h.worker.drain();
+      expect(pd.events({ accepted: true }).filter((e) => e.event_action === 'trigger')).toHaveLength(1);
+    });
+  });
+
+  describe('the comment', () => {
+    const deployed = async () => {
+      await hook(deploymentStatus({ sha: SHA, id: 40, at: '2026-11-26T10:58:00Z' }));
+      await settle();
+      clock.set('2026-11-26T11:05:00Z');
+    };
+
+    it('pages alice, and writes one comment on her pull request; resolving edits the same comment', async () => {
+      await deployed();
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      expect(pd.incidents()).toHaveLength(1);
+      expect(gh.comments).toHaveLength(1);
+      const [comment] = gh.comments;
+      expect(comment).toMatchObject({ repository: 'acme/checkout', issue: 4812, edits: 0 });
+      expect(comment?.body).toContain('`HighErrorRate` fired in `checkout` (`production`) at 11:05 UTC, 7 min after');
+      expect(comment?.body).toContain('- Paged: `alice@example.com` ([incident](');
+      expect(comment?.body).toContain(pd.incidents()[0]?.html_url);
+      expect(comment?.body).toContain('- Status: Firing.');
+
+      // Alertmanager repeats the group: nothing new on the pull request.
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      expect(gh.comments[0]?.edits).toBe(0);
+
+      clock.set('2026-11-26T11:21:00Z');
+      await fire('2026-11-26T11:05:00Z', 'resolved');
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      expect(gh.comments[0]?.edits).toBe(1);
+      expect(gh.comments[0]?.body).toContain('- Status: Resolved at 11:21 UTC.');
+    });
+
+    it('pages on time while GitHub answers 502, and comments once it is back', async () => {
+      await deployed();
+      gh.fail({ status: 502, match: /comments/ });
+      await fire('2026-11-26T11:05:00Z');
+      await h.worker.drain();
+      expect(pd.incidents()).toHaveLength(1);
+      expect(gh.comments).toEqual([]);
+      gh.clearFaults();
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+    });
+
+    it('waits as long as a secondary rate limit says before it tries again', async () => {
+      await deployed();
+      gh.fail({ status: 403, headers: { 'retry-after': '120' }, times: 1, match: /comments/ });
+      await fire('2026-11-26T11:05:00Z');
+      const commentCalls = () => gh.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/comments'));
+      // The comment waits a few seconds for the incident's link, then meets the rate limit.
+      for (let i = 0; i < 5 && commentCalls().length === 0; i++) {
+        await h.worker.drain();
+        if (commentCalls().length === 0) clock.advance(6_000);
+      }
+      expect(commentCalls()).toHaveLength(1);
+      const limitedAt = clock.now();
+      expect(await h.store.nextDueAt(['github_comment'])).toBeGreaterThanOrEqual(limitedAt + 120_000);
+      await settle();
+      expect(commentCalls()).toHaveLength(2);
+      expect(gh.comments).toHaveLength(1);
+    });
+
+    it('writes nothing for a service whose comments are off', async () => {
+      await h.close();
+      start('{ github: { comments: false } }');
+      await deployed();
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      expect(pd.incidents()).toHaveLength(1);
+      expect(gh.comments).toEqual([]);
+    });
+  });
+});
