@@ -68,6 +68,8 @@ export interface WriteNeeds {
   firingOf: string[];
   /** For each slot: its open page, and the highest sequence number it has used. */
   slots: PageSlot[];
+  /** Read the pages and DMs of every episode named by key, not only of those a resolve may close ("not my change"). */
+  withLinks?: boolean;
 }
 
 export interface WriteSnapshot {
@@ -202,15 +204,24 @@ export function oncallSlot(episode: { groupKey: string; service?: string }): Pag
   return { groupKey: episode.groupKey, service: episode.service ?? '', target: { kind: 'oncall' } };
 }
 
-/** What "not my change" writes: the episode, while it fires, joins the on-call page of its group. */
+/**
+ * What "not my change" writes: the episode, while it fires, joins the on-call page of its group; and the code host
+ * comments about the pages it is on (`snapshot.episodes` holds it, with its pages) are queued, to say so.
+ */
 export function planJoinOncall(
   episode: { id: number; status: AlertStatus; groupKey: string; service?: string; environment: string },
-  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'>,
+  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'> & Partial<Pick<WriteSnapshot, 'episodes'>>,
 ): WriteOp[] {
-  if (episode.status !== 'firing') return [];
-  const state = new PlanState({ episodes: [], ...snapshot });
-  state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  const state = new PlanState({ ...snapshot, episodes: [] });
+  if (episode.status === 'firing') {
+    state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  }
   state.enqueueTouched();
+  const stored = snapshot.episodes?.find((e) => e.id === episode.id);
+  for (const id of stored?.pageIds ?? []) {
+    const host = state.commentHostOf(id);
+    if (host && !state.touched.has(id)) state.ops.push({ op: 'enqueue', kind: `${host}_comment`, id });
+  }
   return state.ops;
 }
 
@@ -245,6 +256,10 @@ class PlanState {
       const host = this.pages.get(id)?.commentHost;
       if (host) this.ops.push({ op: 'enqueue', kind: `${host}_comment`, id });
     }
+  }
+
+  commentHostOf(pageId: number): CodeHostName | undefined {
+    return this.pages.get(pageId)?.commentHost;
   }
 
   firingOf(fingerprint: string): StoredEpisode[] {

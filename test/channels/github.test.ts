@@ -384,6 +384,22 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.comments[0]?.body).toContain('- Status: Resolved at 11:21 UTC.');
     });
 
+    it('edits the comment when alice says it is not her change (as the Slack button records it)', async () => {
+      await deployed();
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      const [history] = await h.store.alertHistory('a100000000000001');
+      clock.set('2026-11-26T11:08:00Z');
+      expect(await h.store.recordNotMine(history?.episode.id ?? 0, 'alice@example.com', clock.now())).toEqual({
+        recorded: true,
+      });
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      expect(gh.comments[0]?.edits).toBe(1);
+      expect(gh.comments[0]?.body).toContain('`alice@example.com` said this is not their change at 11:08 UTC');
+    });
+
     it('pages on time while GitHub answers 502, and comments once it is back', async () => {
       await deployed();
       gh.fail({ status: 502, match: /comments/ });

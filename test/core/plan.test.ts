@@ -343,4 +343,22 @@ describe('planJoinOncall', () => {
   ])('$intent', ({ episode, pages, ops }) => {
     expect(planJoinOncall({ ...firing, ...episode }, { pages, lastSeq: new Map() }).map((o) => o.op)).toEqual(ops);
   });
+
+  it.each([
+    {
+      intent: 'firing: it joins on-call, and the comment on its own page is queued to say so',
+      status: 'firing' as const,
+    },
+    { intent: 'resolved: nobody is paged, and the comment is still queued', status: 'resolved' as const },
+  ])('$intent', ({ status }) => {
+    const own = { ...page(7, ALICE, status === 'firing' ? [5] : []), commentHost: 'github' as const };
+    const episodes = [stored(5, 'f1', '2026-11-26T11:09:00Z', { status, pageIds: [7] })];
+    const enqueued = planJoinOncall({ ...firing, status }, { pages: [own], lastSeq: new Map(), episodes }).filter(
+      (o) => o.op === 'enqueue',
+    );
+    expect(enqueued).toEqual([
+      ...(status === 'firing' ? [{ op: 'enqueue', kind: 'page', id: -1 }] : []),
+      { op: 'enqueue', kind: 'github_comment', id: 7 },
+    ]);
+  });
 });
