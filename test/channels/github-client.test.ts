@@ -16,7 +16,8 @@ describe('the GitHub client against the stand-in', () => {
   afterEach(async () => {
     await gh.close();
   });
-  const client = () => createGithubClient({ apiUrl: gh.apiUrl, token: 'ghp_secret_token_value', timeoutMs: 2000, now: () => NOW });
+  const client = () =>
+    createGithubClient({ apiUrl: gh.apiUrl, token: 'ghp_secret_token_value', timeoutMs: 2000, now: () => NOW });
   const commentError = async () => {
     try {
       await client().createComment({ repository: 'acme/checkout', number: 1 }, 'x');
