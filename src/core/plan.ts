@@ -166,7 +166,7 @@ export function planAlertWrites(
       counts.newEpisodes++;
       if (alert.status === 'firing') {
         for (const slot of slotsOf(group.groupKey, decision)) {
-          state.join(slot, decision.environment, episode, decision.comment);
+          state.join(slot, decision.environment, episode, commentHostOf(decision, slot.target));
         }
       }
       for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId);
@@ -197,6 +197,16 @@ export function planAlertWrites(
   state.enqueueTouched();
   counts.pagesTouched = state.touched.size;
   return { ops: state.ops, counts };
+}
+
+/**
+ * Which of a decision's pages gets the pull request comment: the person's page when someone was paged by name
+ * (author+oncall opens two pages, and one comment on the pull request is enough), else the on-call page.
+ */
+function commentHostOf(decision: Decision, target: Target): CodeHostName | undefined {
+  if (!decision.comment) return undefined;
+  const byName = decision.targets.some((t) => t.kind === 'person');
+  return target.kind === 'person' || !byName ? decision.comment : undefined;
 }
 
 /** The on-call page slot of an episode's group and service. */

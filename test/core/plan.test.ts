@@ -121,6 +121,18 @@ describe('planAlertWrites', () => {
     ]);
   });
 
+  it.each([
+    { intent: 'author+oncall: only the person page gets the comment', targets: [ALICE, ONCALL], commented: [ALICE] },
+    { intent: 'notify: the on-call page gets it, as nobody was paged by name', targets: [ONCALL], commented: [ONCALL] },
+  ])('$intent', ({ targets, commented }) => {
+    const { ops } = opsOf([
+      { alert: alert('f1', '2026-11-26T11:09:00Z'), decision: { ...decision(targets, [], 'd1'), comment: 'github' } },
+    ]);
+    const opened = ops.flatMap((o) => (o.op === 'open_page' && o.commentHost ? [o.slot.target] : []));
+    expect(opened).toEqual(commented);
+    expect(ops.filter((o) => o.op === 'enqueue' && o.kind === 'github_comment')).toHaveLength(1);
+  });
+
   it('queues the comment again when the page it is about resolves, and none for a page without one', () => {
     const commented = { ...page(7, ALICE, [3]), commentHost: 'gitlab' as const };
     const snapshot: WriteSnapshot = {
