@@ -338,6 +338,25 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       ]);
     });
 
+    it('starts the changes of a full rollout before its canary of the same commit, not at the canary', async () => {
+      await hook(deploymentStatus({ sha: BASE, id: 60, at: '2026-11-26T09:00:00Z' }), { delivery: 'd-60' });
+      await hook(
+        deploymentStatus({
+          sha: SHA2,
+          id: 61,
+          at: '2026-11-26T10:50:00Z',
+          environment: 'production-canary',
+          state: 'in_progress',
+        }),
+        { delivery: 'd-61' },
+      );
+      await hook(deploymentStatus({ sha: SHA2, id: 62, at: '2026-11-26T10:58:00Z' }), { delivery: 'd-62' });
+      await settle();
+      const full = await deployOf('github-deployment-62');
+      expect(full.previousVersion).toBe(BASE);
+      expect(full.changes).toHaveLength(2);
+    });
+
     it('stores the deploy at once while GitHub fails, and finds the changes once it answers', async () => {
       gh.fail({ status: 502, times: 2 });
       const res = await hook(deploymentStatus({ sha: SHA, id: 30, at: '2026-11-26T10:58:00Z' }));
