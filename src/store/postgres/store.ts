@@ -957,7 +957,7 @@ function deployColumns(limit: number): string {
            FROM json_array_elements(d.${column}::json) WITH ORDINALITY AS x (value, i) WHERE x.i <= ${n}) END AS ${column}`;
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.lead_ms',
     head('changes', 'change_count'),
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',

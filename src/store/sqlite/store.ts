@@ -927,7 +927,7 @@ function deployColumns(limit: number): string {
   const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.lead_ms',
     head('changes', changeCount, 'json(value)'),
     head('hosts', hostCount, 'value'),
     `${changeCount} AS change_count, ${hostCount} AS host_count`,
