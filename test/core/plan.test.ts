@@ -5,6 +5,8 @@ import {
   type PageSlot,
   planAlertWrites,
   planJoinOncall,
+  planRollback,
+  type RollbackSnapshot,
   type StoredEpisode,
   type StoredPage,
   slotKey,
@@ -307,5 +309,26 @@ describe('planJoinOncall', () => {
     { intent: 'a resolved episode pages nobody', episode: { ...firing, status: 'resolved' }, pages: [], ops: [] },
   ])('$intent', ({ episode, pages, ops }) => {
     expect(planJoinOncall({ ...firing, ...episode }, { pages, lastSeq: new Map() }).map((o) => o.op)).toEqual(ops);
+  });
+});
+
+describe('planRollback: what a rollback queues for the alerts of the deploys it undid', () => {
+  it.each<[string, RollbackSnapshot, WriteOp[]]>([
+    [
+      'an open page gets its incident a note, a firing alert’s DM the rollback line',
+      { pages: [{ id: 4, status: 'open' }], dms: [{ id: 9, episodeStatus: 'firing' }] },
+      [
+        { op: 'enqueue', kind: 'page', id: 4 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    ],
+    [
+      'a resolved page and a resolved alert’s DM: nothing left to tell',
+      { pages: [{ id: 4, status: 'resolved' }], dms: [{ id: 9, episodeStatus: 'resolved' }] },
+      [],
+    ],
+    ['nothing attributed to what it undid: nothing queued', { pages: [], dms: [] }, []],
+  ])('%s', (_intent, snapshot, ops) => {
+    expect(planRollback(snapshot)).toEqual(ops);
   });
 });
