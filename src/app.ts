@@ -116,7 +116,12 @@ export function createApp(deps: AppDeps): express.Express {
     let named: Deploy | undefined;
     if (claim && 'of' in claim) {
       named = await store.getDeploy(claim.of);
-      if (!named || named.service !== deploy.service || named.environment !== deploy.environment) {
+      if (
+        !named ||
+        named.service !== deploy.service ||
+        named.environment !== deploy.environment ||
+        (named.kind ?? 'deploy') !== 'deploy'
+      ) {
         throw new ApiError(
           'unknown_rollback_target',
           `rollbackOf names "${claim.of}", which is no deploy of ${deploy.service} in ${deploy.environment} changepager knows: send the id of the deploy being rolled back, or "rollback": true to let changepager find it.`,

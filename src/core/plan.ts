@@ -300,6 +300,28 @@ export function planAfterEvidence(
   return state.ops;
 }
 
+/** The pages and DMs of the alerts attributed to the deploys a new rollback undid, as the store finds them. */
+export interface RollbackSnapshot {
+  pages: { id: number; status: 'open' | 'resolved' }[];
+  dms: { id: number; episodeStatus: AlertStatus }[];
+}
+
+/**
+ * What a rollback's arrival queues: its open pages (the PagerDuty planner adds a note to an incident) and the
+ * DMs of alerts still firing (they gain a "rolled back" line). A resolved page has nobody left to tell; a DM of
+ * a resolved alert was already updated when it resolved, and says its change caused it.
+ */
+export function planRollback(snapshot: RollbackSnapshot): WriteOp[] {
+  return [
+    ...snapshot.pages
+      .filter((p) => p.status === 'open')
+      .map((p): WriteOp => ({ op: 'enqueue', kind: 'page', id: p.id })),
+    ...snapshot.dms
+      .filter((d) => d.episodeStatus === 'firing')
+      .map((d): WriteOp => ({ op: 'enqueue', kind: 'dm', id: d.id })),
+  ];
+}
+
 /** The working copy of the snapshot a plan updates as it goes, so later alerts see earlier ones' writes. */
 class PlanState {
   readonly ops: WriteOp[] = [];

@@ -16,7 +16,8 @@ export type RollbackClaim = { of: string } | { flag: true };
  *   environment ran before the current one, the deploys since that version's last event are undone (those of
  *   other versions). `rollback: true` says the same when the version cannot be matched; it then undoes the
  *   current rollout (the latest deploys of the current version).
- * - Deploying the version already running (a restart, the next stage of a rollout) undoes nothing.
+ * - Deploying the version already running (a restart, the next stage of a rollout) undoes nothing, nor does
+ *   deploying again a version that only a rollback took away (rolling forward).
  *
  * `history` is the code deploys of the same service and environment before this one, latest first; `named` is
  * the deploy `rollbackOf` names (the caller has checked it exists and belongs to the same service and
@@ -51,7 +52,14 @@ export function rollbackOf(
   const explicit = claim !== undefined;
   if (!current || current.version === deploy.version) return explicit ? { of: [], explicit } : undefined;
   const target = before.find((d) => d.version === deploy.version);
-  if (target) return { of: undo(target.at + 1), explicit };
+  if (target) {
+    const of = undo(target.at + 1);
+    // Deploying again a version that a rollback took away (v2, rolled back to v1, then v2 again) undoes only
+    // that rollback: the change is back, and is its author's again. Not a rollback unless the sender says so.
+    const onlyRollbacks = of.every((id) => before.find((d) => d.id === id)?.rollback !== undefined);
+    if (onlyRollbacks && !explicit) return undefined;
+    return { of, explicit };
+  }
   if (!explicit) return undefined;
   // rollback: true to a version changepager never saw: the current rollout is what is undone.
   let from = current.at;
@@ -93,9 +101,16 @@ export function runningAt(inWindow: readonly Deploy[], startsAtMs: number, claim
     }
     // A code host's deploy whose changes its API has not given (yet, or ever) is not one without changes.
     if (d.changes.length === 0 && (d.source === undefined || d.source.changes === 'found')) {
-      const older = claimed.slice(i + 1).find((o) => !o.rollback);
-      if (older && older.version === d.version) continue;
-      if (!older && d.previousVersion === d.version) continue;
+      // The deploy it redeploys: the latest earlier one of its version, with nothing but rollbacks since (a
+      // restart after a rollback is the rollback's version; a version deployed again after a rollback of it
+      // is that version's deploy again).
+      const rest = claimed.slice(i + 1);
+      const j = rest.findIndex((o) => o.version === d.version);
+      if (j >= 0 && rest.slice(0, j).every((o) => o.rollback !== undefined)) {
+        i += j;
+        continue;
+      }
+      if (rest.length === 0 && d.previousVersion === d.version) continue;
       return { kind: 'no_changes', deploy: d };
     }
     // The earliest later rollback that undid it: the first one that stopped it running.

@@ -395,7 +395,21 @@ export const timelineSchema = z
     truncated: z.object({ deploys: z.boolean(), alerts: z.boolean() }).describe('The range held more than limit.'),
     limit: z.number().int().describe('At most this many deploys and this many alerts, the latest.'),
     lanes: z.array(
-      z.object({ service: z.string().nullable(), deploys: z.array(z.string()), alerts: z.array(z.string()) }),
+      z.object({
+        service: z.string().nullable(),
+        deploys: z.array(z.string()),
+        alerts: z.array(z.string()),
+        keys: z
+          .object({
+            deploys: z.number().int(),
+            deploymentsPerDay: z.number().nullable(),
+            leadTimeSeconds: z.number().nullable(),
+            changeFailureRate: z.number().nullable(),
+            timeToRestoreSeconds: z.number().nullable(),
+          })
+          .nullable()
+          .describe('The four keys over the range, from the deploys and alerts in view (as GET /v1/stats counts).'),
+      }),
     ),
     deploys: z.array(
       deploySchema.extend({

@@ -147,7 +147,13 @@ export function toDelivery(r: Row): DeliveryRecord {
 }
 
 export function toSummary(r: Row): DeploySummary {
-  return { deploy: toDeploy(r), changeCount: r.change_count as number, hostCount: r.host_count as number };
+  const summary: DeploySummary = {
+    deploy: toDeploy(r),
+    changeCount: r.change_count as number,
+    hostCount: r.host_count as number,
+  };
+  if (r.lead_ms !== null && r.lead_ms !== undefined) summary.leadMs = Number(r.lead_ms);
+  return summary;
 }
 
 export function decisionRow(episodeId: number, d: Decision, decidedAt: number) {

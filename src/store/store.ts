@@ -262,6 +262,8 @@ export interface DeploySummary {
   deploy: Deploy;
   changeCount: number;
   hostCount: number;
+  /** Its lead time for changes (core/stats.ts leadTimeMs, over all its changes), when they carry times. */
+  leadMs?: number;
 }
 
 /** One page an episode is on, with what its delivery came to (core/delivery-status.ts reads it). */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describeChange, kindOf } from '../core/change.js';
 import { type AlertDelivery, alertDelivery } from '../core/delivery-status.js';
+import { type ChangeFact, changeFact, type DecidedEpisode, HygieneTally, type ServiceHygiene } from '../core/stats.js';
 import type { ChangeKind, Decision, Deploy, Identity } from '../core/types.js';
 import type { DeploySummary, EpisodeRecord, PageDeliveryRecord } from '../store/store.js';
 import { type Bounds, boundDeploy, boundEpisode, MAX_URL_CHARS } from './bound.js';
@@ -45,6 +46,8 @@ export interface TimelineDeploy {
   what: string;
   /** False for a deploy before the range that an alert in it was attributed to. */
   inRange: boolean;
+  /** Its lead time for changes, over all its changes (the view may show only some). */
+  leadMs?: number;
   authors: Identity[];
   links: Link[];
   /** Keys of the alerts in view attributed to this deploy. */
@@ -92,7 +95,14 @@ export interface Lane {
   name: string;
   deploys: TimelineDeploy[];
   alerts: TimelineAlert[];
+  /** The four keys of the service over the range, from the deploys and alerts in view (core/stats.ts). */
+  keys?: FourKeys;
 }
+
+export type FourKeys = Pick<
+  ServiceHygiene,
+  'deploys' | 'deploymentsPerDay' | 'leadTimeSeconds' | 'changeFailureRate' | 'timeToRestoreSeconds'
+>;
 
 export interface Timeline {
   range: TimelineRange;
@@ -106,6 +116,47 @@ export interface Timeline {
 }
 
 export const NO_SERVICE = '(no service label)';
+
+/**
+ * The four keys of one lane, counted as /v1/stats counts them (core/stats.ts), from what the view holds: its
+ * deploys in the range and the alerts that started in it. A truncated view counts only what it shows.
+ */
+function fourKeys(lane: Lane, range: TimelineRange): FourKeys | undefined {
+  const tally = new HygieneTally(range.to - range.from);
+  const events = lane.deploys
+    .filter((d) => d.inRange)
+    .map((d): ChangeFact => {
+      const { leadMs: _shown, ...fact } = changeFact(d.deploy);
+      return d.leadMs === undefined
+        ? { ...fact, changeCount: d.changeCount }
+        : { ...fact, changeCount: d.changeCount, leadMs: d.leadMs };
+    })
+    .sort((a, b) => a.at - b.at || a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const byKey = new Map(lane.deploys.map((d) => [d.deploy.id, d]));
+  const episodes = lane.alerts
+    .filter((a) => a.episode.startsAtMs >= range.from && a.episode.startsAtMs <= range.to)
+    .map((a): DecidedEpisode => {
+      const e = a.episode;
+      const ep: DecidedEpisode = {
+        service: lane.service as string,
+        startsAtMs: e.startsAtMs,
+        notMine: Boolean(e.decision.feedback),
+      };
+      if (e.status === 'resolved' && e.endsAtMs !== undefined) ep.endsAtMs = e.endsAtMs;
+      const deploy = e.decision.deployId === undefined ? undefined : byKey.get(e.decision.deployId);
+      if (e.decision.deployId !== undefined) ep.deployId = e.decision.deployId;
+      if (deploy) {
+        ep.deployKind = deploy.kind;
+        ep.deployAt = deploy.deploy.at;
+      }
+      return ep;
+    });
+  tally.add({ events, episodes, feedbackRecorded: true });
+  const [s] = tally.services();
+  if (!s) return undefined;
+  const { deploys, deploymentsPerDay, leadTimeSeconds, changeFailureRate, timeToRestoreSeconds } = s;
+  return { deploys, deploymentsPerDay, leadTimeSeconds, changeFailureRate, timeToRestoreSeconds };
+}
 
 /** Derives who was paged from the stored decision: the reason first, then its targets. */
 export function pagedOf(decision: Pick<Decision, 'reason' | 'targets'>): Paged {
@@ -233,6 +284,7 @@ export function buildTimeline(input: TimelineInput): Timeline {
     };
     const verdict = input.verdicts?.get(d.id);
     if (verdict) td.verdict = verdict;
+    if (summary.leadMs !== undefined) td.leadMs = summary.leadMs;
     byId.set(d.id, td);
   }
 
@@ -296,6 +348,9 @@ export function buildTimeline(input: TimelineInput): Timeline {
   };
   for (const d of deploys) laneOf(d.deploy.service).deploys.push(d);
   for (const a of alerts) laneOf(a.service).alerts.push(a);
+  for (const lane of lanes.values()) {
+    if (lane.service !== undefined) lane.keys = fourKeys(lane, range);
+  }
   const sorted = [...lanes.values()].sort((a, b) =>
     a.service === undefined ? 1 : b.service === undefined ? -1 : a.service.localeCompare(b.service),
   );

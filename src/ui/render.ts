@@ -1,6 +1,7 @@
 import type { AlertDelivery, PageDelivery } from '../core/delivery-status.js';
 import type { DecisionEvidence, EvidenceSeries } from '../core/evidence-route.js';
 import { formatValue } from '../core/judge.js';
+import { humanGap } from '../core/time.js';
 import type { ProblemDetail } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { clip, type Html, html, safeHref, trusted } from './html.js';
@@ -16,6 +17,7 @@ import {
   type PlacedLane,
 } from './layout.js';
 import {
+  type Lane,
   type Link,
   PAGED_LABEL,
   type Paged,
@@ -383,12 +385,24 @@ function labelText(className: string, label: Label, knockout: string): Html {
   return html`<text class="${className}" x="${label.x}" y="${label.y}" text-anchor="${label.anchor}" filter="url(#${knockout})">${label.text}</text>`;
 }
 
+/** The four keys of a lane, in two short lines under its counts, each spelled out in its tooltip. */
+function keysSvg(lane: Lane, top: number): Html | string {
+  const k = lane.keys;
+  if (!k || k.deploys === 0) return '';
+  const seconds = (s: number | null) => (s === null ? '–' : humanGap(s * 1000));
+  const rate = k.changeFailureRate === null ? '–' : `${Math.round(k.changeFailureRate * 100)}%`;
+  const perDay = k.deploymentsPerDay === null ? '–' : `${k.deploymentsPerDay}`;
+  const full = `Deployment frequency ${perDay} per day; lead time for changes ${seconds(k.leadTimeSeconds)}; change failure rate ${rate}; time to restore ${seconds(k.timeToRestoreSeconds)} (over this range, from what it shows)`;
+  return html`<text class="lane-meta lane-keys" x="12" y="${top + 54}">${perDay}/day · lead ${seconds(k.leadTimeSeconds)}<title>${full}</title></text>
+<text class="lane-meta lane-keys" x="12" y="${top + 68}">fail ${rate} · restore ${seconds(k.timeToRestoreSeconds)}<title>${full}</title></text>`;
+}
+
 function laneSvg(p: PlacedLane, i: number, t: Timeline, layout: ChartLayout): Html {
   const { lane } = p;
   const knockout = i % 2 === 0 ? 'knockout-even' : 'knockout-odd';
   const counts = `${lane.deploys.filter((d) => d.inRange).length} deploy${lane.deploys.length === 1 ? '' : 's'} · ${lane.alerts.length} alert${lane.alerts.length === 1 ? '' : 's'}`;
   const name = html`<text class="lane-name" x="12" y="${p.top + 20}">${p.name}<title>${lane.name}</title></text>
-<text class="lane-meta" x="12" y="${p.top + 38}">${counts}</text>`;
+<text class="lane-meta" x="12" y="${p.top + 38}">${counts}</text>${keysSvg(lane, p.top)}`;
   const href = lane.service === undefined ? undefined : pageHref({ ...t.range, service: lane.service });
   const bottom = p.top + p.height;
   return html`<g class="lane" data-service="${lane.service ?? ''}" role="group" aria-label="${lane.name}: ${counts}">

@@ -136,6 +136,7 @@ export function timelineJson(t: Timeline, limit: number) {
       service: l.service ?? null,
       deploys: l.deploys.map((d) => d.key),
       alerts: l.alerts.map((a) => a.key),
+      keys: l.keys ?? null,
     })),
     deploys: t.deploys.map((d) => ({
       key: d.key,

@@ -9,6 +9,8 @@ import {
   planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
+  planRollback,
+  type RollbackSnapshot,
   type StoredEpisode,
   type StoredPage,
   slotKey,
@@ -602,5 +604,26 @@ describe('evidence before paging a person', () => {
       { pages, lastSeq: new Map() },
     );
     expect(ops).toEqual(expected);
+  });
+});
+
+describe('planRollback: what a rollback queues for the alerts of the deploys it undid', () => {
+  it.each<[string, RollbackSnapshot, WriteOp[]]>([
+    [
+      'an open page gets its incident a note, a firing alert’s DM the rollback line',
+      { pages: [{ id: 4, status: 'open' }], dms: [{ id: 9, episodeStatus: 'firing' }] },
+      [
+        { op: 'enqueue', kind: 'page', id: 4 },
+        { op: 'enqueue', kind: 'dm', id: 9 },
+      ],
+    ],
+    [
+      'a resolved page and a resolved alert’s DM: nothing left to tell',
+      { pages: [{ id: 4, status: 'resolved' }], dms: [{ id: 9, episodeStatus: 'resolved' }] },
+      [],
+    ],
+    ['nothing attributed to what it undid: nothing queued', { pages: [], dms: [] }, []],
+  ])('%s', (_intent, snapshot, ops) => {
+    expect(planRollback(snapshot)).toEqual(ops);
   });
 });

@@ -139,6 +139,19 @@ describe('rollbackOf: what a rollback undid', () => {
     expect(rollbackOf(event, earlier, claim, named)).toEqual(expected);
   });
 
+  it('deploying again the version a rollback took away is no rollback: the change is back', () => {
+    const rolledBack = deploy('r1', 'v1', '09:13', { changes: [], rollback: { of: ['d2'], explicit: true } });
+    expect(rollbackOf({ version: 'v2', at: at('09:40') }, history(v1, v2, rolledBack))).toBeUndefined();
+    expect(rollbackOf({ version: 'v2', at: at('09:40') }, history(v1, v2, rolledBack), { flag: true })).toEqual({
+      of: ['r1'],
+      explicit: true,
+    });
+    // …and an alert after it is its author's again, even when the event names no change.
+    const again = deploy('d2b', 'v2', '09:40', { changes: [] });
+    const r = runningAt(history(v1, v2, rolledBack, again), at('09:45'), () => true);
+    expect(r).toMatchObject({ kind: 'deploy', deploy: { id: 'd2' } });
+  });
+
   it('flag and config changes are never rolled back by a code version', () => {
     const flag = deploy('f1', 'v1', '09:00', { kind: 'flag', flag: { key: 'x', to: true } });
     expect(rollbackOf(rb, history(flag, v2))).toBeUndefined();
@@ -187,6 +200,13 @@ describe('runningAt: which deploy was running when the alert started', () => {
       undefined,
     ],
     ['nothing in the window', [], '09:20', 'none', undefined],
+    [
+      'a restart after a rollback runs the rollback’s version: still after the rollback',
+      history(v2, rollback, deploy('re', 'v1', '09:15', { changes: [] })),
+      '09:20',
+      'after_rollback',
+      'r1',
+    ],
   ])('%s', (_intent, inWindow, started, kind, id) => {
     const r = runningAt(inWindow, at(started), all);
     expect(r.kind).toBe(kind);

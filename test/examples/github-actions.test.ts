@@ -124,6 +124,7 @@ describe.skipIf(tools.length > 0)(
         'Tell changepager (canary): success',
         'Canary gate (30 minutes without an attributed alert): success',
         'Roll back the canary: skipped',
+        'Tell changepager (rollback): skipped',
         'Promote to every host: success',
         'Tell changepager (full rollout): success',
       ]);
@@ -192,6 +193,7 @@ describe.skipIf(tools.length > 0)(
         'success',
         'failure',
         'success',
+        'success',
         'skipped',
         'skipped',
       ]);
@@ -201,6 +203,17 @@ describe.skipIf(tools.length > 0)(
       expect(outcomes[3]?.stdout).toContain('  HighErrorRate c0ffee0123456789: checkout deploy');
       expect(ws.deploys()).toEqual(['--hosts checkout-7f9c-abcde', '--rollback --hosts checkout-7f9c-abcde']);
       expect((await stored('gha-8812731-1-full')).error).toBe('not_found');
+      // changepager is told: the canary's rollout is rolled back, and its verdict says so.
+      expect(await stored('gha-8812731-1-rollback')).toMatchObject({
+        version: '77b0e12a9c3d4e5f60718293a4b5c6d7e8f90123',
+        hosts: ['checkout-7f9c-abcde'],
+        changes: [],
+        rollback: { of: ['gha-8812731-1-canary'], explicit: true },
+      });
+      const verdict = await request(svc.h.app)
+        .get('/v1/deploys/gha-8812731-1-canary/verdict')
+        .set('Authorization', `Bearer ${TOKEN}`);
+      expect(verdict.body.verdict).toBe('rolled_back');
     });
 
     it('fails the step with the server’s error when changepager refuses the event', async () => {

@@ -60,10 +60,26 @@ describe('POST /v1/deploys: rollbacks and deploys without changes', () => {
     expect((await get('/v1/deploys/rb')).status).toBe(404);
   });
 
-  it('refuses a rollbackOf that names a deploy of another service', async () => {
+  it('refuses a rollbackOf that names a deploy of another service, or a flag flip', async () => {
     await post('/v1/deploys', designDeploy({ id: 'search-1', service: 'search', version: 's1' }));
     const res = await rollback({ version: 'v1', rollbackOf: 'search-1' });
     expect([res.status, res.body.error]).toEqual([422, 'unknown_rollback_target']);
+    const flag = {
+      kind: 'flag',
+      id: 'flip',
+      service: 'checkout',
+      flag: { key: 'x', to: true },
+      author: { login: 'carol' },
+    };
+    await post('/v1/deploys', flag);
+    const flagged = await rollback({ version: 'v1', rollbackOf: 'flip' });
+    expect([flagged.status, flagged.body.error]).toEqual([422, 'unknown_rollback_target']);
+  });
+
+  it('takes a version deployed again after a rollback of it for that version, not for another rollback', async () => {
+    expect((await rollback({ version: 'v1', rollbackOf: 'v2' })).status).toBe(201);
+    const again = designDeploy({ id: 'v2-again', version: 'v2', at: '2026-11-26T09:20:00Z' });
+    expect((await post('/v1/deploys', again)).body.rollback).toBeNull();
   });
 
   it('answers a repeated rollback with the stored one, unchanged', async () => {

@@ -69,7 +69,15 @@ describe('the timeline', () => {
       expect(res.body.alerts[0].links.map((l: { href: string }) => l.href)).toContain(
         'https://git.example.com/shop/pull/4812',
       );
-      expect(res.body.lanes).toEqual([{ service: 'checkout', deploys: [deploy.key], alerts: ['a1', 'a2'] }]);
+      // The four keys over the hour in view: one deploy, failed (a1 is attributed to it), not restored yet.
+      const keys = {
+        deploys: 1,
+        deploymentsPerDay: 24,
+        leadTimeSeconds: null,
+        changeFailureRate: 1,
+        timeToRestoreSeconds: null,
+      };
+      expect(res.body.lanes).toEqual([{ service: 'checkout', deploys: [deploy.key], alerts: ['a1', 'a2'], keys }]);
     });
 
     it.each([
@@ -246,6 +254,8 @@ describe('the timeline', () => {
       expect(html).toContain('<time datetime="2026-11-26T11:09:00.000Z"');
       expect(html).toContain('<table class="alerts-table">');
       expect(html).toContain('data-refresh-url="/v1/timeline?range=PT1H"');
+      expect(html).toContain('>24/day · lead –<title>Deployment frequency 24 per day; lead time for changes –');
+      expect(html).toContain('>fail 100% · restore –<title>');
     });
 
     it('draws a flag flip as a flag, named by what changed and who flipped it', async () => {

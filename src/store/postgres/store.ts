@@ -14,6 +14,7 @@ import {
   planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
+  planRollback,
   type StoredEpisode,
   type StoredPage,
   slotKey,
@@ -317,21 +318,24 @@ class PostgresStore implements Store {
                ON CONFLICT DO NOTHING`,
               [undone, deploy.id, deploy.at],
             );
-            // The work a rollback queues: the open pages, and the DMs of firing alerts, attributed to what it undid.
+            // What core/plan.ts planRollback reads: the pages and DMs of the alerts attributed to what it undid.
             const pages = await rows(
               db,
-              `SELECT DISTINCT p.id FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
-               JOIN pages p ON p.id = m.page_id WHERE x.deploy_id = ANY($1::text[]) AND p.status = 'open' ORDER BY p.id`,
+              `SELECT DISTINCT p.id, p.status FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+               JOIN pages p ON p.id = m.page_id WHERE x.deploy_id = ANY($1::text[]) ORDER BY p.id`,
               [undone],
             );
             const dms = await rows(
               db,
-              `SELECT dm.id FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
-               WHERE x.deploy_id = ANY($1::text[]) AND e.status = 'firing' ORDER BY dm.id`,
+              `SELECT dm.id, e.status FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+               WHERE x.deploy_id = ANY($1::text[]) ORDER BY dm.id`,
               [undone],
             );
-            for (const p of pages) subjects.push(['page', String(p.id)]);
-            for (const d of dms) subjects.push(['dm', String(d.id)]);
+            const ops = planRollback({
+              pages: pages.map((r) => ({ id: Number(r.id), status: r.status as PageStatus })),
+              dms: dms.map((r) => ({ id: Number(r.id), episodeStatus: r.status as AlertStatus })),
+            });
+            for (const op of ops) if (op.op === 'enqueue') subjects.push([op.kind, String(op.id)]);
           }
           await enqueue(db, subjects, deploy.receivedAt);
           return { result: { created: true, deploy }, enqueued: [...new Set(subjects.map(([kind]) => kind))] };
@@ -1078,7 +1082,7 @@ function deployColumns(limit: number): string {
            FROM json_array_elements(d.${column}::json) WITH ORDINALITY AS x (value, i) WHERE x.i <= ${n}) END AS ${column}`;
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback, d.source',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.lead_ms, d.source',
     head('changes', 'change_count'),
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',

@@ -15,6 +15,7 @@ import {
   planAfterEvidence,
   planAlertWrites,
   planJoinOncall,
+  planRollback,
   type StoredEpisode,
   type StoredPage,
   slotKey,
@@ -151,12 +152,11 @@ const SQL = {
   deploysBefore: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND kind = 'deploy' AND at <= ?
     ORDER BY at DESC, received_at DESC LIMIT ?`,
   insertRolledBack: 'INSERT INTO rolled_back (deploy_id, rollback_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-  // The work a rollback queues: the open pages, and the DMs of firing alerts, attributed to what it undid.
-  pagesToTellOfRollback: `SELECT DISTINCT p.id FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
-    JOIN pages p ON p.id = m.page_id
-    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND p.status = 'open' ORDER BY p.id`,
-  dmsToTellOfRollback: `SELECT dm.id FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
-    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) AND e.status = 'firing' ORDER BY dm.id`,
+  // What core/plan.ts planRollback reads: the pages and DMs of the alerts attributed to what a rollback undid.
+  pagesOfDeploys: `SELECT DISTINCT p.id, p.status FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+    JOIN pages p ON p.id = m.page_id WHERE x.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY p.id`,
+  dmsOfDeploys: `SELECT dm.id, e.status FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY dm.id`,
   rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
     WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
@@ -275,9 +275,15 @@ class SqliteStore implements Store {
         if (undone.length > 0) {
           for (const id of undone) this.q.insertRolledBack.run(id, deploy.id, deploy.at);
           const ids = JSON.stringify(undone);
-          for (const p of this.q.pagesToTellOfRollback.pluck().all(ids))
-            this.q.enqueue.run('page', String(p), now, now);
-          for (const d of this.q.dmsToTellOfRollback.pluck().all(ids)) this.q.enqueue.run('dm', String(d), now, now);
+          const pages = (this.q.pagesOfDeploys.all(ids) as Row[]).map((r) => ({
+            id: r.id as number,
+            status: r.status as PageStatus,
+          }));
+          const dms = (this.q.dmsOfDeploys.all(ids) as Row[]).map((r) => ({
+            id: r.id as number,
+            episodeStatus: r.status as AlertStatus,
+          }));
+          this.execute(planRollback({ pages, dms }), now);
         }
         return { created: true, deploy };
       }
@@ -1036,7 +1042,7 @@ function deployColumns(limit: number): string {
   const hostCount = 'ifnull(d.host_count, json_array_length(d.hosts))';
   return [
     'd.id, d.service, d.environment, d.version, d.previous_version, d.stage, d.percent, d.at, d.received_at',
-    'd.kind, d.flag, d.config, d.subject, d.rollback, d.source',
+    'd.kind, d.flag, d.config, d.subject, d.rollback, d.lead_ms, d.source',
     head('changes', changeCount, 'json(value)'),
     head('hosts', hostCount, 'value'),
     `${changeCount} AS change_count, ${hostCount} AS host_count`,
