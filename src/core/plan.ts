@@ -302,8 +302,9 @@ export function planAfterEvidence(
 
 /** The pages and DMs of the alerts attributed to the deploys a new rollback undid, as the store finds them. */
 export interface RollbackSnapshot {
-  pages: { id: number; status: 'open' | 'resolved' }[];
-  dms: { id: number; episodeStatus: AlertStatus }[];
+  /** `dueAt`: when the page's outbox row, if one waits, is due (a page held for its evidence waits until then). */
+  pages: { id: number; status: 'open' | 'resolved'; dueAt?: number }[];
+  dms: { id: number; episodeStatus: AlertStatus; dueAt?: number }[];
 }
 
 /**
@@ -311,14 +312,17 @@ export interface RollbackSnapshot {
  * DMs of alerts still firing (they gain a "rolled back" line). A resolved page has nobody left to tell; a DM of
  * a resolved alert was already updated when it resolved, and says its change caused it.
  */
-export function planRollback(snapshot: RollbackSnapshot): WriteOp[] {
+export function planRollback(snapshot: RollbackSnapshot, now: number): WriteOp[] {
+  // A row already waiting keeps its time: a page (and its DMs) held for evidence must not go out before the
+  // evidence could clear the deploy; it carries the rollback's news when it goes.
+  const due = (dueAt: number | undefined) => (dueAt !== undefined && dueAt > now ? { dueAt } : {});
   return [
     ...snapshot.pages
       .filter((p) => p.status === 'open')
-      .map((p): WriteOp => ({ op: 'enqueue', kind: 'page', id: p.id })),
+      .map((p): WriteOp => ({ op: 'enqueue', kind: 'page', id: p.id, ...due(p.dueAt) })),
     ...snapshot.dms
       .filter((d) => d.episodeStatus === 'firing')
-      .map((d): WriteOp => ({ op: 'enqueue', kind: 'dm', id: d.id })),
+      .map((d): WriteOp => ({ op: 'enqueue', kind: 'dm', id: d.id, ...due(d.dueAt) })),
   ];
 }
 

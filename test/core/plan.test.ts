@@ -623,7 +623,23 @@ describe('planRollback: what a rollback queues for the alerts of the deploys it 
       [],
     ],
     ['nothing attributed to what it undid: nothing queued', { pages: [], dms: [] }, []],
+    [
+      'a page and DM held for their evidence keep their time: the rollback must not send them before it',
+      {
+        pages: [{ id: 4, status: 'open', dueAt: NOW + 2_000 }],
+        dms: [{ id: 9, episodeStatus: 'firing', dueAt: NOW + 2_000 }],
+      },
+      [
+        { op: 'enqueue', kind: 'page', id: 4, dueAt: NOW + 2_000 },
+        { op: 'enqueue', kind: 'dm', id: 9, dueAt: NOW + 2_000 },
+      ],
+    ],
+    [
+      'a row already due (a retry waiting to be taken) is due now',
+      { pages: [{ id: 4, status: 'open', dueAt: NOW - 1 }], dms: [] },
+      [{ op: 'enqueue', kind: 'page', id: 4 }],
+    ],
   ])('%s', (_intent, snapshot, ops) => {
-    expect(planRollback(snapshot)).toEqual(ops);
+    expect(planRollback(snapshot, NOW)).toEqual(ops);
   });
 });

@@ -429,6 +429,37 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await store.recordEvidence(999_999, judged, 'required', at)).toBeUndefined();
       });
 
+      it('keeps a page held for its evidence held when the deploy is rolled back meanwhile', async () => {
+        await store.saveDeploy(deploy());
+        const at = T0 + 10 * MIN;
+        await store.recordAlerts(GROUP, [{ ...fire('f1'), evidenceBudgetMs: 3_000 }], at);
+        const back = at + 500;
+        await store.saveDeploy(
+          deploy({
+            id: 'rb',
+            version: 'v1',
+            previousVersion: 'v2',
+            changes: [],
+            at: back,
+            receivedAt: back,
+            rollback: { of: ['d1'], explicit: true },
+          }),
+        );
+        expect(await store.nextDueAt(['page', 'dm'])).toBe(at + 3_000);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        const cleared = {
+          verdict: 'same' as const,
+          sentence: 'error ratio 0.3 % vs 0.3 %',
+          metrics: [],
+          from: 1,
+          to: 2,
+        };
+        expect(await store.recordEvidence(id, cleared, 'required', at + 1_000)).toEqual({
+          effect: 'exonerated',
+          late: false,
+        });
+      });
+
       it('moves an episode the evidence clears from the person’s unsent page to the on-call page', async () => {
         await store.saveDeploy(deploy());
         const at = T0 + 10 * MIN;

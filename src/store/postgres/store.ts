@@ -309,7 +309,7 @@ class PostgresStore implements Store {
         );
         if (inserted) {
           const kinds: OutboxKind[] = [...(opts.sendChangeEvent ? ['change' as const] : []), ...(opts.enqueue ?? [])];
-          const subjects: [OutboxKind, string][] = kinds.map((kind) => [kind, deploy.id]);
+          const subjects: [OutboxKind, string, number?][] = kinds.map((kind) => [kind, deploy.id]);
           const undone = deploy.rollback?.of ?? [];
           if (undone.length > 0) {
             await run(
@@ -321,21 +321,27 @@ class PostgresStore implements Store {
             // What core/plan.ts planRollback reads: the pages and DMs of the alerts attributed to what it undid.
             const pages = await rows(
               db,
-              `SELECT DISTINCT p.id, p.status FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
-               JOIN pages p ON p.id = m.page_id WHERE x.deploy_id = ANY($1::text[]) ORDER BY p.id`,
+              `SELECT DISTINCT p.id, p.status, o.due_at FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+               JOIN pages p ON p.id = m.page_id LEFT JOIN outbox o ON o.kind = 'page' AND o.ref = p.id::text
+               WHERE x.deploy_id = ANY($1::text[]) ORDER BY p.id`,
               [undone],
             );
             const dms = await rows(
               db,
-              `SELECT dm.id, e.status FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+              `SELECT dm.id, e.status, o.due_at FROM decisions x JOIN episodes e ON e.id = x.episode_id
+               JOIN dms dm ON dm.episode_id = e.id LEFT JOIN outbox o ON o.kind = 'dm' AND o.ref = dm.id::text
                WHERE x.deploy_id = ANY($1::text[]) ORDER BY dm.id`,
               [undone],
             );
-            const ops = planRollback({
-              pages: pages.map((r) => ({ id: Number(r.id), status: r.status as PageStatus })),
-              dms: dms.map((r) => ({ id: Number(r.id), episodeStatus: r.status as AlertStatus })),
-            });
-            for (const op of ops) if (op.op === 'enqueue') subjects.push([op.kind, String(op.id)]);
+            const dueOf = (r: Row) => (r.due_at === null ? {} : { dueAt: Number(r.due_at) });
+            const ops = planRollback(
+              {
+                pages: pages.map((r) => ({ id: Number(r.id), status: r.status as PageStatus, ...dueOf(r) })),
+                dms: dms.map((r) => ({ id: Number(r.id), episodeStatus: r.status as AlertStatus, ...dueOf(r) })),
+              },
+              deploy.receivedAt,
+            );
+            for (const op of ops) if (op.op === 'enqueue') subjects.push([op.kind, String(op.id), op.dueAt]);
           }
           await enqueue(db, subjects, deploy.receivedAt);
           return { result: { created: true, deploy }, enqueued: [...new Set(subjects.map(([kind]) => kind))] };

@@ -153,9 +153,11 @@ const SQL = {
     ORDER BY at DESC, received_at DESC LIMIT ?`,
   insertRolledBack: 'INSERT INTO rolled_back (deploy_id, rollback_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   // What core/plan.ts planRollback reads: the pages and DMs of the alerts attributed to what a rollback undid.
-  pagesOfDeploys: `SELECT DISTINCT p.id, p.status FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
-    JOIN pages p ON p.id = m.page_id WHERE x.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY p.id`,
-  dmsOfDeploys: `SELECT dm.id, e.status FROM decisions x JOIN episodes e ON e.id = x.episode_id JOIN dms dm ON dm.episode_id = e.id
+  pagesOfDeploys: `SELECT DISTINCT p.id, p.status, o.due_at FROM decisions x JOIN page_members m ON m.episode_id = x.episode_id
+    JOIN pages p ON p.id = m.page_id LEFT JOIN outbox o ON o.kind = 'page' AND o.ref = CAST(p.id AS TEXT)
+    WHERE x.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY p.id`,
+  dmsOfDeploys: `SELECT dm.id, e.status, o.due_at FROM decisions x JOIN episodes e ON e.id = x.episode_id
+    JOIN dms dm ON dm.episode_id = e.id LEFT JOIN outbox o ON o.kind = 'dm' AND o.ref = CAST(dm.id AS TEXT)
     WHERE x.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY dm.id`,
   rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
     WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
@@ -278,12 +280,14 @@ class SqliteStore implements Store {
           const pages = (this.q.pagesOfDeploys.all(ids) as Row[]).map((r) => ({
             id: r.id as number,
             status: r.status as PageStatus,
+            ...(r.due_at === null ? {} : { dueAt: r.due_at as number }),
           }));
           const dms = (this.q.dmsOfDeploys.all(ids) as Row[]).map((r) => ({
             id: r.id as number,
             episodeStatus: r.status as AlertStatus,
+            ...(r.due_at === null ? {} : { dueAt: r.due_at as number }),
           }));
-          this.execute(planRollback({ pages, dms }), now);
+          this.execute(planRollback({ pages, dms }, now), now);
         }
         return { created: true, deploy };
       }
