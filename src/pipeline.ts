@@ -71,9 +71,11 @@ export function createPipeline(deps: PipelineDeps) {
             ...deployWindow(alert.startsAtMs, policy),
           });
     const decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
-    // The pages of an alert pinned on one change of a code host's deploy get a comment on its pull request.
+    // The pages of an alert pinned on one change of a code host's deploy get a comment on its pull request. An
+    // alert after a rollback names the undone deploy, but that change no longer ran: its pull request is not told.
     const deploy = candidates.inWindow.find((d) => d.id === decision.deployId);
-    const host = deploy?.changes.length === 1 ? deps.commentHostOf?.(deploy, policy) : undefined;
+    const pinned = deploy?.changes.length === 1 && decision.reason !== 'after_rollback';
+    const host = pinned ? deps.commentHostOf?.(deploy, policy) : undefined;
     return host ? { ...decision, comment: host } : decision;
   }
 

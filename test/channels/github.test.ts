@@ -422,6 +422,26 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.comments[0]?.body).toContain('- Status: Resolved at 11:21 UTC.');
     });
 
+    it('writes nothing on the pull request of a change rolled back before the alert started', async () => {
+      await deployed();
+      const [stored] = (await request(h.app).get('/v1/deploys').set(auth)).body.deploys;
+      const rollback = await request(h.app).post('/v1/deploys').set(auth).send({
+        id: 'rb-1',
+        service: 'checkout',
+        environment: 'production',
+        version: BASE,
+        rollbackOf: stored.id,
+        at: '2026-11-26T11:01:00Z',
+      });
+      expect(rollback.status).toBe(201);
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      const alert = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body;
+      expect(alert.episodes[0].decision.reason).toBe('after_rollback');
+      expect(pd.alerts()).toHaveLength(1);
+      expect(gh.comments).toEqual([]);
+    });
+
     it('edits the comment when alice says it is not her change (as the Slack button records it)', async () => {
       await deployed();
       await fire('2026-11-26T11:05:00Z');
