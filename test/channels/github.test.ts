@@ -288,6 +288,7 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
         {
           author: { login: 'alice' },
           mergedBy: { login: 'bob' },
+          mergedAt: '2026-11-26T10:50:00Z',
           commit: {
             sha: SHA,
             url: `https://github.com/acme/checkout/commit/${SHA}`,
@@ -297,6 +298,9 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
         },
       ]);
       expect(deploy.codeHost).toMatchObject({ changes: 'found' });
+      // Merged at 10:50, deployed at 10:58: the four keys' lead time for changes.
+      const stats = (await request(h.app).get('/v1/stats?service=checkout&since=P1D').set(auth)).body;
+      expect(stats.services[0]?.leadTimeSeconds).toBe(480);
       expect(gh.calls.every((c) => c.authorization === `token ${GH_TOKEN}`)).toBe(true);
     });
 

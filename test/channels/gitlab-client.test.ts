@@ -146,6 +146,7 @@ describe("GitLab's documented answers", () => {
       {
         author: { login: 'admin', name: 'Administrator' },
         mergedBy: { login: 'DouweM', name: 'Douwe Maan' },
+        mergedAt: '2018-09-07T11:16:17.520Z',
         commit: {
           sha: 'af5b13261899fb2c0db30abdd0af8b07cb44fdc5',
           url: 'http://gitlab.example.com/my-group/my-project/-/commit/af5b13261899fb2c0db30abdd0af8b07cb44fdc5',

@@ -147,12 +147,14 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await store.saveDeploy(hooked, { enqueue: ['github_enrich'] });
         expect(await store.nextDueAt(['github_enrich'])).toBe(T0 + 2 * MIN);
 
-        const changes = deploy().changes;
+        // Merged two minutes before the deploy: the lead time is known once the changes are.
+        const changes = deploy().changes.map((c) => ({ ...c, mergedAt: new Date(T0).toISOString() }));
         const found: CodeHostSource = { ...source, changes: 'found' };
         expect(await store.enrichDeploy('github-deployment-42', { changes, source: found })).toEqual({ updated: true });
         expect(await store.getDeploy('github-deployment-42')).toEqual({ ...hooked, changes, source: found });
         const [summary] = await store.deploySummaries(['github-deployment-42'], 10);
         expect(summary?.changeCount).toBe(1);
+        expect(summary?.leadMs).toBe(2 * MIN);
         expect(await store.enrichDeploy('nope', { changes, source: found })).toEqual({ updated: false });
       });
 

@@ -79,10 +79,13 @@ export function createGithubClient(opts: GithubClientOptions): CodeHostApi {
         const merged = pulls.filter((p) => p.merged_at);
         if (merged.length === 0) {
           // Pushed without a pull request: the commit's author is the change's.
-          changes.push({
+          const pushed: Change = {
             author: identity(commit.author?.login, commit.commit.author?.email, commit.commit.author?.name),
             commit: { sha: commit.sha, url: commit.html_url, message: firstLine(commit.commit.message) },
-          });
+          };
+          const committedAt = commit.commit.committer?.date ?? commit.commit.author?.date;
+          if (committedAt) pushed.committedAt = committedAt;
+          changes.push(pushed);
           continue;
         }
         for (const p of merged) {
@@ -102,6 +105,7 @@ export function createGithubClient(opts: GithubClientOptions): CodeHostApi {
             pullRequest: { number: pull.number, url: pull.html_url, title: pull.title },
           };
           if (pull.merged_by?.login) change.mergedBy = identity(pull.merged_by.login);
+          if (pull.merged_at) change.mergedAt = pull.merged_at;
           changes.push(change);
         }
       }

@@ -37,6 +37,7 @@ const commitSchema = z.object({
   author_name: text,
   author_email: text,
   web_url: text,
+  committed_date: text,
 });
 const mergeRequestSchema = z.object({
   iid: z.number().int().positive(),
@@ -46,6 +47,7 @@ const mergeRequestSchema = z.object({
   author: user,
   merge_user: user,
   merged_by: user,
+  merged_at: text,
 });
 const compareSchema = z.object({ commits: z.array(commitSchema) });
 const noteSchema = z.object({ id: z.number().int() });
@@ -197,6 +199,7 @@ export function createGitlabApi(options: GitlabApiOptions): CodeHostApi {
     const change: Change = { author, commit: { sha: id } };
     if (commit.web_url && change.commit) change.commit.url = commit.web_url;
     if (commit.title && change.commit) change.commit.message = commit.title;
+    if (commit.committed_date) change.committedAt = commit.committed_date;
     return change;
   }
 }
@@ -207,6 +210,7 @@ function mergeRequestChange(mr: GitlabMergeRequest, commit: Partial<GitlabCommit
   const change: Change = { author, commit: { sha: id }, pullRequest: { number: mr.iid } };
   const mergedBy = identityOf(mr.merge_user ?? mr.merged_by);
   if (mergedBy) change.mergedBy = mergedBy;
+  if (mr.merged_at) change.mergedAt = mr.merged_at;
   const commitUrl = commit.web_url ?? projectUrlOf(mr.web_url)?.concat(`/-/commit/${id}`);
   if (change.commit && commitUrl) change.commit.url = commitUrl;
   if (change.commit && commit.title) change.commit.message = commit.title;

@@ -25,7 +25,7 @@ import {
   type WriteSnapshot,
   writeNeeds,
 } from '../../core/plan.js';
-import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
+import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
 import type { Alert, AlertStatus, Change, ChangeKind, CodeHostName, CodeHostSource, Deploy } from '../../core/types.js';
 import {
   codeFacts,
@@ -353,10 +353,13 @@ class PostgresStore implements Store {
   }
 
   async enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }) {
+    // The lead time is the deploy's, now that its changes (and when they were merged) are known.
+    const at = await one(this.pool, 'SELECT at FROM deploys WHERE id = $1', [id]);
+    const lead = at === undefined ? undefined : leadTimeMs({ at: Number(at.at), changes: update.changes });
     const result = await run(
       this.pool,
-      'UPDATE deploys SET changes = $1, change_count = $2, source = $3 WHERE id = $4',
-      [JSON.stringify(update.changes), update.changes.length, JSON.stringify(update.source), id],
+      'UPDATE deploys SET changes = $1, change_count = $2, source = $3, lead_ms = $4 WHERE id = $5',
+      [JSON.stringify(update.changes), update.changes.length, JSON.stringify(update.source), lead ?? null, id],
     );
     return { updated: result.rowCount === 1 };
   }

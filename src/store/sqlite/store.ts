@@ -26,7 +26,7 @@ import {
   type WriteSnapshot,
   writeNeeds,
 } from '../../core/plan.js';
-import type { DecidedEpisode, HygieneFacts } from '../../core/stats.js';
+import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
 import type {
   Alert,
   AlertStatus,
@@ -162,7 +162,8 @@ const SQL = {
   rollbacksOf: `SELECT r.deploy_id, r.rollback_id, r.at, d.version FROM rolled_back r JOIN deploys d ON d.id = r.rollback_id
     WHERE r.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.deploy_id`,
   deployById: 'SELECT * FROM deploys WHERE id = ?',
-  enrichDeploy: 'UPDATE deploys SET changes = ?, change_count = ?, source = ? WHERE id = ?',
+  enrichDeploy: 'UPDATE deploys SET changes = ?, change_count = ?, source = ?, lead_ms = ? WHERE id = ?',
+  deployAt: 'SELECT at FROM deploys WHERE id = ?',
   deploysInWindow: `SELECT * FROM deploys WHERE service = ? AND environment = ? AND at BETWEEN ? AND ? ORDER BY at DESC, received_at DESC`,
   deployAfter: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at > ? ORDER BY at ASC LIMIT 1',
   deployBefore: 'SELECT * FROM deploys WHERE service = ? AND environment = ? AND at < ? ORDER BY at DESC LIMIT 1',
@@ -297,10 +298,14 @@ class SqliteStore implements Store {
 
   enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }) {
     return this.grouped(() => {
+      // The lead time is the deploy's, now that its changes (and when they were merged) are known.
+      const at = this.q.deployAt.pluck().get(id) as number | undefined;
+      const lead = at === undefined ? undefined : leadTimeMs({ at, changes: update.changes });
       const { changes } = this.q.enrichDeploy.run(
         JSON.stringify(update.changes),
         update.changes.length,
         JSON.stringify(update.source),
+        lead ?? null,
         id,
       );
       return { updated: changes === 1 };
