@@ -377,6 +377,26 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(deploy.codeHost).toMatchObject({ changes: 'unavailable', detail: expect.stringContaining('HTTP 404') });
     });
 
+    it('gives up after enrich_within while GitHub keeps failing, and says so on the deploy', async () => {
+      gh.fail({ status: 502 });
+      await hook(deploymentStatus({ sha: SHA, id: 33, at: '2026-11-26T10:58:00Z' }));
+      for (let i = 0; i < 10; i++) {
+        await h.worker.drain();
+        clock.advance(10 * 60_000);
+      }
+      await h.worker.drain();
+      const deploy = await deployOf('github-deployment-33');
+      expect(deploy.codeHost).toMatchObject({
+        changes: 'unavailable',
+        detail: expect.stringMatching(/HTTP 502; still failing after 60 min$/),
+      });
+      expect(deploy.changes).toEqual([]);
+      const calls = gh.calls.length;
+      clock.advance(60 * 60_000);
+      await h.worker.drain();
+      expect(gh.calls.length).toBe(calls);
+    });
+
     it('pages on-call for an alert decided before the changes are known', async () => {
       gh.fail({ status: 502 });
       await hook(deploymentStatus({ sha: SHA, id: 32, at: '2026-11-26T10:58:00Z' }));
