@@ -62,9 +62,13 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
       kick: () => delivery.kick(),
     }),
   };
-  const delivery = createDelivery(LANES, {
+  const handlers = { ...channels.handlers, ...evidence };
+  // A lane none of whose kinds is delivered (the code hosts' with none configured, evidence without Prometheus)
+  // would only poll.
+  const lanes = LANES.filter((lane) => lane.kinds.some((kind) => handlers[kind]));
+  const delivery = createDelivery(lanes, {
     store,
-    handlers: { ...channels.handlers, ...evidence },
+    handlers,
     log,
     metrics,
     now,
