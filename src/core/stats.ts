@@ -1,5 +1,5 @@
 import { kindOf, subjectOf } from './change.js';
-import type { ChangeKind, Deploy } from './types.js';
+import type { ChangeKind, Deploy, ReasonCode } from './types.js';
 
 // Deploy hygiene: the numbers a team looks at to see whether the feedback loop works. Pure: the store hands over
 // the change events and decided alert episodes of a period, a page at a time, and HygieneTally counts them per
@@ -34,6 +34,8 @@ export interface DecidedEpisode {
   deployAt?: number;
   /** "Not my change" was said about this decision. */
   notMine: boolean;
+  /** The decision's reason: evidence that cleared the deploy (`deploy_exonerated`) does not count against it. */
+  reason?: ReasonCode;
   /** When it resolved; absent while it fires. */
   endsAtMs?: number;
 }
@@ -178,7 +180,8 @@ export class HygieneTally {
       const c = this.of(ep.service);
       c.alerts++;
       if (ep.notMine) c.notMyChange++;
-      if (ep.deployId === undefined) continue;
+      // An alert whose deploy the evidence cleared paged on-call as if there were no deploy: it fails no deploy.
+      if (ep.deployId === undefined || ep.reason === 'deploy_exonerated') continue;
       this.trackAlert(ep, ep.deployId);
       c.attributedAlerts++;
       c.attributedByKind[ep.deployKind ?? 'deploy']++;

@@ -385,6 +385,23 @@ describe('HygieneTally: the same numbers however the facts are paged, and folded
     });
   });
 
+  it('does not count against a deploy an alert whose evidence cleared it', () => {
+    const tally = new HygieneTally();
+    const cleared = { ...ep('b', 8, b1), reason: 'deploy_exonerated' as const };
+    tally.add({ events, episodes: [cleared], feedbackRecorded: true });
+    expect(tally.services().find((r) => r.service === 'b')).toMatchObject({
+      alerts: 1,
+      attributedAlerts: 0,
+      failedDeploys: 0,
+    });
+    const convicted = new HygieneTally();
+    convicted.add({ events, episodes: [{ ...cleared, reason: 'author_paged' }], feedbackRecorded: true });
+    expect(convicted.services().find((r) => r.service === 'b')).toMatchObject({
+      attributedAlerts: 1,
+      failedDeploys: 1,
+    });
+  });
+
   it('folds services into one row: counts summed, share and median over the folded services together', () => {
     const tally = new HygieneTally();
     tally.add({ events, episodes, feedbackRecorded: true });

@@ -26,7 +26,16 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
-import type { Alert, AlertStatus, Change, ChangeKind, CodeHostName, CodeHostSource, Deploy } from '../../core/types.js';
+import type {
+  Alert,
+  AlertStatus,
+  Change,
+  ChangeKind,
+  CodeHostName,
+  CodeHostSource,
+  Deploy,
+  ReasonCode,
+} from '../../core/types.js';
 import {
   codeFacts,
   decisionRow,
@@ -965,7 +974,7 @@ class PostgresStore implements Store {
     const after = cursor.after
       ? `AND (e.starts_at_ms, e.id) > (${p.add(cursor.after.startsAtMs)}, ${p.add(cursor.after.id)})`
       : '';
-    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, d.reason, x.kind AS deploy_kind, x.at AS deploy_at,
         coalesce(d.feedback::json ->> 'kind' = 'not_my_change', false) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= ${since} AND e.starts_at_ms < ${until}${filters(q, 'd.', p)} ${after}
@@ -975,6 +984,7 @@ class PostgresStore implements Store {
       const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === true };
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
+      if (r.reason !== null) ep.reason = r.reason as ReasonCode;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
       if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;

@@ -36,6 +36,7 @@ import type {
   CodeHostSource,
   Decision,
   Deploy,
+  ReasonCode,
 } from '../../core/types.js';
 import {
   codeFacts,
@@ -387,7 +388,7 @@ class SqliteStore implements Store {
 
     if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
-    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, x.kind AS deploy_kind, x.at AS deploy_at,
+    const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, d.reason, x.kind AS deploy_kind, x.at AS deploy_at,
         ifnull(${notMine}, 0) AS not_mine
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
@@ -398,6 +399,7 @@ class SqliteStore implements Store {
       const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
+      if (r.reason !== null) ep.reason = r.reason as ReasonCode;
       if (r.deploy_kind !== null) ep.deployKind = r.deploy_kind as ChangeKind;
       if (r.deploy_at !== null) ep.deployAt = r.deploy_at as number;
       if (r.ends_at_ms !== null) ep.endsAtMs = r.ends_at_ms as number;
