@@ -468,6 +468,24 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.comments).toEqual([]);
     });
 
+    it('puts the evidence on the pull request when the deploy was compared on its metrics', async () => {
+      await deployed();
+      await fire('2026-11-26T11:05:00Z');
+      const [history] = await h.store.alertHistory('a100000000000001');
+      const judged = {
+        verdict: 'worse' as const,
+        sentence: 'error ratio 8.1 % on the new version vs 0.3 % on the old (Mann-Whitney p < 0.001)',
+        metrics: [],
+        from: clock.now() - 420_000,
+        to: clock.now(),
+      };
+      await h.store.recordEvidence(history?.episode.id as number, judged, 'advisory', clock.now());
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      expect(gh.comments[0]?.body).toContain('Evidence:');
+      expect(gh.comments[0]?.body).toContain('error ratio 8.1 % on the new version vs 0.3 % on the old');
+    });
+
     it('edits the comment when alice says it is not her change (as the Slack button records it)', async () => {
       await deployed();
       await fire('2026-11-26T11:05:00Z');

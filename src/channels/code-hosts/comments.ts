@@ -9,6 +9,9 @@ import { CodeHostFailure, type ReviewTarget } from '../code-host.js';
 import { commentsOn } from './config.js';
 import type { CodeHostDefinition } from './index.js';
 
+/** The metrics a comment lists at most: the verdict line says the rest. */
+const MAX_METRICS = 6;
+
 // The comment about a page on the pull or merge request of the change it was attributed to: written once, edited
 // when the page resolves or someone says "not my change". Its own outbox kind and lane: a code host that is down
 // or rate limited delays only its comments, never a page or a DM. What to do is core/code-host.ts
@@ -121,6 +124,14 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
     if (feedback) facts.notMine = { by: feedback.by, at: feedback.at };
     if (incidentUrl) facts.incidentUrl = incidentUrl;
     if (deploy.source?.compareUrl) facts.compareUrl = deploy.source.compareUrl;
+    // The judge's verdict and each metric's numbers, when the deploy was compared on its metrics.
+    const evidence = members.find((m) => m.decision.evidence)?.decision.evidence;
+    if (evidence) {
+      facts.evidence = [
+        `${evidence.verdict}: ${evidence.sentence}`,
+        ...evidence.metrics.slice(0, MAX_METRICS).map((m) => `${m.name} (${m.class}): ${m.sentence}`),
+      ];
+    }
     // The link's time range ends when the page did (or opened): a stable text, so a retry edits nothing.
     if (template) facts.dashboardUrl = compareLink(template, deploy, page.resolvedAt ?? page.openedAt);
     return facts;
