@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import { ApiError } from './errors.js';
 import type { PreviewedAlert } from './evidence/preview.js';
+import type { RolloutEvidence } from './evidence/rollout.js';
 import { bearerAuth, metricsAuth } from './http/auth.js';
 import { createDeniedLog } from './http/denied-log.js';
 import { errorHandler } from './http/errors.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   logins: LoginLimiter;
   /** Judges the evidence of the decisions a preview would page a person with (asks Prometheus); absent without one. */
   previewEvidence?: (decided: DecidedAlert[]) => Promise<{ decided: PreviewedAlert[]; queried: number }>;
+  /** The metrics of a rollout for the canary gate (asks Prometheus); absent without one. */
+  rolloutEvidence?: RolloutEvidence;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -119,7 +122,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   v1.get('/deploys', auth, deploysRoute({ store, now }));
 
-  v1.get('/deploys/:id/verdict', auth, verdictRoute({ config, store, now }));
+  v1.get(
+    '/deploys/:id/verdict',
+    auth,
+    verdictRoute({ config, store, now, ...(deps.rolloutEvidence ? { evidence: deps.rolloutEvidence } : {}) }),
+  );
   v1.get('/stats', auth, statsRoute({ store, now }));
   v1.get('/timeline', auth, timelineApi({ config, store, now, log }));
 

@@ -8,6 +8,7 @@ import { createDelivery } from './deliver/worker.js';
 import { evidenceHandler } from './evidence/handler.js';
 import { previewEvidence } from './evidence/preview.js';
 import { createPrometheusClient } from './evidence/prometheus.js';
+import { rolloutEvidence } from './evidence/rollout.js';
 import { createMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite/store.js';
@@ -97,6 +98,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
       ? {
           previewEvidence: (decided) =>
             previewEvidence(decided, { config, client: prometheus, getDeploy: (id) => store.getDeploy(id), now }),
+          rolloutEvidence: rolloutEvidence({ config, client: prometheus, now }),
         }
       : {}),
   });

@@ -1,5 +1,6 @@
 import { describeChange } from './change.js';
 import { hostOfInstance } from './correlate.js';
+import type { EvidenceVerdict } from './judge.js';
 import { clockUtc, humanGap } from './time.js';
 import type { AlertStatus, Deploy } from './types.js';
 
@@ -9,6 +10,11 @@ import type { AlertStatus, Deploy } from './types.js';
 // The window judged starts at the LATEST stage event of the rollout (each stage restarts it: docs/semantics.md)
 // and lasts `observe`. Whichever stage event's id is asked about, the answer is the rollout's: a pipeline that
 // polls the canary's id after promoting to 10 % sees the 10 % window.
+//
+// Where the service has comparisons and a Prometheus to ask, the metrics judge the rollout too, with the same
+// comparison as before a page: `worse` fails it even before any alert fires, and `healthy` needs the window over
+// AND the evidence `same` or `better`; without a verdict on the metrics (no data yet, Prometheus unavailable) it
+// stays pending, saying why.
 
 export type VerdictState = 'pending' | 'healthy' | 'failing';
 
@@ -37,6 +43,8 @@ export interface VerdictInput {
   /** The service's clock skew allowance: correlation accepts alerts that start this long before a deploy. */
   skewMs: number;
   now: number;
+  /** The metrics of the new version against the old over the window so far; absent where none are compared. */
+  evidence?: { verdict: EvidenceVerdict; sentence: string };
 }
 
 export interface Verdict {
@@ -72,15 +80,39 @@ export function judge(input: VerdictInput): Verdict {
     else notJudged.push({ alert, why: 'resolved_before_window' });
   }
 
-  const state: VerdictState = counted.length > 0 ? 'failing' : now < decidedAt ? 'pending' : 'healthy';
+  const evidence = input.evidence;
+  const metricsWorse = evidence?.verdict === 'worse';
+  const metricsClear = !evidence || evidence.verdict === 'same' || evidence.verdict === 'better';
+  const state: VerdictState =
+    counted.length > 0 || metricsWorse ? 'failing' : now < decidedAt || !metricsClear ? 'pending' : 'healthy';
+  const said = sentence(state, latest, counted, { from, to, decidedAt }, now, metricsWorse);
   return {
     state,
-    sentence: sentence(state, latest, counted, { from, to, decidedAt }, now),
+    sentence: evidence ? `${said} ${evidenceWords(evidence, state, now >= decidedAt)}` : said,
     latest,
     window: { from, to, decidedAt },
     counted,
     notJudged,
   };
+}
+
+/** What the metrics say, after the alerts' sentence. */
+function evidenceWords(
+  evidence: { verdict: EvidenceVerdict; sentence: string },
+  state: VerdictState,
+  windowOver: boolean,
+): string {
+  switch (evidence.verdict) {
+    case 'worse':
+      return `The metrics are worse: ${evidence.sentence}.`;
+    case 'same':
+    case 'better':
+      return `The metrics are ${evidence.verdict === 'same' ? 'no worse' : 'better'}: ${evidence.sentence}.`;
+    default:
+      return state === 'pending' && windowOver
+        ? `Not healthy until the metrics can be judged (${evidence.verdict}): ${evidence.sentence}.`
+        : `The metrics cannot be judged yet (${evidence.verdict}): ${evidence.sentence}.`;
+  }
 }
 
 function sentence(
@@ -89,16 +121,23 @@ function sentence(
   counted: readonly AttributedAlert[],
   w: { from: number; to: number; decidedAt: number },
   now: number,
+  metricsWorse: boolean,
 ): string {
   const stage =
     latest.stage === 'full'
       ? 'full rollout'
       : `${latest.stage}${latest.percent !== undefined ? ` ${latest.percent}%` : ''}`;
   const what = `${latest.service} ${describeChange(latest)} (${stage}) in ${latest.environment}`;
+  if (state === 'failing' && counted.length === 0 && metricsWorse) {
+    return `${what} is failing on its metrics, before any alert was attributed to it.`;
+  }
   if (state === 'failing') {
     const shown = counted.slice(0, 3).map(describeAlert).join('; ');
     const more = counted.length > 3 ? `; and ${counted.length - 3} more` : '';
     return `${what} is failing: ${counted.length} alert${counted.length === 1 ? '' : 's'} attributed to it (${shown}${more}).`;
+  }
+  if (state === 'pending' && now >= w.decidedAt) {
+    return `${what}: no alert was attributed to it from ${clockUtc(w.from)} to ${clockUtc(w.to)}.`;
   }
   if (state === 'pending') {
     return `${what}: no alert attributed so far; the window from ${clockUtc(w.from)} to ${clockUtc(w.to)} is decided in ${humanGap(Math.max(0, w.decidedAt - now))}.`;

@@ -248,6 +248,12 @@ export const verdictSchema = z.object({
     .array(verdictAlert.extend({ why: z.enum(['resolved_before_window', 'started_after_window']) }))
     .describe('The first 100.'),
   notJudgedNotShown: z.number().int(),
+  evidence: evidenceSchema
+    .pick({ verdict: true, sentence: true, from: true, to: true, metrics: true })
+    .nullable()
+    .describe(
+      'The metrics of the latest stage against the old version (or the other hosts) over the window so far, where the service has comparisons and a Prometheus: worse fails the rollout, and healthy needs same or better.',
+    ),
   checkedAt: instant,
 });
 

@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LANES } from '../../src/channels/registry.js';
+import { runVerdict } from '../../src/cli/verdict.js';
 import { createDelivery } from '../../src/deliver/worker.js';
 import { createLogger } from '../../src/log.js';
+import { cliIo } from '../cli/support.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
 import {
@@ -384,6 +386,79 @@ describe.skipIf(!installed)(
             .set(auth)
         ).status,
       ).toBe(404);
+    });
+
+    describe('the canary gate', () => {
+      const post = (deploy: object) =>
+        request((h as Harness).app)
+          .post('/v1/deploys')
+          .set(auth)
+          .send(deploy);
+      const verdictOf = async (id: string) =>
+        (
+          await request((h as Harness).app)
+            .get(`/v1/deploys/${id}/verdict?observe=PT30M`)
+            .set(auth)
+        ).body;
+
+      it('fails a rollout whose metrics are worse before any alert fires, with the numbers', async () => {
+        await start();
+        await post(
+          designDeploy({
+            id: 'rollout-checkout',
+            service: 'checkout',
+            version: 'v2',
+            previousVersion: 'v1',
+            at: iso(0),
+          }),
+        );
+        const v = await verdictOf('rollout-checkout');
+        expect(v.verdict).toBe('failing');
+        expect(v.alerts).toEqual([]);
+        expect(v.sentence).toMatch(
+          /failing on its metrics.*The metrics are worse: error ratio \d+\.\d % on v2 vs 0\.3 % on v1/,
+        );
+        expect(v.evidence).toMatchObject({
+          verdict: 'worse',
+          metrics: [{ name: 'error ratio', class: 'worse' }, { name: 'p95 latency' }],
+        });
+      });
+
+      it('calls a rollout healthy once the window passed with metrics no worse; the CLI prints the numbers', async () => {
+        const harness = await start();
+        await post(
+          designDeploy({ id: 'rollout-search', service: 'search', version: 'v2', previousVersion: 'v1', at: iso(0) }),
+        );
+        const v = await verdictOf('rollout-search');
+        expect(v.verdict).toBe('healthy');
+        expect(v.sentence).toMatch(/is healthy: no alert .* The metrics are no worse: error ratio/);
+
+        const server = harness.app.listen(0, '127.0.0.1');
+        await new Promise((resolve) => server.once('listening', resolve));
+        try {
+          const address = server.address();
+          const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+          const run = cliIo({ env: { CHANGEPAGER_URL: url, CHANGEPAGER_TOKEN: TOKEN } });
+          expect(await runVerdict(['rollout-search'], run.io)).toBe(0);
+          expect(run.stdout).toMatch(/^healthy: .*The metrics are no worse: error ratio/);
+          expect(run.stdout).toMatch(/\n {2}\* same: error ratio \d+\.\d+ % on v2 vs/);
+        } finally {
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      });
+
+      it('keeps a rollout pending after its window while its metrics cannot be judged (too little data), saying why', async () => {
+        await start();
+        // The deploy names a previous version Prometheus has no series of: nothing to compare with.
+        await post(
+          designDeploy({ id: 'rollout-ledger', service: 'ledger', version: 'v2', previousVersion: 'v0', at: iso(0) }),
+        );
+        const v = await verdictOf('rollout-ledger');
+        expect(v.verdict).toBe('pending');
+        expect(v.window.decidedInSeconds).toBe(0);
+        expect(v.evidence?.verdict).toBe('no_data');
+        expect(v.sentence).toMatch(/Not healthy until the metrics can be judged \(no_data\).*too few points/);
+      });
     });
 
     it('the evidence never judged (a crash after the 2xx): the page goes at receipt + budget all the same', async () => {
