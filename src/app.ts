@@ -10,6 +10,7 @@ import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
 import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
 import { openApiDocument } from './http/openapi.js';
+import { precisionRoute } from './http/precision.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson, evidenceJson } from './http/views.js';
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): express.Express {
     verdictRoute({ config, store, now, ...(deps.rolloutEvidence ? { evidence: deps.rolloutEvidence } : {}) }),
   );
   v1.get('/stats', auth, statsRoute({ store, now }));
+  v1.get('/precision', auth, precisionRoute({ store, now }));
   v1.get('/timeline', auth, timelineApi({ config, store, now, log }));
 
   v1.get('/deploys/:id', auth, async (req, res) => {

@@ -388,6 +388,40 @@ describe.skipIf(!installed)(
       ).toBe(404);
     });
 
+    it('GET /v1/precision: per service, pages to a person, "not my change", confirmed, cleared, disagreements', async () => {
+      const harness = await start();
+      await deployAndFire({ service: 'checkout', deployAt: 0, alertAt: 7 });
+      await deployAndFire({ service: 'search', deployAt: 0, alertAt: 7 });
+      await settle();
+      // The author of checkout's change says it is not theirs, though its metrics are worse.
+      const episode = (await harness.store.alertHistory(fingerprintOf('checkout')))[0]?.episode.id as number;
+      expect(await harness.store.recordNotMine(episode, 'alice@example.com', clock.now())).toEqual({ recorded: true });
+      const res = await request(harness.app).get('/v1/precision?since=P1D').set(auth);
+      expect(res.status).toBe(200);
+      expect(res.body.services).toEqual([
+        {
+          service: 'checkout',
+          pagedPerson: 1,
+          notMyChange: 1,
+          evidenceJudged: 1,
+          confirmed: 1,
+          exonerated: 0,
+          disagreements: 1,
+          precision: 0,
+        },
+        {
+          service: 'search',
+          pagedPerson: 0,
+          notMyChange: 0,
+          evidenceJudged: 1,
+          confirmed: 0,
+          exonerated: 1,
+          disagreements: 0,
+          precision: null,
+        },
+      ]);
+    });
+
     describe('the canary gate', () => {
       const post = (deploy: object) =>
         request((h as Harness).app)

@@ -373,6 +373,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           ['oncall', 'open', 1],
           ['person', 'resolved', 0],
         ]);
+        // The precision numbers read what the evidence did, and whom the decision pages now.
+        const facts = await store.hygieneFacts({ since: T0, until: T0 + 60 * MIN }, { phase: 'episodes' });
+        expect(facts.facts.episodes).toEqual([
+          expect.objectContaining({ pagedPerson: false, evidence: { verdict: 'same', effect: 'exonerated' } }),
+        ]);
       });
 
       it('re-routes nobody once the person’s page went out: the evidence is late, the page and DM are updated', async () => {
