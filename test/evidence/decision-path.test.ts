@@ -420,6 +420,12 @@ describe.skipIf(!installed)(
           precision: null,
         },
       ]);
+      // The same numbers on the timeline page, for the alerts it shows.
+      const page = (await request(harness.app).get('/?range=PT6H').set(auth)).text;
+      expect(page).toMatch(
+        /<tr data-precision="checkout">\s*<td data-label="Service">checkout<\/td>\s*<td data-label="Paged a person">1<\/td>\s*<td data-label="Not my change">1<\/td>\s*<td data-label="Precision">0 %<\/td>\s*<td data-label="Evidence judged">1<\/td>\s*<td data-label="Confirmed">1<\/td>\s*<td data-label="Cleared \(on-call paged\)">0<\/td>\s*<td data-label="Evidence and person disagree">1<\/td>/,
+      );
+      expect(page).toMatch(/<tr data-precision="search">[\s\S]*?<td data-label="Cleared \(on-call paged\)">1<\/td>/);
     });
 
     describe('the canary gate', () => {
