@@ -79,7 +79,7 @@ const BY_HOST = `
         critical: true
         unit: ratio`;
 
-function yaml(pd: PagerDutyStub, slack: SlackStub, prometheusUrl: string, budget = 'PT3S') {
+function yaml(pd: PagerDutyStub, slack: SlackStub, prometheusUrl: string, budget = 'PT3S', mode = 'required') {
   return `
 prometheus: { url: "${prometheusUrl}", budget: ${budget}, request_timeout: PT5S }
 pagerduty:
@@ -98,7 +98,7 @@ slack:
   request_timeout: PT1S
 defaults:
   policy: author
-  evidence: required
+  evidence: ${mode}
   pagerduty: { service_id: PDEFAULT, routing_key_env: PD_KEY }
 services:
   cart:${BY_HOST}
@@ -144,14 +144,14 @@ describe.skipIf(!installed)(
       await slack?.close();
     });
 
-    async function start(prometheusUrl = prometheus.url, budget = 'PT3S') {
+    async function start(prometheusUrl = prometheus.url, budget = 'PT3S', mode = 'required') {
       clock = fakeClock(new Date().toISOString());
       pd = await startPagerDutyStub({ https: true });
       pd.users = [{ id: 'PALICE', email: 'alice@example.com', name: 'Alice' }];
       slack = await startSlackStub();
       h = createHarness({
         now: clock.now,
-        yaml: yaml(pd, slack, prometheusUrl, budget),
+        yaml: yaml(pd, slack, prometheusUrl, budget, mode),
         env: { PD_TOKEN: 'pd-token', PD_KEY: ROUTING_KEY, SLACK_BOT_TOKEN: 'xoxb-t', SLACK_SIGNING_SECRET: 's' },
       });
       return h;
@@ -247,6 +247,19 @@ describe.skipIf(!installed)(
       expect(dmText()[0]).toContain('your change looks innocent');
       expect(dmText()[0]).toMatch(/error ratio 0\.\d+ % on v2 vs 0\.\d+ % on v1/);
       expect(dmText()[0]).not.toContain('changepager_not_mine');
+    });
+
+    it('advisory: the evidence is shown, and the author is paged as without it even when it clears the deploy', async () => {
+      await start(prometheus.url, 'PT3S', 'advisory');
+      await deployAndFire({ service: 'search', deployAt: 0, alertAt: 7 });
+      await settle();
+      const decision = await decisionOf('search');
+      expect(decision.reason).toBe('author_paged');
+      expect(decision.evidence).toMatchObject({ verdict: 'same', effect: 'advisory', mode: 'advisory' });
+      expect(decision.sentence).toMatch(/Evidence \(advisory, same\): error ratio/);
+      expect(pd.incidentCreates()).toHaveLength(1);
+      expect(incidentDetails()[0]).toContain('Evidence (advisory, same)');
+      expect(oncallTriggers()).toHaveLength(0);
     });
 
     it('a canary judged by its hosts: cart-2 against the other hosts, the author paged', async () => {
