@@ -341,6 +341,13 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           evidence: { verdict: 'worse', effect: 'convicted', late: false, at: at + 1_000 },
         });
         expect(history?.episode.decision.sentence).toContain('error ratio 8.1 % vs 0.3 %');
+        // Judged again (a claim that ran out mid-gather): nothing changes, whatever the second verdict.
+        const again = { ...judged, verdict: 'same' as const };
+        expect(await store.recordEvidence(id, again, 'required', at + 2_000)).toEqual({
+          effect: 'convicted',
+          late: false,
+        });
+        expect((await store.alertHistory('f1'))[0]?.episode.decision.reason).toBe('author_paged');
         expect(await store.recordEvidence(999_999, judged, 'required', at)).toBeUndefined();
       });
 

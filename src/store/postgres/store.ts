@@ -497,6 +497,9 @@ class PostgresStore implements Store {
           [episodeId],
         )) as Row;
         const episode = toEpisode(row);
+        // Judged once: a second judging (a claim that expired mid-gather) changes nothing.
+        const judged = episode.decision.evidence;
+        if (judged) return { result: { effect: judged.effect, late: judged.late }, enqueued: [] };
         const personPages = (
           await rows(
             db,

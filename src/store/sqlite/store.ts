@@ -780,6 +780,9 @@ class SqliteStore implements Store {
         const row = this.q.episodeById.get(episodeId) as Row | undefined;
         if (!row) return undefined;
         const episode = toEpisode(row);
+        // Judged once: a second judging (a claim that expired mid-gather) changes nothing.
+        const judged = episode.decision.evidence;
+        if (judged) return { effect: judged.effect, late: judged.late };
         // A page is still held for the evidence while no attempt has been made and its row is not due yet.
         const personPages = (this.q.pagesOfEpisode.all(episodeId) as Row[])
           .map(toPage)
