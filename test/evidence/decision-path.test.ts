@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -299,6 +300,28 @@ describe.skipIf(!installed)(
       expect(decision.evidence).toMatchObject({ verdict: 'unavailable', effect: 'stands' });
       expect(decision.sentence).toContain('Evidence unavailable, so the decision stands');
       expect(pd.incidentCreates()).toHaveLength(1);
+    });
+
+    it('Prometheus answering garbage: the decision of today, saying what came back', async () => {
+      const garbage = createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"status":"success","data":"not a matrix"');
+      });
+      await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+      try {
+        const address = garbage.address();
+        await start(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`);
+        await deployAndFire({ service: 'checkout', deployAt: 0, alertAt: 7 });
+        await settle();
+        const decision = await decisionOf('checkout');
+        expect(decision.reason).toBe('author_paged');
+        expect(decision.evidence).toMatchObject({ verdict: 'unavailable', effect: 'stands' });
+        expect(decision.sentence).toContain('Evidence unavailable, so the decision stands');
+        expect(decision.sentence).toContain("Prometheus' answer is not JSON (application/json)");
+        expect(pd.incidentCreates()).toHaveLength(1);
+      } finally {
+        await new Promise<void>((resolve) => garbage.close(() => resolve()));
+      }
     });
 
     describe('Prometheus hanging', () => {
