@@ -52,19 +52,19 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
   });
   // Evidence is no channel: it tells nobody anything, it only judges a deploy before its author's page goes out.
   const prometheus = config.prometheus && createPrometheusClient(config.prometheus);
-  const evidence = prometheus && {
-    evidence: evidenceHandler({
-      config,
-      store,
-      client: prometheus,
-      now,
-      log: log.child({ component: 'evidence' }),
-      kick: () => delivery.kick(),
-    }),
-  };
+  // Registered even without a prometheus section: evidence rows queued before a restart that removed it are
+  // retired (their pages went at the budget anyway) instead of waiting in the outbox for ever.
+  const evidence = evidenceHandler({
+    config,
+    store,
+    ...(prometheus ? { client: prometheus } : {}),
+    now,
+    log: log.child({ component: 'evidence' }),
+    kick: () => delivery.kick(),
+  });
   const delivery = createDelivery(LANES, {
     store,
-    handlers: { ...channels.handlers, ...evidence },
+    handlers: { ...channels.handlers, evidence },
     log,
     metrics,
     now,

@@ -581,3 +581,49 @@ async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+describe('evidence across a restart', () => {
+  it('pages at receipt + budget after a restart that dropped the prometheus section, and retires the evidence row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'changepager-evidence-restart-'));
+    const clock = fakeClock('2026-11-26T11:10:00Z');
+    const people = 'people: [{ email: alice@example.com, logins: [alice] }]\ndefaults: { policy: author }\n';
+    const first = createHarness({
+      dir,
+      now: clock.now,
+      yaml: `${people}prometheus: { url: "http://127.0.0.1:9" }\n`,
+    });
+    try {
+      await request(first.app)
+        .post('/v1/deploys')
+        .set(auth)
+        .send(designDeploy({ at: '2026-11-26T11:02:00Z' }));
+      const res = await request(first.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .send(amPayload([{ fingerprint: 'e0e0e0e0e0e0e0e0', startsAt: '2026-11-26T11:09:00Z' }]));
+      expect(res.status).toBe(200);
+      expect(res.body.decisions[0].decision.reason).toBe('author_paged');
+    } finally {
+      // The process stops after the 2xx, before any delivery.
+      await first.close();
+    }
+    const second = createHarness({ dir, now: clock.now, yaml: people });
+    try {
+      await second.worker.drain();
+      const before = (await request(second.app).get('/v1/alerts/e0e0e0e0e0e0e0e0').set(auth)).body.episodes[0];
+      expect(before.deliveries).toEqual([]);
+      clock.advance(3_000);
+      await second.worker.drain();
+      const after = (await request(second.app).get('/v1/alerts/e0e0e0e0e0e0e0e0').set(auth)).body.episodes[0];
+      expect(after.pages.map((p: { target: unknown }) => p.target)).toEqual([
+        { kind: 'person', email: 'alice@example.com' },
+      ]);
+      expect(after.deliveries).toMatchObject([{ outcome: 'delivered' }]);
+      expect(after.decision.evidence).toBeNull();
+      expect(await second.store.nextDueAt()).toBeUndefined();
+    } finally {
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
