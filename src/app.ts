@@ -4,12 +4,14 @@ import type { Config } from './config/load.js';
 import type { Deploy } from './core/types.js';
 import { ApiError } from './errors.js';
 import type { PreviewedAlert } from './evidence/preview.js';
+import type { RolloutEvidence } from './evidence/rollout.js';
 import { bearerAuth, metricsAuth } from './http/auth.js';
 import { createDeniedLog } from './http/denied-log.js';
 import { errorHandler } from './http/errors.js';
 import { flaggerRoute } from './http/flagger.js';
 import { alertRoute, deploysRoute, unmappedRoute } from './http/lists.js';
 import { openApiDocument } from './http/openapi.js';
+import { precisionRoute } from './http/precision.js';
 import { statsRoute } from './http/stats.js';
 import { verdictRoute } from './http/verdict.js';
 import { decidedJson, deployJson, evidenceJson } from './http/views.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   logins: LoginLimiter;
   /** Judges the evidence of the decisions a preview would page a person with (asks Prometheus); absent without one. */
   previewEvidence?: (decided: DecidedAlert[]) => Promise<{ decided: PreviewedAlert[]; queried: number }>;
+  /** The metrics of a rollout for the canary gate (asks Prometheus); absent without one. */
+  rolloutEvidence?: RolloutEvidence;
 }
 
 /** The express app. It never listens: main.ts does, and tests drive it with supertest. */
@@ -141,8 +145,13 @@ export function createApp(deps: AppDeps): express.Express {
 
   v1.get('/deploys', auth, deploysRoute({ store, now }));
 
-  v1.get('/deploys/:id/verdict', auth, verdictRoute({ config, store, now }));
+  v1.get(
+    '/deploys/:id/verdict',
+    auth,
+    verdictRoute({ config, store, now, ...(deps.rolloutEvidence ? { evidence: deps.rolloutEvidence } : {}) }),
+  );
   v1.get('/stats', auth, statsRoute({ store, now }));
+  v1.get('/precision', auth, precisionRoute({ store, now }));
   v1.get('/timeline', auth, timelineApi({ config, store, now, log }));
 
   v1.get('/deploys/:id', auth, async (req, res) => {

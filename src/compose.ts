@@ -8,6 +8,7 @@ import { createDelivery } from './deliver/worker.js';
 import { evidenceHandler } from './evidence/handler.js';
 import { previewEvidence } from './evidence/preview.js';
 import { createPrometheusClient } from './evidence/prometheus.js';
+import { rolloutEvidence } from './evidence/rollout.js';
 import { createMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { openSqliteStore } from './store/sqlite/store.js';
@@ -52,19 +53,18 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
   });
   // Evidence is no channel: it tells nobody anything, it only judges a deploy before its author's page goes out.
   const prometheus = config.prometheus && createPrometheusClient(config.prometheus);
-  const evidence = prometheus && {
-    evidence: evidenceHandler({
-      config,
-      store,
-      client: prometheus,
-      now,
-      log: log.child({ component: 'evidence' }),
-      kick: () => delivery.kick(),
-    }),
-  };
-  const handlers = { ...channels.handlers, ...evidence };
-  // A lane none of whose kinds is delivered (the code hosts' with none configured, evidence without Prometheus)
-  // would only poll.
+  // Registered even without a prometheus section: evidence rows queued before a restart that removed it are
+  // retired (their pages went at the budget anyway) instead of waiting in the outbox for ever.
+  const evidence = evidenceHandler({
+    config,
+    store,
+    ...(prometheus ? { client: prometheus } : {}),
+    now,
+    log: log.child({ component: 'evidence' }),
+    kick: () => delivery.kick(),
+  });
+  const handlers = { ...channels.handlers, evidence };
+  // A lane none of whose kinds is delivered (the code hosts' with none configured) would only poll.
   const lanes = LANES.filter((lane) => lane.kinds.some((kind) => handlers[kind]));
   const delivery = createDelivery(lanes, {
     store,
@@ -103,6 +103,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
       ? {
           previewEvidence: (decided) =>
             previewEvidence(decided, { config, client: prometheus, getDeploy: (id) => store.getDeploy(id), now }),
+          rolloutEvidence: rolloutEvidence({ config, client: prometheus, now }),
         }
       : {}),
   });

@@ -48,6 +48,8 @@ interface VerdictBody {
   sentence: string;
   window: { decidedInSeconds: number };
   alerts: { fingerprint: string; alertname: string | null; startsAt: string; sentence: string }[];
+  /** Absent from servers older than the metrics gate. */
+  evidence?: { verdict: string; metrics: { name: string; class: string; sentence: string }[] } | null;
 }
 
 /** `changepager verdict ID [--wait]`: one line per change of state, the verdict's sentence, and an exit status. */
@@ -123,6 +125,7 @@ function finish(io: CliIo, body: VerdictBody, json: boolean): number {
     io.stdout(`${body.verdict}: ${body.sentence}\n`);
     for (const a of body.alerts)
       io.stdout(`  - ${a.alertname ?? 'alert'} ${a.fingerprint} since ${a.startsAt}: ${a.sentence}\n`);
+    for (const m of body.evidence?.metrics ?? []) io.stdout(`  * ${m.class}: ${m.sentence}\n`);
   }
   return EXIT[body.verdict];
 }

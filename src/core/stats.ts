@@ -1,4 +1,6 @@
 import { kindOf, subjectOf } from './change.js';
+import type { EvidenceEffect } from './evidence-route.js';
+import type { EvidenceVerdict } from './judge.js';
 import type { ChangeKind, Deploy, ReasonCode } from './types.js';
 
 // Deploy hygiene: the numbers a team looks at to see whether the feedback loop works. Pure: the store hands over
@@ -38,6 +40,10 @@ export interface DecidedEpisode {
   reason?: ReasonCode;
   /** When it resolved; absent while it fires. */
   endsAtMs?: number;
+  /** The decision (as it stands, after any evidence) pages a person. */
+  pagedPerson?: boolean;
+  /** The evidence judged for it, and what it did to the decision. */
+  evidence?: { verdict: EvidenceVerdict; effect: EvidenceEffect };
 }
 
 /** One page of facts. */

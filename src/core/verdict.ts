@@ -1,5 +1,6 @@
 import { describeChange } from './change.js';
 import { hostOfInstance } from './correlate.js';
+import type { EvidenceVerdict } from './judge.js';
 import { clockUtc, humanGap } from './time.js';
 import type { AlertStatus, Deploy } from './types.js';
 
@@ -9,6 +10,11 @@ import type { AlertStatus, Deploy } from './types.js';
 // The window judged starts at the LATEST stage event of the rollout (each stage restarts it: docs/semantics.md)
 // and lasts `observe`. Whichever stage event's id is asked about, the answer is the rollout's: a pipeline that
 // polls the canary's id after promoting to 10 % sees the 10 % window.
+//
+// Where the service has comparisons and a Prometheus to ask, the metrics judge the rollout too, with the same
+// comparison as before a page: `worse` fails it even before any alert fires, and `healthy` needs the window over
+// AND the evidence `same` or `better`; without a verdict on the metrics (no data yet, Prometheus unavailable) it
+// stays pending, saying why.
 
 export type VerdictState = 'pending' | 'healthy' | 'failing' | 'rolled_back';
 
@@ -46,6 +52,8 @@ export interface VerdictInput {
   now: number;
   /** Set when a rollback undid the rollout: the answer is then final, whatever the window says. */
   rolledBack?: RollbackFact;
+  /** The metrics of the new version against the old over the window so far; absent where none are compared. */
+  evidence?: { verdict: EvidenceVerdict; sentence: string };
 }
 
 export interface Verdict {
@@ -85,16 +93,21 @@ export function judge(input: VerdictInput): Verdict {
     else notJudged.push({ alert, why: 'resolved_before_window' });
   }
 
+  // A rollback is final, whatever the window or the metrics say.
+  const evidence = rolledBack ? undefined : input.evidence;
+  const metricsWorse = evidence?.verdict === 'worse';
+  const metricsClear = !evidence || evidence.verdict === 'same' || evidence.verdict === 'better';
   const state: VerdictState = rolledBack
     ? 'rolled_back'
-    : counted.length > 0
+    : counted.length > 0 || metricsWorse
       ? 'failing'
-      : now < decidedAt
+      : now < decidedAt || !metricsClear
         ? 'pending'
         : 'healthy';
+  const said = sentence(state, latest, counted, { from, to, decidedAt }, now, { metricsWorse, rolledBack });
   return {
     state,
-    sentence: sentence(state, latest, counted, { from, to, decidedAt }, now, rolledBack),
+    sentence: evidence ? `${said} ${evidenceWords(evidence, state, now >= decidedAt)}` : said,
     latest,
     ...(rolledBack ? { rolledBack } : {}),
     window: { from, to, decidedAt },
@@ -103,30 +116,55 @@ export function judge(input: VerdictInput): Verdict {
   };
 }
 
+/** What the metrics say, after the alerts' sentence. */
+function evidenceWords(
+  evidence: { verdict: EvidenceVerdict; sentence: string },
+  state: VerdictState,
+  windowOver: boolean,
+): string {
+  switch (evidence.verdict) {
+    case 'worse':
+      return `The metrics are worse: ${evidence.sentence}.`;
+    case 'same':
+    case 'better':
+      return `The metrics are ${evidence.verdict === 'same' ? 'no worse' : 'better'}: ${evidence.sentence}.`;
+    default:
+      return state === 'pending' && windowOver
+        ? `Not healthy until the metrics can be judged (${evidence.verdict}): ${evidence.sentence}.`
+        : `The metrics cannot be judged yet (${evidence.verdict}): ${evidence.sentence}.`;
+  }
+}
+
 function sentence(
   state: VerdictState,
   latest: Deploy,
   counted: readonly AttributedAlert[],
   w: { from: number; to: number; decidedAt: number },
   now: number,
-  rolledBack?: RollbackFact,
+  why: { metricsWorse: boolean; rolledBack?: RollbackFact | undefined },
 ): string {
   const stage =
     latest.stage === 'full'
       ? 'full rollout'
       : `${latest.stage}${latest.percent !== undefined ? ` ${latest.percent}%` : ''}`;
   const what = `${latest.service} ${describeChange(latest)} (${stage}) in ${latest.environment}`;
-  if (rolledBack) {
+  if (why.rolledBack) {
     const before =
       counted.length > 0
         ? ` after ${counted.length} alert${counted.length === 1 ? '' : 's'} attributed to it (${counted.slice(0, 3).map(describeAlert).join('; ')}${counted.length > 3 ? `; and ${counted.length - 3} more` : ''})`
         : '';
-    return `${what} was rolled back to ${rolledBack.version} at ${clockUtc(rolledBack.at)} by deploy ${rolledBack.rollbackId}${before}.`;
+    return `${what} was rolled back to ${why.rolledBack.version} at ${clockUtc(why.rolledBack.at)} by deploy ${why.rolledBack.rollbackId}${before}.`;
+  }
+  if (state === 'failing' && counted.length === 0 && why.metricsWorse) {
+    return `${what} is failing on its metrics, before any alert was attributed to it.`;
   }
   if (state === 'failing') {
     const shown = counted.slice(0, 3).map(describeAlert).join('; ');
     const more = counted.length > 3 ? `; and ${counted.length - 3} more` : '';
     return `${what} is failing: ${counted.length} alert${counted.length === 1 ? '' : 's'} attributed to it (${shown}${more}).`;
+  }
+  if (state === 'pending' && now >= w.decidedAt) {
+    return `${what}: no alert was attributed to it from ${clockUtc(w.from)} to ${clockUtc(w.to)}.`;
   }
   if (state === 'pending') {
     return `${what}: no alert attributed so far; the window from ${clockUtc(w.from)} to ${clockUtc(w.to)} is decided in ${humanGap(Math.max(0, w.decidedAt - now))}.`;

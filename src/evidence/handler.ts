@@ -19,7 +19,8 @@ import type { PrometheusClient } from './prometheus.js';
 export interface EvidenceHandlerDeps {
   config: Config;
   store: EvidenceStore;
-  client: PrometheusClient;
+  /** Absent without a prometheus section: the rows are then retired unjudged. */
+  client?: PrometheusClient;
   now: () => number;
   log: Logger;
   /** Wakes the delivery lanes after the evidence made pages or DMs due. */
@@ -31,7 +32,7 @@ export function evidenceHandler({ config, store, client, now, log, kick }: Evide
   return {
     channel: 'prometheus',
     async handle(ref) {
-      if (!prometheus) return { ok: true, detail: 'no prometheus section: no evidence to gather' };
+      if (!prometheus || !client) return { ok: true, detail: 'no prometheus section: no evidence to gather' };
       const episodeId = Number(ref);
       const subject = await store.evidenceSubject(episodeId);
       if (!subject) return { ok: false, retry: false, detail: `episode ${ref} does not exist` };

@@ -288,7 +288,32 @@ export const verdictSchema = z.object({
     )
     .describe('The first 100.'),
   notJudgedNotShown: z.number().int(),
+  evidence: evidenceSchema
+    .pick({ verdict: true, sentence: true, from: true, to: true, metrics: true })
+    .nullable()
+    .describe(
+      'The metrics of the latest stage against the old version (or the other hosts) over the window so far, where the service has comparisons and a Prometheus: worse fails the rollout, and healthy needs same or better.',
+    ),
   checkedAt: instant,
+});
+
+export const precisionSchema = z.object({
+  since: instant,
+  until: instant,
+  environment: z.string().nullable(),
+  services: z.array(
+    z.object({
+      service: z.string(),
+      pagedPerson: z.number().int().describe('Decisions that page a person, as they stand after any evidence.'),
+      notMyChange: z.number().int().describe('Of those, the ones the person answered "Not my change".'),
+      evidenceJudged: z.number().int(),
+      confirmed: z.number().int().describe('The metrics were worse: the page to the person carried them.'),
+      exonerated: z.number().int().describe('The metrics cleared the deploy: on-call was paged instead.'),
+      disagreements: z.number().int().describe('The metrics said worse, and the person said "Not my change".'),
+      precision: z.number().nullable().describe('1 − notMyChange / pagedPerson; null without pages to a person.'),
+    }),
+  ),
+  next,
 });
 
 export const statsSchema = z.object({

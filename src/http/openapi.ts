@@ -14,6 +14,7 @@ import {
   errorSchema,
   flaggerResultSchema,
   healthSchema,
+  precisionSchema,
   previewSchema,
   readySchema,
   statsSchema,
@@ -22,6 +23,7 @@ import {
   verdictSchema,
 } from './api-schemas.js';
 import { deployQuery, historyQuery, unmappedQuery } from './lists.js';
+import { precisionQuery } from './precision.js';
 import { statsQuery } from './stats.js';
 import { verdictQuery } from './verdict.js';
 
@@ -382,6 +384,17 @@ function build(): Json {
           },
         },
       },
+      '/v1/precision': {
+        get: {
+          summary: 'How the decisions that named a person fared per service: disowned, confirmed, cleared',
+          description: PAGED,
+          parameters: queryParameters(precisionQuery),
+          responses: {
+            200: body('Precision', 'Services with a decision that named a change in the period.'),
+            ...errors(...READ_ERRORS),
+          },
+        },
+      },
       '/v1/stats': {
         get: {
           summary: 'Deploy hygiene per service over a period, a page of services at a time',
@@ -429,6 +442,7 @@ function build(): Json {
             ['AlertHistory', alertHistorySchema],
             ['Verdict', verdictSchema],
             ['Stats', statsSchema],
+            ['Precision', precisionSchema],
             ['FlaggerResult', flaggerResultSchema],
             ['UnmappedPeople', unmappedSchema],
             ['Timeline', timelineSchema],

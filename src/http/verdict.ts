@@ -2,12 +2,15 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { type Config, policyFor } from '../config/load.js';
 import { kindOf } from '../core/change.js';
+import type { Evidence } from '../core/judge.js';
 import { durationMs } from '../core/time.js';
 import type { Deploy } from '../core/types.js';
 import { type AttributedAlert, judge, type Verdict } from '../core/verdict.js';
 import { ApiError } from '../errors.js';
+import type { RolloutEvidence } from '../evidence/rollout.js';
 import { parseQuery } from '../ingest/validate.js';
 import type { ReadStore } from '../store/store.js';
+import { metricJson } from './views.js';
 
 // GET /v1/deploys/{id}/verdict?observe=PT30M[&settle=PT1M]: the canary gate (core/verdict.ts says what it judges).
 
@@ -26,7 +29,13 @@ export const verdictQuery = z.strictObject({
 /** Longest settle accepted: Alertmanager's default group_interval is 5 min, repeat_interval far longer. */
 const MAX_SETTLE_MS = 60 * 60_000;
 
-export function verdictRoute(deps: { config: Config; store: ReadStore; now: () => number }): RequestHandler {
+export function verdictRoute(deps: {
+  config: Config;
+  store: ReadStore;
+  now: () => number;
+  /** The metrics of the rollout's latest stage (asks Prometheus); absent without a prometheus section. */
+  evidence?: RolloutEvidence;
+}): RequestHandler {
   const { config, store, now } = deps;
   return async (req, res) => {
     const id = String(req.params.id);
@@ -52,6 +61,9 @@ export function verdictRoute(deps: { config: Config; store: ReadStore; now: () =
     const ids = rollout.events.map((d) => d.id);
     const attributed = await store.episodesAttributedTo(ids);
     const [rolledBack] = await store.rollbacksOf(ids);
+    const latest = rollout.events[rollout.events.length - 1] as Deploy;
+    // A rolled-back rollout is judged by its rollback: its metrics are not asked.
+    const evidence = !rolledBack && deps.evidence ? await deps.evidence(latest, latest.at + observeMs) : undefined;
     const at = now();
     const verdict = judge({
       rollout: rollout.events,
@@ -61,11 +73,14 @@ export function verdictRoute(deps: { config: Config; store: ReadStore; now: () =
       skewMs: policy.skewMs,
       now: at,
       ...(rolledBack ? { rolledBack } : {}),
+      ...(evidence ? { evidence } : {}),
     });
     const remaining = Math.max(0, Math.ceil((verdict.window.decidedAt - at) / 1000));
     // A pipeline polling a pending verdict learns when asking again can change the answer.
     if (verdict.state === 'pending') res.set('Retry-After', String(Math.min(Math.max(remaining, 1), 60)));
-    res.json(verdictJson(id, verdict, rollout, { observe: query.observe, settle: query.settle, remaining, at }));
+    res.json(
+      verdictJson(id, verdict, rollout, { observe: query.observe, settle: query.settle, remaining, at }, evidence),
+    );
   };
 }
 
@@ -82,6 +97,7 @@ function verdictJson(
   v: Verdict,
   rollout: { events: Deploy[]; supersededBy?: Deploy },
   w: { observe: string; settle: string; remaining: number; at: number },
+  evidence: Evidence | undefined,
 ) {
   const alert = (a: AttributedAlert) => ({
     fingerprint: a.fingerprint,
@@ -128,6 +144,15 @@ function verdictJson(
     alertsNotShown: Math.max(0, v.counted.length - ALERTS_SHOWN),
     notJudged: v.notJudged.slice(0, ALERTS_SHOWN).map(({ alert: a, why }) => ({ ...alert(a), why })),
     notJudgedNotShown: Math.max(0, v.notJudged.length - ALERTS_SHOWN),
+    evidence: evidence
+      ? {
+          verdict: evidence.verdict,
+          sentence: evidence.sentence,
+          from: iso(evidence.from),
+          to: iso(evidence.to),
+          metrics: evidence.metrics.map((m) => metricJson(m)),
+        }
+      : null,
     checkedAt: iso(w.at),
   };
 }

@@ -1,6 +1,6 @@
 import { kindOf } from '../core/change.js';
 import type { DecisionEvidence } from '../core/evidence-route.js';
-import type { SideSummary } from '../core/judge.js';
+import type { MetricResult, SideSummary } from '../core/judge.js';
 import type { Decision, Deploy } from '../core/types.js';
 import type { DecidedAlert } from '../pipeline.js';
 import type { EpisodeHistory } from '../store/store.js';
@@ -102,9 +102,6 @@ export function episodeJson({ episode: e, pages, deliveries, deliveriesNotShown 
 
 /** A decision's evidence as the API shows it: the verdict, what it changed, and each metric's numbers. */
 export function evidenceJson(ev: DecisionEvidence) {
-  const finite = (n: number | undefined) => (n === undefined || n === null || !Number.isFinite(n) ? null : n);
-  const side = (x: SideSummary | undefined) =>
-    x ? { label: x.label, points: x.points, mean: finite(x.mean), median: finite(x.median) } : null;
   return {
     verdict: ev.verdict,
     sentence: ev.sentence,
@@ -114,17 +111,26 @@ export function evidenceJson(ev: DecisionEvidence) {
     judgedAt: iso(ev.at),
     from: iso(ev.from),
     to: iso(ev.to),
-    metrics: ev.metrics.map((m) => ({
-      name: m.name,
-      class: m.class,
-      critical: m.critical,
-      sentence: m.sentence,
-      new: side(m.new),
-      old: side(m.old),
-      baseline: m.baseline ?? null,
-      change: finite(m.change),
-      pWorse: finite(m.pWorse),
-      pBetter: finite(m.pBetter),
-    })),
+    metrics: ev.metrics.map(metricJson),
+  };
+}
+
+const finite = (n: number | undefined) => (n === undefined || n === null || !Number.isFinite(n) ? null : n);
+const side = (x: SideSummary | undefined) =>
+  x ? { label: x.label, points: x.points, mean: finite(x.mean), median: finite(x.median) } : null;
+
+/** One metric of the evidence as the API shows it: its class, sentence and numbers (unbounded ones null). */
+export function metricJson(m: MetricResult) {
+  return {
+    name: m.name,
+    class: m.class,
+    critical: m.critical,
+    sentence: m.sentence,
+    new: side(m.new),
+    old: side(m.old),
+    baseline: m.baseline ?? null,
+    change: finite(m.change),
+    pWorse: finite(m.pWorse),
+    pBetter: finite(m.pBetter),
   };
 }

@@ -1,6 +1,7 @@
 import type { AlertDelivery, PageDelivery } from '../core/delivery-status.js';
 import type { DecisionEvidence, EvidenceSeries } from '../core/evidence-route.js';
 import { formatValue } from '../core/judge.js';
+import { PrecisionTally } from '../core/precision.js';
 import { humanGap } from '../core/time.js';
 import type { ProblemDetail } from '../errors.js';
 import type { Caller } from '../http/auth.js';
@@ -522,7 +523,48 @@ ${t.alerts.map((a) => alertDetail(a, t))}
 ${t.deploys.map((d) => deployDetail(d, t))}
 </div>
 ${tables(t)}
+${precisionTable(t)}
 </section>`;
+}
+
+/**
+ * How the decisions of the alerts shown fared, per service: the numbers of GET /v1/precision, counted over this
+ * view's alerts (those firing at some moment of the range) rather than those that started in a period.
+ */
+function precisionTable(t: Timeline): Html {
+  const tally = new PrecisionTally();
+  tally.add(
+    t.alerts.map(({ episode: e }) => {
+      const d = e.decision;
+      return {
+        startsAtMs: e.startsAtMs,
+        notMine: d.feedback?.kind === 'not_my_change',
+        pagedPerson: d.targets.some((x) => x.kind === 'person'),
+        ...(d.service === undefined ? {} : { service: d.service }),
+        ...(d.deployId === undefined ? {} : { deployId: d.deployId }),
+        ...(d.evidence ? { evidence: { verdict: d.evidence.verdict, effect: d.evidence.effect } } : {}),
+      };
+    }),
+  );
+  const rows = tally.services();
+  if (rows.length === 0) return html``;
+  const share = (p: number | null) => (p === null ? '—' : `${Math.round(p * 100)} %`);
+  return html`<div class="table-scroll"><table class="precision-table">
+<caption>Precision of the alerts shown that named a change: pages to a person, and what people and the metrics said</caption>
+<thead><tr><th scope="col">Service</th><th scope="col">Paged a person</th><th scope="col">Not my change</th><th scope="col">Precision</th><th scope="col">Evidence judged</th><th scope="col">Confirmed</th><th scope="col">Cleared (on-call paged)</th><th scope="col">Evidence and person disagree</th></tr></thead>
+<tbody>${rows.map(
+    (r) => html`<tr data-precision="${r.service}">
+<td data-label="Service">${r.service || '(none)'}</td>
+<td data-label="Paged a person">${r.pagedPerson}</td>
+<td data-label="Not my change">${r.notMyChange}</td>
+<td data-label="Precision">${share(r.precision)}</td>
+<td data-label="Evidence judged">${r.evidenceJudged}</td>
+<td data-label="Confirmed">${r.confirmed}</td>
+<td data-label="Cleared (on-call paged)">${r.exonerated}</td>
+<td data-label="Evidence and person disagree">${r.disagreements}</td>
+</tr>`,
+  )}</tbody>
+</table></div>`;
 }
 
 /** PT24H, PT90M, PT45S: the shortest exact spelling, for links that keep the span. */

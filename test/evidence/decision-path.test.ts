@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LANES } from '../../src/channels/registry.js';
+import { runVerdict } from '../../src/cli/verdict.js';
 import { createDelivery } from '../../src/deliver/worker.js';
 import { createLogger } from '../../src/log.js';
+import { cliIo } from '../cli/support.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
 import {
@@ -77,7 +80,7 @@ const BY_HOST = `
         critical: true
         unit: ratio`;
 
-function yaml(pd: PagerDutyStub, slack: SlackStub, prometheusUrl: string, budget = 'PT3S') {
+function yaml(pd: PagerDutyStub, slack: SlackStub, prometheusUrl: string, budget = 'PT3S', mode = 'required') {
   return `
 prometheus: { url: "${prometheusUrl}", budget: ${budget}, request_timeout: PT5S }
 pagerduty:
@@ -96,7 +99,7 @@ slack:
   request_timeout: PT1S
 defaults:
   policy: author
-  evidence: required
+  evidence: ${mode}
   pagerduty: { service_id: PDEFAULT, routing_key_env: PD_KEY }
 services:
   cart:${BY_HOST}
@@ -142,14 +145,14 @@ describe.skipIf(!installed)(
       await slack?.close();
     });
 
-    async function start(prometheusUrl = prometheus.url, budget = 'PT3S') {
+    async function start(prometheusUrl = prometheus.url, budget = 'PT3S', mode = 'required') {
       clock = fakeClock(new Date().toISOString());
       pd = await startPagerDutyStub({ https: true });
       pd.users = [{ id: 'PALICE', email: 'alice@example.com', name: 'Alice' }];
       slack = await startSlackStub();
       h = createHarness({
         now: clock.now,
-        yaml: yaml(pd, slack, prometheusUrl, budget),
+        yaml: yaml(pd, slack, prometheusUrl, budget, mode),
         env: { PD_TOKEN: 'pd-token', PD_KEY: ROUTING_KEY, SLACK_BOT_TOKEN: 'xoxb-t', SLACK_SIGNING_SECRET: 's' },
       });
       return h;
@@ -247,6 +250,19 @@ describe.skipIf(!installed)(
       expect(dmText()[0]).not.toContain('changepager_not_mine');
     });
 
+    it('advisory: the evidence is shown, and the author is paged as without it even when it clears the deploy', async () => {
+      await start(prometheus.url, 'PT3S', 'advisory');
+      await deployAndFire({ service: 'search', deployAt: 0, alertAt: 7 });
+      await settle();
+      const decision = await decisionOf('search');
+      expect(decision.reason).toBe('author_paged');
+      expect(decision.evidence).toMatchObject({ verdict: 'same', effect: 'advisory', mode: 'advisory' });
+      expect(decision.sentence).toMatch(/Evidence \(advisory, same\): error ratio/);
+      expect(pd.incidentCreates()).toHaveLength(1);
+      expect(incidentDetails()[0]).toContain('Evidence (advisory, same)');
+      expect(oncallTriggers()).toHaveLength(0);
+    });
+
     it('a canary judged by its hosts: cart-2 against the other hosts, the author paged', async () => {
       await start();
       await deployAndFire({
@@ -284,6 +300,28 @@ describe.skipIf(!installed)(
       expect(decision.evidence).toMatchObject({ verdict: 'unavailable', effect: 'stands' });
       expect(decision.sentence).toContain('Evidence unavailable, so the decision stands');
       expect(pd.incidentCreates()).toHaveLength(1);
+    });
+
+    it('Prometheus answering garbage: the decision of today, saying what came back', async () => {
+      const garbage = createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"status":"success","data":"not a matrix"');
+      });
+      await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+      try {
+        const address = garbage.address();
+        await start(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`);
+        await deployAndFire({ service: 'checkout', deployAt: 0, alertAt: 7 });
+        await settle();
+        const decision = await decisionOf('checkout');
+        expect(decision.reason).toBe('author_paged');
+        expect(decision.evidence).toMatchObject({ verdict: 'unavailable', effect: 'stands' });
+        expect(decision.sentence).toContain('Evidence unavailable, so the decision stands');
+        expect(decision.sentence).toContain("Prometheus' answer is not JSON (application/json)");
+        expect(pd.incidentCreates()).toHaveLength(1);
+      } finally {
+        await new Promise<void>((resolve) => garbage.close(() => resolve()));
+      }
     });
 
     describe('Prometheus hanging', () => {
@@ -386,6 +424,119 @@ describe.skipIf(!installed)(
       ).toBe(404);
     });
 
+    it('GET /v1/precision: per service, pages to a person, "not my change", confirmed, cleared, disagreements', async () => {
+      const harness = await start();
+      await deployAndFire({ service: 'checkout', deployAt: 0, alertAt: 7 });
+      await deployAndFire({ service: 'search', deployAt: 0, alertAt: 7 });
+      await settle();
+      // The author of checkout's change says it is not theirs, though its metrics are worse.
+      const episode = (await harness.store.alertHistory(fingerprintOf('checkout')))[0]?.episode.id as number;
+      expect(await harness.store.recordNotMine(episode, 'alice@example.com', clock.now())).toEqual({ recorded: true });
+      const res = await request(harness.app).get('/v1/precision?since=P1D').set(auth);
+      expect(res.status).toBe(200);
+      expect(res.body.services).toEqual([
+        {
+          service: 'checkout',
+          pagedPerson: 1,
+          notMyChange: 1,
+          evidenceJudged: 1,
+          confirmed: 1,
+          exonerated: 0,
+          disagreements: 1,
+          precision: 0,
+        },
+        {
+          service: 'search',
+          pagedPerson: 0,
+          notMyChange: 0,
+          evidenceJudged: 1,
+          confirmed: 0,
+          exonerated: 1,
+          disagreements: 0,
+          precision: null,
+        },
+      ]);
+      // The same numbers on the timeline page, for the alerts it shows.
+      const page = (await request(harness.app).get('/?range=PT6H').set(auth)).text;
+      expect(page).toMatch(
+        /<tr data-precision="checkout">\s*<td data-label="Service">checkout<\/td>\s*<td data-label="Paged a person">1<\/td>\s*<td data-label="Not my change">1<\/td>\s*<td data-label="Precision">0 %<\/td>\s*<td data-label="Evidence judged">1<\/td>\s*<td data-label="Confirmed">1<\/td>\s*<td data-label="Cleared \(on-call paged\)">0<\/td>\s*<td data-label="Evidence and person disagree">1<\/td>/,
+      );
+      expect(page).toMatch(/<tr data-precision="search">[\s\S]*?<td data-label="Cleared \(on-call paged\)">1<\/td>/);
+    });
+
+    describe('the canary gate', () => {
+      const post = (deploy: object) =>
+        request((h as Harness).app)
+          .post('/v1/deploys')
+          .set(auth)
+          .send(deploy);
+      const verdictOf = async (id: string) =>
+        (
+          await request((h as Harness).app)
+            .get(`/v1/deploys/${id}/verdict?observe=PT30M`)
+            .set(auth)
+        ).body;
+
+      it('fails a rollout whose metrics are worse before any alert fires, with the numbers', async () => {
+        await start();
+        await post(
+          designDeploy({
+            id: 'rollout-checkout',
+            service: 'checkout',
+            version: 'v2',
+            previousVersion: 'v1',
+            at: iso(0),
+          }),
+        );
+        const v = await verdictOf('rollout-checkout');
+        expect(v.verdict).toBe('failing');
+        expect(v.alerts).toEqual([]);
+        expect(v.sentence).toMatch(
+          /failing on its metrics.*The metrics are worse: error ratio \d+\.\d % on v2 vs 0\.3 % on v1/,
+        );
+        expect(v.evidence).toMatchObject({
+          verdict: 'worse',
+          metrics: [{ name: 'error ratio', class: 'worse' }, { name: 'p95 latency' }],
+        });
+      });
+
+      it('calls a rollout healthy once the window passed with metrics no worse; the CLI prints the numbers', async () => {
+        const harness = await start();
+        await post(
+          designDeploy({ id: 'rollout-search', service: 'search', version: 'v2', previousVersion: 'v1', at: iso(0) }),
+        );
+        const v = await verdictOf('rollout-search');
+        expect(v.verdict).toBe('healthy');
+        expect(v.sentence).toMatch(/is healthy: no alert .* The metrics are no worse: error ratio/);
+
+        const server = harness.app.listen(0, '127.0.0.1');
+        await new Promise((resolve) => server.once('listening', resolve));
+        try {
+          const address = server.address();
+          const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+          const run = cliIo({ env: { CHANGEPAGER_URL: url, CHANGEPAGER_TOKEN: TOKEN } });
+          expect(await runVerdict(['rollout-search'], run.io)).toBe(0);
+          expect(run.stdout).toMatch(/^healthy: .*The metrics are no worse: error ratio/);
+          expect(run.stdout).toMatch(/\n {2}\* same: error ratio \d+\.\d+ % on v2 vs/);
+        } finally {
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      });
+
+      it('keeps a rollout pending after its window while its metrics cannot be judged (too little data), saying why', async () => {
+        await start();
+        // The deploy names a previous version Prometheus has no series of: nothing to compare with.
+        await post(
+          designDeploy({ id: 'rollout-ledger', service: 'ledger', version: 'v2', previousVersion: 'v0', at: iso(0) }),
+        );
+        const v = await verdictOf('rollout-ledger');
+        expect(v.verdict).toBe('pending');
+        expect(v.window.decidedInSeconds).toBe(0);
+        expect(v.evidence?.verdict).toBe('no_data');
+        expect(v.sentence).toMatch(/Not healthy until the metrics can be judged \(no_data\).*too few points/);
+      });
+    });
+
     it('the evidence never judged (a crash after the 2xx): the page goes at receipt + budget all the same', async () => {
       const harness = await start();
       const receivedAt = clock.now();
@@ -430,3 +581,49 @@ async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+describe('evidence across a restart', () => {
+  it('pages at receipt + budget after a restart that dropped the prometheus section, and retires the evidence row', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'changepager-evidence-restart-'));
+    const clock = fakeClock('2026-11-26T11:10:00Z');
+    const people = 'people: [{ email: alice@example.com, logins: [alice] }]\ndefaults: { policy: author }\n';
+    const first = createHarness({
+      dir,
+      now: clock.now,
+      yaml: `${people}prometheus: { url: "http://127.0.0.1:9" }\n`,
+    });
+    try {
+      await request(first.app)
+        .post('/v1/deploys')
+        .set(auth)
+        .send(designDeploy({ at: '2026-11-26T11:02:00Z' }));
+      const res = await request(first.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .send(amPayload([{ fingerprint: 'e0e0e0e0e0e0e0e0', startsAt: '2026-11-26T11:09:00Z' }]));
+      expect(res.status).toBe(200);
+      expect(res.body.decisions[0].decision.reason).toBe('author_paged');
+    } finally {
+      // The process stops after the 2xx, before any delivery.
+      await first.close();
+    }
+    const second = createHarness({ dir, now: clock.now, yaml: people });
+    try {
+      await second.worker.drain();
+      const before = (await request(second.app).get('/v1/alerts/e0e0e0e0e0e0e0e0').set(auth)).body.episodes[0];
+      expect(before.deliveries).toEqual([]);
+      clock.advance(3_000);
+      await second.worker.drain();
+      const after = (await request(second.app).get('/v1/alerts/e0e0e0e0e0e0e0e0').set(auth)).body.episodes[0];
+      expect(after.pages.map((p: { target: unknown }) => p.target)).toEqual([
+        { kind: 'person', email: 'alice@example.com' },
+      ]);
+      expect(after.deliveries).toMatchObject([{ outcome: 'delivered' }]);
+      expect(after.decision.evidence).toBeNull();
+      expect(await second.store.nextDueAt()).toBeUndefined();
+    } finally {
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -163,6 +163,8 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
     await call('get', '/v1/deploys/nope/verdict'); // 404
     await call('get', '/v1/stats', { query: { since: 'P1D', service: 'checkout' } });
     await call('get', '/v1/stats', { query: { since: 'soon' } }); // 400
+    await call('get', '/v1/precision', { query: { since: 'P1D' } });
+    await call('get', '/v1/precision', { query: { since: 'soon' } }); // 400
 
     await call('post', '/v1/deploys/flagger', {
       body: flaggerEvent('New revision detected! Scaling up podinfo.test', 'checkout'),

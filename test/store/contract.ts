@@ -428,6 +428,13 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           evidence: { verdict: 'worse', effect: 'convicted', late: false, at: at + 1_000 },
         });
         expect(history?.episode.decision.sentence).toContain('error ratio 8.1 % vs 0.3 %');
+        // Judged again (a claim that ran out mid-gather): nothing changes, whatever the second verdict.
+        const again = { ...judged, verdict: 'same' as const };
+        expect(await store.recordEvidence(id, again, 'required', at + 2_000)).toEqual({
+          effect: 'convicted',
+          late: false,
+        });
+        expect((await store.alertHistory('f1'))[0]?.episode.decision.reason).toBe('author_paged');
         expect(await store.recordEvidence(999_999, judged, 'required', at)).toBeUndefined();
       });
 
@@ -490,6 +497,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(pages.map((p) => [p?.page.target.kind, p?.page.status, p?.members.length]).sort()).toEqual([
           ['oncall', 'open', 1],
           ['person', 'resolved', 0],
+        ]);
+        // The precision numbers read what the evidence did, and whom the decision pages now.
+        const facts = await store.hygieneFacts({ since: T0, until: T0 + 60 * MIN }, { phase: 'episodes' });
+        expect(facts.facts.episodes).toEqual([
+          expect.objectContaining({ pagedPerson: false, evidence: { verdict: 'same', effect: 'exonerated' } }),
         ]);
       });
 

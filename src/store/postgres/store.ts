@@ -3,8 +3,8 @@ import type pg from 'pg';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
-import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
-import type { Evidence } from '../../core/judge.js';
+import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
+import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
   type AlertWrite,
   episodeKey,
@@ -589,6 +589,9 @@ class PostgresStore implements Store {
           [episodeId],
         )) as Row;
         const episode = toEpisode(row);
+        // Judged once: a second judging (a claim that expired mid-gather) changes nothing.
+        const judged = episode.decision.evidence;
+        if (judged) return { result: { effect: judged.effect, late: judged.late }, enqueued: [] };
         const personPages = (
           await rows(
             db,
@@ -975,13 +978,25 @@ class PostgresStore implements Store {
       ? `AND (e.starts_at_ms, e.id) > (${p.add(cursor.after.startsAtMs)}, ${p.add(cursor.after.id)})`
       : '';
     const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, d.reason, x.kind AS deploy_kind, x.at AS deploy_at,
-        coalesce(d.feedback::json ->> 'kind' = 'not_my_change', false) AS not_mine
+        coalesce(d.feedback::json ->> 'kind' = 'not_my_change', false) AS not_mine,
+        strpos(d.targets, '"kind":"person"') > 0 AS paged_person,
+        d.evidence::json ->> 'verdict' AS evidence_verdict, d.evidence::json ->> 'effect' AS evidence_effect
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= ${since} AND e.starts_at_ms < ${until}${filters(q, 'd.', p)} ${after}
       ORDER BY e.starts_at_ms, e.id LIMIT ${p.add(limit)}`;
     const found = await rows(this.pool, sql, p.values);
     const episodes = found.map((r) => {
-      const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === true };
+      const ep: DecidedEpisode = {
+        startsAtMs: r.starts_at_ms as number,
+        notMine: r.not_mine === true,
+        pagedPerson: r.paged_person === true,
+      };
+      if (r.evidence_verdict !== null && r.evidence_effect !== null) {
+        ep.evidence = {
+          verdict: r.evidence_verdict as EvidenceVerdict,
+          effect: r.evidence_effect as EvidenceEffect,
+        };
+      }
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.reason !== null) ep.reason = r.reason as ReasonCode;

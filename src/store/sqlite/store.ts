@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
 import type { DeployCandidates } from '../../core/correlate.js';
-import { type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
-import type { Evidence } from '../../core/judge.js';
+import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
+import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
   type AlertWrite,
   episodeKey,
@@ -389,14 +389,25 @@ class SqliteStore implements Store {
     if (cursor.after) Object.assign(args, { starts: cursor.after.startsAtMs, episode: cursor.after.id });
     const notMine = `json_extract(d.feedback, '$.kind') = 'not_my_change'`;
     const sql = `SELECT e.id, e.starts_at_ms, e.ends_at_ms, d.service, d.deploy_id, d.reason, x.kind AS deploy_kind, x.at AS deploy_at,
-        ifnull(${notMine}, 0) AS not_mine
+        ifnull(${notMine}, 0) AS not_mine, instr(d.targets, '"kind":"person"') > 0 AS paged_person,
+        json_extract(d.evidence, '$.verdict') AS evidence_verdict, json_extract(d.evidence, '$.effect') AS evidence_effect
       FROM episodes e JOIN decisions d ON d.episode_id = e.id LEFT JOIN deploys x ON x.id = d.deploy_id
       WHERE e.starts_at_ms >= @since AND e.starts_at_ms < @until${timelineFilters(q, 'd.')}
         ${cursor.after ? 'AND (e.starts_at_ms, e.id) > (@starts, @episode)' : ''}
       ORDER BY e.starts_at_ms, e.id LIMIT @limit`;
     const rows = this.cached(sql).all(args) as Row[];
     const episodes = rows.map((r) => {
-      const ep: DecidedEpisode = { startsAtMs: r.starts_at_ms as number, notMine: r.not_mine === 1 };
+      const ep: DecidedEpisode = {
+        startsAtMs: r.starts_at_ms as number,
+        notMine: r.not_mine === 1,
+        pagedPerson: r.paged_person === 1,
+      };
+      if (r.evidence_verdict !== null && r.evidence_effect !== null) {
+        ep.evidence = {
+          verdict: r.evidence_verdict as EvidenceVerdict,
+          effect: r.evidence_effect as EvidenceEffect,
+        };
+      }
       if (r.service !== null) ep.service = r.service as string;
       if (r.deploy_id !== null) ep.deployId = r.deploy_id as string;
       if (r.reason !== null) ep.reason = r.reason as ReasonCode;
@@ -857,6 +868,9 @@ class SqliteStore implements Store {
         const row = this.q.episodeById.get(episodeId) as Row | undefined;
         if (!row) return undefined;
         const episode = toEpisode(row);
+        // Judged once: a second judging (a claim that expired mid-gather) changes nothing.
+        const judged = episode.decision.evidence;
+        if (judged) return { effect: judged.effect, late: judged.late };
         // A page is still held for the evidence while no attempt has been made and its row is not due yet.
         const personPages = (this.q.pagesOfEpisode.all(episodeId) as Row[])
           .map(toPage)
