@@ -354,4 +354,21 @@ describe('the verdict of a rollout that was rolled back', () => {
     );
     expect(verdict([attributed('b', '09:20')], rb).notJudged.map((n) => n.why)).toEqual(['started_after_rollback']);
   });
+
+  it('stays rolled_back whatever the metrics say, and does not quote them', () => {
+    const v = judge({
+      rollout: [v2],
+      attributed: [],
+      observeMs: 30 * MIN,
+      settleMs: 0,
+      skewMs: 2 * MIN,
+      now: at('09:20'),
+      rolledBack: rb,
+      evidence: { verdict: 'worse', sentence: 'error ratio 8.1 % vs 0.3 %' },
+    });
+    expect(v.state).toBe('rolled_back');
+    expect(v.sentence).toBe(
+      'checkout deploy v2 (full rollout) in production was rolled back to v1 at 09:13 UTC by deploy rb-1.',
+    );
+  });
 });
