@@ -42,6 +42,12 @@ export interface CodeHostApi {
    * (or of `sha` alone when there is no previous deployment), with their author and merger, one Change each.
    */
   changesOf(repository: string, sha: string, previousSha: string | undefined): Promise<Change[]>;
+  /**
+   * The commit of the latest successful deployment of this host environment before the deployment `deploymentId`,
+   * from the host's own list, for a deploy changepager stored no predecessor of. Optional: a host without it has
+   * the changes of the deployed commit alone looked up.
+   */
+  previousDeployment?(repository: string, environment: string, deploymentId: string): Promise<string | undefined>;
   createComment(target: ReviewTarget, body: string): Promise<{ id: string }>;
   editComment(target: ReviewTarget, commentId: string, body: string): Promise<void>;
 }

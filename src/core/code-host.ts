@@ -89,6 +89,7 @@ export function deployFromHook(
     repository: event.repository,
     sha: event.sha,
     deploymentId: event.deploymentId,
+    hostEnvironment: event.environment,
     deliveryId: event.deliveryId,
     changes: 'pending',
   };

@@ -68,6 +68,8 @@ export interface WriteNeeds {
   firingOf: string[];
   /** For each slot: its open page, and the highest sequence number it has used. */
   slots: PageSlot[];
+  /** Read the pages and DMs of every episode named by key, not only of those a resolve may close ("not my change"). */
+  withLinks?: boolean;
 }
 
 export interface WriteSnapshot {
@@ -164,7 +166,7 @@ export function planAlertWrites(
       counts.newEpisodes++;
       if (alert.status === 'firing') {
         for (const slot of slotsOf(group.groupKey, decision)) {
-          state.join(slot, decision.environment, episode, decision.comment);
+          state.join(slot, decision.environment, episode, commentHostOf(decision, slot.target));
         }
       }
       for (const email of new Set(decision.notify)) state.insertDm(episode, email, decision.deployId);
@@ -197,20 +199,39 @@ export function planAlertWrites(
   return { ops: state.ops, counts };
 }
 
+/**
+ * Which of a decision's pages gets the pull request comment: the person's page when someone was paged by name
+ * (author+oncall opens two pages, and one comment on the pull request is enough), else the on-call page.
+ */
+function commentHostOf(decision: Decision, target: Target): CodeHostName | undefined {
+  if (!decision.comment) return undefined;
+  const byName = decision.targets.some((t) => t.kind === 'person');
+  return target.kind === 'person' || !byName ? decision.comment : undefined;
+}
+
 /** The on-call page slot of an episode's group and service. */
 export function oncallSlot(episode: { groupKey: string; service?: string }): PageSlot {
   return { groupKey: episode.groupKey, service: episode.service ?? '', target: { kind: 'oncall' } };
 }
 
-/** What "not my change" writes: the episode, while it fires, joins the on-call page of its group. */
+/**
+ * What "not my change" writes: the episode, while it fires, joins the on-call page of its group; and the code host
+ * comments about the pages it is on (`snapshot.episodes` holds it, with its pages) are queued, to say so.
+ */
 export function planJoinOncall(
   episode: { id: number; status: AlertStatus; groupKey: string; service?: string; environment: string },
-  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'>,
+  snapshot: Pick<WriteSnapshot, 'pages' | 'lastSeq'> & Partial<Pick<WriteSnapshot, 'episodes'>>,
 ): WriteOp[] {
-  if (episode.status !== 'firing') return [];
-  const state = new PlanState({ episodes: [], ...snapshot });
-  state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  const state = new PlanState({ ...snapshot, episodes: [] });
+  if (episode.status === 'firing') {
+    state.join(oncallSlot(episode), episode.environment, { id: episode.id, pageIds: [] });
+  }
   state.enqueueTouched();
+  const stored = snapshot.episodes?.find((e) => e.id === episode.id);
+  for (const id of stored?.pageIds ?? []) {
+    const host = state.commentHostOf(id);
+    if (host && !state.touched.has(id)) state.ops.push({ op: 'enqueue', kind: `${host}_comment`, id });
+  }
   return state.ops;
 }
 
@@ -245,6 +266,10 @@ class PlanState {
       const host = this.pages.get(id)?.commentHost;
       if (host) this.ops.push({ op: 'enqueue', kind: `${host}_comment`, id });
     }
+  }
+
+  commentHostOf(pageId: number): CodeHostName | undefined {
+    return this.pages.get(pageId)?.commentHost;
   }
 
   firingOf(fingerprint: string): StoredEpisode[] {

@@ -53,6 +53,8 @@ export interface CodeHostSource {
   /** The commit of the previous deploy of the same repository to the same environment, when changepager has one. */
   previousSha?: string;
   deploymentId: string;
+  /** The host's name of the environment deployed to (changepager's is the deploy's `environment`). */
+  hostEnvironment?: string;
   /** The webhook delivery that reported it. */
   deliveryId: string;
   /** The host's page comparing the previous deploy's commit with this one. */

@@ -76,6 +76,7 @@ export const deploySchema = z
         sha: z.string(),
         previousSha: z.string().optional(),
         deploymentId: z.string(),
+        hostEnvironment: z.string().optional(),
         deliveryId: z.string(),
         compareUrl: z.string().optional(),
         url: z.string().optional(),

@@ -319,6 +319,25 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.comments).toEqual([]);
     });
 
+    it("starts from GitHub's last successful deployment of the environment when changepager stored none", async () => {
+      const repo = gh.repositories['acme/checkout'];
+      if (repo) {
+        repo.deployments = [
+          { id: 50, sha: BASE, environment: 'production', states: ['in_progress', 'success'] },
+          { id: 51, sha: C1, environment: 'production', states: ['in_progress', 'failure'] },
+          { id: 52, sha: C2, environment: 'staging', states: ['success'] },
+        ];
+      }
+      await hook(deploymentStatus({ sha: SHA2, id: 53, at: '2026-11-26T10:58:00Z' }));
+      await settle();
+      const deploy = await deployOf('github-deployment-53');
+      expect(deploy.codeHost.previousSha).toBe(BASE);
+      expect(deploy.codeHost.compareUrl).toBe(`https://github.com/acme/checkout/compare/${BASE}...${SHA2}`);
+      expect(deploy.changes.map((c: { pullRequest: { number: number } }) => c.pullRequest.number)).toEqual([
+        4812, 4813,
+      ]);
+    });
+
     it('stores the deploy at once while GitHub fails, and finds the changes once it answers', async () => {
       gh.fail({ status: 502, times: 2 });
       const res = await hook(deploymentStatus({ sha: SHA, id: 30, at: '2026-11-26T10:58:00Z' }));
@@ -382,6 +401,22 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.comments).toHaveLength(1);
       expect(gh.comments[0]?.edits).toBe(1);
       expect(gh.comments[0]?.body).toContain('- Status: Resolved at 11:21 UTC.');
+    });
+
+    it('edits the comment when alice says it is not her change (as the Slack button records it)', async () => {
+      await deployed();
+      await fire('2026-11-26T11:05:00Z');
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      const [history] = await h.store.alertHistory('a100000000000001');
+      clock.set('2026-11-26T11:08:00Z');
+      expect(await h.store.recordNotMine(history?.episode.id ?? 0, 'alice@example.com', clock.now())).toEqual({
+        recorded: true,
+      });
+      await settle();
+      expect(gh.comments).toHaveLength(1);
+      expect(gh.comments[0]?.edits).toBe(1);
+      expect(gh.comments[0]?.body).toContain('`alice@example.com` said this is not their change at 11:08 UTC');
     });
 
     it('pages on time while GitHub answers 502, and comments once it is back', async () => {

@@ -105,6 +105,7 @@ describe('deployFromHook: the deploy stored at once', () => {
         repository: 'acme/checkout',
         sha: SHA,
         deploymentId: '42',
+        hostEnvironment: 'production',
         deliveryId: 'delivery-1',
         changes: 'pending',
       },

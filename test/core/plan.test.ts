@@ -121,6 +121,18 @@ describe('planAlertWrites', () => {
     ]);
   });
 
+  it.each([
+    { intent: 'author+oncall: only the person page gets the comment', targets: [ALICE, ONCALL], commented: [ALICE] },
+    { intent: 'notify: the on-call page gets it, as nobody was paged by name', targets: [ONCALL], commented: [ONCALL] },
+  ])('$intent', ({ targets, commented }) => {
+    const { ops } = opsOf([
+      { alert: alert('f1', '2026-11-26T11:09:00Z'), decision: { ...decision(targets, [], 'd1'), comment: 'github' } },
+    ]);
+    const opened = ops.flatMap((o) => (o.op === 'open_page' && o.commentHost ? [o.slot.target] : []));
+    expect(opened).toEqual(commented);
+    expect(ops.filter((o) => o.op === 'enqueue' && o.kind === 'github_comment')).toHaveLength(1);
+  });
+
   it('queues the comment again when the page it is about resolves, and none for a page without one', () => {
     const commented = { ...page(7, ALICE, [3]), commentHost: 'gitlab' as const };
     const snapshot: WriteSnapshot = {
@@ -342,5 +354,23 @@ describe('planJoinOncall', () => {
     { intent: 'a resolved episode pages nobody', episode: { ...firing, status: 'resolved' }, pages: [], ops: [] },
   ])('$intent', ({ episode, pages, ops }) => {
     expect(planJoinOncall({ ...firing, ...episode }, { pages, lastSeq: new Map() }).map((o) => o.op)).toEqual(ops);
+  });
+
+  it.each([
+    {
+      intent: 'firing: it joins on-call, and the comment on its own page is queued to say so',
+      status: 'firing' as const,
+    },
+    { intent: 'resolved: nobody is paged, and the comment is still queued', status: 'resolved' as const },
+  ])('$intent', ({ status }) => {
+    const own = { ...page(7, ALICE, status === 'firing' ? [5] : []), commentHost: 'github' as const };
+    const episodes = [stored(5, 'f1', '2026-11-26T11:09:00Z', { status, pageIds: [7] })];
+    const enqueued = planJoinOncall({ ...firing, status }, { pages: [own], lastSeq: new Map(), episodes }).filter(
+      (o) => o.op === 'enqueue',
+    );
+    expect(enqueued).toEqual([
+      ...(status === 'firing' ? [{ op: 'enqueue', kind: 'page', id: -1 }] : []),
+      { op: 'enqueue', kind: 'github_comment', id: 7 },
+    ]);
   });
 });

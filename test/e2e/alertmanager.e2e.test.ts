@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import {
   type WebhookTap,
 } from '../support/alertmanager.js';
 import { PD_KEY as CLUSTER_PD_KEY, startCluster } from '../support/cluster.js';
+import { type GithubStub, startGithubStub } from '../support/github-stub.js';
 import { TOKEN as CLUSTER_TOKEN } from '../support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
 import { createTestDatabase } from '../support/postgres.js';
@@ -28,11 +30,14 @@ const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.me
 const TOKEN = 'e2e-api-token-5a1f0c9e2b7d4e81';
 const CHECKOUT_KEY = 'e2e-checkout-routing-key-00000000';
 const DEFAULT_KEY = 'e2e-default-routing-key-000000000';
+const GITHUB_TOKEN = 'ghp_e2e_github_token_0123456789';
+const GITHUB_SECRET = 'e2e-github-webhook-secret';
 
 describe('changepager behind the real Alertmanager 0.25', () => {
   let dir: string;
   let stub: PagerDutyStub;
   let slack: SlackStub;
+  let github: GithubStub;
   let service: Service;
   let tap: WebhookTap;
   let am: Alertmanager;
@@ -49,6 +54,7 @@ describe('changepager behind the real Alertmanager 0.25', () => {
     ];
     slack = await startSlackStub();
     slack.users = [{ id: 'UBOB', email: 'bob@example.com' }];
+    github = await startGithubStub();
     const yaml = `
 database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }
 listen: { host: 127.0.0.1, port: 0 }
@@ -67,6 +73,14 @@ slack:
   bot_id: B0E2E
   bot_user_id: U0E2E
   request_timeout: PT2S
+github:
+  api_url: ${github.apiUrl}
+  web_url: https://github.com
+  token_env: GITHUB_TOKEN
+  webhook_secret_env: GITHUB_WEBHOOK_SECRET
+  request_timeout: PT2S
+  repositories:
+    acme/cart: { service: cart, environments: { production: production } }
 defaults:
   pagerduty: { service_id: PDEFAULT, routing_key_env: PD_DEFAULT_KEY }
 services:
@@ -87,6 +101,8 @@ people:
         PD_DEFAULT_KEY: DEFAULT_KEY,
         SLACK_BOT_TOKEN: 'xoxb-e2e-bot-token',
         SLACK_SIGNING_SECRET: 'e2e-slack-signing-secret',
+        GITHUB_TOKEN,
+        GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
       },
     });
     service = await startService({ config, log: createLogger('info', { write: (l: string) => logs.push(l) }) });
@@ -103,6 +119,7 @@ people:
     await service?.stop();
     await stub?.close();
     await slack?.close();
+    await github?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -305,6 +322,58 @@ people:
     );
   });
 
+  it("takes a deploy from GitHub's signed webhook, pages alice for an alert after it, DMs her, and comments on her pull request", async () => {
+    const [base, merge] = ['1'.repeat(40), '2'.repeat(40)];
+    github.repositories['acme/cart'] = {
+      commits: [
+        { sha: base, author: { login: 'carol' }, message: 'Earlier' },
+        { sha: merge, author: { login: 'alice' }, message: 'Merge pull request #77' },
+      ],
+      pulls: [{ number: 77, title: 'Cache cart totals', user: 'alice', mergedBy: 'bob', commits: [merge] }],
+    };
+    const body = JSON.stringify({
+      deployment_status: { state: 'success', created_at: minutesAgo(5), environment: 'production' },
+      deployment: { id: 9_000_001, sha: merge, ref: 'main', environment: 'production', creator: { login: 'ci' } },
+      repository: { full_name: 'acme/cart' },
+    });
+    const hooked = await fetch(`${service.url}/v1/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'deployment_status',
+        'x-github-delivery': 'e2e-delivery-1',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    expect(hooked.status).toBe(201);
+    await eventually(async () => {
+      const d = (await (await api('/v1/deploys/github-deployment-9000001')).json()) as {
+        codeHost: { changes: string };
+      };
+      return d.codeHost.changes === 'found';
+    }, 'the pull request of the GitHub deploy');
+
+    await amtoolAdd(am, {
+      labels: labels('E2eGithubDeploy', 'cart'),
+      annotations: { summary: 'Cart errors above 5%' },
+      start: minutesAgo(1),
+    });
+    const create = await eventually(
+      () => stub.incidentCreates().find((c) => JSON.stringify(c).includes('E2eGithubDeploy')),
+      'an incident for E2eGithubDeploy',
+    );
+    expect(create.incident?.assignments).toEqual([{ assignee: { id: 'PALICE', type: 'user_reference' } }]);
+    await eventually(() => dmsTo('UALICE', 'E2eGithubDeploy').length > 0, 'the DM to alice');
+    const comment = await eventually(
+      () => github.comments.find((c) => c.body.includes('E2eGithubDeploy')),
+      'the PR comment',
+    );
+    expect(comment).toMatchObject({ repository: 'acme/cart', issue: 77 });
+    expect(comment?.body).toContain('- Paged: `alice@example.com` ([incident](');
+    expect(github.calls.every((c) => c.authorization === `token ${GITHUB_TOKEN}`)).toBe(true);
+  });
+
   it('kept the API token, routing keys and Slack secrets out of the log of the whole run', () => {
     const text = logs.join('\n');
     expect(logs.length).toBeGreaterThan(0);
@@ -315,6 +384,8 @@ people:
       'e2e-pd-api-token',
       'xoxb-e2e-bot-token',
       'e2e-slack-signing-secret',
+      GITHUB_TOKEN,
+      GITHUB_SECRET,
     ]) {
       expect(text).not.toContain(secret);
     }

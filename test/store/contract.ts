@@ -338,6 +338,23 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await claim(T0 + 11 * MIN)).map((i) => i.kind)).toEqual(['page']);
       });
 
+      it('keeps the code host that comments on a page, and queues its comment with the page, on a resolve and on "not my change"', async () => {
+        await store.recordAlerts(
+          GROUP,
+          [fire('f1', T0 + 9 * MIN, { ...decision(), comment: 'github' })],
+          T0 + 10 * MIN,
+        );
+        expect((await claim(T0 + 10 * MIN)).map((i) => [i.kind, i.ref])).toEqual([
+          ['page', '1'],
+          ['dm', '1'],
+          ['github_comment', '1'],
+        ]);
+        await deliverAll(T0 + 10 * MIN);
+        const id = (await store.alertHistory('f1'))[0]?.episode.id as number;
+        await store.recordNotMine(id, 'alice@example.com', T0 + 11 * MIN);
+        expect((await claim(T0 + 11 * MIN, { kinds: ['github_comment'] })).map((i) => i.ref)).toEqual(['1']);
+      });
+
       it('counts an unreachable person, and lists the most frequent first, a page at a time', async () => {
         await store.recordUnmapped('bob', 'no_email', T0);
         await store.recordUnmapped('carol@example.com', 'no_pagerduty_user', T0 + 1);

@@ -31,10 +31,20 @@ export interface StubPull {
   merged?: boolean;
 }
 
+export interface StubDeployment {
+  id: number;
+  sha: string;
+  environment: string;
+  /** Its statuses, oldest first. */
+  states: string[];
+}
+
 export interface StubRepository {
   /** Oldest first: a compare base...head lists the commits after base up to head. */
   commits: StubCommit[];
   pulls: StubPull[];
+  /** Oldest first, as the deployments API lists them newest first. */
+  deployments?: StubDeployment[];
 }
 
 export interface StubComment {
@@ -125,8 +135,31 @@ export async function startGithubStub(): Promise<GithubStub> {
 
   type Answer = { status: number; json: unknown };
   const notFound: Answer = { status: 404, json: { message: 'Not Found' } };
-  type Route = [string, RegExp, (m: RegExpExecArray, name: string, repo: StubRepository, body: unknown) => Answer];
+  type Route = [
+    string,
+    RegExp,
+    (m: RegExpExecArray, name: string, repo: StubRepository, body: unknown, query: URLSearchParams) => Answer,
+  ];
   const routes: Route[] = [
+    [
+      'GET',
+      /^deployments$/,
+      (_m, _name, repo, _body, query) => ({
+        status: 200,
+        json: [...(repo.deployments ?? [])]
+          .reverse()
+          .filter((d) => !query.get('environment') || d.environment === query.get('environment'))
+          .map((d) => ({ id: d.id, sha: d.sha, environment: d.environment })),
+      }),
+    ],
+    [
+      'GET',
+      /^deployments\/(\d+)\/statuses$/,
+      (m, _name, repo) => {
+        const d = repo.deployments?.find((x) => x.id === Number(m[1]));
+        return d ? { status: 200, json: [...d.states].reverse().map((state) => ({ state })) } : notFound;
+      },
+    ],
     [
       'GET',
       /^commits\/([0-9a-f]+)$/,
@@ -189,14 +222,14 @@ export async function startGithubStub(): Promise<GithubStub> {
     ],
   ];
 
-  function answer(method: string, path: string, body: unknown): Answer {
+  function answer(method: string, path: string, body: unknown, query: URLSearchParams): Answer {
     const at = /^\/repos\/([^/]+\/[^/]+)\/(.*)$/.exec(path);
     const name = at ? decodeURIComponent(at[1] as string) : '';
     const repo = stub.repositories[name];
     if (!at || !repo) return notFound;
     for (const [verb, pattern, run] of routes) {
       const m = verb === method ? pattern.exec(at[2] as string) : null;
-      if (m) return run(m, name, repo, body);
+      if (m) return run(m, name, repo, body, query);
     }
     return notFound;
   }
@@ -216,7 +249,7 @@ export async function startGithubStub(): Promise<GithubStub> {
         fault.times--;
         out = { status: fault.status, json: { message: `stub fault ${fault.status}` }, headers: fault.headers };
       } else {
-        out = answer(method, path, body);
+        out = answer(method, path, body, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
       }
       res.writeHead(out.status, { 'content-type': 'application/json; charset=utf-8', ...(out.headers ?? {}) });
       res.end(JSON.stringify(out.json));

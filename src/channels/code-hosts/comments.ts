@@ -47,17 +47,7 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
     async handle(ref): Promise<DeliveryResult> {
       const page = await store.pageWithMembers(Number(ref));
       if (!page) return { ok: false, retry: false, detail: `page ${ref} does not exist` };
-      const first = page.members[0];
-      const deployId = page.members.find((m) => m.decision.deployId)?.decision.deployId;
-      const deploy = deployId === undefined ? undefined : await store.getDeploy(deployId);
-      const where = commentTarget(deploy, host.name);
-      const off = 'target' in where && !commentsOn(host.settings, page.page.service);
-      const subject =
-        'none' in where || !first
-          ? { none: 'none' in where ? where.none : 'the page has no alerts' }
-          : off
-            ? { none: `comments are off for ${page.page.service}` }
-            : { body: commentBody(factsOf(page, where.deploy)) };
+      const subject = await subjectOf(page);
       if (
         'body' in subject &&
         page.page.status === 'open' &&
@@ -76,10 +66,10 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
         ...(told[keys.id] === undefined ? {} : { id: told[keys.id] }),
         ...(told[keys.digest] === undefined ? {} : { digest: told[keys.digest] }),
       });
-      if (step.do === 'nothing' || !('target' in where)) {
+      if (step.do === 'nothing' || !('target' in subject)) {
         return { ok: true, detail: `no comment: ${step.do === 'nothing' ? step.why : 'no pull request'}` };
       }
-      const target = where.target;
+      const target = subject.target;
       const at = `${target.repository}#${target.number}`;
       try {
         if (step.do === 'create') {
@@ -99,6 +89,17 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
       }
     },
   };
+
+  /** The pull request a page's comment goes on and what it says, or why the page gets none. */
+  async function subjectOf(page: PageWithMembers): Promise<{ target: ReviewTarget; body: string } | { none: string }> {
+    const deployId = page.members.find((m) => m.decision.deployId)?.decision.deployId;
+    const deploy = deployId === undefined ? undefined : await store.getDeploy(deployId);
+    const where = commentTarget(deploy, host.name);
+    if ('none' in where) return where;
+    if (page.members.length === 0) return { none: 'the page has no alerts' };
+    if (!commentsOn(host.settings, page.page.service)) return { none: `comments are off for ${page.page.service}` };
+    return { target: where.target, body: commentBody(factsOf(page, where.deploy)) };
+  }
 
   function factsOf({ page, members }: PageWithMembers, deploy: Deploy): CommentFacts {
     const first = members[0];

@@ -80,6 +80,22 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
     return { outcome: 'stored', deploy: result.deploy };
   }
 
+  /**
+   * Where the deploy's changes start: the previous deploy changepager stored, else the host's own list of the
+   * environment's deployments (when the host has one).
+   */
+  async function startOf(source: CodeHostSource): Promise<CodeHostSource> {
+    const { api, compareUrl } = host;
+    if (source.previousSha !== undefined || !source.hostEnvironment || !api.previousDeployment) return source;
+    const previousSha = await api.previousDeployment(source.repository, source.hostEnvironment, source.deploymentId);
+    if (previousSha === undefined || previousSha === source.sha) return source;
+    return {
+      ...source,
+      previousSha,
+      ...(compareUrl ? { compareUrl: compareUrl(source.repository, previousSha, source.sha) } : {}),
+    };
+  }
+
   /** Finds the changes a webhook's deploy shipped; gives up (and says why on the deploy) after enrich_within. */
   const enrich: OutboxHandler = {
     channel: name,
@@ -95,10 +111,11 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
         return { ok: false, retry: false, detail };
       };
       try {
-        const changes = await host.api.changesOf(source.repository, source.sha, source.previousSha);
+        const since = await startOf(source);
+        const changes = await host.api.changesOf(source.repository, source.sha, since.previousSha);
         if (changes.length === 0) return giveUp(`${name} names no change for commit ${source.sha}`);
         const found: CodeHostSource = {
-          ...source,
+          ...since,
           changes: 'found',
           detail: `${changes.length} change${changes.length === 1 ? '' : 's'} found`,
         };

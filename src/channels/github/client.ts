@@ -9,6 +9,9 @@ import { type CodeHostApi, CodeHostFailure, type ReviewTarget } from '../code-ho
 /** The most commits between two deploys whose pull requests are looked up; a longer range is cut there. */
 export const MAX_COMMITS = 100;
 
+/** The most earlier deployments of an environment looked at for the last successful one. */
+export const MAX_DEPLOYMENTS = 10;
+
 export interface GithubClientOptions {
   apiUrl: string;
   token: string;
@@ -103,6 +106,22 @@ export function createGithubClient(opts: GithubClientOptions): CodeHostApi {
         }
       }
       return changes;
+    },
+
+    async previousDeployment(repository, environment, deploymentId) {
+      const at = split(repository);
+      // Newest first; a deployment's id grows with its creation, so the earlier ones have smaller ids.
+      const deployments = await call(`deployments of ${environment}`, (o) =>
+        o.rest.repos.listDeployments({ ...at, environment, per_page: 30, request }),
+      );
+      const earlier = deployments.filter((d) => d.id < Number(deploymentId)).slice(0, MAX_DEPLOYMENTS);
+      for (const d of earlier) {
+        const statuses = await call(`statuses of deployment ${d.id}`, (o) =>
+          o.rest.repos.listDeploymentStatuses({ ...at, deployment_id: d.id, per_page: 10, request }),
+        );
+        if (statuses.some((s) => s.state === 'success')) return d.sha;
+      }
+      return undefined;
     },
 
     async createComment(target: ReviewTarget, body: string) {

@@ -3,7 +3,7 @@ import { baseUrl } from '../../config/fields.js';
 import { channelConfig } from '../channel.js';
 import { type CodeHostSettings, codeHostKeys, codeHostRoute, resolveCodeHost } from '../code-hosts/config.js';
 
-// The `github:` section. Without it, POST /v1/hooks/github answers 404 and no pull request gets a comment.
+// The `github:` section. Without it, POST /v1/hooks/github is no route and no pull request gets a comment.
 
 export interface GithubConfig extends CodeHostSettings {
   /** The REST API's base URL: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */

@@ -449,7 +449,7 @@ class PostgresStore implements Store {
       this.tx(async (db) => {
         const row = await one(
           db,
-          `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
+          `SELECT d.feedback, e.status, e.group_key, e.fingerprint, e.starts_at, d.service, d.environment
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = $1`,
           [episodeId],
         );
@@ -468,7 +468,12 @@ class PostgresStore implements Store {
           environment: row.environment as string,
           ...(row.service === null ? {} : { service: row.service as string }),
         };
-        const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
+        const snapshot = await readSnapshot(db, {
+          episodeKeys: [{ fingerprint: row.fingerprint as string, startsAt: row.starts_at as string }],
+          firingOf: [],
+          slots: [oncallSlot(episode)],
+          withLinks: true,
+        });
         const ops = planJoinOncall(episode, snapshot);
         await execute(db, ops, now);
         return { result: { recorded: true }, enqueued: enqueuedKinds(ops) };
@@ -995,7 +1000,9 @@ async function readSnapshot(db: Queryable, needs: WriteNeeds): Promise<WriteSnap
     });
   };
   // Pages and DMs matter only to an episode a resolve may close: one of a fingerprint reported resolved.
-  for (const r of byKey) stored(r, r.status === 'firing' && resolvedFingerprints.has(r.fingerprint as string));
+  for (const r of byKey) {
+    stored(r, needs.withLinks === true || (r.status === 'firing' && resolvedFingerprints.has(r.fingerprint as string)));
+  }
   for (const r of firing) stored(r, true);
   const linked = [...episodes.values()].filter((e) => e.withLinks).map((e) => e.id);
   if (linked.length > 0) {

@@ -207,7 +207,7 @@ const SQL = {
   dmDelivered: 'SELECT delivered FROM dms WHERE id = ?',
   setDmDelivered: 'UPDATE dms SET delivered = ? WHERE id = ?',
   pageDelivered: 'SELECT delivered FROM pages WHERE id = ?',
-  feedbackOf: `SELECT d.feedback, e.status, e.group_key, d.service, d.environment
+  feedbackOf: `SELECT d.feedback, e.status, e.group_key, e.fingerprint, e.starts_at, d.service, d.environment
          FROM decisions d JOIN episodes e ON e.id = d.episode_id WHERE d.episode_id = ?`,
   setFeedback: 'UPDATE decisions SET feedback = ? WHERE episode_id = ?',
   upsertUnmapped: `INSERT INTO unmapped_people (who, reason, count, first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?)
@@ -540,7 +540,7 @@ class SqliteStore implements Store {
     const resolvedFingerprints = new Set(needs.firingOf);
     for (const k of needs.episodeKeys) {
       const r = this.q.episodeByKey.get(k.fingerprint, k.startsAt) as Row | undefined;
-      if (r) stored(r, r.status === 'firing' && resolvedFingerprints.has(k.fingerprint));
+      if (r) stored(r, needs.withLinks === true || (r.status === 'firing' && resolvedFingerprints.has(k.fingerprint)));
     }
     for (const fingerprint of needs.firingOf) {
       for (const r of this.q.firingOfFingerprint.all(fingerprint) as Row[]) stored(r, true);
@@ -756,7 +756,12 @@ class SqliteStore implements Store {
           environment: row.environment as string,
           ...(row.service === null ? {} : { service: row.service as string }),
         };
-        const snapshot = this.readSnapshot({ episodeKeys: [], firingOf: [], slots: [oncallSlot(episode)] });
+        const snapshot = this.readSnapshot({
+          episodeKeys: [{ fingerprint: row.fingerprint as string, startsAt: row.starts_at as string }],
+          firingOf: [],
+          slots: [oncallSlot(episode)],
+          withLinks: true,
+        });
         this.execute(planJoinOncall(episode, snapshot), now);
         return { recorded: true };
       })
