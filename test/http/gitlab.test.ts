@@ -194,6 +194,17 @@ people:
     expect(gitlab.callsTo('GET', /\/repository\/compare$/).map((c) => c.query)).toEqual([{ from: OLD, to: SHA }]);
   });
 
+  it("the first deployment changepager sees: its changes start at the environment's previous one in GitLab", async () => {
+    gitlab.deployments.push({ project: PROJECT, id: 90, environment: 'production', sha: OLD, status: 'success' });
+    expect((await hook()).status).toBe(201);
+    await h.worker.drain();
+
+    const stored = await deploy();
+    expect(stored.codeHost).toMatchObject({ previousSha: OLD, changes: 'found' });
+    expect(stored.changes.map((c: { pullRequest?: { number: number } }) => c.pullRequest?.number)).toEqual([4812]);
+    expect(gitlab.callsTo('GET', /\/repository\/compare$/).map((c) => c.query)).toEqual([{ from: OLD, to: SHA }]);
+  });
+
   it('an alert pages the author and writes one note on the merge request; the resolve edits that note', async () => {
     await hook();
     await h.worker.drain();
