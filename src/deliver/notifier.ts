@@ -20,6 +20,8 @@ export type DeliveryResult = (
       retryAfterMs?: number;
       /** Retry no later than this (epoch ms), whatever the backoff says: a deadline such as the author fallback. */
       retryBy?: number;
+      /** Nothing failed: the delivery waits for another one first (a comment for its page's link). Logged at debug. */
+      waiting?: boolean;
     }
 ) & {
   detail: string;

@@ -188,7 +188,9 @@ export class OutboxWorker implements Delivery {
       if (!result.ok && result.retry) {
         let retryAt = Math.ceil(now() + this.backoff(item.attempts, result.retryAfterMs));
         if (result.retryBy !== undefined) retryAt = Math.min(retryAt, Math.max(result.retryBy, now()));
-        log.warn({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery failed; will retry');
+        if (result.waiting)
+          log.debug({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery waits; will retry');
+        else log.warn({ ...where, retryAt: new Date(retryAt).toISOString() }, 'delivery failed; will retry');
         this.lost(await store.recordAttempt(item, requests, { retryAt, ...delivered }), where);
         return;
       }

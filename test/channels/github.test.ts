@@ -338,6 +338,25 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       ]);
     });
 
+    it('starts the changes of a full rollout before its canary of the same commit, not at the canary', async () => {
+      await hook(deploymentStatus({ sha: BASE, id: 60, at: '2026-11-26T09:00:00Z' }), { delivery: 'd-60' });
+      await hook(
+        deploymentStatus({
+          sha: SHA2,
+          id: 61,
+          at: '2026-11-26T10:50:00Z',
+          environment: 'production-canary',
+          state: 'in_progress',
+        }),
+        { delivery: 'd-61' },
+      );
+      await hook(deploymentStatus({ sha: SHA2, id: 62, at: '2026-11-26T10:58:00Z' }), { delivery: 'd-62' });
+      await settle();
+      const full = await deployOf('github-deployment-62');
+      expect(full.previousVersion).toBe(BASE);
+      expect(full.changes).toHaveLength(2);
+    });
+
     it('stores the deploy at once while GitHub fails, and finds the changes once it answers', async () => {
       gh.fail({ status: 502, times: 2 });
       const res = await hook(deploymentStatus({ sha: SHA, id: 30, at: '2026-11-26T10:58:00Z' }));
@@ -356,6 +375,26 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(deploy.version).toBe(SHA);
       expect(deploy.changes).toEqual([]);
       expect(deploy.codeHost).toMatchObject({ changes: 'unavailable', detail: expect.stringContaining('HTTP 404') });
+    });
+
+    it('gives up after enrich_within while GitHub keeps failing, and says so on the deploy', async () => {
+      gh.fail({ status: 502 });
+      await hook(deploymentStatus({ sha: SHA, id: 33, at: '2026-11-26T10:58:00Z' }));
+      for (let i = 0; i < 10; i++) {
+        await h.worker.drain();
+        clock.advance(10 * 60_000);
+      }
+      await h.worker.drain();
+      const deploy = await deployOf('github-deployment-33');
+      expect(deploy.codeHost).toMatchObject({
+        changes: 'unavailable',
+        detail: expect.stringMatching(/HTTP 502; still failing after 60 min$/),
+      });
+      expect(deploy.changes).toEqual([]);
+      const calls = gh.calls.length;
+      clock.advance(60 * 60_000);
+      await h.worker.drain();
+      expect(gh.calls.length).toBe(calls);
     });
 
     it('pages on-call for an alert decided before the changes are known', async () => {
@@ -388,6 +427,8 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(comment?.body).toContain('- Paged: `alice@example.com` ([incident](');
       expect(comment?.body).toContain(pd.incidents()[0]?.html_url);
       expect(comment?.body).toContain('- Status: Firing.');
+      // Waiting for the incident's link is no failure: nothing about it is logged as one.
+      expect(h.logs.filter((l) => l.includes('github_comment') && l.includes('delivery failed'))).toEqual([]);
 
       // Alertmanager repeats the group: nothing new on the pull request.
       await fire('2026-11-26T11:05:00Z');

@@ -58,6 +58,7 @@ export function commentHandler(deps: ChannelDeps<unknown>, host: CodeHostDefinit
           ok: false,
           retry: true,
           retryAfterMs: 5_000,
+          waiting: true,
           detail: 'waiting for the page to be delivered, for its link',
         };
       }

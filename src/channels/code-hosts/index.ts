@@ -42,9 +42,12 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
   const { store, log, now } = deps;
   const { name, settings } = host;
 
-  /** The latest deploy of the service and environment before this one: its commit is where the changes start. */
+  /**
+   * The latest deploy of the service and environment before this one, of another version (a canary of the same
+   * commit is the same rollout): its commit is where the changes start.
+   */
   async function previousOf(
-    deploy: Pick<Deploy, 'id' | 'service' | 'environment' | 'at'>,
+    deploy: Pick<Deploy, 'service' | 'environment' | 'at' | 'version'>,
   ): Promise<Deploy | undefined> {
     const recent = await store.listDeploys({
       service: deploy.service,
@@ -52,7 +55,7 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
       before: { at: deploy.at, receivedAt: Number.MAX_SAFE_INTEGER, id: '' },
       limit: 20,
     });
-    return recent.find((d) => (d.kind ?? 'deploy') === 'deploy' && d.id !== deploy.id && d.at <= deploy.at);
+    return recent.find((d) => (d.kind ?? 'deploy') === 'deploy' && d.version !== deploy.version && d.at <= deploy.at);
   }
 
   async function receive(event: DeploymentEvent): Promise<Received> {
@@ -62,7 +65,7 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
       log.info({ ...where, state: event.state }, `webhook deployment ignored: ${place.ignored}`);
       return { outcome: 'ignored', why: place.ignored };
     }
-    const previous = await previousOf({ id: '', ...place, at: event.at });
+    const previous = await previousOf({ ...place, at: event.at, version: event.sha });
     const compare = host.compareUrl;
     const deploy = deployFromHook(
       event,

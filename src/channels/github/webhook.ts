@@ -9,7 +9,9 @@ import { library } from '../library.js';
 
 // POST /v1/hooks/github: GitHub's repository (or organisation) webhook. The signature is checked over the raw
 // body before anything is parsed (X-Hub-Signature-256, HMAC-SHA256 with the webhook's secret, compared in constant
-// time by @octokit/webhooks-methods), so this router is mounted before the app's JSON parser.
+// time by @octokit/webhooks-methods), so this router is mounted before the app's JSON parser. GitHub signs no
+// timestamp, so there is no staleness window: a replayed delivery lands on the deploy its deployment already made
+// (core/code-host.ts hookDeployId) and changes nothing.
 // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 
 /** The part of a deployment_status event changepager reads. */
