@@ -47,7 +47,9 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     kick: () => delivery.kick(),
     receiveDeploy: (deploy, opts) => pipeline.receiveDeploy(deploy, opts),
   });
-  const delivery = createDelivery(LANES, {
+  // A lane none of whose kinds a channel delivers (the code hosts', with none configured) would only poll.
+  const lanes = LANES.filter((lane) => lane.kinds.some((kind) => channels.handlers[kind]));
+  const delivery = createDelivery(lanes, {
     store,
     handlers: channels.handlers,
     log,
