@@ -117,6 +117,37 @@ describe('the changes a deployment shipped', () => {
   });
 });
 
+describe("the environment's previous deployment, from GitLab's own list", () => {
+  beforeEach(() => {
+    stub.deployments.push(
+      { project: PROJECT, id: 40, environment: 'production', sha: SHA(1), status: 'success' },
+      { project: PROJECT, id: 41, environment: 'production', sha: SHA(2), status: 'failed' },
+      { project: PROJECT, id: 42, environment: 'staging', sha: SHA(3), status: 'success' },
+      { project: PROJECT, id: 44, environment: 'production', sha: SHA(5), status: 'success' },
+    );
+  });
+
+  it.each([
+    ['the latest successful one before it, of the same environment', 'production', '43', SHA(1)],
+    ['none before the first', 'production', '40', undefined],
+    ['another environment has its own', 'staging', '43', SHA(3)],
+  ])('%s', async (_intent, environment, deploymentId, sha) => {
+    await expect(api().previousDeployment?.(PROJECT, environment, deploymentId)).resolves.toBe(sha);
+  });
+
+  it('asks for the successful ones of the environment, newest first', async () => {
+    await api().previousDeployment?.(PROJECT, 'production', '43');
+    expect(stub.callsTo('GET', /\/deployments$/).map((c) => c.query)).toEqual([
+      { environment: 'production', status: 'success', order_by: 'id', sort: 'desc', per_page: '20' },
+    ]);
+  });
+
+  it('a deployment known only by its job (GitLab before 14): nothing asked, nothing known', async () => {
+    await expect(api().previousDeployment?.(PROJECT, 'production', 'job-796')).resolves.toBeUndefined();
+    expect(stub.calls).toEqual([]);
+  });
+});
+
 describe("GitLab's documented answers", () => {
   const fixture = (name: string) => readFileSync(new URL(`../fixtures/gitlab/${name}`, import.meta.url), 'utf8');
 

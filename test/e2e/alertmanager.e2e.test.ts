@@ -17,6 +17,7 @@ import {
 } from '../support/alertmanager.js';
 import { PD_KEY as CLUSTER_PD_KEY, startCluster } from '../support/cluster.js';
 import { type GithubStub, startGithubStub } from '../support/github-stub.js';
+import { type GitlabStub, startGitlabStub } from '../support/gitlab-stub.js';
 import { TOKEN as CLUSTER_TOKEN } from '../support/harness.js';
 import { type PagerDutyStub, startPagerDutyStub } from '../support/pagerduty-stub.js';
 import { createTestDatabase } from '../support/postgres.js';
@@ -32,12 +33,15 @@ const CHECKOUT_KEY = 'e2e-checkout-routing-key-00000000';
 const DEFAULT_KEY = 'e2e-default-routing-key-000000000';
 const GITHUB_TOKEN = 'ghp_e2e_github_token_0123456789';
 const GITHUB_SECRET = 'e2e-github-webhook-secret';
+const GITLAB_TOKEN = 'glpat-e2e-gitlab-token-0123456789';
+const GITLAB_SECRET = 'e2e-gitlab-webhook-secret-token';
 
 describe('changepager behind the real Alertmanager 0.25', () => {
   let dir: string;
   let stub: PagerDutyStub;
   let slack: SlackStub;
   let github: GithubStub;
+  let gitlab: GitlabStub;
   let service: Service;
   let tap: WebhookTap;
   let am: Alertmanager;
@@ -55,6 +59,7 @@ describe('changepager behind the real Alertmanager 0.25', () => {
     slack = await startSlackStub();
     slack.users = [{ id: 'UBOB', email: 'bob@example.com' }];
     github = await startGithubStub();
+    gitlab = await startGitlabStub({ token: GITLAB_TOKEN });
     const yaml = `
 database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }
 listen: { host: 127.0.0.1, port: 0 }
@@ -81,6 +86,13 @@ github:
   request_timeout: PT2S
   repositories:
     acme/cart: { service: cart, environments: { production: production } }
+gitlab:
+  api_url: ${gitlab.apiUrl}
+  token_env: GITLAB_TOKEN
+  webhook_secret_env: GITLAB_WEBHOOK_SECRET
+  request_timeout: PT2S
+  repositories:
+    shop/basket: { service: basket, environments: { production: production } }
 defaults:
   pagerduty: { service_id: PDEFAULT, routing_key_env: PD_DEFAULT_KEY }
 services:
@@ -103,6 +115,8 @@ people:
         SLACK_SIGNING_SECRET: 'e2e-slack-signing-secret',
         GITHUB_TOKEN,
         GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+        GITLAB_TOKEN,
+        GITLAB_WEBHOOK_SECRET: GITLAB_SECRET,
       },
     });
     service = await startService({ config, log: createLogger('info', { write: (l: string) => logs.push(l) }) });
@@ -120,6 +134,7 @@ people:
     await stub?.close();
     await slack?.close();
     await github?.close();
+    await gitlab?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -434,6 +449,70 @@ people:
     expect(github.calls.every((c) => c.authorization === `token ${GITHUB_TOKEN}`)).toBe(true);
   });
 
+  it("takes a deploy from GitLab's Deployment webhook, pages alice for an alert after it, and notes it on her merge request", async () => {
+    const [base, merge] = ['3'.repeat(40), '4'.repeat(40)];
+    gitlab.addCommits('shop/basket', [
+      { id: base, title: 'Earlier', author_name: 'Carol', author_email: 'carol@example.com' },
+      {
+        id: merge,
+        title: "Merge branch 'totals' into 'main'",
+        author_name: 'Alice',
+        author_email: 'alice@example.com',
+      },
+    ]);
+    gitlab.addMergeRequest({
+      project: 'shop/basket',
+      iid: 12,
+      title: 'Basket totals',
+      author: { username: 'alice', name: 'Alice' },
+      mergeUser: { username: 'bob', name: 'Bob' },
+      commits: [merge],
+    });
+    const hooked = await fetch(`${service.url}/v1/hooks/gitlab`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-gitlab-event': 'Deployment Hook',
+        'x-gitlab-token': GITLAB_SECRET,
+        'x-gitlab-event-uuid': 'e2e-gitlab-event-1',
+      },
+      body: JSON.stringify({
+        object_kind: 'deployment',
+        status: 'success',
+        status_changed_at: minutesAgo(5),
+        deployment_id: 7001,
+        environment: 'production',
+        project: { path_with_namespace: 'shop/basket' },
+        short_sha: merge.slice(0, 8),
+        commit_url: `https://gitlab.example.com/shop/basket/-/commit/${merge}`,
+        user: { username: 'ci', name: 'CI' },
+      }),
+    });
+    expect(hooked.status).toBe(201);
+    await eventually(async () => {
+      const d = (await (await api('/v1/deploys/gitlab-deployment-7001')).json()) as { codeHost: { changes: string } };
+      return d.codeHost.changes === 'found';
+    }, 'the merge request of the GitLab deploy');
+
+    await amtoolAdd(am, {
+      labels: labels('E2eGitlabDeploy', 'basket'),
+      annotations: { summary: 'Basket errors above 5%' },
+      start: minutesAgo(1),
+    });
+    const create = await eventually(
+      () => stub.incidentCreates().find((c) => JSON.stringify(c).includes('E2eGitlabDeploy')),
+      'an incident for E2eGitlabDeploy',
+    );
+    expect(create.incident?.assignments).toEqual([{ assignee: { id: 'PALICE', type: 'user_reference' } }]);
+    const note = await eventually(
+      () => gitlab.notes.find((n) => n.body.includes('E2eGitlabDeploy')),
+      'the note on the merge request',
+    );
+    expect(note).toMatchObject({ project: 'shop/basket', iid: 12 });
+    expect(note?.body).toContain('- Paged: `alice@example.com` ([incident](');
+    expect(gitlab.calls.every((c) => c.privateToken === GITLAB_TOKEN)).toBe(true);
+  });
+
   it('kept the API token, routing keys and Slack secrets out of the log of the whole run', () => {
     const text = logs.join('\n');
     expect(logs.length).toBeGreaterThan(0);
@@ -446,6 +525,8 @@ people:
       'e2e-slack-signing-secret',
       GITHUB_TOKEN,
       GITHUB_SECRET,
+      GITLAB_TOKEN,
+      GITLAB_SECRET,
     ]) {
       expect(text).not.toContain(secret);
     }

@@ -17,7 +17,7 @@ const CA_FILE = fileURLToPath(new URL('../fixtures/tls/localhost.crt', import.me
 const HOOK_SECRET = 'gitlab-hook-secret-5b1d';
 const GITLAB_TOKEN = 'glpat-http-test-token';
 const PROJECT = 'shop/checkout';
-const OLD = `0ld${'0'.repeat(37)}`;
+const OLD = `0dd${'0'.repeat(37)}`;
 const SHA = `3f2a9c1e${'7'.repeat(32)}`;
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
@@ -169,6 +169,40 @@ people:
     // Every API request carried the token, and only as PRIVATE-TOKEN.
     expect(gitlab.calls.length).toBeGreaterThan(0);
     expect(gitlab.calls.every((c) => c.privateToken === GITLAB_TOKEN)).toBe(true);
+  });
+
+  it("the next deployment: the merge requests since the previous one's commit, and GitLab's compare link", async () => {
+    const first = deploymentEvent({
+      deployment_id: 100,
+      status_changed_at: '2026-11-25 09:00:00 +0000',
+      short_sha: OLD.slice(0, 8),
+      commit_url: `https://gitlab.example.com/${PROJECT}/-/commit/${OLD}`,
+    });
+    expect((await hook(first, { 'X-Gitlab-Event-UUID': 'ev-0000' })).status).toBe(201);
+    await h.worker.drain();
+    expect((await hook()).status).toBe(201);
+    await h.worker.drain();
+
+    const stored = await deploy();
+    expect(stored.previousVersion).toBe(OLD);
+    expect(stored.codeHost).toMatchObject({
+      previousSha: OLD,
+      changes: 'found',
+      compareUrl: `${gitlab.apiUrl.replace(/\/api\/v4$/, '')}/${PROJECT}/-/compare/${OLD}...${SHA}`,
+    });
+    expect(stored.changes.map((c: { pullRequest?: { number: number } }) => c.pullRequest?.number)).toEqual([4812]);
+    expect(gitlab.callsTo('GET', /\/repository\/compare$/).map((c) => c.query)).toEqual([{ from: OLD, to: SHA }]);
+  });
+
+  it("the first deployment changepager sees: its changes start at the environment's previous one in GitLab", async () => {
+    gitlab.deployments.push({ project: PROJECT, id: 90, environment: 'production', sha: OLD, status: 'success' });
+    expect((await hook()).status).toBe(201);
+    await h.worker.drain();
+
+    const stored = await deploy();
+    expect(stored.codeHost).toMatchObject({ previousSha: OLD, changes: 'found' });
+    expect(stored.changes.map((c: { pullRequest?: { number: number } }) => c.pullRequest?.number)).toEqual([4812]);
+    expect(gitlab.callsTo('GET', /\/repository\/compare$/).map((c) => c.query)).toEqual([{ from: OLD, to: SHA }]);
   });
 
   it('an alert pages the author and writes one note on the merge request; the resolve edits that note', async () => {

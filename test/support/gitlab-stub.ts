@@ -43,6 +43,14 @@ export interface StubMergeRequest {
   commits: string[];
 }
 
+export interface StubDeployment {
+  project: string;
+  id: number;
+  environment: string;
+  sha: string;
+  status: 'created' | 'running' | 'success' | 'failed' | 'canceled';
+}
+
 export interface StubNote {
   project: string;
   iid: number;
@@ -62,6 +70,8 @@ export interface GitlabStub {
   token: string;
   calls: GitlabCall[];
   notes: StubNote[];
+  /** The projects' deployments, as GET /projects/:id/deployments lists them. */
+  deployments: StubDeployment[];
   /** Calls whose method matches and whose decoded path matches. */
   callsTo(method: string, path: RegExp): GitlabCall[];
   /** Appends commits to a project's history, oldest first. */
@@ -96,6 +106,7 @@ export async function startGitlabStub(options: { token?: string } = {}): Promise
     token: options.token ?? 'glpat-stub-token',
     calls,
     notes: [],
+    deployments: [],
     callsTo: (method, path) => calls.filter((c) => c.method === method && path.test(c.path)),
     addCommits: (project, commits) => {
       history.set(project, [...(history.get(project) ?? []), ...commits]);
@@ -191,6 +202,26 @@ export async function startGitlabStub(options: { token?: string } = {}): Promise
       if (from < 0 || to < 0) return notFound('Ref');
       const between = commits.slice(from + 1, to + 1).map((c) => commitJson(project, c));
       return { status: 200, body: { commit: between.at(-1) ?? null, commits: between, diffs: [] } };
+    }
+    if (method === 'GET' && rest.join('/') === 'deployments') {
+      // Filtered by environment and status, ordered by id as asked (the only order changepager asks for).
+      const listed = stub.deployments
+        .filter((d) => d.project === project)
+        .filter((d) => query.environment === undefined || d.environment === query.environment)
+        .filter((d) => query.status === undefined || d.status === query.status)
+        .sort((a, b) => (query.sort === 'desc' ? b.id - a.id : a.id - b.id))
+        .slice(0, Number(query.per_page ?? 20));
+      return {
+        status: 200,
+        body: listed.map((d) => ({
+          id: d.id,
+          iid: d.id,
+          ref: 'main',
+          sha: d.sha,
+          status: d.status,
+          environment: { name: d.environment },
+        })),
+      };
     }
     if (rest[0] === 'repository' && rest[1] === 'commits' && rest[2] !== undefined && method === 'GET') {
       const commit = commits?.find((c) => c.id.startsWith(rest[2] ?? '\0'));

@@ -51,6 +51,7 @@ const mergeRequestSchema = z.object({
 });
 const compareSchema = z.object({ commits: z.array(commitSchema) });
 const noteSchema = z.object({ id: z.number().int() });
+const deploymentSchema = z.object({ id: z.number().int(), sha: z.string().min(1), status: text });
 
 type GitlabCommit = z.output<typeof commitSchema>;
 type GitlabMergeRequest = z.output<typeof mergeRequestSchema>;
@@ -161,6 +162,21 @@ export function createGitlabApi(options: GitlabApiOptions): CodeHostApi {
         }
       }
       return changes;
+    },
+
+    async previousDeployment(repository, environment, deploymentId) {
+      const before = Number(deploymentId);
+      if (!Number.isSafeInteger(before)) return undefined; // a deployment known only by its job (GitLab before 14)
+      // The environment's successful deployments, newest first: deployment ids grow with their creation.
+      // https://docs.gitlab.com/api/deployments/#list-project-deployments
+      const query = `environment=${encodeURIComponent(environment)}&status=success&order_by=id&sort=desc&per_page=20`;
+      const deployments = await call(
+        z.array(deploymentSchema),
+        'GET',
+        `${project(repository)}/deployments?${query}`,
+        `deployments of ${environment}`,
+      );
+      return deployments.find((d) => d.id < before && (d.status ?? 'success') === 'success')?.sha;
     },
 
     async createComment(target: ReviewTarget, body: string) {

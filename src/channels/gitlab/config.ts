@@ -4,18 +4,22 @@ import { channelConfig } from '../channel.js';
 import { type CodeHostSettings, codeHostKeys, codeHostRoute, resolveCodeHost } from '../code-hosts/config.js';
 
 // The `gitlab:` section: the keys every code host has (the token, the webhook's secret token, the projects under
-// `repositories`, comments, enrich_within, request_timeout) and GitLab's API address, for a self-managed
-// instance. Without the section GitLab is off: POST /v1/hooks/gitlab does not exist.
+// `repositories`, comments, enrich_within, request_timeout), GitLab's API address for a self-managed instance,
+// and its web address for compare links. Without the section GitLab is off: POST /v1/hooks/gitlab answers 404.
 
 export interface GitlabSettings extends CodeHostSettings {
-  /** `https://gitlab.com/api/v4`, without a trailing slash. */
+  /** `https://gitlab.com/api/v4`, or `https://HOST/api/v4`; without a trailing slash. */
   apiUrl: string;
+  /** Where people open projects, for compare links; undefined when it cannot be told from apiUrl. */
+  webUrl?: string;
 }
 
 const section = z.strictObject({
   ...codeHostKeys,
   /** The REST API's base URL: `https://HOST/api/v4` for a self-managed instance; tests point it at a stand-in. */
   api_url: baseUrl.default('https://gitlab.com/api/v4'),
+  /** The web address of the same GitLab; by default api_url without `/api/v4`. */
+  web_url: baseUrl.optional(),
 });
 
 export const gitlabConfig = channelConfig({
@@ -23,7 +27,10 @@ export const gitlabConfig = channelConfig({
   route: codeHostRoute,
   resolve(parsed, secrets): GitlabSettings | undefined {
     const common = resolveCodeHost('gitlab', parsed, secrets);
-    return common ? { ...common, apiUrl: parsed.section.api_url } : undefined;
+    if (!common) return undefined;
+    const apiUrl = parsed.section.api_url;
+    const webUrl = parsed.section.web_url ?? gitlabWebUrl(apiUrl);
+    return webUrl ? { ...common, apiUrl, webUrl } : { ...common, apiUrl };
   },
 });
 

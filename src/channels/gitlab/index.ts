@@ -3,7 +3,7 @@ import type { Channel, ChannelDeps, ChannelParts } from '../channel.js';
 import type { CodeHostApi } from '../code-host.js';
 import { createCodeHost, type Received } from '../code-hosts/index.js';
 import { createGitlabApi } from './client.js';
-import { type GitlabSettings, gitlabCompareUrl, gitlabConfig, gitlabWebUrl } from './config.js';
+import { type GitlabSettings, gitlabCompareUrl, gitlabConfig } from './config.js';
 import { gitlabHookRouter } from './route.js';
 
 // GitLab as a code host: deployments from its webhook (POST /v1/hooks/gitlab), their merge requests from its
@@ -29,12 +29,12 @@ export const gitlab: Channel<'gitlab', GitlabSettings> = {
 /** The channel over a given API client. */
 export function createGitlab(deps: ChannelDeps<GitlabSettings>, api: CodeHostApi): ChannelParts {
   const { settings } = deps;
-  // GitLab's compare page is on the instance the API is on, when the API's address says where that is.
-  const web = gitlabWebUrl(settings.apiUrl);
+  const web = settings.webUrl;
   const host = createCodeHost(deps, {
     name: 'gitlab',
     api,
     settings,
+    // Without a web address (an API behind an address that does not say it), deploys carry no compare link.
     ...(web
       ? { compareUrl: (project: string, base: string, head: string) => gitlabCompareUrl(web, project, base, head) }
       : {}),

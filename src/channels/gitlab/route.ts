@@ -9,6 +9,9 @@ import { readGitlabHook, tokenMatches } from './webhook.js';
 // from the headers before a byte of the body is read; then the body is parsed and read into a DeploymentEvent,
 // which `accept` stores (and answers for). Anything but a Deployment event is answered 202 and forgotten:
 // GitLab shows every answer in the hook's "Recent events", and a 4xx there would look like a broken hook.
+// There is no staleness window: GitLab signs nothing and sends no time to check, so anyone who saw one request
+// can send it again. That is harmless: a deployment is stored under its GitLab deployment id, and a request
+// replayed lands on the deploy already stored (200, nothing changed).
 
 export const GITLAB_HOOK_PATH = '/v1/hooks/gitlab';
 
