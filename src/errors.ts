@@ -11,7 +11,7 @@ export const ERRORS = {
   unauthorized: { status: 401, message: 'A valid bearer token is required: Authorization: Bearer <token>.' },
   invalid_signature: {
     status: 401,
-    message: "The webhook's signature is missing or does not match the secret configured for it.",
+    message: "The webhook's signature (or secret token) is missing or does not match the secret configured for it.",
   },
   forbidden: { status: 403, message: 'This token is read-only: it may read (GET) but not change anything.' },
   not_found: { status: 404, message: 'No such resource.' },

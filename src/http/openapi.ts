@@ -120,6 +120,12 @@ const HOOK_RESULT = {
   },
 };
 
+/** GitHub's webhook answers the same, and its ping with status pong. */
+const GITHUB_HOOK_RESULT = {
+  ...HOOK_RESULT,
+  properties: { ...HOOK_RESULT.properties, status: { enum: ['stored', 'repeat', 'ignored', 'pong'] } },
+};
+
 /** The page's static files, one path each, as the app serves them. */
 function assetPaths(): Json {
   return Object.fromEntries(
@@ -354,6 +360,43 @@ function build(): Json {
           },
         },
       },
+      '/v1/hooks/github': {
+        post: {
+          summary: "GitHub's deployment_status webhook: deployments of the configured repositories become deploys",
+          description:
+            "Only with a github section. GitHub proves itself with X-Hub-Signature-256, the HMAC-SHA256 of the raw body with the webhook's secret; no API token. A request without the header is refused before its body is read. Only X-GitHub-Event: deployment_status is read (with its X-GitHub-Delivery id); ping is answered 200, any other event 202. A success (or, in an environment with a canary or partial stage, an in_progress) deployment status is stored at once; its pull requests are looked up afterwards.",
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { type: 'object', description: "GitHub's deployment_status event, or any other event." },
+              },
+            },
+          },
+          responses: {
+            201: {
+              description: 'A new deploy was stored.',
+              content: { 'application/json': { schema: GITHUB_HOOK_RESULT } },
+            },
+            200: {
+              description:
+                "GitHub's ping (status pong), or a deployment stored before (a replay, another status): nothing changed.",
+              content: { 'application/json': { schema: GITHUB_HOOK_RESULT } },
+            },
+            202: {
+              description: 'Another event, or a deployment status that is no deploy (unconfigured, failed…): ignored.',
+              content: { 'application/json': { schema: GITHUB_HOOK_RESULT } },
+            },
+            400: body('Error', ERROR_TEXT[400] as string),
+            401: body(
+              'Error',
+              'invalid_signature: no X-Hub-Signature-256, or one the configured secret does not give for this body.',
+            ),
+            ...errors(413, 503),
+          },
+        },
+      },
       '/v1/hooks/gitlab': {
         post: {
           summary: "GitLab's Deployment events webhook: deployments of the configured projects become deploys",
@@ -379,7 +422,7 @@ function build(): Json {
               content: { 'application/json': { schema: HOOK_RESULT } },
             },
             400: body('Error', ERROR_TEXT[400] as string),
-            401: body('Error', 'No X-Gitlab-Token, or not the configured secret token.'),
+            401: body('Error', 'invalid_signature: no X-Gitlab-Token, or not the configured secret token.'),
             ...errors(413, 503),
           },
         },

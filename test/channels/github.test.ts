@@ -178,13 +178,28 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
     });
 
     it.each([
-      { intent: 'unsigned', secret: null },
-      { intent: 'signed with another secret', secret: 'not-the-secret' },
-    ])('refuses a request $intent with 401 from the error registry, and stores nothing', async ({ secret }) => {
-      const res = await hook(deploymentStatus({ sha: SHA, id: 1, at: '2026-11-26T10:58:00Z' }), { secret });
+      { intent: 'unsigned', secret: null, message: /^No X-Hub-Signature-256 header/ },
+      {
+        intent: 'signed with another secret',
+        secret: 'not-the-secret',
+        message: /^X-Hub-Signature-256 does not match the body signed with the configured secret/,
+      },
+    ])(
+      'refuses a request $intent with 401 invalid_signature naming the header, and stores nothing',
+      async ({ secret, message }) => {
+        const res = await hook(deploymentStatus({ sha: SHA, id: 1, at: '2026-11-26T10:58:00Z' }), { secret });
+        expect(res.status).toBe(401);
+        expect(res.body.error).toBe('invalid_signature');
+        expect(res.body.message).toMatch(message);
+        expect(res.text).not.toContain('sha256=');
+        expect((await request(h.app).get('/v1/deploys').set(auth)).body.deploys).toEqual([]);
+      },
+    );
+
+    it('refuses an unsigned request before reading its body, however large', async () => {
+      const res = await hook(undefined, { secret: null, raw: 'x'.repeat(6 * 1024 * 1024) });
       expect(res.status).toBe(401);
       expect(res.body.error).toBe('invalid_signature');
-      expect((await request(h.app).get('/v1/deploys').set(auth)).body.deploys).toEqual([]);
     });
 
     it('refuses a body changed after signing', async () => {

@@ -69,18 +69,27 @@ describe('POST /v1/hooks/gitlab', () => {
   });
 
   it.each([
-    ['a wrong token', { ...GOOD, 'X-Gitlab-Token': 'guess' }],
-    ['no token', { 'X-Gitlab-Event': 'Deployment Hook' }],
-  ])('%s: 401, and the body is not even read (it is not JSON here)', async (_intent, headers) => {
-    const res = await post(headers, '{not json');
-    expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({
-      error: 'unauthorized',
-      message: 'A valid X-Gitlab-Token is required: the secret token of the GitLab webhook.',
-      details: null,
-    });
-    expect(accepted).toEqual([]);
-  });
+    [
+      'a wrong token',
+      { ...GOOD, 'X-Gitlab-Token': 'guess' },
+      'X-Gitlab-Token is not the secret token configured for the webhook (gitlab.webhook_secret_env or _file).',
+    ],
+    [
+      'no token',
+      { 'X-Gitlab-Event': 'Deployment Hook' },
+      "No X-Gitlab-Token header: set the webhook's secret token in GitLab to the configured one.",
+    ],
+  ])(
+    '%s: 401 invalid_signature naming the header, and the body is not even read (it is not JSON here)',
+    async (_intent, headers, message) => {
+      const res = await post(headers, '{not json');
+      expect(res.status).toBe(401);
+      const body = await res.json();
+      expect(body).toEqual({ error: 'invalid_signature', message, details: null });
+      expect(JSON.stringify(body)).not.toContain('guess');
+      expect(accepted).toEqual([]);
+    },
+  );
 
   it('another event: 202, ignored', async () => {
     const res = await post({ ...GOOD, 'X-Gitlab-Event': 'Push Hook' }, '{"object_kind":"push"}');

@@ -362,7 +362,9 @@ gitlab:
   it('a wrong secret token: 401, nothing stored, GitLab not asked', async () => {
     const res = await hook(deploymentEvent(), { 'X-Gitlab-Token': 'not-the-secret' });
     expect(res.status).toBe(401);
-    expect(res.body.error).toBe('unauthorized');
+    expect(res.body.error).toBe('invalid_signature');
+    expect(res.body.message).toMatch(/^X-Gitlab-Token is not the secret token configured/);
+    expect(res.text).not.toContain('not-the-secret');
     expect((await request(h.app).get('/v1/deploys/gitlab-deployment-101').set(auth)).status).toBe(404);
     await h.worker.drain();
     expect(gitlab.calls).toEqual([]);

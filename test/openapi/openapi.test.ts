@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
@@ -34,6 +35,11 @@ interface Exchange {
   response: unknown;
 }
 
+const GITHUB_SECRET = 'openapi-github-secret';
+/** GitHub's signature of the JSON supertest sends for this body. */
+const githubSignature = (body: object) =>
+  `sha256=${createHmac('sha256', GITHUB_SECRET).update(JSON.stringify(body)).digest('hex')}`;
+
 describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
   let h: Harness;
   /** The same service with Slack configured, so that its request endpoint exists too. */
@@ -50,12 +56,15 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
       yaml: [
         'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, bot_id: B0, bot_user_id: U0 }',
         'gitlab: { token_env: GITLAB_TOKEN, webhook_secret_env: GITLAB_HOOK, api_url: "http://127.0.0.1:9/api/v4" }',
+        'github: { token_env: GITHUB_TOKEN, webhook_secret_env: GITHUB_HOOK, api_url: "http://127.0.0.1:9" }',
       ].join('\n'),
       env: {
         SLACK_BOT: 'xoxb-openapi',
         SLACK_SIGNING: 'openapi-signing-secret',
         GITLAB_TOKEN: 'glpat-openapi',
         GITLAB_HOOK: 'openapi-hook-secret',
+        GITHUB_TOKEN: 'ghp_openapi',
+        GITHUB_HOOK: GITHUB_SECRET,
       },
     });
     const res = await request(h.app).get('/v1/openapi.json');
@@ -82,10 +91,12 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
       type?: string;
       accept?: string;
       app?: Express;
+      headers?: Record<string, string>;
     } = {},
   ) {
     let req = request(opts.app ?? h.app)[method](path);
     if (opts.query) req = req.query(opts.query);
+    if (opts.headers) req = req.set(opts.headers);
     if (opts.token !== false) req = req.set(auth);
     if (opts.type) req = req.set('Content-Type', opts.type);
     if (opts.accept) req = req.set('Accept', opts.accept);
@@ -201,6 +212,21 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
     await call('post', '/slack/events', { token: false, app: withSlack.app, body: { payload: '{}' } }); // 401
     // GitLab's webhook checks its secret token before anything else.
     await call('post', '/v1/hooks/gitlab', { token: false, app: withSlack.app, body: { object_kind: 'deployment' } }); // 401
+    // GitHub's checks its signature: unsigned is refused, a signed ping answered, any other event ignored.
+    const github = (event: string, body: object, signed = true) =>
+      call('post', '/v1/hooks/github', {
+        token: false,
+        app: withSlack.app,
+        body,
+        headers: {
+          'X-GitHub-Event': event,
+          'X-GitHub-Delivery': `openapi-${event}`,
+          ...(signed ? { 'X-Hub-Signature-256': githubSignature(body) } : {}),
+        },
+      });
+    expect((await github('deployment_status', { deployment: {} }, false)).status).toBe(401);
+    expect((await github('ping', { zen: 'Keep it logically awesome.', hook_id: 1 })).status).toBe(200);
+    expect((await github('push', { ref: 'refs/heads/main' })).status).toBe(202);
 
     // A read-only token may read but not write.
     const readOnly = createHarness({
@@ -400,6 +426,8 @@ describe('OpenAPI 3.1 at GET /v1/openapi.json', () => {
         'GET /v1/timeline',
         'GET /',
         'POST /slack/events',
+        'POST /v1/hooks/gitlab',
+        'POST /v1/hooks/github',
       ]),
     );
     const undocumented = routes.filter((r) => {

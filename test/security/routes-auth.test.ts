@@ -18,6 +18,8 @@ const CI_TOKEN = 'ci-token-9f8e7d6c5b4a39281706f5e4';
 const GITLAB =
   'gitlab: { token_env: GITLAB_TOKEN, webhook_secret_env: GITLAB_HOOK, api_url: "http://127.0.0.1:9/api/v4" }';
 const GITLAB_ENV = { GITLAB_TOKEN: 'glpat-routes-auth', GITLAB_HOOK: 'routes-auth-gitlab-secret' };
+const GITHUB = 'github: { token_env: GITHUB_TOKEN, webhook_secret_env: GITHUB_HOOK, api_url: "http://127.0.0.1:9" }';
+const GITHUB_ENV = { GITHUB_TOKEN: 'ghp_routes_auth', GITHUB_HOOK: 'routes-auth-github-secret' };
 /** Webhooks that a code host authenticates with its own secret, never with a bearer token. */
 const isHook = (path: string) => path.startsWith('/v1/hooks/');
 
@@ -59,16 +61,23 @@ describe('authentication on every route', () => {
   let routes: [string, string][];
 
   beforeAll(() => {
-    // Slack and GitLab configured too, so that their endpoints (signed by Slack, or holding GitLab's secret
-    // token, not a bearer token) are walked.
+    // Slack, GitLab and GitHub configured too, so that their endpoints (signed by Slack or GitHub, or holding
+    // GitLab's secret token, not a bearer token) are walked.
     h = createHarness({
       yaml: [
         'auth: { tokens: [ { name: ci, token_env: CI_TOKEN } ] }',
         'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
         '         bot_id: B0, bot_user_id: U0 }',
         GITLAB,
+        GITHUB,
       ].join('\n'),
-      env: { CI_TOKEN, SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret', ...GITLAB_ENV },
+      env: {
+        CI_TOKEN,
+        SLACK_BOT: 'xoxb-routes-auth',
+        SLACK_SIGNING: 'routes-auth-signing-secret',
+        ...GITLAB_ENV,
+        ...GITHUB_ENV,
+      },
     });
     routes = routesOf(h.app);
   });
@@ -91,6 +100,7 @@ describe('authentication on every route', () => {
       'GET /v1/people/unmapped',
       'POST /slack/events',
       'POST /v1/hooks/gitlab',
+      'POST /v1/hooks/github',
     ]) {
       expect(names).toContain(r);
     }
@@ -118,7 +128,9 @@ describe('authentication on every route', () => {
         expect(res.status, `${method} ${path} with ${header(token)}`).toBe(401);
         // Slack's endpoint checks Slack's request signature (Bolt answers its own 401); the rest are ours, and
         // only the bearer routes offer a Bearer challenge.
-        if (!path.startsWith('/slack/')) expect(res.body.error).toBe('unauthorized');
+        // A code host's webhook fails its own proof (no signature, no secret token): invalid_signature.
+        if (!path.startsWith('/slack/'))
+          expect(res.body.error).toBe(isHook(path) ? 'invalid_signature' : 'unauthorized');
         if (!path.startsWith('/slack/') && !isHook(path)) expect(res.headers['www-authenticate']).toMatch(/^Bearer /);
         expect(res.text).not.toContain(token);
       }
@@ -155,8 +167,9 @@ describe('the token is checked before the body is read', () => {
         'slack: { bot_token_env: SLACK_BOT, signing_secret_env: SLACK_SIGNING, api_url: "http://127.0.0.1:9/api/",',
         '         bot_id: B0, bot_user_id: U0 }',
         GITLAB,
+        GITHUB,
       ].join('\n'),
-      env: { SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret', ...GITLAB_ENV },
+      env: { SLACK_BOT: 'xoxb-routes-auth', SLACK_SIGNING: 'routes-auth-signing-secret', ...GITLAB_ENV, ...GITHUB_ENV },
     });
   });
   afterAll(async () => {
@@ -168,13 +181,14 @@ describe('the token is checked before the body is read', () => {
       ([m, p]) => m === 'POST' && p.startsWith('/v1/') && p !== '/v1/deploys/flagger',
     );
     expect(posts.length).toBeGreaterThanOrEqual(3);
+    expect(posts.map(([, p]) => p)).toEqual(expect.arrayContaining(['/v1/hooks/gitlab', '/v1/hooks/github']));
     for (const [, path] of posts) {
       const res = await request(h.app)
         .post(concrete(path))
         .type('json')
         .send(garbage(6 * 1024 * 1024));
       expect(res.status, path).toBe(401);
-      expect(res.body.error, path).toBe('unauthorized');
+      expect(res.body.error, path).toBe(isHook(path) ? 'invalid_signature' : 'unauthorized');
     }
   });
 

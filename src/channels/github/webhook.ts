@@ -9,7 +9,9 @@ import { library } from '../library.js';
 
 // POST /v1/hooks/github: GitHub's repository (or organisation) webhook. The signature is checked over the raw
 // body before anything is parsed (X-Hub-Signature-256, HMAC-SHA256 with the webhook's secret, compared in constant
-// time by @octokit/webhooks-methods), so this router is mounted before the app's JSON parser. GitHub signs no
+// time by @octokit/webhooks-methods), so this router is mounted before the app's JSON parser. A request without
+// the header is refused before its body is read at all. A failed check answers 401 invalid_signature, as GitLab's
+// webhook does, with a message naming the header (never its value). GitHub signs no
 // timestamp, so there is no staleness window: a replayed delivery lands on the deploy its deployment already made
 // (core/code-host.ts hookDeployId) and changes nothing.
 // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
@@ -53,6 +55,11 @@ export function parseDeploymentStatus(deliveryId: string, body: unknown): Deploy
   return event;
 }
 
+const NO_SIGNATURE =
+  "No X-Hub-Signature-256 header: GitHub signs each delivery with the webhook's secret; set one on the webhook.";
+const WRONG_SIGNATURE =
+  'X-Hub-Signature-256 does not match the body signed with the configured secret (github.webhook_secret_env or _file).';
+
 export function githubWebhook(deps: {
   secret: string;
   bodyLimitBytes: number;
@@ -65,14 +72,19 @@ export function githubWebhook(deps: {
   const router = express.Router();
   router.post(
     '/v1/hooks/github',
+    (req, _res, next) => {
+      // The signature needs the body; its absence does not.
+      if (!req.get('x-hub-signature-256')) throw new ApiError('invalid_signature', NO_SIGNATURE);
+      next();
+    },
     express.raw({ type: () => true, limit: deps.bodyLimitBytes }),
     async (req, res, next) => {
       try {
         const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-        const signature = req.get('x-hub-signature-256');
+        const signature = req.get('x-hub-signature-256') ?? '';
         const { verify } = await methods;
-        if (!signature || !(await verify(deps.secret, raw, signature).catch(() => false))) {
-          throw new ApiError('invalid_signature');
+        if (!(await verify(deps.secret, raw, signature).catch(() => false))) {
+          throw new ApiError('invalid_signature', WRONG_SIGNATURE);
         }
         const event = req.get('x-github-event') ?? '';
         const delivery = req.get('x-github-delivery') ?? '';
