@@ -49,7 +49,14 @@ export function createApp(deps: AppDeps): express.Express {
   // Only a configured proxy's X-Forwarded-For names the client (req.ip): anyone else could pick their address.
   app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
   app.use(observe(metrics, log));
+  const denied = createDeniedLog(log.child({ component: 'auth' }), config.deniedLogIntervalMs, now);
   for (const router of deps.channelRouters ?? []) app.use(router);
+  // A code host's webhook that fails its own proof (signature or secret token) is refused inside its channel's
+  // router; it is logged like every other refusal, so that a wrong secret shows on this side as well.
+  app.use((err: unknown, req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    if (err instanceof ApiError && err.code === 'invalid_signature') denied(req, { status: 401, reason: err.message });
+    next(err);
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -78,7 +85,6 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals.routeBase = req.baseUrl;
     next();
   });
-  const denied = createDeniedLog(log.child({ component: 'auth' }), config.deniedLogIntervalMs, now);
   // The API description is public (it holds no data), and Flagger, which cannot send headers, may authenticate
   // in its body (http/flagger.ts). Every other route starts with `auth`: inside the route, so that a refusal is
   // logged and counted under the route it was for (test/security walks every route to check that none lacks it).

@@ -193,6 +193,12 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
         expect(res.body.message).toMatch(message);
         expect(res.text).not.toContain('sha256=');
         expect((await request(h.app).get('/v1/deploys').set(auth)).body.deploys).toEqual([]);
+        // Logged as every refusal is: the route and why, never the signature.
+        const refused = h.logs
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((l) => l.event === 'request_refused');
+        expect(refused).toMatchObject([{ status: 401, route: '/v1/hooks/github' }]);
+        expect(h.logs.join('\n')).not.toContain('sha256=');
       },
     );
 
