@@ -115,6 +115,26 @@ export function deployFromHook(
   return deploy;
 }
 
+/**
+ * Why a code host's deploy ships no change of its own, or undefined when it may ship some. A rollback (the version
+ * ran before, or the sender said so) only takes changes away; and when the host's compare from the previous
+ * deploy's commit names no commit (`found` is 0 with a `previousSha`), the deploy went back to an earlier commit or
+ * deployed the same one again. Either way its changes are known to be none, which is not the host failing to say:
+ * the alerts after it are decided by what it undid or redeployed (core/rollback.ts).
+ */
+export function withoutChanges(
+  deploy: Pick<Deploy, 'rollback'>,
+  source: Pick<CodeHostSource, 'sha' | 'previousSha'>,
+  found?: number,
+): string | undefined {
+  const short = (sha: string) => sha.slice(0, 12);
+  if (deploy.rollback) return `a rollback to ${short(source.sha)}: it ships no change of its own`;
+  if (found === 0 && source.previousSha !== undefined && source.previousSha !== source.sha) {
+    return `no commit since ${short(source.previousSha)}: a redeploy of an earlier commit ships no change of its own`;
+  }
+  return undefined;
+}
+
 /** What to do about the comment on a change's pull or merge request, given what was written so far. */
 export type CommentStep =
   | { do: 'create'; body: string; digest: string }

@@ -99,19 +99,23 @@ export function runningAt(inWindow: readonly Deploy[], startsAtMs: number, claim
       const undone = claimed.filter((u) => d.rollback?.of.includes(u.id));
       return { kind: 'after_rollback', rollback: d, undone };
     }
-    // A code host's deploy whose changes its API has not given (yet, or ever) is not one without changes.
-    if (d.changes.length === 0 && (d.source === undefined || d.source.changes === 'found')) {
+    if (d.changes.length === 0) {
       // The deploy it redeploys: the latest earlier one of its version, with nothing but rollbacks since (a
       // restart after a rollback is the rollback's version; a version deployed again after a rollback of it
-      // is that version's deploy again).
+      // is that version's deploy again). This holds too for a code host's deploy whose changes its API has not
+      // given: the version says what runs.
       const rest = claimed.slice(i + 1);
       const j = rest.findIndex((o) => o.version === d.version);
       if (j >= 0 && rest.slice(0, j).every((o) => o.rollback !== undefined)) {
         i += j;
         continue;
       }
-      if (rest.length === 0 && d.previousVersion === d.version) continue;
-      return { kind: 'no_changes', deploy: d };
+      // A code host's deploy of a new version whose changes its API has not given (yet, or ever) is not one
+      // without changes: it is attributed, and its changes are unknown.
+      if (d.source === undefined || d.source.changes === 'found') {
+        if (rest.length === 0 && d.previousVersion === d.version) continue;
+        return { kind: 'no_changes', deploy: d };
+      }
     }
     // The earliest later rollback that undid it: the first one that stopped it running.
     const rolledBackBy = laterRollbacks.filter((r) => r.rollback?.of.includes(d.id)).at(-1);

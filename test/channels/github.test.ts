@@ -422,6 +422,53 @@ describe('GitHub: deploys from webhooks, the changes from the API, the comment o
       expect(gh.calls.length).toBe(calls);
     });
 
+    it("takes a redeploy of an earlier commit for the rollback it is: the alert after it is not the change's", async () => {
+      await hook(deploymentStatus({ sha: BASE, id: 70, at: '2026-11-26T09:00:00Z' }), { delivery: 'd-70' });
+      await settle();
+      clock.set('2026-11-26T10:40:00Z');
+      await hook(deploymentStatus({ sha: SHA, id: 71, at: '2026-11-26T10:30:00Z' }), { delivery: 'd-71' });
+      await settle();
+      expect((await deployOf('github-deployment-71')).changes).toHaveLength(1);
+      clock.set('2026-11-26T10:52:00Z');
+      // The team rolls back by deploying the earlier commit again through GitHub.
+      await hook(deploymentStatus({ sha: BASE, id: 72, at: '2026-11-26T10:50:00Z' }), { delivery: 'd-72' });
+      await settle();
+      const rollback = await deployOf('github-deployment-72');
+      expect(rollback.rollback).toEqual({ of: ['github-deployment-71'], explicit: false });
+      expect(rollback.changes).toEqual([]);
+      expect(rollback.codeHost).toMatchObject({ changes: 'found', detail: expect.stringMatching(/rollback/) });
+      expect(h.logs.filter((l) => l.includes('stay unknown') || l.includes('delivery failed'))).toEqual([]);
+
+      clock.set('2026-11-26T10:56:00Z');
+      expect((await fire('2026-11-26T10:55:00Z')).status).toBe(200);
+      await settle();
+      const history = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body;
+      expect(history.episodes[0].decision.reason).toBe('after_rollback');
+      expect(history.episodes[0].decision.notify).toEqual(['alice@example.com']);
+      expect(pd.incidents()).toEqual([]);
+      expect(pd.alerts()).toHaveLength(1);
+      expect(gh.comments).toEqual([]);
+    });
+
+    it('knows a deploy of a commit older than the last one ships no change, without a failed delivery', async () => {
+      const repo = gh.repositories['acme/checkout'];
+      if (repo) repo.deployments = [{ id: 80, sha: SHA2, environment: 'production', states: ['success'] }];
+      await hook(deploymentStatus({ sha: SHA, id: 81, at: '2026-11-26T10:58:00Z' }));
+      await settle();
+      const deploy = await deployOf('github-deployment-81');
+      expect(deploy.rollback).toBeNull();
+      expect(deploy.changes).toEqual([]);
+      expect(deploy.codeHost).toMatchObject({
+        changes: 'found',
+        previousSha: SHA2,
+        detail: `no commit since ${SHA2.slice(0, 12)}: a redeploy of an earlier commit ships no change of its own`,
+      });
+      expect(h.logs.filter((l) => l.includes('stay unknown') || l.includes('delivery failed'))).toEqual([]);
+      await fire('2026-11-26T11:00:00Z');
+      const history = (await request(h.app).get('/v1/alerts/a100000000000001').set(auth)).body;
+      expect(history.episodes[0].decision.reason).toBe('deploy_without_changes');
+    });
+
     it('pages on-call for an alert decided before the changes are known', async () => {
       gh.fail({ status: 502 });
       await hook(deploymentStatus({ sha: SHA, id: 32, at: '2026-11-26T10:58:00Z' }));

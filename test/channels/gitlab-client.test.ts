@@ -98,6 +98,11 @@ describe('the changes a deployment shipped', () => {
     expect(stub.callsTo('GET', /\/merge_requests\/4812$/)).toHaveLength(1);
   });
 
+  it('back to an earlier commit than the previous deployment: no change, and no merge request asked for', async () => {
+    expect(await api().changesOf(PROJECT, SHA(1), SHA(5))).toEqual([]);
+    expect(stub.callsTo('GET', /merge_requests/)).toEqual([]);
+  });
+
   it('a commit also in a merge request still open: only the merged one shipped it', async () => {
     stub.addMergeRequest({
       project: PROJECT,

@@ -446,16 +446,34 @@ describe('the PagerDuty plan of a page', () => {
         { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
       ],
       [
-        'evidence judged after the incident was created: a note with it, nobody re-routed',
+        'evidence judged after the incident was created: first check the incident is still open',
         { evidence: { late: [0] }, state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 } },
+        { type: 'check_incident', incident: 'PINC1' },
+      ],
+      [
+        '…open: a note with the evidence, nobody re-routed',
+        {
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { current: 'acknowledged' },
+        },
         { type: 'add_evidence_note', incident: 'PINC1', episodes: [1] },
+      ],
+      [
+        '…resolved in PagerDuty: no note on it, a new incident for the person (which carries the evidence)',
+        {
+          evidence: { late: [0] },
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
+          answers: { current: 'resolved' },
+        },
+        { type: 'find_user', email: 'alice@example.com' },
       ],
       [
         '…noted: delivered, and remembered so that it is noted once',
         {
           evidence: { late: [0] },
           state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
-          answers: { evidenceNote: ok({}) },
+          answers: { current: 'triggered', evidenceNote: ok({}) },
         },
         {
           type: 'done',
@@ -475,9 +493,26 @@ describe('the PagerDuty plan of a page', () => {
         {
           evidence: { late: [0] },
           state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 1 },
-          answers: { evidenceNote: failed(503, 'HTTP 503') },
+          answers: { current: 'triggered', evidenceNote: failed(503, 'HTTP 503') },
         },
         { type: 'done', outcome: { ok: false, retry: true, detail: 'evidence note on incident PINC1: HTTP 503' } },
+      ],
+      [
+        'an incident created after the evidence arrived late carries it: remembered as noted',
+        { evidence: { late: [0] }, members: 2, answers: { user: found, create: ok({ incident: INCIDENT }) } },
+        {
+          type: 'done',
+          outcome: { ok: true, patch: { via: 'incident', incident: 'PINC1', members: 2, evidenceNoted: [1] } },
+        },
+      ],
+      [
+        '…so the next attempt adds no note saying the evidence came after the incident',
+        {
+          evidence: { late: [0] },
+          members: 2,
+          state: { via: 'incident', incident: 'PINC1', state: 'triggered', members: 2, evidenceNoted: [1] },
+        },
+        { type: 'done', outcome: { ok: true, detail: 'incident PINC1 is up to date' } },
       ],
       [
         'evidence in time was in the incident when it was created: no note',
@@ -702,6 +737,12 @@ describe('the PagerDuty plan of a page', () => {
       const step = plan(c);
       expect(step.action).toMatchObject(expected);
       expect(step.why).not.toBe('');
+    });
+
+    it('remembers no evidence as noted when the incident is created before any was judged', () => {
+      const step = plan({ answers: { user: found, create: ok({ incident: INCIDENT }) } });
+      expect(step.action.type === 'done' && step.action.outcome.patch).toMatchObject({ incident: 'PINC1' });
+      expect(step.action.type === 'done' && step.action.outcome.patch?.evidenceNoted).toBeUndefined();
     });
   });
 });

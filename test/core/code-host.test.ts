@@ -10,6 +10,7 @@ import {
   type ReportedDeployment,
   type RepositoryRoute,
   safeUrl,
+  withoutChanges,
 } from '../../src/core/code-host.js';
 import type { Deploy } from '../../src/core/types.js';
 
@@ -228,5 +229,26 @@ describe('commentBody', () => {
 
   it('percent-encodes what could end a Markdown link', () => {
     expect(safeUrl('https://g/x?a=(1)&b=[2] <3>')).toBe('https://g/x?a=%281%29&b=%5B2%5D%20%3C3%3E');
+  });
+});
+
+describe('withoutChanges: a deploy known to ship no change of its own', () => {
+  const rollback = { of: ['github-deployment-41'], explicit: false };
+  it.each<[string, Parameters<typeof withoutChanges>, string | undefined]>([
+    [
+      'a rollback, before the host is asked',
+      [{ rollback }, { sha: OLD, previousSha: SHA }],
+      'a rollback to 77b0e12a0000: it ships no change of its own',
+    ],
+    [
+      'a compare from the previous commit that names nothing: it went back',
+      [{}, { sha: OLD, previousSha: SHA }, 0],
+      'no commit since 3f2a9c1e0000: a redeploy of an earlier commit ships no change of its own',
+    ],
+    ['a compare that names changes: they are its own', [{}, { sha: OLD, previousSha: SHA }, 2], undefined],
+    ['nothing found without a previous commit: the host could not say', [{}, { sha: SHA }, 0], undefined],
+    ['not asked yet, and no rollback: it may ship changes', [{}, { sha: SHA, previousSha: OLD }], undefined],
+  ])('%s', (_intent, args, detail) => {
+    expect(withoutChanges(...args)).toBe(detail);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CorrelateInput, correlate } from '../../src/core/correlate.js';
 import { type RollbackClaim, rollbackOf, runningAt } from '../../src/core/rollback.js';
-import type { Alert, Deploy, ServicePolicy } from '../../src/core/types.js';
+import type { Alert, CodeHostSource, Deploy, ServicePolicy } from '../../src/core/types.js';
 import { type AttributedAlert, judge } from '../../src/core/verdict.js';
 
 // The story, in UTC on 2026-11-26: alice deploys checkout v2 (previous v1) at 09:03; the team rolls back
@@ -158,6 +158,16 @@ describe('rollbackOf: what a rollback undid', () => {
   });
 });
 
+/** What a code host's webhook said of a deploy, with its changes in the given state. */
+const hooked = (changes: CodeHostSource['changes']): CodeHostSource => ({
+  host: 'github',
+  repository: 'acme/checkout',
+  sha: 'a'.repeat(40),
+  deploymentId: '1',
+  deliveryId: 'delivery-1',
+  changes,
+});
+
 describe('runningAt: which deploy was running when the alert started', () => {
   const rollback = deploy('r1', 'v1', '09:13', { changes: [], rollback: { of: ['d2'], explicit: true } });
   const all = () => true;
@@ -206,6 +216,41 @@ describe('runningAt: which deploy was running when the alert started', () => {
       '09:20',
       'after_rollback',
       'r1',
+    ],
+    [
+      'a rollback through a code host whose API names no change: still after the rollback',
+      history(v2, { ...rollback, source: hooked('unavailable') }),
+      '09:20',
+      'after_rollback',
+      'r1',
+    ],
+    [
+      'a rollback through a code host whose changes are still pending: after the rollback',
+      history(v2, { ...rollback, source: hooked('pending') }),
+      '09:20',
+      'after_rollback',
+      'r1',
+    ],
+    [
+      'a code host redeploying the version a rollback took away, changes pending: that version’s deploy again',
+      history(v2, rollback, deploy('again', 'v2', '09:15', { changes: [], source: hooked('pending') })),
+      '09:20',
+      'deploy',
+      'd2',
+    ],
+    [
+      'a code host restarting the running version, changes unavailable: the deploy before it',
+      history(v2, deploy('re', 'v2', '09:10', { changes: [], source: hooked('unavailable') })),
+      '09:20',
+      'deploy',
+      'd2',
+    ],
+    [
+      'a code host deploying a new version, changes pending: its own, whose changes are unknown',
+      history(v2, deploy('new', 'v3', '09:10', { changes: [], source: hooked('pending') })),
+      '09:20',
+      'deploy',
+      'new',
     ],
   ])('%s', (_intent, inWindow, started, kind, id) => {
     const r = runningAt(inWindow, at(started), all);

@@ -299,6 +299,36 @@ people:
     expect((await deploy()).changes.map((c: { author: { login?: string } }) => c.author.login)).toEqual(['alice']);
   });
 
+  it('a redeploy of the earlier commit is the rollback it is: the alert after it is not alice’s, and no note', async () => {
+    const at = (sha: string, id: number, when: string) =>
+      deploymentEvent({
+        deployment_id: id,
+        status_changed_at: when,
+        short_sha: sha.slice(0, 8),
+        commit_url: `https://gitlab.example.com/${PROJECT}/-/commit/${sha}`,
+      });
+    await hook(at(OLD, 100, '2026-11-25 09:00:00 +0000'), { 'X-Gitlab-Event-UUID': 'ev-0100' });
+    await hook(at(SHA, 101, '2026-11-26 11:02:00 +0000'), { 'X-Gitlab-Event-UUID': 'ev-0101' });
+    await deliverAll();
+    clock.set('2026-11-26T11:06:00Z');
+    await hook(at(OLD, 102, '2026-11-26 11:05:00 +0000'), { 'X-Gitlab-Event-UUID': 'ev-0102' });
+    await deliverAll();
+    const rollback = (await request(h.app).get('/v1/deploys/gitlab-deployment-102').set(auth)).body;
+    expect(rollback.rollback).toEqual({ of: ['gitlab-deployment-101'], explicit: false });
+    expect(rollback.changes).toEqual([]);
+    expect(rollback.codeHost).toMatchObject({ changes: 'found', detail: expect.stringMatching(/^a rollback/) });
+    expect(h.logs.filter((l) => l.includes('stay unknown') || l.includes('delivery failed'))).toEqual([]);
+
+    clock.set('2026-11-26T11:09:30Z');
+    await alert('firing');
+    const decision = (await request(h.app).get('/v1/alerts/a1a1a1a1a1a1a1a1').set(auth)).body.episodes[0].decision;
+    expect(decision).toMatchObject({ reason: 'after_rollback', notify: ['alice@example.com'] });
+    await deliverAll();
+    expect(pd.incidents()).toEqual([]);
+    expect(pd.alerts()).toHaveLength(1);
+    expect(gitlab.notes).toEqual([]);
+  });
+
   it('comments off for the service: the author is paged, the merge request gets no note', async () => {
     await h.close();
     h = createHarness({

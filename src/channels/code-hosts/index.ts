@@ -1,4 +1,4 @@
-import { deployFromHook, placeOf } from '../../core/code-host.js';
+import { deployFromHook, placeOf, withoutChanges } from '../../core/code-host.js';
 import type { CodeHostName, CodeHostSource, Deploy, PolicyMode } from '../../core/types.js';
 import type { DeliveryResult, OutboxHandler } from '../../deliver/notifier.js';
 import { commentKind, enrichKind, type OutboxKind } from '../../store/store.js';
@@ -113,9 +113,18 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
         log.warn({ deploy: ref, repository: source.repository }, `the changes of a deploy stay unknown: ${detail}`);
         return { ok: false, retry: false, detail };
       };
+      const none = async (since: CodeHostSource, detail: string): Promise<DeliveryResult> => {
+        await store.enrichDeploy(ref, { changes: [], source: { ...since, changes: 'found', detail } });
+        return { ok: true, detail };
+      };
+      // A rollback takes changes away: there is nothing to ask the host.
+      const rollback = withoutChanges(deploy, source);
+      if (rollback !== undefined) return none(source, rollback);
       try {
         const since = await startOf(source);
         const changes = await host.api.changesOf(source.repository, source.sha, since.previousSha);
+        const redeploy = withoutChanges(deploy, since, changes.length);
+        if (redeploy !== undefined) return none(since, redeploy);
         if (changes.length === 0) return giveUp(`${name} names no change for commit ${source.sha}`);
         const found: CodeHostSource = {
           ...since,

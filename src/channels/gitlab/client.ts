@@ -121,8 +121,9 @@ export function createGitlabApi(options: GitlabApiOptions): CodeHostApi {
       `${project(repository)}/repository/compare?from=${sha(previous)}&to=${sha(head)}`,
       'compare',
     );
-    // An empty comparison (the previous deployment is not an ancestor, or the same tree): the head alone.
-    const commits: Partial<GitlabCommit>[] = compare.commits.length > 0 ? compare.commits : [{ id: head }];
+    // The compare lists the commits from the merge base to the head: none when the head is an ancestor of the
+    // previous deployment (a redeploy of an earlier commit, a rollback), which ships no change of its own.
+    const commits: Partial<GitlabCommit>[] = compare.commits;
     return commits.slice(-maxCommits);
   }
 

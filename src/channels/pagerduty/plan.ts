@@ -278,8 +278,9 @@ function resolveIncident({ told }: Input): Step {
 }
 
 /**
- * Evidence judged after the incident was created (the budget ran out first) is added as a note: it informs, it
- * re-routes nobody. Then the alerts that joined and the rollbacks of the deploy are told (joinMembers).
+ * Evidence judged after the incident was created (the budget ran out first) is added as a note, once the incident
+ * is known to be still open: it informs, it re-routes nobody. Then the alerts that joined and the rollbacks of the
+ * deploy are told (joinMembers).
  */
 function joinIncident(input: Input, incident: string): Step {
   const { page, told } = input;
@@ -287,6 +288,12 @@ function joinIncident(input: Input, incident: string): Step {
   const noted = state.evidenceNoted ?? [];
   const unnoted = page.members.filter((m) => m.decision.evidence?.late && !noted.includes(m.id)).map((m) => m.id);
   if (unnoted.length === 0) return joinMembers(input, incident, {});
+  if (answers.current === undefined) {
+    return step(
+      { type: 'check_incident', incident },
+      'the evidence arrived after the incident was created: a note only reaches the person while the incident is open',
+    );
+  }
   const res = answers.evidenceNote;
   if (!res) {
     return step(
@@ -454,6 +461,7 @@ function createIncident(input: Input, email: string): Step {
     return next;
   }
 
+  const withEvidence = page.members.filter((m) => m.decision.evidence !== undefined).map((m) => m.id);
   const responders = [...new Set(page.members.flatMap((m) => m.decision.responders))];
   if (responders.length > 0 && answers.responders === undefined) {
     return step(
@@ -470,8 +478,10 @@ function createIncident(input: Input, email: string): Step {
         incident: ref.id,
         state: 'triggered',
         members: page.members.length,
-        // The incident's body carries the decisions' sentences, which name a rollback known when they were made.
+        // The incident's body carries the decisions' sentences, which name a rollback known when they were made,
+        // and the evidence judged by then (late or not): neither is noted again.
         rollbacks: page.rolledBack?.length ?? 0,
+        ...(withEvidence.length > 0 ? { evidenceNoted: withEvidence } : {}),
         user: user.userId,
         ...(ref.html_url ? { url: ref.html_url } : {}),
         ...(answers.responders ? { responders: answers.responders } : {}),
