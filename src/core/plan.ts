@@ -284,6 +284,26 @@ export function planJoinOncall(
  * left with no member firing resolves, never having gone out) and joins the on-call page of its group, as
  * "not my change" does.
  */
+/**
+ * What an adapter reads before planAfterEvidence: the episode as it takes it, and the page slots the snapshot
+ * must hold (the person's pages the episode may leave, and the on-call page of its group it may join).
+ */
+export function afterEvidenceNeeds(
+  episode: { id: number; status: AlertStatus; groupKey: string; decision: { service?: string; environment: string } },
+  personPages: readonly PageSlot[],
+): { episode: Parameters<typeof planAfterEvidence>[0]; slots: PageSlot[] } {
+  const { service, environment } = episode.decision;
+  const where = {
+    id: episode.id,
+    status: episode.status,
+    groupKey: episode.groupKey,
+    environment,
+    ...(service === undefined ? {} : { service }),
+  };
+  const slots = personPages.map((p) => ({ groupKey: p.groupKey, service: p.service, target: p.target }));
+  return { episode: where, slots: [...slots, oncallSlot(where)] };
+}
+
 export function planAfterEvidence(
   episode: { id: number; status: AlertStatus; groupKey: string; service?: string; environment: string },
   held: { personPages: readonly number[]; dms: readonly number[]; reroute: boolean },

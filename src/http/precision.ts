@@ -1,12 +1,10 @@
 import type { RequestHandler } from 'express';
 import { PrecisionTally, type ServicePrecision } from '../core/precision.js';
-import { canonicalInstant, durationMs } from '../core/time.js';
-import { ApiError } from '../errors.js';
 import { parseQuery } from '../ingest/validate.js';
 import { nextTurn } from '../slices.js';
 import type { HygieneCursor, HygieneQuery, TimelineStore } from '../store/store.js';
 import { encodeCursor, nextLink, pageOf } from './pages.js';
-import { statsQuery } from './stats.js';
+import { periodOf, statsQuery } from './stats.js';
 
 // GET /v1/precision: per service over a period, how the decisions that named a person fared (core/precision.ts):
 // paged, disowned ("Not my change"), confirmed or cleared by the evidence, and where evidence and people
@@ -17,14 +15,7 @@ export const precisionQuery = statsQuery;
 export function precisionRoute(deps: { store: TimelineStore; now: () => number }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(precisionQuery, req.query);
-    const now = deps.now();
-    const until = q.until === undefined ? now : (canonicalInstant(q.until)?.ms ?? now);
-    const since = canonicalInstant(q.since)?.ms ?? until - (durationMs(q.since) as number);
-    if (since >= until) {
-      throw new ApiError('invalid_query', undefined, {
-        problems: [{ path: 'since', message: 'must be before until' }],
-      });
-    }
+    const { since, until } = periodOf(q, deps.now());
     const services = await tallyPrecision(deps.store, {
       since,
       until,

@@ -26,17 +26,23 @@ export const statsQuery = z.strictObject({
   cursor: cursorParam(z.tuple([z.string()])),
 });
 
+/** The period a stats or precision query names: `since` an instant or a duration back from `until` (now). */
+export function periodOf(
+  q: { since: string; until?: string | undefined },
+  now: number,
+): { since: number; until: number } {
+  const until = q.until === undefined ? now : (canonicalInstant(q.until)?.ms ?? now);
+  const since = canonicalInstant(q.since)?.ms ?? until - (durationMs(q.since) as number);
+  if (since >= until) {
+    throw new ApiError('invalid_query', undefined, { problems: [{ path: 'since', message: 'must be before until' }] });
+  }
+  return { since, until };
+}
+
 export function statsRoute(deps: { store: TimelineStore; now: () => number }): RequestHandler {
   return async (req, res) => {
     const q = parseQuery(statsQuery, req.query);
-    const now = deps.now();
-    const until = q.until === undefined ? now : (canonicalInstant(q.until)?.ms ?? now);
-    const since = canonicalInstant(q.since)?.ms ?? until - (durationMs(q.since) as number);
-    if (since >= until) {
-      throw new ApiError('invalid_query', undefined, {
-        problems: [{ path: 'since', message: 'must be before until' }],
-      });
-    }
+    const { since, until } = periodOf(q, deps.now());
     const after = q.cursor?.[0];
     const tally = await tallyHygiene(deps.store, {
       since,

@@ -7,6 +7,7 @@ import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../..
 import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
   type AlertWrite,
+  afterEvidenceNeeds,
   episodeKey,
   type GroupInfo,
   oncallSlot,
@@ -625,18 +626,7 @@ class PostgresStore implements Store {
             episodeId,
           ],
         );
-        const { service, environment } = episode.decision;
-        const where = {
-          id: episodeId,
-          status: episode.status,
-          groupKey: episode.groupKey,
-          environment,
-          ...(service === undefined ? {} : { service }),
-        };
-        const slots = [
-          ...personPages.map((p) => ({ groupKey: p.groupKey, service: p.service, target: p.target })),
-          oncallSlot(where),
-        ];
+        const { episode: where, slots } = afterEvidenceNeeds(episode, personPages);
         const snapshot = await readSnapshot(db, { episodeKeys: [], firingOf: [], slots });
         const dms = (await rows(db, 'SELECT id FROM dms WHERE episode_id = $1 ORDER BY id', [episodeId])).map(
           (r) => r.id as number,

@@ -8,6 +8,7 @@ import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../..
 import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
   type AlertWrite,
+  afterEvidenceNeeds,
   episodeKey,
   type GroupInfo,
   oncallSlot,
@@ -888,18 +889,7 @@ class SqliteStore implements Store {
           JSON.stringify(outcome.evidence),
           episodeId,
         );
-        const { service, environment } = episode.decision;
-        const where = {
-          id: episodeId,
-          status: episode.status,
-          groupKey: episode.groupKey,
-          environment,
-          ...(service === undefined ? {} : { service }),
-        };
-        const slots = [
-          ...personPages.map((p) => ({ groupKey: p.groupKey, service: p.service, target: p.target })),
-          oncallSlot(where),
-        ];
+        const { episode: where, slots } = afterEvidenceNeeds(episode, personPages);
         const snapshot = this.readSnapshot({ episodeKeys: [], firingOf: [], slots });
         const dms = this.q.dmIdsOfEpisode.pluck().all(episodeId) as number[];
         const ops = planAfterEvidence(
