@@ -61,6 +61,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     ...(prometheus ? { client: prometheus } : {}),
     now,
     log: log.child({ component: 'evidence' }),
+    metrics,
     kick: () => delivery.kick(),
   });
   const handlers = { ...channels.handlers, evidence };

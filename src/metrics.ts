@@ -65,6 +65,12 @@ export function createMetrics(
       labelNames: ['reason', 'policy'] as const,
       registers: [registry],
     }),
+    evidence: new Counter({
+      name: 'changepager_evidence_total',
+      help: "Evidence judged for decisions that paged a person, by the judge's verdict and what it did to the decision.",
+      labelNames: ['verdict', 'effect'] as const,
+      registers: [registry],
+    }),
     deploysReceived: new Counter({
       name: 'changepager_deploys_received_total',
       help: 'Deploy events received, by whether they were new.',

@@ -3,6 +3,7 @@ import { type Config, evidenceFor } from '../config/load.js';
 import { seriesOf } from '../core/evidence-route.js';
 import { judgeEvidence } from '../core/judge.js';
 import type { OutboxHandler } from '../deliver/notifier.js';
+import type { Metrics } from '../metrics.js';
 import type { EvidenceStore } from '../store/store.js';
 import { gatherEvidence } from './gather.js';
 import type { PrometheusClient } from './prometheus.js';
@@ -23,11 +24,20 @@ export interface EvidenceHandlerDeps {
   client?: PrometheusClient;
   now: () => number;
   log: Logger;
+  metrics: Metrics;
   /** Wakes the delivery lanes after the evidence made pages or DMs due. */
   kick: () => void;
 }
 
-export function evidenceHandler({ config, store, client, now, log, kick }: EvidenceHandlerDeps): OutboxHandler {
+export function evidenceHandler({
+  config,
+  store,
+  client,
+  now,
+  log,
+  metrics,
+  kick,
+}: EvidenceHandlerDeps): OutboxHandler {
   const prometheus = config.prometheus;
   return {
     channel: 'prometheus',
@@ -62,6 +72,7 @@ export function evidenceHandler({ config, store, client, now, log, kick }: Evide
         now(),
       );
       if (!result) return { ok: false, retry: false, detail: `episode ${ref} does not exist` };
+      metrics.evidence.inc({ verdict: evidence.verdict, effect: result.effect });
       kick();
       log.info(
         { episode: episodeId, verdict: evidence.verdict, effect: result.effect, late: result.late },

@@ -217,6 +217,8 @@ describe.skipIf(!installed)(
       expect(oncallTriggers()).toHaveLength(0);
       expect(dmText()).toHaveLength(1);
       expect(dmText()[0]).toMatch(/The metrics agree: error ratio \d+\.\d % on v2/);
+      const scraped = (await request((h as Harness).app).get('/metrics')).text;
+      expect(scraped).toContain('changepager_evidence_total{verdict="worse",effect="convicted"} 1');
       // The timeline page's detail panel: the verdict, the numbers, and both series drawn with the deploy marked.
       const page = (
         await request((h as Harness).app)
@@ -248,6 +250,8 @@ describe.skipIf(!installed)(
       expect(dmText()[0]).toContain('your change looks innocent');
       expect(dmText()[0]).toMatch(/error ratio 0\.\d+ % on v2 vs 0\.\d+ % on v1/);
       expect(dmText()[0]).not.toContain('changepager_not_mine');
+      const scraped = (await request((h as Harness).app).get('/metrics')).text;
+      expect(scraped).toContain('changepager_evidence_total{verdict="same",effect="exonerated"} 1');
     });
 
     it('advisory: the evidence is shown, and the author is paged as without it even when it clears the deploy', async () => {
