@@ -15,9 +15,9 @@ import type { IngestStore, OutboxKind, OutboxStore, PageRecord, PeopleStore, Rea
 
 /** What a channel reads and writes in the store. */
 export type ChannelStore = OutboxStore &
-  Pick<ReadStore, 'getDeploy' | 'listDeploys'> &
+  Pick<ReadStore, 'getDeploy'> &
   Pick<PeopleStore, 'recordUnmapped'> &
-  Pick<IngestStore, 'recordNotMine' | 'enrichDeploy'>;
+  Pick<IngestStore, 'recordNotMine' | 'enrichDeploy' | 'deploysBefore'>;
 
 /** What the channel that delivers pages lets other channels do with a page: Slack's buttons use it. */
 export interface PagingPort {

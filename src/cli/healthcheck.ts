@@ -1,5 +1,6 @@
-import { bindAddress, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
+import { bindAddress } from '../config/load.js';
 import { type CliIo, networkFailure } from './io.js';
+import { serveConfig } from './serve-config.js';
 
 /**
  * `changepager healthcheck`: asks GET /healthz where `changepager serve` with the same environment listens. It
@@ -13,15 +14,8 @@ export async function runHealthcheck(argv: string[], io: CliIo): Promise<number>
     io.stderr('usage: changepager healthcheck   (reads the same config and environment as changepager serve)\n');
     return 2;
   }
-  const path = io.env.CHANGEPAGER_CONFIG || DEFAULT_CONFIG_PATH;
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig({ path, env: io.env, readFile: io.readFile });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.stderr(`changepager healthcheck: unhealthy: the config cannot be used\n${err.message}\n`);
-    return 1;
-  }
+  const config = serveConfig(io, 'changepager healthcheck: unhealthy');
+  if (!config) return 1;
   const bind = bindAddress(config);
   if (bind.narrowedFrom) {
     io.stderr(

@@ -1,8 +1,8 @@
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../store/open.js';
 import { describeDatabase } from '../store/postgres/connection.js';
 import type { CliIo } from './io.js';
+import { serveConfig } from './serve-config.js';
 
 /**
  * `changepager migrate`: brings the database the config names up to date, and exits. `serve` migrates at start
@@ -14,15 +14,8 @@ export async function runMigrate(argv: string[], io: CliIo): Promise<number> {
     io.stderr('usage: changepager migrate   (reads the same config and environment as changepager serve)\n');
     return 2;
   }
-  const path = io.env.CHANGEPAGER_CONFIG || DEFAULT_CONFIG_PATH;
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig({ path, env: io.env, readFile: io.readFile });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.stderr(`changepager migrate: the config cannot be used\n${err.message}\n`);
-    return 1;
-  }
+  const config = serveConfig(io, 'changepager migrate');
+  if (!config) return 1;
   const database = config.postgres ? describeDatabase(config.postgres.url) : config.databasePath;
   try {
     const store = await openStore(config, createLogger('warn'));

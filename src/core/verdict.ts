@@ -19,6 +19,7 @@ import type { AlertStatus, Deploy } from './types.js';
 export type VerdictState = 'pending' | 'healthy' | 'failing' | 'rolled_back';
 
 /** The rollback that undid a rollout: the earliest one of any of its events. */
+/** A rollback deploy: its id, its time and the version it went back to. */
 export interface RollbackFact {
   rollbackId: string;
   at: number;

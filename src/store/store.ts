@@ -15,6 +15,7 @@ import {
   type Deploy,
   type Target,
 } from '../core/types.js';
+import type { RollbackFact } from '../core/verdict.js';
 
 // The storage ports and the records they exchange. Async, so that the SQLite adapter (the embedded default, one
 // instance) and the PostgreSQL adapter (several replicas) implement the same ports; neither decides anything
@@ -50,13 +51,9 @@ export interface DmRecord {
 }
 
 /** A deploy that a later rollback undid (core/rollback.ts decides what a rollback undoes). */
-export interface RolledBack {
+export interface RolledBack extends RollbackFact {
   /** The deploy undone. */
   deployId: string;
-  /** The rollback deploy: its id, its time and the version it went back to. */
-  rollbackId: string;
-  at: number;
-  version: string;
 }
 
 export interface DmContext {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import {
   createServer,
@@ -10,6 +10,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startDaemon } from './daemon.js';
 
 export { eventually } from './wait.js';
 
@@ -80,7 +81,8 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
+  const daemon = await startDaemon(
+    'alertmanager',
     ALERTMANAGER_BIN,
     [
       `--config.file=${configFile}`,
@@ -90,42 +92,9 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
       `--web.external-url=${url}`,
       '--log.level=debug',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { readyUrl: `${url}/-/ready`, readyWithinMs: 20_000 },
   );
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let dead = false;
-  void exited.then(() => {
-    dead = true;
-  });
-
-  const stop = async () => {
-    if (!dead) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (dead) throw new Error(`alertmanager exited before it was ready:\n${out}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`alertmanager not ready within 20 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, name, output: () => out, stop };
+  return { url, name, ...daemon };
 }
 
 export interface AlertSpec {

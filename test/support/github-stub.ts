@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { conditionWaiters } from './wait.js';
 
 /**
  * A GitHub REST API stand-in on 127.0.0.1, for `github.api_url`: the few endpoints changepager calls (a commit,
@@ -72,7 +73,7 @@ export async function startGithubStub(): Promise<GithubStub> {
   const calls: GithubCall[] = [];
   const faults: Fault[] = [];
   const sockets = new Set<Socket>();
-  const waiters = new Set<() => void>();
+  const waits = conditionWaiters('GitHub stub', () => calls.map((c) => `${c.method} ${c.path}`).join(', '));
   let nextCommentId = 9000;
   const stub: GithubStub = {
     apiUrl: '',
@@ -90,26 +91,7 @@ export async function startGithubStub(): Promise<GithubStub> {
     clearFaults: () => {
       faults.length = 0;
     },
-    waitFor(predicate, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!predicate(stub)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(
-            new Error(
-              `GitHub stub: condition not met in ${timeoutMs} ms; calls: ${calls.map((c) => `${c.method} ${c.path}`).join(', ')}`,
-            ),
-          );
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
+    waitFor: (predicate, timeoutMs) => waits.waitFor(() => predicate(stub), timeoutMs),
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -253,7 +235,7 @@ export async function startGithubStub(): Promise<GithubStub> {
       }
       res.writeHead(out.status, { 'content-type': 'application/json; charset=utf-8', ...(out.headers ?? {}) });
       res.end(JSON.stringify(out.json));
-      for (const w of [...waiters]) w();
+      waits.notify();
     });
   });
   server.on('connection', (s) => {

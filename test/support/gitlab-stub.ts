@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { conditionWaiters } from './wait.js';
 
 /**
  * A GitLab REST API (v4) stand-in on 127.0.0.1: projects with a commit history and merge requests, the
@@ -94,7 +95,7 @@ export async function startGitlabStub(options: { token?: string } = {}): Promise
   const calls: GitlabCall[] = [];
   const faults: Fault[] = [];
   const sockets = new Set<Socket>();
-  const waiters = new Set<() => void>();
+  const waits = conditionWaiters('GitLab stub', () => calls.map((c) => `${c.method} ${c.path}`).join(', '));
   const history = new Map<string, StubCommit[]>();
   const mergeRequests: StubMergeRequest[] = [];
   let nextNoteId = 300;
@@ -120,26 +121,7 @@ export async function startGitlabStub(options: { token?: string } = {}): Promise
     clearFaults: () => {
       faults.length = 0;
     },
-    waitFor(predicate, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!predicate(calls)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(
-            new Error(
-              `GitLab stub: condition not met in ${timeoutMs} ms; calls: ${calls.map((c) => `${c.method} ${c.path}`).join(', ')}`,
-            ),
-          );
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
+    waitFor: (predicate, timeoutMs) => waits.waitFor(() => predicate(calls), timeoutMs),
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -301,7 +283,7 @@ export async function startGitlabStub(options: { token?: string } = {}): Promise
     }
     res.writeHead(out.status, { 'content-type': 'application/json', ...out.headers });
     res.end(JSON.stringify(out.body));
-    for (const w of [...waiters]) w();
+    waits.notify();
   }
 
   const server: Server = createServer((req, res) => {

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errorFunction } from 'simple-statistics';
 import { freePort } from './alertmanager.js';
+import { startDaemon } from './daemon.js';
 
 // A real Prometheus (Debian's prometheus 2.42) on loopback with data written by the test: deterministic series
 // as OpenMetrics, turned into TSDB blocks by `promtool tsdb create-blocks-from openmetrics`, served by a
@@ -34,7 +35,8 @@ export async function startPrometheus(o: { dir: string; openMetrics: string }): 
 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
+  const daemon = await startDaemon(
+    'prometheus',
     PROMETHEUS_BIN,
     [
       `--config.file=${configFile}`,
@@ -44,41 +46,9 @@ export async function startPrometheus(o: { dir: string; openMetrics: string }): 
       '--storage.tsdb.retention.time=100y',
       '--log.level=warn',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { readyUrl: `${url}/-/ready`, readyWithinMs: 30_000 },
   );
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let dead = false;
-  void exited.then(() => {
-    dead = true;
-  });
-  const stop = async () => {
-    if (!dead) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (dead) throw new Error(`prometheus exited before it was ready:\n${out}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`prometheus not ready within 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, output: () => out, stop };
+  return { url, ...daemon };
 }
 
 export interface HangingServer {

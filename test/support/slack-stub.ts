@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { conditionWaiters } from './wait.js';
 
 /**
  * A Slack Web API stand-in on 127.0.0.1: answers POST /api/<method> like Slack (HTTP 200 with {ok, …}),
@@ -39,7 +40,7 @@ export async function startSlackStub(): Promise<SlackStub> {
   const calls: SlackCall[] = [];
   const faults: Fault[] = [];
   const sockets = new Set<Socket>();
-  const waiters = new Set<() => void>();
+  const waits = conditionWaiters('Slack stub', () => calls.map((c) => c.method).join(', '));
   let ts = 1_795_690_000;
   const stub: SlackStub = {
     apiUrl: '',
@@ -52,26 +53,7 @@ export async function startSlackStub(): Promise<SlackStub> {
     clearFaults: () => {
       faults.length = 0;
     },
-    waitFor(predicate, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!predicate(calls)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(
-            new Error(
-              `Slack stub: condition not met in ${timeoutMs} ms; calls: ${calls.map((c) => c.method).join(', ')}`,
-            ),
-          );
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
+    waitFor: (predicate, timeoutMs) => waits.waitFor(() => predicate(calls), timeoutMs),
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -129,7 +111,7 @@ export async function startSlackStub(): Promise<SlackStub> {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer(method, args)));
     }
-    for (const w of [...waiters]) w();
+    waits.notify();
   }
 
   const server: Server = createServer((req, res) => {

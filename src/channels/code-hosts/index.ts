@@ -49,13 +49,8 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
   async function previousOf(
     deploy: Pick<Deploy, 'service' | 'environment' | 'at' | 'version'>,
   ): Promise<Deploy | undefined> {
-    const recent = await store.listDeploys({
-      service: deploy.service,
-      environment: deploy.environment,
-      before: { at: deploy.at, receivedAt: Number.MAX_SAFE_INTEGER, id: '' },
-      limit: 20,
-    });
-    return recent.find((d) => (d.kind ?? 'deploy') === 'deploy' && d.version !== deploy.version && d.at <= deploy.at);
+    const recent = await store.deploysBefore({ ...deploy, limit: 20 });
+    return recent.find((d) => d.version !== deploy.version);
   }
 
   async function receive(event: DeploymentEvent): Promise<Received> {

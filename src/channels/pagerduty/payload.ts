@@ -81,20 +81,7 @@ export function eventMinimal(
   routingKey: string,
   opts: { externalUrl?: string; why?: string } = {},
 ): EventBody {
-  const shown = shownMembers(ctx);
-  const body: EventBody = {
-    routing_key: routingKey,
-    event_action: 'trigger',
-    dedup_key: ctx.page.dedupKey,
-    payload: {
-      summary: truncate(headline(ctx), SUMMARY_MAX),
-      source: truncate(source(shown, ctx.page.service), FIELD_MAX),
-      severity: severity(shown),
-    },
-    links: changepagerLinks(ctx, opts.externalUrl),
-    client: 'changepager',
-    ...(opts.externalUrl ? { client_url: opts.externalUrl } : {}),
-  };
+  const { body } = triggerHead(ctx, routingKey, opts.externalUrl);
   if (opts.why && body.payload) {
     const where = opts.externalUrl ? 'changepager (linked here)' : 'changepager (GET /v1/alerts/{fingerprint})';
     body.payload.custom_details = {
@@ -181,13 +168,12 @@ export function changeEvent(deploy: Deploy, routingKey: string, maxBytes = EVENT
   return { ...body, payload: { ...body.payload, custom_details: { deploy_id: deploy.id } }, links: [] };
 }
 
-function trigger(ctx: PageContext, routingKey: string, opts: EventOptions, detail: Detail): EventBody {
-  const firing = ctx.members.filter((m) => m.status === 'firing');
+/**
+ * What every trigger of a page carries, the minimal one included: the dedup key, summary, source and severity,
+ * and the links back to changepager.
+ */
+function triggerHead(ctx: PageWithMembers, routingKey: string, externalUrl: string | undefined) {
   const shown = shownMembers(ctx);
-  const first = shown[0];
-  const deploy = pageDeploy(ctx);
-  const reasons = unique(ctx.members.map((m) => m.decision.sentence));
-  const value = (text: string) => clip(text, detail.valueChars);
   const body: EventBody = {
     routing_key: routingKey,
     event_action: 'trigger',
@@ -196,6 +182,25 @@ function trigger(ctx: PageContext, routingKey: string, opts: EventOptions, detai
       summary: truncate(headline(ctx), SUMMARY_MAX),
       source: truncate(source(shown, ctx.page.service), FIELD_MAX),
       severity: severity(shown),
+    },
+    links: changepagerLinks(ctx, externalUrl),
+    client: 'changepager',
+    ...(externalUrl ? { client_url: externalUrl } : {}),
+  };
+  return { body, shown };
+}
+
+function trigger(ctx: PageContext, routingKey: string, opts: EventOptions, detail: Detail): EventBody {
+  const firing = ctx.members.filter((m) => m.status === 'firing');
+  const { body: head, shown } = triggerHead(ctx, routingKey, opts.externalUrl);
+  const first = shown[0];
+  const deploy = pageDeploy(ctx);
+  const reasons = unique(ctx.members.map((m) => m.decision.sentence));
+  const value = (text: string) => clip(text, detail.valueChars);
+  const body: EventBody = {
+    ...head,
+    payload: {
+      ...(head.payload as NonNullable<EventBody['payload']>),
       component: truncate(common(shown, 'component') ?? ctx.page.service ?? 'unknown', FIELD_MAX),
       group: truncate(common(shown, 'group') ?? common(shown, 'team') ?? ctx.page.environment, FIELD_MAX),
       class: truncate(common(shown, 'class') ?? common(shown, 'alertname') ?? 'alert', FIELD_MAX),
@@ -216,9 +221,7 @@ function trigger(ctx: PageContext, routingKey: string, opts: EventOptions, detai
         ...(deploy ? { deploy: deployDetails(deploy, detail) } : {}),
       },
     },
-    links: [...links(ctx, first, deploy), ...changepagerLinks(ctx, opts.externalUrl)],
-    client: 'changepager',
-    ...(opts.externalUrl ? { client_url: opts.externalUrl } : {}),
+    links: [...links(ctx, first, deploy), ...(head.links ?? [])],
   };
   if (first?.startsAtMs !== undefined && body.payload)
     body.payload.timestamp = new Date(first.startsAtMs).toISOString();
