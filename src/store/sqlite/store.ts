@@ -85,11 +85,12 @@ const TURN_CANDIDATES = 1000;
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
  * private in-memory database: the one-line store for tests.
  */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string, opts: { locked?: boolean } = {}): Store {
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(path), { recursive: true });
-  // Taken first, so that a second instance neither migrates nor reads a database another one runs on.
-  const lock = inMemory ? undefined : lockDatabase(path);
+  // Taken first, so that a second instance neither migrates nor reads a database another one runs on. A store
+  // opened in the database thread (thread.ts) runs under the lock its process already holds.
+  const lock = inMemory || opts.locked ? undefined : lockDatabase(path);
   try {
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
