@@ -107,16 +107,6 @@ export function openSqliteStore(path: string, opts: { locked?: boolean } = {}): 
 }
 
 /**
- * A read-only connection to a database another connection of this process writes and has migrated (thread.ts):
- * WAL lets it read the last commit while a write is under way. Only reads may be called on it.
- */
-export function openSqliteReader(path: string): Store {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
-  return translateErrors(new SqliteStore(db));
-}
-
-/**
  * SQLite reports a full disk, a read-only file or a lock as SqliteError with a SQLITE_* code. Callers only need
  * to know "storage failed, retry later", so those become StorageError; anything else is a bug and stays as is.
  */

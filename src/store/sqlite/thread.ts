@@ -4,7 +4,6 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { StorageError, type Store } from '../store.js';
 import { lockDatabase } from './instance-lock.js';
-import { openSqliteReader } from './store.js';
 
 // The SQLite store of the running service lives in a thread of its own. better-sqlite3 is synchronous: on the
 // request's event loop every commit (synchronous=FULL, so an fsync) stops everything else, requests and
@@ -12,8 +11,7 @@ import { openSqliteReader } from './store.js';
 // while a commit waits for the disk, and the calls that arrive meanwhile share the next commit.
 //
 // Every Store method is a message to the thread and a promise of its answer; the arguments and answers are
-// plain data (structured clone). The few reads every notification makes are answered here instead, on a
-// read-only connection (READS_HERE). Tests that build the service in-process use the synchronous store directly.
+// plain data (structured clone). Tests that build the service in-process use the synchronous store directly.
 
 export interface Call {
   id: number;
@@ -33,13 +31,6 @@ export type Started = { started: true } | { started: false; error: SerializedErr
 
 /** Methods answered here, without a message: the thread never calls back. */
 const LOCAL = new Set(['onWork', 'isOpen', 'close', 'then']);
-
-/**
- * The reads of every notification, answered on a read-only connection of the service's own thread: an index
- * seek in pages SQLite has cached costs less than a message, and does not wait behind the commit in the thread.
- * Only reads that depend on nothing the thread keeps in memory (its outbox claims) may be listed here.
- */
-const READS_HERE = new Set(['knownEpisodes', 'findDeployCandidates', 'deploysBefore']);
 
 /**
  * Opens the SQLite database at `path` in a database thread and resolves once its schema is up to date. The
@@ -73,7 +64,6 @@ export async function openSqliteThread(
     throw err;
   }
 
-  const reader = openSqliteReader(path);
   worker.on('message', (reply: Reply) => {
     const p = pending.get(reply.id);
     if (!p) return;
@@ -112,7 +102,6 @@ export async function openSqliteThread(
       } finally {
         stop(new StorageError('database: the database is closed'));
         await worker.terminate();
-        await reader.close();
         lock.release();
       }
     },
@@ -121,10 +110,6 @@ export async function openSqliteThread(
     get(target, prop) {
       if (typeof prop !== 'string') return undefined;
       if (LOCAL.has(prop)) return (target as unknown as Record<string, unknown>)[prop];
-      if (READS_HERE.has(prop)) {
-        const reads = reader as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-        return (...args: unknown[]) => (stopped ? Promise.reject(stopped) : reads[prop]?.(...args));
-      }
       return (...args: unknown[]) => call(prop, args);
     },
   });
