@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { openPostgresStore } from './postgres/store.js';
 import { openSqliteStore } from './sqlite/store.js';
+import { openSqliteThread } from './sqlite/thread.js';
 import type { Store } from './store.js';
 
 /** Which database the config names: the SQLite file (one instance), or PostgreSQL (any number of replicas). */
@@ -15,5 +16,8 @@ export interface DatabaseChoice {
  */
 export async function openStore(config: DatabaseChoice, log: Logger): Promise<Store> {
   if (config.postgres) return openPostgresStore({ ...config.postgres, log: log.child({ component: 'database' }) });
-  return openSqliteStore(config.databasePath);
+  if (config.databasePath === ':memory:') return openSqliteStore(config.databasePath);
+  // Nothing is served without the database: a lost database thread stops the process, and its supervisor starts
+  // a new one, as after a crash (every 2xx was committed first, so nothing acknowledged is lost).
+  return openSqliteThread(config.databasePath, log.child({ component: 'database' }), () => process.exit(70));
 }

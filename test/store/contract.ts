@@ -590,6 +590,24 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(contexts.map((c) => c?.dm.email)).toEqual(['dev0@example.com', 'carol@example.com']);
       });
 
+      it('lets pages take turns by service, so a storm of pages in one service does not hold up another’s', async () => {
+        const search = { ...decision([ONCALL], []), service: 'search' };
+        for (let i = 0; i < 5; i++) {
+          const group = { ...GROUP, groupKey: `{}:{alertname="Storm${i}"}` };
+          await store.recordAlerts(group, [fire(`s${i}`, T0 + 9 * MIN, search)], T0 + 10 * MIN + i);
+        }
+        await store.recordAlerts(GROUP, [fire('c1', T0 + 9 * MIN, decision([ONCALL], []))], T0 + 10 * MIN + 9);
+        const pages = await claim(T0 + 11 * MIN, { kinds: ['page'], limit: 2 });
+        const contexts = await Promise.all(pages.map((p) => store.pageWithMembers(Number(p.ref))));
+        expect(contexts.map((c) => [c?.page.service, c?.members[0]?.fingerprint])).toEqual([
+          ['search', 's0'],
+          ['checkout', 'c1'],
+        ]);
+        // Then the rest of the storm, oldest first.
+        const rest = await claim(T0 + 11 * MIN, { kinds: ['page'], limit: 10 });
+        expect(rest).toHaveLength(4);
+      });
+
       it('retires a delivered row, reschedules a failed one, and merges what the delivery reported', async () => {
         await store.recordAlerts(GROUP, [fire('f1', T0 + 9 * MIN, decision([ALICE], []))], T0 + 10 * MIN);
         const [page] = await claim(T0 + 10 * MIN);

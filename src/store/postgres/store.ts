@@ -87,7 +87,7 @@ import {
   wakePayload,
 } from './connection.js';
 
-/** How many of the oldest due outbox rows DMs take turns among (see claimDue). */
+/** How many of the oldest due outbox rows pages and DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 /** Rounds of claimDue: a round whose candidates another replica took first looks past them once more. */
 const CLAIM_ROUNDS = 3;
@@ -670,12 +670,16 @@ class PostgresStore implements Store {
              ORDER BY kind = 'page' DESC, due_at, id LIMIT $4)
            SELECT due.id FROM (
              SELECT due.*, row_number() OVER (
-               PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id ELSE due.kind || ':' || due.ref END
+               PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id
+                                 WHEN due.kind = 'page' THEN 'service:' || p.service
+                                 ELSE due.kind || ':' || due.ref END
                ORDER BY due.due_at, due.id) AS turn
-             FROM due LEFT JOIN dms d ON d.id = CASE WHEN due.kind = 'dm' THEN due.ref::bigint END) due
+             FROM due LEFT JOIN dms d ON d.id = CASE WHEN due.kind = 'dm' THEN due.ref::bigint END
+               LEFT JOIN pages p ON p.id = CASE WHEN due.kind = 'page' THEN due.ref::bigint END) due
            ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT $5`,
-          // Turns matter among DMs only: other lanes need no more candidates than they can take.
-          [now, kinds, tried, kinds.includes('dm') ? Math.max(wanted, TURN_CANDIDATES) : wanted, wanted],
+          // Turns matter among pages (by service) and DMs (by episode): other lanes need no more candidates than
+          // they can take.
+          [now, kinds, tried, takesTurns(kinds) ? Math.max(wanted, TURN_CANDIDATES) : wanted, wanted],
         )
       ).map((r) => r.id as number);
       if (candidates.length === 0) break;
@@ -1430,4 +1434,9 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
     of('enqueue').map((o) => [o.kind, String(id(o.id)), o.dueAt] as const),
     now,
   );
+}
+
+/** Whether the rows of these kinds take turns when claimed (pages by service, DMs by episode: claimDue). */
+function takesTurns(kinds: readonly OutboxKind[]): boolean {
+  return kinds.includes('page') || kinds.includes('dm');
 }

@@ -78,18 +78,19 @@ import {
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 
-/** How many of the oldest due outbox rows DMs take turns among (see dueOutbox). */
+/** How many of the oldest due outbox rows pages and DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 
 /**
  * Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. `:memory:` gives a
  * private in-memory database: the one-line store for tests.
  */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string, opts: { locked?: boolean } = {}): Store {
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(path), { recursive: true });
-  // Taken first, so that a second instance neither migrates nor reads a database another one runs on.
-  const lock = inMemory ? undefined : lockDatabase(path);
+  // Taken first, so that a second instance neither migrates nor reads a database another one runs on. A store
+  // opened in the database thread (thread.ts) runs under the lock its process already holds.
+  const lock = inMemory || opts.locked ? undefined : lockDatabase(path);
   try {
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
@@ -754,17 +755,21 @@ class SqliteStore implements Store {
   async claimDue(claim: Claim): Promise<ClaimedItem[]> {
     const { owner, now, limit, leaseMs, kinds = ALL_KINDS } = claim;
     for (const [id, lease] of this.leases) if (lease.until <= now) this.leases.delete(id);
-    // Pages before change events. DMs take turns by episode: the first due DM of every episode, then the second
-    // of each, and so on, so that one alert's many DMs cannot hold up another alert's. The turns are dealt
-    // among the oldest due rows only, which keeps this poll cheap under a backlog of thousands. Rows under a
-    // claim are among the oldest: fetch past them.
+    // Pages before change events. Pages take turns by service: the first due page of every service, then the
+    // second of each, and so on, so that a storm of pages in one service does not hold up another service's page.
+    // DMs take turns by episode likewise, so that one alert's many DMs cannot hold up another alert's. The turns
+    // are dealt among the oldest due rows only, which keeps this poll cheap under a backlog of thousands. Rows
+    // under a claim are among the oldest: fetch past them.
     const sql = `WITH due AS (
           SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')})
           ORDER BY kind = 'page' DESC, due_at, id LIMIT ?)
         SELECT due.*, ROW_NUMBER() OVER (
-          PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id ELSE due.kind || ':' || due.ref END
+          PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id
+                            WHEN due.kind = 'page' THEN 'service:' || p.service
+                            ELSE due.kind || ':' || due.ref END
           ORDER BY due.due_at, due.id) AS turn
         FROM due LEFT JOIN dms d ON due.kind = 'dm' AND d.id = CAST(due.ref AS INTEGER)
+          LEFT JOIN pages p ON due.kind = 'page' AND p.id = CAST(due.ref AS INTEGER)
         ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT ?`;
     const wanted = limit + this.leases.size;
     const rows = this.cached(sql).all(now, ...kinds, Math.max(wanted, TURN_CANDIDATES), wanted) as Row[];
