@@ -86,7 +86,7 @@ export function compose({ config, log, now = Date.now, ...overrides }: ComposeOp
     metrics,
     sendsChangeEvent: channels.sendsChangeEvent,
     commentHostOf: channels.commentHostOf,
-    onCommitted: () => delivery.kick(),
+    onCommitted: (kinds) => delivery.kick(kinds),
   });
   const logins = createLoginLimiter(config.loginLimit, log.child({ component: 'login' }));
   // Work committed by another replica wakes this one's workers too.

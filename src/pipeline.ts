@@ -35,8 +35,11 @@ export interface PipelineDeps {
   sendsChangeEvent: (deploy: Deploy) => boolean;
   /** The code host that gets a comment about pages attributed to this deploy (channels/connect.ts). */
   commentHostOf?: (deploy: Deploy, policy: ServicePolicy) => CodeHostName | undefined;
-  /** Called after a commit that may have enqueued deliveries. */
-  onCommitted: () => void;
+  /**
+   * Called after a commit that queued deliveries, with the kinds of outbox rows it queued when they are known
+   * (none named: any kind), so that only the lanes with new work look for it.
+   */
+  onCommitted: (kinds?: readonly OutboxKind[]) => void;
 }
 
 export interface DecidedAlert {
@@ -143,8 +146,8 @@ export function createPipeline(deps: PipelineDeps) {
       const budget = alert.status === 'firing' ? evidenceBudgetFor(config, decision) : undefined;
       return budget === undefined ? { alert, decision } : { alert, decision, evidenceBudgetMs: budget };
     });
-    const result = await store.recordAlerts(group, writes, at);
-    deps.onCommitted();
+    const { queued, ...result } = await store.recordAlerts(group, writes, at);
+    if (queued.length > 0) deps.onCommitted(queued);
 
     metrics.alertsReceived.inc({ result: 'new' }, result.newEpisodes);
     metrics.alertsReceived.inc({ result: 'resolved' }, result.resolved);

@@ -119,6 +119,14 @@ export interface WriteCounts {
   pagesTouched: number;
 }
 
+/** The kinds of outbox rows a plan can queue. */
+export type QueuedKind = Extract<WriteOp, { op: 'enqueue' }>['kind'];
+
+/** The kinds of outbox rows a plan queues: the delivery lanes its commit gives work to. */
+export function queuedKinds(ops: readonly WriteOp[]): QueuedKind[] {
+  return [...new Set(ops.flatMap((o) => (o.op === 'enqueue' ? [o.kind] : [])))].sort();
+}
+
 export interface WritePlan {
   ops: WriteOp[];
   counts: WriteCounts;

@@ -335,7 +335,7 @@ export interface IngestStore {
    * transaction, as core/plan.ts planAlertWrites says: new episodes with their decisions, status changes, page
    * membership, DMs and the outbox rows that deliver them.
    */
-  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts>;
+  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<RecordedAlerts>;
   /**
    * Records "not my change" on the episode's decision and, while the episode fires, adds it to the on-call
    * page of its group (core/plan.ts planJoinOncall), in one transaction. `recorded: false` when the feedback was
@@ -473,6 +473,11 @@ export interface Store
     PeopleStore,
     SessionStore,
     Lifecycle {}
+
+/** What recordAlerts did, and the kinds of outbox rows it queued (the delivery lanes to wake). */
+export interface RecordedAlerts extends WriteCounts {
+  queued: readonly OutboxKind[];
+}
 
 /** The database cannot do what was asked (disk full, file unwritable, locked): the caller should retry later. */
 export class StorageError extends Error {

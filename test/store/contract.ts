@@ -293,7 +293,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
     describe('ingest', () => {
       it('stores a new firing alert with its decision, opens its page with the first dedup key, and queues page and DM', async () => {
         const counts = await store.recordAlerts(GROUP, [fire('f1')], T0 + 10 * MIN);
-        expect(counts).toEqual({ newEpisodes: 1, resolved: 0, repeats: 0, pagesTouched: 1 });
+        expect(counts).toEqual({ newEpisodes: 1, resolved: 0, repeats: 0, pagesTouched: 1, queued: ['dm', 'page'] });
         const [history] = await store.alertHistory('f1');
         expect(history?.episode).toMatchObject({
           fingerprint: 'f1',
@@ -333,6 +333,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           resolved: 0,
           repeats: 1,
           pagesTouched: 0,
+          queued: [],
         });
         expect((await store.alertHistory('f1'))[0]?.episode.lastSeenAt).toBe(T0 + 10 * MIN);
         await store.recordAlerts(GROUP, [repeat], T0 + 12 * MIN);
@@ -372,7 +373,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           [{ alert: late, decision: { ...decision([], []), reason: 'resolved_before_seen' } }],
           T0 + 16 * MIN,
         );
-        expect(counts).toEqual({ newEpisodes: 1, resolved: 1, repeats: 0, pagesTouched: 1 });
+        expect(counts).toEqual({ newEpisodes: 1, resolved: 1, repeats: 0, pagesTouched: 1, queued: ['dm', 'page'] });
         const history = await store.alertHistory('f1');
         expect(history.map((h) => [h.episode.status, h.episode.endsAtMs])).toEqual([
           ['resolved', T0 + 15 * MIN],

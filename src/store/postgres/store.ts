@@ -16,11 +16,11 @@ import {
   planAlertWrites,
   planJoinOncall,
   planRollback,
+  queuedKinds,
   type StoredEpisode,
   type StoredPage,
   slotKey,
   targetKey,
-  type WriteCounts,
   type WriteNeeds,
   type WriteOp,
   type WriteSnapshot,
@@ -66,6 +66,7 @@ import {
   type OutboxKind,
   type PageDeliveryRecord,
   type PageStatus,
+  type RecordedAlerts,
   rowSubject,
   type SessionRecord,
   StorageError,
@@ -506,14 +507,15 @@ class PostgresStore implements Store {
    * are locked (FOR UPDATE), and an episode inserted by a racing transaction of another group fails on its unique
    * key, which runs the transaction again.
    */
-  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts> {
+  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<RecordedAlerts> {
     return this.afterCommit(
       this.tx(
         async (db) => {
           const snapshot = await readSnapshot(db, writeNeeds(group.groupKey, writes));
           const plan = planAlertWrites(group, writes, snapshot, now);
           await execute(db, plan.ops, now);
-          return { result: plan.counts, enqueued: enqueuedKinds(plan.ops) };
+          const queued = queuedKinds(plan.ops);
+          return { result: { ...plan.counts, queued }, enqueued: queued };
         },
         { groupLock: group.groupKey },
       ),
@@ -552,7 +554,7 @@ class PostgresStore implements Store {
         });
         const ops = planJoinOncall(episode, snapshot);
         await execute(db, ops, now);
-        return { result: { recorded: true }, enqueued: enqueuedKinds(ops) };
+        return { result: { recorded: true }, enqueued: queuedKinds(ops) };
       }),
     );
   }
@@ -639,7 +641,7 @@ class PostgresStore implements Store {
         await execute(db, ops, now);
         return {
           result: { effect: outcome.evidence.effect, late: outcome.evidence.late },
-          enqueued: enqueuedKinds(ops),
+          enqueued: queuedKinds(ops),
         };
       }),
     );
@@ -1115,11 +1117,6 @@ function deployColumns(limit: number): string {
     head('hosts', 'host_count'),
     'd.change_count, d.host_count',
   ].join(', ');
-}
-
-/** The kinds of outbox rows a plan queues. */
-function enqueuedKinds(ops: readonly WriteOp[]): OutboxKind[] {
-  return [...new Set(ops.flatMap((o) => (o.op === 'enqueue' ? [o.kind] : [])))];
 }
 
 /**

@@ -17,11 +17,11 @@ import {
   planAlertWrites,
   planJoinOncall,
   planRollback,
+  queuedKinds,
   type StoredEpisode,
   type StoredPage,
   slotKey,
   targetKey,
-  type WriteCounts,
   type WriteNeeds,
   type WriteOp,
   type WriteSnapshot,
@@ -68,6 +68,7 @@ import {
   type OutboxKind,
   type PageDeliveryRecord,
   type PageStatus,
+  type RecordedAlerts,
   rowSubject,
   type SessionRecord,
   StorageError,
@@ -536,12 +537,12 @@ class SqliteStore implements Store {
   }
 
   /** Reads what the plan needs, plans, and writes the plan: one savepoint of a group commit (see grouped()). */
-  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<WriteCounts> {
+  recordAlerts(group: GroupInfo, writes: readonly AlertWrite[], now: number): Promise<RecordedAlerts> {
     return this.grouped(() => {
       const snapshot = this.readSnapshot(writeNeeds(group.groupKey, writes));
       const plan = planAlertWrites(group, writes, snapshot, now);
       this.execute(plan.ops, now);
-      return plan.counts;
+      return { ...plan.counts, queued: queuedKinds(plan.ops) };
     });
   }
   private readonly pendingWrites: {
