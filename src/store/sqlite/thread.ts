@@ -59,6 +59,8 @@ export async function openSqliteThread(
   try {
     await started(worker);
   } catch (err) {
+    // The reason is in hand: whatever else the thread reports on its way out is not news.
+    worker.on('error', () => {});
     await worker.terminate();
     lock.release();
     throw err;
