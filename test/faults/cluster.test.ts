@@ -20,6 +20,15 @@ import { eventually } from '../support/wait.js';
 // group opens exactly one PagerDuty incident, and the outbox empties (every page delivered after recovery).
 
 /** Group g: `size` new alerts in one notification, each its own episode; one page per group. */
+/** The replicas that exited, each with its exit code or signal and its last log lines: what a failure shows. */
+const exitedReplicas = (replicas: Cluster['replicas']) =>
+  replicas
+    .filter((r) => r !== undefined && (r.child.exitCode !== null || r.child.signalCode !== null))
+    .map(
+      (r) =>
+        `exit ${r?.child.exitCode ?? r?.child.signalCode}: ${r?.output().trim().split('\n').slice(-10).join('\n')}`,
+    );
+
 const notification = (g: number, size: number, name = 'Storm') =>
   amPayload(
     Array.from({ length: size }, (_, i) => ({
@@ -102,7 +111,7 @@ describe('three replicas on PostgreSQL under faults', () => {
     const stats = await sending;
     console.info(`killed replica pid ${victim} holding ${held} claimed outbox rows`);
     await expectPagedOnce(db.url, 150, 450, stats, 'SIGKILL');
-    expect(cluster.replicas.slice(1).every((r) => r?.child.exitCode === null)).toBe(true);
+    expect(exitedReplicas(cluster.replicas.slice(1))).toEqual([]);
   });
 
   it('PostgreSQL restarted mid-storm: 503s meanwhile, no replica exits, every notification stored and paged once', {
@@ -120,7 +129,7 @@ describe('three replicas on PostgreSQL under faults', () => {
     await server.restart();
     await sending;
     await expectPagedOnce(db.url, 150, 450, stats, 'PostgreSQL restart');
-    expect(cluster.replicas.every((r) => r?.child.exitCode === null)).toBe(true);
+    expect(exitedReplicas(cluster.replicas)).toEqual([]);
     // The restart was felt: requests refused (503) or cut off meanwhile, and sent again.
     expect(stats.refused).toBeGreaterThan(0);
   });
