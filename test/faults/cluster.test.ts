@@ -26,7 +26,7 @@ const exitedReplicas = (replicas: Cluster['replicas']) =>
     .filter((r) => r !== undefined && (r.child.exitCode !== null || r.child.signalCode !== null))
     .map(
       (r) =>
-        `exit ${r?.child.exitCode ?? r?.child.signalCode}: ${r?.output().trim().split('\n').slice(-10).join('\n')}`,
+        `exit ${r?.child.exitCode ?? r?.child.signalCode}: ${r?.output().trim().split('\n').slice(-60).join('\n')}`,
     );
 
 const notification = (g: number, size: number, name = 'Storm') =>

@@ -75,6 +75,11 @@ export function createPool(options: PostgresOptions, kind: { durable: boolean } 
   // would exit. The pool replaces it on the next checkout. The error object is not logged: it can carry the
   // connection parameters.
   pool.on('error', (err) => options.log.warn({ code: errorCode(err) }, 'database: an idle connection was lost'));
+  // The pool listens to an idle client's first error only, and a dying connection can report more than one (the
+  // server's "terminating connection" and then the socket's end), also after the pool has let go of it: each of
+  // those would be an 'error' event without a listener, which ends the process. Every client keeps one that
+  // ignores them; the pool's listener above and each checkout's own still see what matters.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
