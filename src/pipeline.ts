@@ -3,7 +3,7 @@ import { type Config, evidenceBudgetFor, policyFor } from './config/load.js';
 import { kindOf } from './core/change.js';
 import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
 import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
-import { type RollbackClaim, rollbackOf } from './core/rollback.js';
+import { ROLLBACK_HISTORY, type RollbackClaim, rollbackOf } from './core/rollback.js';
 import type { Alert, AlertGroup, CodeHostName, Decision, Deploy, ServicePolicy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
@@ -18,12 +18,6 @@ import { type IngestStore, type OutboxKind, type PeopleStore, StorageError } fro
 // episodes, decisions, pages and outbox rows commit together), slices commit in the notification's order, and
 // the caller answers 2xx only after the last one: after a crash Alertmanager sends the whole notification
 // again, and the alerts of the slices already stored are repeats, which change nothing.
-
-/**
- * How many earlier code deploys of a service and environment a new one is compared with to recognise a rollback
- * by its version: a rollback goes back a few releases, not hundreds.
- */
-const ROLLBACK_HISTORY = 100;
 
 export interface PipelineDeps {
   config: Config;
@@ -173,20 +167,27 @@ export function createPipeline(deps: PipelineDeps) {
      * Records a deploy. A code deploy is checked against what ran before (core/rollback.ts): a rollback, whether
      * the event says so (`rollback.claim`, with the deploy `rollbackOf` names) or its version is one that ran
      * before, records what it undid, and the open pages of those deploys get a note. `enqueue` names more outbox
-     * rows for it (a code host's enrichment), in the same transaction.
+     * rows for it (a code host's enrichment), in the same transaction. `history` is what store.deploysBefore says
+     * of the deploy (ROLLBACK_HISTORY of them), when the caller has read it already.
      */
     async receiveDeploy(
       received: Deploy,
-      opts: { rollback?: { claim: RollbackClaim; named?: Deploy }; enqueue?: readonly OutboxKind[] } = {},
+      opts: {
+        rollback?: { claim: RollbackClaim; named?: Deploy };
+        enqueue?: readonly OutboxKind[];
+        history?: readonly Deploy[];
+      } = {},
     ): Promise<{ created: boolean; deploy: Deploy }> {
       let deploy = received;
       if (kindOf(received) === 'deploy') {
-        const history = await store.deploysBefore({
-          service: received.service,
-          environment: received.environment,
-          at: received.at,
-          limit: ROLLBACK_HISTORY,
-        });
+        const history =
+          opts.history ??
+          (await store.deploysBefore({
+            service: received.service,
+            environment: received.environment,
+            at: received.at,
+            limit: ROLLBACK_HISTORY,
+          }));
         const undid = rollbackOf(
           received,
           history.filter((d) => d.id !== received.id),

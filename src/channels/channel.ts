@@ -42,11 +42,12 @@ export interface ChannelDeps<Settings> {
   kick: () => void;
   /**
    * Stores a deploy a channel received (a code host's webhook) the way POST /v1/deploys does, change event
-   * included, with outbox rows of these kinds for it in the same transaction.
+   * included, with outbox rows of these kinds for it in the same transaction. `history`: the deploys before it
+   * (store.deploysBefore, ROLLBACK_HISTORY of them), when the channel has read them already.
    */
   receiveDeploy: (
     deploy: Deploy,
-    opts?: { enqueue?: readonly OutboxKind[] },
+    opts?: { enqueue?: readonly OutboxKind[]; history?: readonly Deploy[] },
   ) => Promise<{ created: boolean; deploy: Deploy }>;
 }
 

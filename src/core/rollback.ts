@@ -5,6 +5,12 @@ import type { Deploy } from './types.js';
 // running when an alert started (decided for every alert). The version running when the alert started decides
 // whose change it is: a change that was rolled back before the alert started was no longer running.
 
+/**
+ * How many earlier deploys of a service and environment a new one is compared with to recognise a rollback by its
+ * version (nearest first): a rollback goes back a few releases, not hundreds.
+ */
+export const ROLLBACK_HISTORY = 100;
+
 /** What the sender of a deploy event said about it being a rollback (docs/api.md, rollbackOf and rollback). */
 export type RollbackClaim = { of: string } | { flag: true };
 

@@ -1,4 +1,5 @@
 import { deployFromHook, placeOf, withoutChanges } from '../../core/code-host.js';
+import { ROLLBACK_HISTORY } from '../../core/rollback.js';
 import type { CodeHostName, CodeHostSource, Deploy, PolicyMode } from '../../core/types.js';
 import type { DeliveryResult, OutboxHandler } from '../../deliver/notifier.js';
 import { commentKind, enrichKind, type OutboxKind } from '../../store/store.js';
@@ -42,17 +43,6 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
   const { store, log, now } = deps;
   const { name, settings } = host;
 
-  /**
-   * The latest deploy of the service and environment before this one, of another version (a canary of the same
-   * commit is the same rollout): its commit is where the changes start.
-   */
-  async function previousOf(
-    deploy: Pick<Deploy, 'service' | 'environment' | 'at' | 'version'>,
-  ): Promise<Deploy | undefined> {
-    const recent = await store.deploysBefore({ ...deploy, limit: 20 });
-    return recent.find((d) => d.version !== deploy.version);
-  }
-
   async function receive(event: DeploymentEvent): Promise<Received> {
     const place = placeOf(event, settings.repositories);
     const where = { delivery: event.deliveryId, repository: event.repository, environment: event.environment };
@@ -60,7 +50,10 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
       log.info({ ...where, state: event.state }, `webhook deployment ignored: ${place.ignored}`);
       return { outcome: 'ignored', why: place.ignored };
     }
-    const previous = await previousOf({ ...place, at: event.at, version: event.sha });
+    // Read once: the latest deploy before this one of another version (a canary of the same commit is the same
+    // rollout) is where the changes start, and the same history tells the pipeline whether this is a rollback.
+    const history = await store.deploysBefore({ ...place, at: event.at, limit: ROLLBACK_HISTORY });
+    const previous = history.find((d) => d.version !== event.sha);
     const compare = host.compareUrl;
     const deploy = deployFromHook(
       event,
@@ -69,7 +62,7 @@ export function createCodeHost(deps: ChannelDeps<unknown>, host: CodeHostDefinit
       now(),
       compare ? (base, head) => compare(event.repository, base, head) : undefined,
     );
-    const result = await deps.receiveDeploy(deploy, { enqueue: [enrichKind(name)] });
+    const result = await deps.receiveDeploy(deploy, { enqueue: [enrichKind(name)], history });
     if (!result.created) return { outcome: 'repeat', deploy: result.deploy };
     log.info(
       { ...where, deploy: deploy.id, service: deploy.service },
