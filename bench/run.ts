@@ -5,7 +5,7 @@
 //   BENCH_PROFILE=1  also run the ingest phase under `node --cpu-prof` and print where the time goes
 //   BENCH_DEPLOYS=n  deploys stored for the correlation phase (default 1,000,000)
 //   BENCH_DIST=1     run the service as installed, `node dist/cli.js serve` (after `npm run build`), not via tsx
-//   BENCH_NODE_ARGS  flags for the service's node process, e.g. "--optimize-for-size"
+//   BENCH_NODE_ARGS  more flags for the service's node process, after the ones `npm start` passes, e.g. "--optimize-for-size"
 //   BENCH_STORM=n    notifications of 100 new alerts each in the storm phase (default 200: 20,000 alerts)
 //   BENCH_ONLY=a,b   only these phases: ingest, timeToPage, timeToPageStorm, storm, correlation, tokenTiming,
 //                    scrape, cluster
@@ -164,10 +164,15 @@ async function startNode(script: string, env: Record<string, string>, opts: { no
   return proc;
 }
 
+/** The node flags `npm start` and the image start the service with, so that the bench measures it as it ships. */
+const SERVE_NODE_FLAGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string)
+  .split(' ')
+  .filter((word) => word.startsWith('--'));
+
 function startChangepager(
   dir: string,
   yaml: string,
-  nodeArgs: string[] = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  nodeArgs: string[] = [...SERVE_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
 ) {
   const file = join(dir, 'changepager.yaml');
   writeFileSync(file, `database: { path: ${JSON.stringify(join(dir, 'changepager.db'))} }\n${yaml}`);
@@ -225,7 +230,8 @@ async function startTarget(setup: Setup, dir: string, yaml: string): Promise<Tar
   };
   // One after the other: the first migrates, the others find the schema ready.
   const procs: Proc[] = [];
-  for (let i = 0; i < replicas; i++) procs.push(await startNode('src/cli.ts', env, { ready: '/healthz' }));
+  for (let i = 0; i < replicas; i++)
+    procs.push(await startNode('src/cli.ts', env, { nodeArgs: SERVE_NODE_FLAGS, ready: '/healthz' }));
   let peak = 0;
   return {
     setup,

@@ -67,6 +67,17 @@ function dockerfile() {
   };
 }
 
+// The image's CMD and `npm start` run the same command, node flags included: what docs/operations.md says about
+// the service's memory holds for both.
+describe('the image and npm start', () => {
+  it('start the service with the same node command and flags', () => {
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
+      .scripts.start;
+    expect(dockerfile().cmd.join(' ')).toBe(start);
+    expect(start).toContain('--max-semi-space-size=2');
+  });
+});
+
 const quote = (args: string[]) => args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
 
 // In the image the service runs the Dockerfile's CMD in /app with its ENV; here the package copy stands for /app
@@ -101,7 +112,7 @@ describe.skipIf(!UNSHARE)(
 
     it('runs the healthcheck as a changepager command, not a guess at the port', () => {
       expect(image.healthcheck).toEqual(['node', 'dist/cli.js', 'healthcheck']);
-      expect(image.cmd).toEqual(['node', 'dist/cli.js', 'serve']);
+      expect(image.cmd).toEqual(['node', '--max-semi-space-size=2', 'dist/cli.js', 'serve']);
     });
 
     it('refuses to start without a token, saying how to set one', async () => {
