@@ -203,4 +203,9 @@ export const MIGRATIONS: readonly string[] = [
   -- The code host whose pull or merge request gets a comment about the page (core/plan.ts), when one does.
   ALTER TABLE pages ADD COLUMN comment_host TEXT;
   `,
+  `
+  -- Claiming (store.ts claimDue) reads each kind's oldest due rows in order from this index, with no sort: a
+  -- claim runs after every commit that queues work, and the sort it replaced cost more than the rest of it.
+  CREATE INDEX outbox_by_kind_due ON outbox (kind, due_at);
+  `,
 ];

@@ -28,6 +28,7 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
+import { inTurns } from '../../core/turns.js';
 import type {
   Alert,
   AlertStatus,
@@ -79,7 +80,7 @@ import {
 import { lockDatabase } from './instance-lock.js';
 import { MIGRATIONS } from './migrations.js';
 
-/** How many of the oldest due outbox rows pages and DMs take turns among (see claimDue). */
+/** How many of each kind's oldest due outbox rows pages and DMs take turns among (see claimDue). */
 const TURN_CANDIDATES = 1000;
 
 /**
@@ -198,6 +199,13 @@ const SQL = {
     'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
   resolvePage: `UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`,
   // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
+  // A kind's oldest due rows in order (outbox_by_kind_due, no sort), with what they take turns by (core/turns.ts).
+  duePages: `SELECT o.*, p.service AS turn_key FROM outbox o LEFT JOIN pages p ON p.id = CAST(o.ref AS INTEGER)
+    WHERE o.kind = 'page' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
+  dueDms: `SELECT o.*, d.episode_id AS turn_key FROM outbox o LEFT JOIN dms d ON d.id = CAST(o.ref AS INTEGER)
+    WHERE o.kind = 'dm' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
+  dueOfKind: `SELECT o.*, NULL AS turn_key FROM outbox o WHERE o.kind = ? AND o.due_at <= ?
+    ORDER BY o.due_at, o.id LIMIT ?`,
   enqueue: `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
   episodesByFingerprint: `SELECT e.*, d.*
@@ -262,6 +270,9 @@ function lazyStatements<K extends string>(
   for (const key of Object.keys(sql) as K[]) Object.defineProperty(statements, key, { get: () => prepare(sql[key]) });
   return statements;
 }
+
+/** What a due row takes turns by: its page's service or its DM's episode (a row whose page or DM is gone: none). */
+const turnKey = (row: Row) => (row.turn_key === null ? undefined : (row.turn_key as string | number));
 
 class SqliteStore implements Store {
   /** The statements of SQL by name, each prepared on its first use. */
@@ -756,32 +767,32 @@ class SqliteStore implements Store {
   async claimDue(claim: Claim): Promise<ClaimedItem[]> {
     const { owner, now, limit, leaseMs, kinds = ALL_KINDS } = claim;
     for (const [id, lease] of this.leases) if (lease.until <= now) this.leases.delete(id);
-    // Pages before change events. Pages take turns by service: the first due page of every service, then the
-    // second of each, and so on, so that a storm of pages in one service does not hold up another service's page.
-    // DMs take turns by episode likewise, so that one alert's many DMs cannot hold up another alert's. The turns
-    // are dealt among the oldest due rows only, which keeps this poll cheap under a backlog of thousands. Rows
-    // under a claim are among the oldest: fetch past them.
-    const sql = `WITH due AS (
-          SELECT * FROM outbox WHERE due_at <= ? AND kind IN (${kinds.map(() => '?').join(',')})
-          ORDER BY kind = 'page' DESC, due_at, id LIMIT ?)
-        SELECT due.*, ROW_NUMBER() OVER (
-          PARTITION BY CASE WHEN due.kind = 'dm' THEN 'episode:' || d.episode_id
-                            WHEN due.kind = 'page' THEN 'service:' || p.service
-                            ELSE due.kind || ':' || due.ref END
-          ORDER BY due.due_at, due.id) AS turn
-        FROM due LEFT JOIN dms d ON due.kind = 'dm' AND d.id = CAST(due.ref AS INTEGER)
-          LEFT JOIN pages p ON due.kind = 'page' AND p.id = CAST(due.ref AS INTEGER)
-        ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT ?`;
-    const wanted = limit + this.leases.size;
-    const rows = this.cached(sql).all(now, ...kinds, Math.max(wanted, TURN_CANDIDATES), wanted) as Row[];
+    // The turns (core/turns.ts) are dealt among the oldest due rows of each kind only, which keeps this poll cheap
+    // under a backlog of thousands. Rows under a claim are among the oldest: fetch past them.
+    const candidates = Math.max(limit + this.leases.size, TURN_CANDIDATES);
+    const due = kinds.flatMap((kind) => {
+      const rows = (
+        kind === 'page'
+          ? this.q.duePages.all(now, candidates)
+          : kind === 'dm'
+            ? this.q.dueDms.all(now, candidates)
+            : this.q.dueOfKind.all(kind, now, candidates)
+      ) as Row[];
+      return rows.map((row) => ({
+        row,
+        kind,
+        id: row.id as number,
+        dueAt: row.due_at as number,
+        turnKey: turnKey(row),
+      }));
+    });
     const claimed: ClaimedItem[] = [];
-    for (const r of rows) {
+    for (const { row, id } of inTurns(due)) {
       if (claimed.length >= limit) break;
-      const id = r.id as number;
       if (this.leases.has(id)) continue;
       const leaseUntil = now + leaseMs;
       this.leases.set(id, { owner, until: leaseUntil });
-      claimed.push({ ...toOutboxItem(r), owner, leaseUntil });
+      claimed.push({ ...toOutboxItem(row), owner, leaseUntil });
     }
     return claimed;
   }
