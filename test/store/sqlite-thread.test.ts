@@ -31,6 +31,37 @@ describe('the SQLite database thread', () => {
     return store;
   };
 
+  it('when the thread dies, fails the call in flight and every later one as storage errors, once logged as fatal', async () => {
+    const path = dbPath();
+    const lines: string[] = [];
+    const lost: Error[] = [];
+    const store = await openSqliteThread(
+      path,
+      createLogger('info', { write: (line: string) => lines.push(line) }),
+      (reason) => lost.push(reason),
+      new URL('../fixtures/dying-database-thread.mjs', import.meta.url),
+    );
+    stores.push(store);
+
+    const inFlight = store.getDeploy('d1').catch((err: unknown) => err);
+    const error = await inFlight;
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toBe('database: the database thread exited (code 3)');
+    // Later calls fail at once, the same way: a 503 that Alertmanager retries, never a hang.
+    await expect(store.saveDeploy(deploy({ id: 'd2' }))).rejects.toThrow(error as Error);
+    expect(lost).toEqual([error]);
+    const fatal = lines.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
+    expect(fatal.filter((l) => l.level === 60)).toEqual([
+      expect.objectContaining({
+        msg: 'the database thread stopped; every store call now fails',
+        err: expect.objectContaining({ message: 'database: the database thread exited (code 3)' }),
+      }),
+    ]);
+    // Closing gives the database back: the next start is not refused as "in use".
+    await store.close();
+    await open(path);
+  });
+
   it('refuses a second instance on the same file, naming this process, before starting a thread', async () => {
     const path = dbPath();
     await open(path);

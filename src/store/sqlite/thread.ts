@@ -42,10 +42,12 @@ export async function openSqliteThread(
   path: string,
   log: Logger,
   onLost: (reason: Error) => void = () => {},
+  /** The thread's script; tests stand another in for thread-entry to see what a dying thread does. */
+  entry?: URL,
 ): Promise<Store> {
   mkdirSync(dirname(path), { recursive: true });
   const lock = lockDatabase(path);
-  const worker = startThread(path);
+  const worker = entry ? new Worker(entry, { workerData: { path } }) : startThread(path);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
   let stopped: StorageError | undefined;
@@ -98,7 +100,11 @@ export async function openSqliteThread(
     onWork() {},
     isOpen: () => !stopped,
     async close() {
-      if (stopped) return;
+      if (stopped) {
+        // A lost thread is gone already; the lock is this process's to give back.
+        lock.release();
+        return;
+      }
       try {
         await call('close', []);
       } finally {
