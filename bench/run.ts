@@ -399,7 +399,7 @@ async function profileIngest(work: string) {
   const dir = mkdtempSync(join(work, 'profile-'));
   const profDir = join(dir, 'prof');
   mkdirSync(profDir);
-  const svc = await startChangepager(dir, '', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  const svc = await startChangepager(dir, '', [...SERVE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   await load({
     url: `${svc.url}/v1/alertmanager`,
     token: TOKEN,
