@@ -198,7 +198,6 @@ const SQL = {
   pagesOfEpisode:
     'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
   resolvePage: `UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`,
-  // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
   // A kind's oldest due rows in order (outbox_by_kind_due, no sort), with what they take turns by (core/turns.ts).
   duePages: `SELECT o.*, p.service AS turn_key FROM outbox o LEFT JOIN pages p ON p.id = CAST(o.ref AS INTEGER)
     WHERE o.kind = 'page' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
@@ -206,6 +205,7 @@ const SQL = {
     WHERE o.kind = 'dm' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
   dueOfKind: `SELECT o.*, NULL AS turn_key FROM outbox o WHERE o.kind = ? AND o.due_at <= ?
     ORDER BY o.due_at, o.id LIMIT ?`,
+  // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
   enqueue: `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
   episodesByFingerprint: `SELECT e.*, d.*
