@@ -40,5 +40,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "dist/cli.js", "healthcheck"]
 # Exec form: node is PID 1 and receives SIGTERM itself; changepager finishes in-flight requests and deliveries.
-# A young generation of 2 MB per semi-space, as `npm start` runs it: docs/operations.md#memory says why.
-CMD ["node", "--max-semi-space-size=2", "dist/cli.js", "serve"]
+# A young generation of 8 MB per semi-space, as `npm start` runs it: docs/operations.md#memory says why.
+CMD ["node", "--max-semi-space-size=8", "dist/cli.js", "serve"]

@@ -74,7 +74,7 @@ describe('the image and npm start', () => {
     const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
       .scripts.start;
     expect(dockerfile().cmd.join(' ')).toBe(start);
-    expect(start).toContain('--max-semi-space-size=2');
+    expect(start).toContain('--max-semi-space-size=8');
   });
 });
 
@@ -112,7 +112,7 @@ describe.skipIf(!UNSHARE)(
 
     it('runs the healthcheck as a changepager command, not a guess at the port', () => {
       expect(image.healthcheck).toEqual(['node', 'dist/cli.js', 'healthcheck']);
-      expect(image.cmd).toEqual(['node', '--max-semi-space-size=2', 'dist/cli.js', 'serve']);
+      expect(image.cmd).toEqual(['node', '--max-semi-space-size=8', 'dist/cli.js', 'serve']);
     });
 
     it('refuses to start without a token, saying how to set one', async () => {
