@@ -13,6 +13,11 @@ export interface DueRow {
   turnKey?: string | number | undefined;
 }
 
+/** Whether due rows of this kind take turns (pages by service, DMs by episode); every other row is its own turn. */
+export function takesTurns(kind: string): boolean {
+  return kind === 'page' || kind === 'dm';
+}
+
 /** The rows in claiming order: pages first; within each, by turn; within a turn, the oldest due first. */
 export function inTurns<T extends DueRow>(rows: readonly T[]): T[] {
   const oldestFirst = [...rows].sort((a, b) => pagesFirst(a, b) || a.dueAt - b.dueAt || a.id - b.id);

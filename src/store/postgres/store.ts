@@ -27,6 +27,7 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
+import { takesTurns } from '../../core/turns.js';
 import type {
   Alert,
   AlertStatus,
@@ -681,7 +682,7 @@ class PostgresStore implements Store {
            ORDER BY due.kind = 'page' DESC, turn, due.due_at, due.id LIMIT $5`,
           // Turns matter among pages (by service) and DMs (by episode): other lanes need no more candidates than
           // they can take.
-          [now, kinds, tried, takesTurns(kinds) ? Math.max(wanted, TURN_CANDIDATES) : wanted, wanted],
+          [now, kinds, tried, kinds.some(takesTurns) ? Math.max(wanted, TURN_CANDIDATES) : wanted, wanted],
         )
       ).map((r) => r.id as number);
       if (candidates.length === 0) break;
@@ -1431,9 +1432,4 @@ async function execute(db: Queryable, ops: readonly WriteOp[], now: number): Pro
     of('enqueue').map((o) => [o.kind, String(id(o.id)), o.dueAt] as const),
     now,
   );
-}
-
-/** Whether the rows of these kinds take turns when claimed (pages by service, DMs by episode: claimDue). */
-function takesTurns(kinds: readonly OutboxKind[]): boolean {
-  return kinds.includes('page') || kinds.includes('dm');
 }

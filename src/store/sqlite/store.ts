@@ -28,7 +28,7 @@ import {
   writeNeeds,
 } from '../../core/plan.js';
 import { type DecidedEpisode, type HygieneFacts, leadTimeMs } from '../../core/stats.js';
-import { inTurns } from '../../core/turns.js';
+import { inTurns, takesTurns } from '../../core/turns.js';
 import type {
   Alert,
   AlertStatus,
@@ -768,9 +768,11 @@ class SqliteStore implements Store {
     const { owner, now, limit, leaseMs, kinds = ALL_KINDS } = claim;
     for (const [id, lease] of this.leases) if (lease.until <= now) this.leases.delete(id);
     // The turns (core/turns.ts) are dealt among the oldest due rows of each kind only, which keeps this poll cheap
-    // under a backlog of thousands. Rows under a claim are among the oldest: fetch past them.
-    const candidates = Math.max(limit + this.leases.size, TURN_CANDIDATES);
+    // under a backlog of thousands; a kind that takes no turns needs no more rows than can be claimed. Rows under
+    // a claim are among the oldest: fetch past them.
+    const wanted = limit + this.leases.size;
     const due = kinds.flatMap((kind) => {
+      const candidates = takesTurns(kind) ? Math.max(wanted, TURN_CANDIDATES) : wanted;
       const rows = (
         kind === 'page'
           ? this.q.duePages.all(now, candidates)
