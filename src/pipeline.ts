@@ -1,13 +1,27 @@
 import type { Logger } from 'pino';
 import { type Config, evidenceBudgetFor, policyFor } from './config/load.js';
 import { kindOf } from './core/change.js';
-import { correlate, deployWindow, firstLabel, locateAlert, ONCALL } from './core/correlate.js';
+import {
+  type AlertLocation,
+  correlate,
+  type DeployCandidates,
+  deployWindow,
+  firstLabel,
+  locateAlert,
+  ONCALL,
+} from './core/correlate.js';
 import { type AlertWrite, episodeKey, needsWrite, type WriteCounts } from './core/plan.js';
 import { ROLLBACK_HISTORY, type RollbackClaim, rollbackOf } from './core/rollback.js';
 import type { Alert, AlertGroup, CodeHostName, Decision, Deploy, ServicePolicy } from './core/types.js';
 import type { Metrics } from './metrics.js';
 import { nextTurn, slicesOf } from './slices.js';
-import { type IngestStore, type OutboxKind, type PeopleStore, StorageError } from './store/store.js';
+import {
+  type CandidateQuery,
+  type IngestStore,
+  type OutboxKind,
+  type PeopleStore,
+  StorageError,
+} from './store/store.js';
 
 // The flow (docs/architecture.md), top to bottom: receive (app.ts validated and authenticated the request) →
 // decide (pure, core/correlate.ts) → persist (one transaction, store.recordAlerts, writing what core/plan.ts plans) → deliver (outbox worker,
@@ -41,6 +55,13 @@ export interface DecidedAlert {
   decision: Decision;
 }
 
+/** An alert's place, its service's policy and its deploy candidates: what correlate() needs besides the alert. */
+interface Located {
+  location: AlertLocation;
+  policy: ServicePolicy;
+  candidates: DeployCandidates;
+}
+
 export function createPipeline(deps: PipelineDeps) {
   const { config, store, now, log, metrics } = deps;
 
@@ -50,23 +71,40 @@ export function createPipeline(deps: PipelineDeps) {
     return service === undefined ? {} : { service };
   }
 
-  /** The decision for one alert: where it comes from, which deploys could explain it, and correlate(). */
-  async function decideOne(alert: Alert, at: number): Promise<Decision> {
-    const location = locateAlert(
-      alert.labels,
-      config.serviceLabels,
-      (s) => policyFor(config, s),
-      config.defaultEnvironment,
-    );
-    const policy = policyFor(config, location.service);
-    const candidates =
-      location.service === undefined || policy.mode === 'off'
-        ? { inWindow: [] }
-        : await store.findDeployCandidates({
-            service: location.service,
-            environment: location.environment,
-            ...deployWindow(alert.startsAtMs, policy),
-          });
+  /**
+   * Where each alert comes from, its service's policy, and the deploys that could explain it: one store call for
+   * all the alerts, not one each (a storm's notification holds a hundred).
+   */
+  async function locate(alerts: readonly Alert[]): Promise<Located[]> {
+    const located = alerts.map((alert) => {
+      const location = locateAlert(
+        alert.labels,
+        config.serviceLabels,
+        (s) => policyFor(config, s),
+        config.defaultEnvironment,
+      );
+      const policy = policyFor(config, location.service);
+      const query: CandidateQuery | undefined =
+        location.service === undefined || policy.mode === 'off'
+          ? undefined
+          : { service: location.service, environment: location.environment, ...deployWindow(alert.startsAtMs, policy) };
+      return { location, policy, query };
+    });
+    const queries = located.flatMap((l) => (l.query ? [l.query] : []));
+    const found = queries.length === 0 ? [] : await store.findDeployCandidates(queries);
+    if (found.length !== queries.length) {
+      throw new Error(`the store answered ${found.length} deploy lookups for ${queries.length} alerts`);
+    }
+    let next = 0;
+    return located.map(({ location, policy, query }) => ({
+      location,
+      policy,
+      candidates: query ? (found[next++] as DeployCandidates) : { inWindow: [] },
+    }));
+  }
+
+  /** The decision for one located alert: correlate(), and the code host to comment on the pinned change. */
+  function decideOne(alert: Alert, { location, policy, candidates }: Located, at: number): Decision {
     const decision = correlate({ alert, location, candidates, policy, directory: config.directory, now: at });
     // The pages of an alert pinned on one change of a code host's deploy get a comment on its pull request. An
     // alert after a rollback names the undone deploy, but that change no longer ran: its pull request is not told.
@@ -76,33 +114,44 @@ export function createPipeline(deps: PipelineDeps) {
     return host ? { ...decision, comment: host } : decision;
   }
 
-  /** Decides for each alert. A failure in correlation itself pages on-call rather than failing the request. */
+  /**
+   * Decides for each alert. A failure in correlation itself pages on-call rather than failing the request: in the
+   * lookup, for every alert of the slice; in correlate(), for that alert.
+   */
   async function decide(alerts: readonly Alert[], at: number): Promise<DecidedAlert[]> {
-    const decided: DecidedAlert[] = [];
-    for (const alert of alerts) {
-      let decision: Decision;
+    let located: Located[] | undefined;
+    let failure: unknown;
+    try {
+      located = await locate(alerts);
+    } catch (err) {
+      // Store failures propagate: the request must fail so that Alertmanager sends it again.
+      if (err instanceof StorageError) throw err;
+      failure = err;
+    }
+    return alerts.map((alert, k) => {
+      const where = located?.[k];
       try {
-        decision = await decideOne(alert, at);
+        if (!where) throw failure;
+        return { alert, decision: decideOne(alert, where, at) };
       } catch (err) {
-        // Store failures propagate: the request must fail so that Alertmanager sends it again.
-        if (err instanceof StorageError) throw err;
         log.error({ err, fingerprint: alert.fingerprint }, 'correlation failed; paging on-call');
-        decision = {
-          reason: 'correlation_error',
-          sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
-          ...serviceOf(alert),
-          environment: config.defaultEnvironment,
-          policy: config.defaults.mode,
-          suspects: [],
-          targets: [ONCALL],
-          responders: [],
-          notify: [],
-          wouldPage: [],
+        return {
+          alert,
+          decision: {
+            reason: 'correlation_error',
+            sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
+            ...serviceOf(alert),
+            environment: config.defaultEnvironment,
+            policy: config.defaults.mode,
+            suspects: [],
+            targets: [ONCALL],
+            responders: [],
+            notify: [],
+            wouldPage: [],
+          },
         };
       }
-      decided.push({ alert, decision });
-    }
-    return decided;
+    });
   }
 
   /** Authors a page could not go to because changepager knows no email or person for them. */

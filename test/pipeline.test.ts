@@ -96,6 +96,30 @@ describe('the pipeline', () => {
     });
   });
 
+  it("looks up a notification's deploys in one store call, and decides each alert on its own service's", async () => {
+    const lookups: number[] = [];
+    const p = pipeline({
+      findDeployCandidates: (queries) => {
+        lookups.push(queries.length);
+        return store.findDeployCandidates(queries);
+      },
+    });
+    await p.receiveDeploy(deploy());
+    const alert = (i: number, service: string) => ({
+      fingerprint: `b${String(i).padStart(15, '0')}`,
+      startsAt: '2026-11-26T11:09:00Z',
+      labels: { service, instance: `${service}-${i}:8080` },
+    });
+    const group = await parseAlertGroup(amPayload([alert(0, 'checkout'), alert(1, 'search'), alert(2, 'checkout')]));
+    const result = await p.receiveAlerts(group);
+    expect(lookups).toEqual([3]);
+    expect(result.decided.map((d) => [d.alert.labels.service, d.decision.reason, d.decision.deployId])).toEqual([
+      ['checkout', 'author_paged', 'gha-run-8812731'],
+      ['search', 'no_deploy_in_window', undefined],
+      ['checkout', 'author_paged', 'gha-run-8812731'],
+    ]);
+  });
+
   it('decides an episode once: the same notification again is a repeat that decides and pages nothing', async () => {
     const p = pipeline();
     await p.receiveAlerts(await notification(1));
@@ -137,7 +161,8 @@ describe('the pipeline', () => {
         throw new TypeError('cannot read the deploy');
       },
     });
-    const result = await failing.receiveAlerts(await notification(1));
+    const result = await failing.receiveAlerts(await notification(2));
+    expect(result.decided.map((d) => d.decision.reason)).toEqual(['correlation_error', 'correlation_error']);
     expect(result.decided[0]?.decision).toMatchObject({
       reason: 'correlation_error',
       service: 'checkout',

@@ -319,13 +319,11 @@ export interface IngestStore {
    * host's API answered or gave up. `updated: false` for an unknown id.
    */
   enrichDeploy(id: string, update: { changes: Change[]; source: CodeHostSource }): Promise<{ updated: boolean }>;
-  /** The deploys of a service and environment around an alert's start: core/correlate.ts deployWindow gives the range. */
-  findDeployCandidates(q: {
-    service: string;
-    environment: string;
-    from: number;
-    to: number;
-  }): Promise<DeployCandidates>;
+  /**
+   * For each query, the deploys of its service and environment around an alert's start (core/correlate.ts
+   * deployWindow gives the range), in the queries' order: a slice of alerts asks once, not once per alert.
+   */
+  findDeployCandidates(queries: readonly CandidateQuery[]): Promise<DeployCandidates[]>;
   /** The code deploys (kind deploy) of a service and environment with `at` up to `at`, latest first. */
   deploysBefore(q: { service: string; environment: string; at: number; limit: number }): Promise<Deploy[]>;
   /** Which of these episodes are already stored, as "fingerprint|startsAt" keys (core/plan.ts episodeKey). */
@@ -473,6 +471,14 @@ export interface Store
     PeopleStore,
     SessionStore,
     Lifecycle {}
+
+/** Where one alert's deploy candidates are looked for: a service and environment, and a window of `at`. */
+export interface CandidateQuery {
+  service: string;
+  environment: string;
+  from: number;
+  to: number;
+}
 
 /** What recordAlerts did, and the kinds of outbox rows it queued (the delivery lanes to wake). */
 export interface RecordedAlerts extends WriteCounts {

@@ -329,11 +329,9 @@ describe('correlate: window, skew and environment, with candidates as the SQLite
     store = openSqliteStore(':memory:');
     await store.saveDeploy(deploy(c.deploy));
     const p = policy(c.windowMs === undefined ? {} : { windowMs: c.windowMs });
-    const candidates = await store.findDeployCandidates({
-      service: 'checkout',
-      environment: 'production',
-      ...deployWindow(T, p),
-    });
+    const [candidates = { inWindow: [] }] = await store.findDeployCandidates([
+      { service: 'checkout', environment: 'production', ...deployWindow(T, p) },
+    ]);
     const d = decide({ candidates, policy: p });
     expect(d.reason).toBe(c.reason);
     expect(d.targets).toEqual(c.reason === 'author_paged' ? [page(ALICE)] : [ONCALL]);

@@ -177,7 +177,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await store.getDeploy('c1')).toEqual(config);
       });
 
-      it('finds the deploys in a window, the next one after it, and the last one before it when none is in it', async () => {
+      it('finds, query by query in order, the deploys in a window, the next one after it, and the last one before it when none is in it', async () => {
         await store.saveDeploy(deploy({ id: 'early', at: T0 - 90 * MIN, version: 'v0' }));
         await store.saveDeploy(deploy({ id: 'a', at: T0 + 1 * MIN }));
         await store.saveDeploy(deploy({ id: 'b', at: T0 + 5 * MIN, version: 'v3' }));
@@ -185,13 +185,21 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await store.saveDeploy(deploy({ id: 'other', at: T0 + 5 * MIN, service: 'search' }));
         await store.saveDeploy(deploy({ id: 'staging', at: T0 + 5 * MIN, environment: 'staging' }));
         const q = { service: 'checkout', environment: 'production' };
-        const found = await store.findDeployCandidates({ ...q, from: T0, to: T0 + 10 * MIN });
-        expect(found.inWindow.map((d) => d.id)).toEqual(['b', 'a']);
-        expect(found.nextAfter?.id).toBe('late');
-        expect(found.lastBefore).toBeUndefined();
-        const empty = await store.findDeployCandidates({ ...q, from: T0 + 40 * MIN, to: T0 + 50 * MIN });
-        expect(empty.inWindow).toEqual([]);
-        expect(empty.lastBefore?.id).toBe('late');
+        const [found, empty, search, again] = await store.findDeployCandidates([
+          { ...q, from: T0, to: T0 + 10 * MIN },
+          { ...q, from: T0 + 40 * MIN, to: T0 + 50 * MIN },
+          { service: 'search', environment: 'production', from: T0, to: T0 + 10 * MIN },
+          { ...q, from: T0, to: T0 + 10 * MIN },
+        ]);
+        expect(found?.inWindow.map((d) => d.id)).toEqual(['b', 'a']);
+        expect(found?.nextAfter?.id).toBe('late');
+        expect(found?.lastBefore).toBeUndefined();
+        expect(empty?.inWindow).toEqual([]);
+        expect(empty?.lastBefore?.id).toBe('late');
+        expect(search?.inWindow.map((d) => d.id)).toEqual(['other']);
+        expect(search?.nextAfter).toBeUndefined();
+        expect(again).toEqual(found);
+        expect(await store.findDeployCandidates([])).toEqual([]);
       });
 
       it('lists deploys newest first, filtered, a page at a time', async () => {

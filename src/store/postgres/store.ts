@@ -55,6 +55,7 @@ import {
 import {
   ALL_KINDS,
   type AttemptRecord,
+  type CandidateQuery,
   type Claim,
   type ClaimedItem,
   type DeliveryRecord,
@@ -402,29 +403,45 @@ class PostgresStore implements Store {
     return found.map(toRolledBack);
   }
 
-  async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
-    // One round trip: the deploys in the window, the first one after it and the last one before it (used only
-    // when the window is empty), each part a seek on deploys_by_service_time.
+  async findDeployCandidates(queries: readonly CandidateQuery[]) {
+    if (queries.length === 0) return [];
+    // One round trip for all the queries: for each, the deploys in its window, the first one after it and the
+    // last one before it (used only when the window is empty), each part a seek on deploys_by_service_time.
     const found = await rows(
       this.pool,
-      `(SELECT 'in' AS part, * FROM deploys WHERE service = $1 AND environment = $2 AND at BETWEEN $3 AND $4
-         ORDER BY at DESC, received_at DESC)
-       UNION ALL
-       (SELECT 'after', * FROM deploys WHERE service = $1 AND environment = $2 AND at > $4 ORDER BY at ASC LIMIT 1)
-       UNION ALL
-       (SELECT 'before', * FROM deploys WHERE service = $1 AND environment = $2 AND at < $3 ORDER BY at DESC LIMIT 1)`,
-      [q.service, q.environment, q.from, q.to],
+      `SELECT q.i, c.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+         WITH ORDINALITY AS q(service, environment, from_at, to_at, i)
+       CROSS JOIN LATERAL (
+         (SELECT 'in' AS part, d.* FROM deploys d
+            WHERE d.service = q.service AND d.environment = q.environment AND d.at BETWEEN q.from_at AND q.to_at)
+         UNION ALL
+         (SELECT 'after', d.* FROM deploys d
+            WHERE d.service = q.service AND d.environment = q.environment AND d.at > q.to_at ORDER BY d.at ASC LIMIT 1)
+         UNION ALL
+         (SELECT 'before', d.* FROM deploys d
+            WHERE d.service = q.service AND d.environment = q.environment AND d.at < q.from_at ORDER BY d.at DESC LIMIT 1)
+       ) c`,
+      [
+        queries.map((q) => q.service),
+        queries.map((q) => q.environment),
+        queries.map((q) => q.from),
+        queries.map((q) => q.to),
+      ],
     );
-    const inWindow = found
-      .filter((r) => r.part === 'in')
-      .map(toDeploy)
-      .sort((a, b) => b.at - a.at || b.receivedAt - a.receivedAt);
-    const result: DeployCandidates = { inWindow };
-    const after = found.find((r) => r.part === 'after');
-    if (after) result.nextAfter = toDeploy(after);
-    const before = found.find((r) => r.part === 'before');
-    if (inWindow.length === 0 && before) result.lastBefore = toDeploy(before);
-    return result;
+    const byQuery = queries.map(() => [] as Row[]);
+    for (const r of found) byQuery[Number(r.i) - 1]?.push(r);
+    return byQuery.map((parts) => {
+      const inWindow = parts
+        .filter((r) => r.part === 'in')
+        .map(toDeploy)
+        .sort((a, b) => b.at - a.at || b.receivedAt - a.receivedAt);
+      const result: DeployCandidates = { inWindow };
+      const after = parts.find((r) => r.part === 'after');
+      if (after) result.nextAfter = toDeploy(after);
+      const before = parts.find((r) => r.part === 'before');
+      if (inWindow.length === 0 && before) result.lastBefore = toDeploy(before);
+      return result;
+    });
   }
 
   async listDeploys(query: DeployQuery) {

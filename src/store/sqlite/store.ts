@@ -57,6 +57,7 @@ import {
 import {
   ALL_KINDS,
   type AttemptRecord,
+  type CandidateQuery,
   type Claim,
   type ClaimedItem,
   type DeliveryRecord,
@@ -526,16 +527,18 @@ class SqliteStore implements Store {
     return (this.q.rollbacksOf.all(JSON.stringify(deployIds)) as Row[]).map(toRolledBack);
   }
 
-  async findDeployCandidates(q: { service: string; environment: string; from: number; to: number }) {
-    const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, q.from, q.to) as Row[]).map(toDeploy);
-    const result: DeployCandidates = { inWindow };
-    const after = this.q.deployAfter.get(q.service, q.environment, q.to) as Row | undefined;
-    if (after) result.nextAfter = toDeploy(after);
-    if (inWindow.length === 0) {
-      const before = this.q.deployBefore.get(q.service, q.environment, q.from) as Row | undefined;
-      if (before) result.lastBefore = toDeploy(before);
-    }
-    return result;
+  async findDeployCandidates(queries: readonly CandidateQuery[]) {
+    return queries.map((q) => {
+      const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, q.from, q.to) as Row[]).map(toDeploy);
+      const result: DeployCandidates = { inWindow };
+      const after = this.q.deployAfter.get(q.service, q.environment, q.to) as Row | undefined;
+      if (after) result.nextAfter = toDeploy(after);
+      if (inWindow.length === 0) {
+        const before = this.q.deployBefore.get(q.service, q.environment, q.from) as Row | undefined;
+        if (before) result.lastBefore = toDeploy(before);
+      }
+      return result;
+    });
   }
 
   async knownEpisodes(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[]) {

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { StorageError, type Store } from '../store.js';
 import { lockDatabase } from './instance-lock.js';
+import { IntakeQueue } from './intake-queue.js';
 
 // The SQLite store of the running service lives in a thread of its own. better-sqlite3 is synchronous: on the
 // request's event loop every commit (synchronous=FULL, so an fsync) stops everything else, requests and
@@ -31,6 +32,22 @@ export type Started = { started: true } | { started: false; error: SerializedErr
 
 /** Methods answered here, without a message: the thread never calls back. */
 const LOCAL = new Set(['onWork', 'isOpen', 'close', 'then']);
+
+/** The calls of alert intake, which take turns for the thread (intake-queue.ts), and the alerts each carries. */
+const INTAKE: Record<string, (args: unknown[]) => number> = {
+  knownEpisodes: ([alerts]) => (alerts as unknown[]).length,
+  findDeployCandidates: ([queries]) => (queries as unknown[]).length,
+  recordAlerts: ([, writes]) => (writes as unknown[]).length,
+};
+
+/**
+ * The alerts' worth of intake calls the thread holds at once: about one storm notification, some milliseconds of
+ * the thread, which is what a delivery's call may wait behind. Measured in docs/performance.md.
+ */
+const INTAKE_BUDGET = 100;
+
+/** How long an intake call may be passed over by lighter ones before it goes next. */
+const INTAKE_OVERDUE_MS = 100;
 
 /**
  * Opens the SQLite database at `path` in a database thread and resolves once its schema is up to date. The
@@ -114,10 +131,13 @@ export async function openSqliteThread(
       }
     },
   };
+  const intake = new IntakeQueue(INTAKE_BUDGET, INTAKE_OVERDUE_MS);
   return new Proxy(local as unknown as Store, {
     get(target, prop) {
       if (typeof prop !== 'string') return undefined;
       if (LOCAL.has(prop)) return (target as unknown as Record<string, unknown>)[prop];
+      const weigh = INTAKE[prop];
+      if (weigh) return (...args: unknown[]) => intake.run(Math.max(1, weigh(args)), () => call(prop, args));
       return (...args: unknown[]) => call(prop, args);
     },
   });
