@@ -95,6 +95,42 @@ describe('canonicalInstant', () => {
   ])('garbage gives undefined: $intent', ({ text }) => {
     expect(canonicalInstant(text)).toBeUndefined();
   });
+  it('agrees with Date on every day of four centuries, the leap days, offsets and fractions included', () => {
+    // The reference: Date's own parser and formatter, which canonicalInstant counts without.
+    const byDate = (text: string) => {
+      const m = /^(.{19})(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(text);
+      if (!m) throw new Error(text);
+      const [, whole = '', fraction = '', offset = ''] = m;
+      const local = Date.parse(`${whole}Z`);
+      if (Number.isNaN(local) || new Date(local).toISOString().slice(0, 19) !== whole) return undefined;
+      const offsetMs =
+        offset === 'Z'
+          ? 0
+          : (offset.startsWith('-') ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4))) * 60_000;
+      const nanos = fraction.padEnd(9, '0');
+      const seconds = local - offsetMs;
+      return {
+        iso: `${new Date(seconds).toISOString().slice(0, 19)}.${nanos}Z`,
+        ms: seconds + Number(nanos.slice(0, 3)),
+      };
+    };
+    const offsets = ['Z', '+00:00', '+05:30', '-09:45', '+14:00', '-12:00'];
+    let checked = 0;
+    for (const year of [1, 2, 100, 1600, 1899, 1900, 1969, 1970, 2000, 2024, 2026, 2100, 2400, 9999]) {
+      for (let month = 1; month <= 12; month++) {
+        for (let day = 1; day <= 31; day++) {
+          const date = `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+          const offset = offsets[(year + month + day) % offsets.length] as string;
+          const time = `${String((day * 7) % 24).padStart(2, '0')}:${String((month * 13) % 60).padStart(2, '0')}:59`;
+          const fraction = day % 3 === 0 ? '' : `.${String(day * 1234567).slice(0, 1 + (day % 9))}`;
+          const text = `${date}T${time}${fraction}${offset}`;
+          expect(canonicalInstant(text), text).toEqual(byDate(text));
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(14 * 12 * 31);
+  });
 });
 
 describe('durationMs', () => {
