@@ -119,39 +119,41 @@ export function createPipeline(deps: PipelineDeps) {
    * lookup, for every alert of the slice; in correlate(), for that alert.
    */
   async function decide(alerts: readonly Alert[], at: number): Promise<DecidedAlert[]> {
-    let located: Located[] | undefined;
-    let failure: unknown;
+    let located: Located[];
     try {
       located = await locate(alerts);
     } catch (err) {
       // Store failures propagate: the request must fail so that Alertmanager sends it again.
       if (err instanceof StorageError) throw err;
-      failure = err;
+      return alerts.map((alert) => correlationFailed(alert, err));
     }
     return alerts.map((alert, k) => {
-      const where = located?.[k];
       try {
-        if (!where) throw failure;
-        return { alert, decision: decideOne(alert, where, at) };
+        return { alert, decision: decideOne(alert, located[k] as Located, at) };
       } catch (err) {
-        log.error({ err, fingerprint: alert.fingerprint }, 'correlation failed; paging on-call');
-        return {
-          alert,
-          decision: {
-            reason: 'correlation_error',
-            sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
-            ...serviceOf(alert),
-            environment: config.defaultEnvironment,
-            policy: config.defaults.mode,
-            suspects: [],
-            targets: [ONCALL],
-            responders: [],
-            notify: [],
-            wouldPage: [],
-          },
-        };
+        return correlationFailed(alert, err);
       }
     });
+  }
+
+  /** The decision for an alert correlation failed on: on-call is paged, and the sentence says why. */
+  function correlationFailed(alert: Alert, err: unknown): DecidedAlert {
+    log.error({ err, fingerprint: alert.fingerprint }, 'correlation failed; paging on-call');
+    return {
+      alert,
+      decision: {
+        reason: 'correlation_error',
+        sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
+        ...serviceOf(alert),
+        environment: config.defaultEnvironment,
+        policy: config.defaults.mode,
+        suspects: [],
+        targets: [ONCALL],
+        responders: [],
+        notify: [],
+        wouldPage: [],
+      },
+    };
   }
 
   /** Authors a page could not go to because changepager knows no email or person for them. */

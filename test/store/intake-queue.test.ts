@@ -83,6 +83,21 @@ describe('intake calls taking turns for the database thread', () => {
     expect(q.started).toEqual(['failing', 'next']);
   });
 
+  it('settles a call whose send throws, and gives its share back to the next', async () => {
+    const queue = new IntakeQueue(100, 100, () => 0);
+    let release = () => {};
+    const first = queue.run(100, () => new Promise<string>((resolve) => (release = () => resolve('first'))));
+    const throwing = queue.run(100, () => {
+      throw new Error('cannot send');
+    });
+    const heard = expect(throwing).rejects.toThrow('cannot send');
+    const after = queue.run(100, async () => 'after');
+    release();
+    await expect(first).resolves.toBe('first');
+    await heard;
+    await expect(after).resolves.toBe('after');
+  });
+
   it('picks the oldest when it is overdue, else the lightest, the earlier of equals', () => {
     const waiting = [
       { weight: 100, since: 0 },

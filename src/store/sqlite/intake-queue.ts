@@ -43,7 +43,15 @@ export class IntakeQueue {
           this.inThread -= weight;
           this.pump();
         };
-        send().then(
+        // A send that throws instead of rejecting still settles its caller and gives its share back: otherwise
+        // the throw would escape into whichever call's completion started this one, and that caller would hang.
+        let sent: Promise<T>;
+        try {
+          sent = send();
+        } catch (err) {
+          sent = Promise.reject(err);
+        }
+        sent.then(
           (value) => {
             done();
             resolve(value);

@@ -200,12 +200,10 @@ const SQL = {
     'SELECT p.* FROM pages p JOIN page_members m ON m.page_id = p.id WHERE m.episode_id = ? ORDER BY p.id',
   resolvePage: `UPDATE pages SET status = 'resolved', resolved_at = ? WHERE id = ? AND status = 'open'`,
   // A kind's oldest due rows in order (outbox_by_kind_due, no sort), with what they take turns by (core/turns.ts).
-  duePages: `SELECT o.*, p.service AS turn_key FROM outbox o LEFT JOIN pages p ON p.id = CAST(o.ref AS INTEGER)
-    WHERE o.kind = 'page' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
-  dueDms: `SELECT o.*, d.episode_id AS turn_key FROM outbox o LEFT JOIN dms d ON d.id = CAST(o.ref AS INTEGER)
-    WHERE o.kind = 'dm' AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
-  dueOfKind: `SELECT o.*, NULL AS turn_key FROM outbox o WHERE o.kind = ? AND o.due_at <= ?
-    ORDER BY o.due_at, o.id LIMIT ?`,
+  dueOfKind: `SELECT o.*, CASE o.kind WHEN 'page' THEN p.service WHEN 'dm' THEN d.episode_id END AS turn_key
+    FROM outbox o LEFT JOIN pages p ON o.kind = 'page' AND p.id = CAST(o.ref AS INTEGER)
+      LEFT JOIN dms d ON o.kind = 'dm' AND d.id = CAST(o.ref AS INTEGER)
+    WHERE o.kind = ? AND o.due_at <= ? ORDER BY o.due_at, o.id LIMIT ?`,
   // created_at is kept on conflict: a row's age counts from when its subject first needed delivering.
   enqueue: `INSERT INTO outbox (kind, ref, created_at, due_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (kind, ref) DO UPDATE SET generation = generation + 1, due_at = MIN(due_at, excluded.due_at)`,
@@ -776,13 +774,7 @@ class SqliteStore implements Store {
     const wanted = limit + this.leases.size;
     const due = kinds.flatMap((kind) => {
       const candidates = takesTurns(kind) ? Math.max(wanted, TURN_CANDIDATES) : wanted;
-      const rows = (
-        kind === 'page'
-          ? this.q.duePages.all(now, candidates)
-          : kind === 'dm'
-            ? this.q.dueDms.all(now, candidates)
-            : this.q.dueOfKind.all(kind, now, candidates)
-      ) as Row[];
+      const rows = this.q.dueOfKind.all(kind, now, candidates) as Row[];
       return rows.map((row) => ({
         row,
         kind,

@@ -33,12 +33,15 @@ export type Started = { started: true } | { started: false; error: SerializedErr
 /** Methods answered here, without a message: the thread never calls back. */
 const LOCAL = new Set(['onWork', 'isOpen', 'close', 'then']);
 
-/** The calls of alert intake, which take turns for the thread (intake-queue.ts), and the alerts each carries. */
-const INTAKE: Record<string, (args: unknown[]) => number> = {
-  knownEpisodes: ([alerts]) => (alerts as unknown[]).length,
-  findDeployCandidates: ([queries]) => (queries as unknown[]).length,
-  recordAlerts: ([, writes]) => (writes as unknown[]).length,
-};
+/**
+ * The calls of alert intake, which take turns for the thread (intake-queue.ts), and the alerts each carries. A
+ * Map, not an object literal: a property such as `toString` must not be taken for an intake call.
+ */
+const INTAKE = new Map<string, (args: unknown[]) => number>([
+  ['knownEpisodes', ([alerts]) => (alerts as unknown[]).length],
+  ['findDeployCandidates', ([queries]) => (queries as unknown[]).length],
+  ['recordAlerts', ([, writes]) => (writes as unknown[]).length],
+]);
 
 /**
  * The alerts' worth of intake calls the thread holds at once: about one storm notification, some milliseconds of
@@ -136,7 +139,7 @@ export async function openSqliteThread(
     get(target, prop) {
       if (typeof prop !== 'string') return undefined;
       if (LOCAL.has(prop)) return (target as unknown as Record<string, unknown>)[prop];
-      const weigh = INTAKE[prop];
+      const weigh = INTAKE.get(prop);
       if (weigh) return (...args: unknown[]) => intake.run(Math.max(1, weigh(args)), () => call(prop, args));
       return (...args: unknown[]) => call(prop, args);
     },
