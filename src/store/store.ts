@@ -361,6 +361,10 @@ export interface OutboxStore {
    * ends. When the claim was lost meanwhile (it expired and another claim took the row, or that one already
    * recorded its attempt: the row's attempt count moved on), only the delivery records are written and
    * `recorded` is false: a late worker cannot overwrite what the row's new holder does.
+   *
+   * The record must survive a crash of the process, not a power loss: an adapter may commit it without waiting for
+   * the disk. Losing it means the delivery is made again, which delivery already allows for (a crash between the
+   * request and this record does the same), and PagerDuty deduplicates on the page's key.
    */
   recordAttempt(
     item: ClaimedItem,

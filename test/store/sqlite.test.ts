@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import type { ClaimedItem } from '../../src/store/store.js';
 import { amPayload, createHarness, designDeploy, fakeClock, type Harness, TOKEN } from '../support/harness.js';
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -151,5 +153,53 @@ describe('SQLite store', () => {
       .all('checkout', 'production', 0, 1) as { detail: string }[];
     raw.close();
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/SEARCH deploys USING INDEX deploys_by_service_time/);
+  });
+  it('fsyncs every commit that answers a sender; a commit of delivery records alone leaves that to the next', async () => {
+    // What the store asks of SQLite: synchronous=NORMAL for one commit, then FULL again.
+    const pragma = vi.spyOn(Database.prototype, 'pragma');
+    const synchronous = () =>
+      pragma.mock.calls.map(([sql]) => sql).filter((sql) => sql.replace(/\s/g, '').startsWith('synchronous='));
+    const clock = fakeClock('2026-11-26T11:20:00Z');
+    const h = createHarness({ dir: tempDir(), now: clock.now });
+    try {
+      expect(synchronous()).toEqual(['synchronous = FULL']); // as opened
+      await request(h.app).post('/v1/deploys').set(auth).send(designDeploy()).expect(201);
+      await request(h.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .send(amPayload([{ fingerprint: 'ffff000000000009', startsAt: '2026-11-26T11:09:00Z' }]))
+        .expect(200);
+      expect(synchronous()).toEqual(['synchronous = FULL']); // the deploy and the alert: fsynced before the 2xx
+
+      await h.worker.drain(); // the page goes to the log, and its delivery record is written alone
+      expect(synchronous()).toEqual(['synchronous = FULL', 'synchronous = NORMAL', 'synchronous = FULL']);
+      const history = (await request(h.app).get('/v1/alerts/ffff000000000009').set(auth)).body;
+      expect(history.episodes[0].deliveries).toHaveLength(1);
+
+      // A delivery record in the same group commit as a write that answers a sender is fsynced with it.
+      await request(h.app)
+        .post('/v1/alertmanager')
+        .set(auth)
+        .send(amPayload([{ fingerprint: 'ffff00000000000a', startsAt: '2026-11-26T11:10:00Z' }]))
+        .expect(200);
+      const [item] = await h.store.claimDue({ owner: 'test', now: clock.now(), limit: 1, leaseMs: 60_000 });
+      const attempt = {
+        at: clock.now(),
+        channel: 'log',
+        outcome: 'delivered' as const,
+        detail: 'logged',
+        durationMs: 1,
+      };
+      const before = synchronous().length;
+      const [recorded] = await Promise.all([
+        h.store.recordAttempt(item as ClaimedItem, [attempt], {}),
+        h.store.recordUnmapped('nobody@example.com', 'no_pagerduty_user', clock.now()),
+      ]);
+      expect(recorded).toEqual({ recorded: true });
+      expect(synchronous().slice(before)).toEqual([]);
+    } finally {
+      pragma.mockRestore();
+      await h.close();
+    }
   });
 });

@@ -98,6 +98,7 @@ export function openSqliteStore(path: string, opts: { locked?: boolean } = {}): 
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk before we answer 2xx, even across power loss. That is the promise to Alertmanager.
+    // A commit of delivery records alone uses NORMAL (SqliteStore.committed).
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
@@ -259,6 +260,9 @@ const SQL = {
   attributed: `SELECT e.*, d.* FROM decisions d JOIN episodes e ON e.id = d.episode_id
     WHERE d.deploy_id IN (SELECT value FROM json_each(?)) ORDER BY e.starts_at_ms, e.id`,
 } as const;
+
+/** What a write must survive before its caller hears that it committed. */
+type Survives = 'power-loss' | 'process-crash';
 
 /** A name → statement view of `sql`, each statement prepared on its first use. */
 function lazyStatements<K extends string>(
@@ -558,6 +562,7 @@ class SqliteStore implements Store {
     });
   }
   private readonly pendingWrites: {
+    survives: Survives;
     run: () => unknown;
     resolve: (r: never) => void;
     reject: (e: unknown) => void;
@@ -569,9 +574,9 @@ class SqliteStore implements Store {
    * transaction has committed: under load one fsync serves many requests, and a 2xx still means on disk.
    * Alone, a write waits one setImmediate.
    */
-  private grouped<T>(run: () => T): Promise<T> {
+  private grouped<T>(run: () => T, survives: Survives = 'power-loss'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pendingWrites.push({ run, resolve: resolve as (r: never) => void, reject });
+      this.pendingWrites.push({ survives, run, resolve: resolve as (r: never) => void, reject });
       if (this.pendingWrites.length === 1) setImmediate(() => this.commitPendingWrites());
     });
   }
@@ -581,21 +586,20 @@ class SqliteStore implements Store {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       if (!this.db.open) throw new StorageError('database: the database is closed');
-      this.db
-        .transaction(() => {
-          for (const item of batch) {
-            try {
-              // A nested transaction is a savepoint: one notification that fails rolls back alone.
-              outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
-            } catch (error) {
-              // SQLite rolls the whole transaction back by itself on some errors (a full disk, an I/O error):
-              // then nothing in this batch can commit, and every caller must hear so.
-              if (!this.db.inTransaction) throw error;
-              outcomes.push({ ok: false, error });
-            }
+      const fsync = batch.some((w) => w.survives === 'power-loss');
+      this.committed(fsync, () => {
+        for (const item of batch) {
+          try {
+            // A nested transaction is a savepoint: one notification that fails rolls back alone.
+            outcomes.push({ ok: true, value: this.db.transaction(item.run)() });
+          } catch (error) {
+            // SQLite rolls the whole transaction back by itself on some errors (a full disk, an I/O error):
+            // then nothing in this batch can commit, and every caller must hear so.
+            if (!this.db.inTransaction) throw error;
+            outcomes.push({ ok: false, error });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -605,6 +609,26 @@ class SqliteStore implements Store {
       if (outcome?.ok) item.resolve(outcome.value as never);
       else item.reject(outcome?.error);
     });
+  }
+
+  /**
+   * Runs `write` in one transaction. The connection commits with synchronous=FULL, the WAL fsynced at every
+   * commit; a transaction that need not survive a power loss commits with NORMAL instead, without waiting for the
+   * disk. It still survives the process, and the next FULL commit (or checkpoint) syncs the WAL and with it every
+   * commit written before: a power loss can take only the newest such commits, never one before a FULL one, and
+   * never half of one.
+   */
+  private committed(fsync: boolean, write: () => void): void {
+    if (fsync) {
+      this.db.transaction(write).immediate();
+      return;
+    }
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(write).immediate();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** The stored rows a plan reads (core/plan.ts WriteNeeds says which), as of this transaction. */
@@ -943,6 +967,8 @@ class SqliteStore implements Store {
     requests: readonly AttemptRecord[],
     next: { retryAt?: number; delivered?: Record<string, string> },
   ) {
+    // Survives the process, not a power loss (see Store.recordAttempt): of the writes a page makes, this is the one
+    // that answers no sender, and its commit waits for no fsync.
     return this.grouped(() => {
       for (const request of requests) {
         this.q.insertDelivery.run(
@@ -971,7 +997,7 @@ class SqliteStore implements Store {
         this.q.bumpAttempts.run(item.id);
       }
       return { recorded: true };
-    });
+    }, 'process-crash');
   }
 
   recordUnmapped(who: string, reason: string, now: number) {
