@@ -143,7 +143,8 @@ export function createPipeline(deps: PipelineDeps) {
       alert,
       decision: {
         reason: 'correlation_error',
-        sentence: `changepager could not correlate this alert (${(err as Error).message}); paging on-call.`,
+        // Whatever was thrown: this answer must not throw itself, or the alert would page no one.
+        sentence: `changepager could not correlate this alert (${err instanceof Error ? err.message : String(err)}); paging on-call.`,
         ...serviceOf(alert),
         environment: config.defaultEnvironment,
         policy: config.defaults.mode,

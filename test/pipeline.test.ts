@@ -173,6 +173,18 @@ describe('the pipeline', () => {
     expect(await store.nextDueAt(['page'])).toBeDefined();
   });
 
+  it('still pages on-call when what correlation threw is not an Error', async () => {
+    const failing = pipeline({
+      findDeployCandidates: async () => {
+        throw undefined;
+      },
+    });
+    const result = await failing.receiveAlerts(await notification(1));
+    expect(result.decided[0]?.decision).toMatchObject({ reason: 'correlation_error', targets: [{ kind: 'oncall' }] });
+    expect(result.decided[0]?.decision.sentence).toContain('could not correlate this alert (undefined)');
+    expect(await store.nextDueAt(['page'])).toBeDefined();
+  });
+
   it('fails the notification, storing nothing, when the database cannot be read: Alertmanager sends it again', async () => {
     const failing = pipeline({
       findDeployCandidates: async () => {

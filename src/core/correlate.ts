@@ -23,6 +23,24 @@ export interface DeployCandidates {
   lastBefore?: Deploy;
 }
 
+/**
+ * The candidates from a store's three lookups around an alert's start: the window's deploys latest first (the
+ * later received first at the same `at`), the first after it, and the last before it, kept only when the window
+ * is empty (it only says how long ago the last deploy was). One rule for every store adapter.
+ */
+export function deployCandidates(found: {
+  inWindow: Deploy[];
+  after: Deploy | undefined;
+  before: Deploy | undefined;
+}): DeployCandidates {
+  const inWindow = [...found.inWindow].sort((a, b) => b.at - a.at || b.receivedAt - a.receivedAt);
+  return {
+    inWindow,
+    ...(found.after ? { nextAfter: found.after } : {}),
+    ...(found.before && inWindow.length === 0 ? { lastBefore: found.before } : {}),
+  };
+}
+
 export const ONCALL: Target = { kind: 'oncall' };
 
 /**

@@ -219,7 +219,11 @@ export class OutboxWorker implements Delivery {
       return await handler.handle(item.ref);
     } catch (err) {
       // A bug or an unexpected throw in a notifier must not lose the page: treat it as retryable.
-      return { ok: false, retry: true, detail: `unexpected error: ${(err as Error).message}` };
+      return {
+        ok: false,
+        retry: true,
+        detail: `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
+      };
     }
   }
 

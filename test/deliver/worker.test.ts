@@ -242,6 +242,17 @@ describe('the outbox worker', () => {
       expect(outbox.rows).toHaveLength(1);
     });
 
+    it('retries a row whose handler threw something that is not an Error', async () => {
+      const page = handler('pagerduty', () => {
+        throw null;
+      });
+      const { outbox, worker } = setup(PAGING, { page: page.handler });
+      outbox.enqueue('page', '1');
+      await worker.drain();
+      expect(outbox.recorded[0]?.requests[0]).toMatchObject({ outcome: 'retry', detail: 'unexpected error: null' });
+      expect(outbox.rows).toHaveLength(1);
+    });
+
     it('keeps a row no channel delivers any more due, saying so, instead of dropping it', async () => {
       const { outbox, worker } = setup(PAGING, {});
       outbox.enqueue('change', 'deploy-1');

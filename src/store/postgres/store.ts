@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
-import type { DeployCandidates } from '../../core/correlate.js';
+import { deployCandidates } from '../../core/correlate.js';
 import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
 import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
@@ -431,16 +431,15 @@ class PostgresStore implements Store {
     const byQuery = queries.map(() => [] as Row[]);
     for (const r of found) byQuery[Number(r.i) - 1]?.push(r);
     return byQuery.map((parts) => {
-      const inWindow = parts
-        .filter((r) => r.part === 'in')
-        .map(toDeploy)
-        .sort((a, b) => b.at - a.at || b.receivedAt - a.receivedAt);
-      const result: DeployCandidates = { inWindow };
-      const after = parts.find((r) => r.part === 'after');
-      if (after) result.nextAfter = toDeploy(after);
-      const before = parts.find((r) => r.part === 'before');
-      if (inWindow.length === 0 && before) result.lastBefore = toDeploy(before);
-      return result;
+      const part = (name: string) => {
+        const row = parts.find((r) => r.part === name);
+        return row && toDeploy(row);
+      };
+      return deployCandidates({
+        inWindow: parts.filter((r) => r.part === 'in').map(toDeploy),
+        after: part('after'),
+        before: part('before'),
+      });
     });
   }
 

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { kindOf, subjectOf } from '../../core/change.js';
 import type { EvidenceMode } from '../../core/comparisons.js';
-import type { DeployCandidates } from '../../core/correlate.js';
+import { deployCandidates } from '../../core/correlate.js';
 import { type EvidenceEffect, type EvidenceSeries, evidenceArrived } from '../../core/evidence-route.js';
 import type { Evidence, EvidenceVerdict } from '../../core/judge.js';
 import {
@@ -534,16 +534,14 @@ class SqliteStore implements Store {
   }
 
   async findDeployCandidates(queries: readonly CandidateQuery[]) {
+    const deploy = (row: unknown) => (row ? toDeploy(row as Row) : undefined);
     return queries.map((q) => {
       const inWindow = (this.q.deploysInWindow.all(q.service, q.environment, q.from, q.to) as Row[]).map(toDeploy);
-      const result: DeployCandidates = { inWindow };
-      const after = this.q.deployAfter.get(q.service, q.environment, q.to) as Row | undefined;
-      if (after) result.nextAfter = toDeploy(after);
-      if (inWindow.length === 0) {
-        const before = this.q.deployBefore.get(q.service, q.environment, q.from) as Row | undefined;
-        if (before) result.lastBefore = toDeploy(before);
-      }
-      return result;
+      const after = deploy(this.q.deployAfter.get(q.service, q.environment, q.to));
+      // The last deploy before the window counts only when the window is empty: otherwise it is not read at all.
+      const before =
+        inWindow.length === 0 ? deploy(this.q.deployBefore.get(q.service, q.environment, q.from)) : undefined;
+      return deployCandidates({ inWindow, after, before });
     });
   }
 
@@ -623,15 +621,11 @@ class SqliteStore implements Store {
    * never half of one.
    */
   private committed(fsync: boolean, write: () => void): void {
-    if (fsync) {
-      this.db.transaction(write).immediate();
-      return;
-    }
-    this.db.pragma('synchronous = NORMAL');
+    if (!fsync) this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(write).immediate();
     } finally {
-      this.db.pragma('synchronous = FULL');
+      if (!fsync) this.db.pragma('synchronous = FULL');
     }
   }
 
